@@ -1,0 +1,47 @@
+import { GraphQLJSONObject } from "graphql-scalars";
+import { Directive, Field, Float, Int, ObjectType } from "type-graphql";
+import { Column, Entity, Index } from "typeorm";
+import { TenantScoped } from "./TenantScoped.js";
+
+@Directive('@key(fields: "id")')
+@ObjectType({ description: "An LM that programs run with: a litellm model string plus its settings." })
+@Entity("language_model")
+@Index("UQ_language_model_tenant_name", ["tenantId", "name"], { unique: true })
+export class LanguageModel extends TenantScoped {
+  @Field()
+  @Column({ type: "varchar", length: 200 })
+  name!: string;
+
+  @Field({ description: "litellm model string, e.g. `openai/gpt-4o-mini`; `dummy` is DSPy's DummyLM for tests." })
+  @Column({ type: "varchar", length: 200 })
+  model!: string;
+
+  @Field(() => String, { nullable: true })
+  @Column({ type: "varchar", length: 2000, nullable: true })
+  apiBase!: string | null;
+
+  @Field(() => Float, { nullable: true })
+  @Column({ type: "double", nullable: true })
+  temperature!: number | null;
+
+  @Field(() => Int, { nullable: true })
+  @Column({ type: "integer", nullable: true })
+  maxTokens!: number | null;
+
+  @Field()
+  @Column({ type: "boolean", default: true })
+  cache!: boolean;
+
+  /** Name of the environment variable holding the API key. Never exposed: see `hasSecret`. */
+  @Column({ type: "varchar", length: 200, nullable: true })
+  secretEnv!: string | null;
+
+  @Field(() => GraphQLJSONObject, { nullable: true, description: "Provider-specific settings (for `dummy`: `{ answers }`)." })
+  @Column({ type: "json", nullable: true })
+  config!: Record<string, unknown> | null;
+
+  @Field({ description: "Whether an API key reference is configured. The reference itself is never returned." })
+  get hasSecret(): boolean {
+    return this.secretEnv !== null && this.secretEnv !== undefined && this.secretEnv !== "";
+  }
+}

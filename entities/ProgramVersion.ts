@@ -1,0 +1,48 @@
+import { GraphQLJSON } from "graphql-scalars";
+import { Directive, Field, Float, Int, ObjectType, registerEnumType } from "type-graphql";
+import { Column, Entity, Index, JoinColumn, ManyToOne, type Relation } from "typeorm";
+import { Program } from "./Program.js";
+import { TenantScoped } from "./TenantScoped.js";
+
+export enum VersionSource {
+  MANUAL = "manual",
+  OPTIMIZATION = "optimization",
+}
+registerEnumType(VersionSource, { name: "VersionSource", description: "How a program version came to be." });
+
+@Directive('@key(fields: "id")')
+@ObjectType({ description: "An immutable snapshot of a program's definition (and, once optimized, its compiled state)." })
+@Entity("program_version")
+@Index("UQ_program_version_number", ["programId", "number"], { unique: true })
+export class ProgramVersion extends TenantScoped {
+  @Column({ type: "varchar", length: 36 })
+  programId!: string;
+
+  @ManyToOne(() => Program, { onDelete: "CASCADE" })
+  @JoinColumn({ name: "programId", foreignKeyConstraintName: "FK_program_version_program" })
+  program?: Relation<Program>;
+
+  @Field(() => Int, { description: "1, 2, 3… per program." })
+  @Column({ type: "integer" })
+  number!: number;
+
+  @Field(() => GraphQLJSON)
+  @Column({ type: "json" })
+  definition!: unknown;
+
+  @Field({ description: "SHA-256 of the canonical definition JSON." })
+  @Column({ type: "varchar", length: 64 })
+  contentHash!: string;
+
+  @Field(() => GraphQLJSON, { nullable: true, description: "DSPy state (demos, instructions); null until optimized." })
+  @Column({ type: "json", nullable: true })
+  compiledState!: unknown;
+
+  @Field(() => VersionSource)
+  @Column({ type: "varchar", length: 20 })
+  source!: VersionSource;
+
+  @Field(() => Float, { nullable: true })
+  @Column({ type: "double", nullable: true })
+  score!: number | null;
+}

@@ -1,0 +1,13 @@
+import { Dataset } from "./Dataset.js";
+import { Example } from "./Example.js";
+import { LanguageModel } from "./LanguageModel.js";
+import { Program } from "./Program.js";
+import { ProgramVersion } from "./ProgramVersion.js";
+
+export { Dataset } from "./Dataset.js";
+export { Example, ExampleSplit } from "./Example.js";
+export { LanguageModel } from "./LanguageModel.js";
+export { Program } from "./Program.js";
+export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
+
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example];

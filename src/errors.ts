@@ -1,0 +1,110 @@
+import { GraphQLError } from "graphql";
+
+/** Where a failure happened (DESIGN.md, "Errors"). */
+export type ErrorLayer = "validation" | "transport" | "protocol" | "worker" | "dspy" | "lm" | "storage" | "scheduler";
+
+export type ErrorCode =
+  | "BAD_USER_INPUT"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "INTERNAL_SERVER_ERROR"
+  | (string & {});
+
+export interface IssueDetail {
+  path: string;
+  reason: string;
+}
+
+export interface AppErrorOptions {
+  layer?: ErrorLayer;
+  retriable?: boolean;
+  /** Where in the input the problem is, e.g. "input.definition.forward[0].call". */
+  path?: string;
+  /** Every problem found, when there are several. */
+  issues?: IssueDetail[];
+  details?: Record<string, unknown>;
+}
+
+/** The one error type of the product: every failure carries { code, layer, message, retriable }. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly layer: ErrorLayer;
+  readonly retriable: boolean;
+  readonly path?: string;
+  readonly issues?: IssueDetail[];
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message);
+    this.name = "AppError";
+    this.code = code;
+    this.layer = options.layer ?? "validation";
+    this.retriable = options.retriable ?? false;
+    this.path = options.path;
+    this.issues = options.issues;
+    this.details = options.details;
+  }
+
+  static badInput(path: string, reason: string, issues?: IssueDetail[]): AppError {
+    return new AppError("BAD_USER_INPUT", `${path}: ${reason}`, { path, issues: issues ?? [{ path, reason }] });
+  }
+
+  /** Several issues: the message names the first, `issues` lists them all. */
+  static fromIssues(issues: IssueDetail[]): AppError {
+    const [first] = issues;
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : "";
+    return new AppError("BAD_USER_INPUT", `${first.path}: ${first.reason}${more}`, { path: first.path, issues });
+  }
+
+  static notFound(entity: string, id: string): AppError {
+    return new AppError("NOT_FOUND", `${entity} '${id}' not found`, { path: undefined });
+  }
+
+  static conflict(message: string, path?: string): AppError {
+    return new AppError("CONFLICT", message, { path });
+  }
+
+  toGraphQLExtensions(): Record<string, unknown> {
+    const extensions: Record<string, unknown> = { code: this.code, layer: this.layer, retriable: this.retriable };
+    if (this.path !== undefined) extensions.path = this.path;
+    if (this.issues !== undefined) extensions.issues = this.issues;
+    return extensions;
+  }
+}
+
+type FormattedError = {
+  message: string;
+  extensions?: Record<string, unknown>;
+  path?: readonly (string | number)[];
+  locations?: readonly { line: number; column: number }[];
+};
+
+/**
+ * Shapes every error that leaves the API: AppErrors keep their code and message; errors that
+ * graphql-js raised itself (parse, validation, variable coercion) pass through; anything else
+ * (a driver error, a bug) becomes a generic internal error, so no SQL text or stack trace
+ * reaches a client.
+ */
+export function formatGraphQLError(formatted: FormattedError, error: unknown): FormattedError {
+  const original = originalOf(error);
+  const { path, locations } = formatted;
+  if (original instanceof AppError) {
+    return { message: original.message, path, locations, extensions: original.toGraphQLExtensions() };
+  }
+  if (original instanceof GraphQLError) {
+    const code = typeof original.extensions.code === "string" ? original.extensions.code : formatted.extensions?.code;
+    return { message: original.message, path, locations, extensions: { code: typeof code === "string" ? code : "BAD_USER_INPUT" } };
+  }
+  logInternal(error);
+  return { message: "Internal server error", path, extensions: { code: "INTERNAL_SERVER_ERROR" } };
+}
+
+function originalOf(error: unknown): unknown {
+  let current = error;
+  while (current instanceof GraphQLError && current.originalError) current = current.originalError;
+  return current;
+}
+
+function logInternal(error: unknown): void {
+  if (process.env.LOG_INTERNAL_ERRORS !== "0") console.error("[internal error]", error);
+}
