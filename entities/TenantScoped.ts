@@ -1,5 +1,5 @@
 import { Field, ID, Int, ObjectType } from "type-graphql";
-import { randomUUID } from "node:crypto";
+import { newId } from "../src/ids.js";
 import { BeforeInsert, Column, CreateDateColumn, PrimaryColumn, UpdateDateColumn, VersionColumn } from "typeorm";
 
 /** Columns every entity has: a UUID, its tenant, timestamps and an optimistic-lock counter. */
@@ -25,9 +25,9 @@ export abstract class TenantScoped {
   @VersionColumn({ type: "integer" })
   version!: number;
 
-  // Generated here rather than by the database so that SQLite and MySQL declare the same column.
+  // Generated here (UUIDv7, time-ordered) so both databases declare the same column and ids sort by creation.
   @BeforeInsert()
   assignId(): void {
-    if (!this.id) this.id = randomUUID();
+    if (!this.id) this.id = newId();
   }
 }

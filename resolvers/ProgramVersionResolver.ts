@@ -1,0 +1,11 @@
+import { Ctx, FieldResolver, Resolver, Root } from "type-graphql";
+import { Program, ProgramVersion } from "../entities/index.js";
+import type { GraphQLContext } from "../src/graphql/context.js";
+
+@Resolver(() => ProgramVersion)
+export class ProgramVersionResolver {
+  @FieldResolver(() => Program, { nullable: true })
+  program(@Root() version: ProgramVersion, @Ctx() ctx: GraphQLContext): Promise<Program | null> {
+    return ctx.services.programs.get(ctx.scope, version.programId);
+  }
+}

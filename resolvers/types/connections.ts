@@ -1,0 +1,8 @@
+import { Dataset, Example, LanguageModel, Program, ProgramVersion } from "../../entities/index.js";
+import { connectionType } from "./connection.js";
+
+export const LanguageModelConnection = connectionType(LanguageModel, "LanguageModel");
+export const ProgramConnection = connectionType(Program, "Program");
+export const ProgramVersionConnection = connectionType(ProgramVersion, "ProgramVersion");
+export const DatasetConnection = connectionType(Dataset, "Dataset");
+export const ExampleConnection = connectionType(Example, "Example");

@@ -1,0 +1,85 @@
+import { GraphQLJSON, GraphQLJSONObject } from "graphql-scalars";
+import { Field, Float, ID, InputType, Int } from "type-graphql";
+import { ExampleSplit } from "../../entities/index.js";
+
+@InputType({ description: "A new language model. `secretEnv` names the environment variable that holds its API key." })
+export class CreateLanguageModelInput {
+  @Field() name!: string;
+  @Field() model!: string;
+  @Field(() => String, { nullable: true }) apiBase?: string | null;
+  @Field(() => Float, { nullable: true }) temperature?: number | null;
+  @Field(() => Int, { nullable: true }) maxTokens?: number | null;
+  @Field(() => Boolean, { nullable: true }) cache?: boolean | null;
+  @Field(() => String, { nullable: true }) secretEnv?: string | null;
+  @Field(() => GraphQLJSONObject, { nullable: true }) config?: Record<string, unknown> | null;
+}
+
+@InputType({ description: "Fields left out are unchanged; `null` clears an optional field." })
+export class UpdateLanguageModelInput {
+  @Field(() => ID) id!: string;
+  @Field(() => Int, { nullable: true, description: "Fail with CONFLICT unless the model is at this version." }) expectedVersion?: number | null;
+  @Field(() => String, { nullable: true }) name?: string;
+  @Field(() => String, { nullable: true }) model?: string;
+  @Field(() => String, { nullable: true }) apiBase?: string | null;
+  @Field(() => Float, { nullable: true }) temperature?: number | null;
+  @Field(() => Int, { nullable: true }) maxTokens?: number | null;
+  @Field(() => Boolean, { nullable: true }) cache?: boolean | null;
+  @Field(() => String, { nullable: true }) secretEnv?: string | null;
+  @Field(() => GraphQLJSONObject, { nullable: true }) config?: Record<string, unknown> | null;
+}
+
+@InputType()
+export class LanguageModelFilter {
+  @Field(() => String, { nullable: true }) name?: string | null;
+  @Field(() => String, { nullable: true }) model?: string | null;
+}
+
+@InputType({ description: "A new program; its definition becomes version 1." })
+export class CreateProgramInput {
+  @Field() name!: string;
+  @Field(() => String, { nullable: true }) description?: string | null;
+  @Field(() => GraphQLJSON) definition!: unknown;
+  @Field(() => ID, { nullable: true }) languageModelId?: string | null;
+}
+
+@InputType({ description: "A changed definition creates the next version; other fields change in place." })
+export class UpdateProgramInput {
+  @Field(() => ID) id!: string;
+  @Field(() => Int, { nullable: true, description: "Fail with CONFLICT unless the program is at this version." }) expectedVersion?: number | null;
+  @Field(() => String, { nullable: true }) name?: string | null;
+  @Field(() => String, { nullable: true }) description?: string | null;
+  @Field(() => GraphQLJSON, { nullable: true }) definition?: unknown;
+  @Field(() => ID, { nullable: true }) languageModelId?: string | null;
+}
+
+@InputType()
+export class ProgramFilter {
+  @Field(() => String, { nullable: true, description: "Exact name." }) name?: string | null;
+  @Field(() => String, { nullable: true, description: "Case-insensitive substring of the name." }) nameContains?: string | null;
+  @Field(() => ID, { nullable: true }) languageModelId?: string | null;
+}
+
+@InputType()
+export class ExampleInput {
+  @Field(() => GraphQLJSONObject) inputs!: Record<string, unknown>;
+  @Field(() => GraphQLJSONObject, { nullable: true }) labels?: Record<string, unknown> | null;
+  @Field(() => ExampleSplit, { nullable: true, description: "Defaults to TRAIN." }) split?: ExampleSplit | null;
+}
+
+@InputType()
+export class CreateDatasetInput {
+  @Field() name!: string;
+  @Field(() => String, { nullable: true }) description?: string | null;
+  @Field(() => [ExampleInput], { nullable: true }) examples?: ExampleInput[] | null;
+}
+
+@InputType({ description: "Examples to add in one all-or-nothing batch." })
+export class AddExamplesInput {
+  @Field(() => ID) datasetId!: string;
+  @Field(() => [ExampleInput]) examples!: ExampleInput[];
+}
+
+@InputType()
+export class DatasetFilter {
+  @Field(() => String, { nullable: true }) name?: string | null;
+}

@@ -1,0 +1,96 @@
+import { AppError } from "../errors.js";
+import { IssueList, describe } from "../validation.js";
+
+export interface LanguageModelFields {
+  name?: string;
+  model?: string;
+  apiBase?: string | null;
+  temperature?: number | null;
+  maxTokens?: number | null;
+  cache?: boolean | null;
+  secretEnv?: string | null;
+  config?: Record<string, unknown> | null;
+}
+
+export const DUMMY_MODEL = "dummy";
+export const LANGUAGE_MODEL_LIMITS = { maxConfigBytes: 65_536, maxTokens: 1_000_000, maxTemperature: 2 } as const;
+
+// litellm's "provider/model" form; the provider part picks the client, the rest may contain more slashes.
+const MODEL = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.:@+/-]+$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Checks the fields of create (all required ones present) or update (only those given).
+ * Throws BAD_USER_INPUT naming every problem, each with its path under `input`.
+ */
+export function validateLanguageModelInput(input: LanguageModelFields, mode: "create" | "update"): void {
+  const issues = new IssueList();
+  const given = (key: keyof LanguageModelFields) => input[key] !== undefined;
+
+  if (mode === "create" || given("name")) issues.name("input.name", input.name);
+  if (mode === "create" || given("model")) {
+    const model = input.model;
+    if (typeof model !== "string" || (model !== DUMMY_MODEL && !MODEL.test(model)) || model.length > 200) {
+      issues.add("input.model", `must be a litellm model string such as 'openai/gpt-4o-mini' (provider/model) or '${DUMMY_MODEL}', got ${describe(model)}`);
+    }
+  }
+  if (input.apiBase !== undefined && input.apiBase !== null) checkUrl(issues, input.apiBase);
+  if (input.temperature !== undefined && input.temperature !== null) {
+    const t = input.temperature;
+    if (!Number.isFinite(t) || t < 0 || t > LANGUAGE_MODEL_LIMITS.maxTemperature) {
+      issues.add("input.temperature", `must be between 0 and ${LANGUAGE_MODEL_LIMITS.maxTemperature}, got ${t}`);
+    }
+  }
+  if (input.maxTokens !== undefined && input.maxTokens !== null) {
+    const m = input.maxTokens;
+    if (!Number.isInteger(m) || m < 1 || m > LANGUAGE_MODEL_LIMITS.maxTokens) {
+      issues.add("input.maxTokens", `must be an integer between 1 and ${LANGUAGE_MODEL_LIMITS.maxTokens}, got ${m}`);
+    }
+  }
+  if (input.secretEnv !== undefined && input.secretEnv !== null) {
+    if (!ENV_NAME.test(input.secretEnv) || input.secretEnv.length > 200) {
+      issues.add("input.secretEnv", "must be the name of an environment variable (letters, digits and _, not starting with a digit)");
+    }
+  }
+  if (input.config !== undefined && input.config !== null) {
+    issues.jsonObject("input.config", input.config, LANGUAGE_MODEL_LIMITS.maxConfigBytes);
+  }
+  if (!issues.empty) throw AppError.fromIssues(issues.issues);
+}
+
+/** The `dummy` provider (DSPy's DummyLM) needs its answers: a list of dicts, or a dict of substring → dict. */
+export function validateDummyConfig(config: Record<string, unknown> | null | undefined): void {
+  const issues = new IssueList();
+  const answers = config?.answers;
+  if (Array.isArray(answers)) {
+    if (answers.length === 0) issues.add("input.config.answers", "must contain at least one answer");
+    answers.forEach((answer, i) => {
+      if (answer === null || typeof answer !== "object" || Array.isArray(answer)) {
+        issues.add(`input.config.answers[${i}]`, `must be an object of output field → value, got ${describe(answer)}`);
+      }
+    });
+  } else if (answers !== null && typeof answers === "object") {
+    for (const [key, answer] of Object.entries(answers)) {
+      if (answer === null || typeof answer !== "object" || Array.isArray(answer)) {
+        issues.add(`input.config.answers[${JSON.stringify(key)}]`, `must be an object of output field → value, got ${describe(answer)}`);
+      }
+    }
+  } else {
+    issues.add("input.config.answers", "the dummy model needs `answers`: a list of objects, or an object mapping a substring of the prompt to an object");
+  }
+  if (!issues.empty) throw AppError.fromIssues(issues.issues);
+}
+
+function checkUrl(issues: IssueList, value: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || value.length > 2000) {
+    issues.add("input.apiBase", `must be an http(s) URL, got ${describe(value)}`);
+  } else if (url.username || url.password) {
+    issues.add("input.apiBase", "must not contain credentials; put the key in an environment variable and name it in secretEnv");
+  }
+}

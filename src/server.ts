@@ -1,0 +1,119 @@
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { ApolloServerPluginInlineTrace } from "@apollo/server/plugin/inlineTrace";
+import { expressMiddleware } from "@as-integrations/express5";
+import express from "express";
+import { useServer } from "graphql-ws/use/ws";
+import { WebSocketServer } from "ws";
+import type { Config } from "./config.js";
+import { DatasetService } from "./datasets/DatasetService.js";
+import { Database } from "./db/Database.js";
+import { formatGraphQLError } from "./errors.js";
+import type { GraphQLContext, Services } from "./graphql/context.js";
+import { buildFederatedSchema } from "./graphql/schema.js";
+import { LanguageModelService } from "./languageModels/LanguageModelService.js";
+import { ProgramService } from "./programs/ProgramService.js";
+import { createInProcessEventBus } from "./pubsub.js";
+
+export interface RunningServer {
+  /** http://host:port/graphql */
+  url: string;
+  /** ws://host:port/graphql */
+  wsUrl: string;
+  port: number;
+  database: Database;
+  services: Services;
+  stop(): Promise<void>;
+}
+
+export const GRAPHQL_PATH = "/graphql";
+const MAX_BODY = "1mb";
+
+/** Composes the subgraph: database, services, schema, HTTP and graphql-ws on one port. */
+export async function startServer(config: Config & { sqlitePath?: string }): Promise<RunningServer> {
+  const database = await Database.open({
+    databaseUrl: config.databaseUrl,
+    sqlitePath: config.sqlitePath ?? path.join(config.dataDir, "subgraph.sqlite"),
+  });
+  const events = createInProcessEventBus();
+  const languageModels = new LanguageModelService(database);
+  const services: Services = {
+    languageModels,
+    programs: new ProgramService(database, languageModels, events),
+    datasets: new DatasetService(database),
+    events,
+  };
+  const schema = await buildFederatedSchema(events);
+  const contextFor = (requestId: string | undefined): GraphQLContext => ({
+    scope: { tenantId: config.defaultTenant },
+    requestId: requestId ?? randomUUID(),
+    services,
+  });
+
+  const app = express();
+  const httpServer = http.createServer(app);
+  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const wsCleanup = useServer(
+    {
+      schema,
+      context: () => contextFor(undefined),
+      // The same error shaping as HTTP: codes kept, internals never sent.
+      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatGraphQLError(error.toJSON(), error)),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((error) => formatGraphQLError(error.toJSON(), error)) } : result,
+    },
+    wsServer,
+  );
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    formatError: formatGraphQLError,
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Federated traces for a gateway that asks for them; errors in them are masked like responses.
+      ApolloServerPluginInlineTrace({ includeErrors: { masked: true } }),
+      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+    ],
+  });
+  await apollo.start();
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok", database: database.dialect });
+  });
+  app.use(
+    GRAPHQL_PATH,
+    express.json({ limit: MAX_BODY }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => contextFor(typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined),
+    }),
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}${GRAPHQL_PATH}`,
+    wsUrl: `ws://${host}:${port}${GRAPHQL_PATH}`,
+    port,
+    database,
+    services,
+    stop() {
+      stopping ??= (async () => {
+        for (const client of wsServer.clients) client.terminate();
+        await apollo.stop();
+        await database.close();
+      })();
+      return stopping;
+    },
+  };
+}
