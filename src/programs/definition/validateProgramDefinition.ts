@@ -1,0 +1,147 @@
+import { DEFINITION_LIMITS as LIMITS, type FieldSpec, type ModuleSpec, type NormalizedProgram, type ValidationResult } from "./types.js";
+import { parseFields, parseModules, type Add, type Fields } from "./declarations.js";
+import { parseForward } from "./forward.js";
+import { describeValue, formatPath, isObject, quote, setOwn, type Seg } from "./format.js";
+
+interface RawIssue {
+  segs: readonly Seg[];
+  reason: string;
+}
+
+const ROOT_KEYS = ["inputs", "modules", "forward", "description"];
+
+/** Validates a program definition completely; returns every issue, in document order. Never throws. */
+export function validateProgramDefinition(definition: unknown, rootPath = "definition"): ValidationResult {
+  const raw: RawIssue[] = [];
+  const add: Add = (segs, reason) => {
+    raw.push({ segs, reason });
+  };
+  let program: NormalizedProgram | undefined;
+  try {
+    program = validateRoot(definition, add);
+  } catch (err) {
+    // Only reachable with non-JSON input (proxies, throwing getters); keep the no-throw promise.
+    add([], `internal error while validating the definition: ${err instanceof Error ? err.message : "unknown"}`);
+  }
+  if (raw.length === 0 && program) return { ok: true, program };
+  if (raw.length === 0) add([], "internal error: the definition was neither accepted nor rejected");
+  const issues = inDocumentOrder(definition, raw).map((i) => ({ path: formatPath(rootPath, i.segs), reason: i.reason }));
+  return { ok: false, issues };
+}
+
+function validateRoot(def: unknown, add: Add): NormalizedProgram | undefined {
+  if (!withinShapeLimits(def, add)) return undefined;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(def);
+  } catch {
+    add([], "definition is not JSON-serializable");
+    return undefined;
+  }
+  const bytes = json === undefined ? 0 : Buffer.byteLength(json, "utf8");
+  if (bytes > LIMITS.maxBytes) {
+    add([], `definition is ${bytes} bytes; the limit is ${LIMITS.maxBytes}`);
+    return undefined;
+  }
+  if (!isObject(def)) {
+    add([], `definition must be a JSON object, got ${describeValue(def)}`);
+    return undefined;
+  }
+  for (const key of Object.keys(def)) {
+    if (!ROOT_KEYS.includes(key)) add([key], `unknown key ${quote(key)} (expected ${ROOT_KEYS.join(", ")})`);
+  }
+  for (const key of ["inputs", "modules", "forward"]) {
+    if (!Object.hasOwn(def, key)) add([], `missing required key '${key}'`);
+  }
+  if (Object.hasOwn(def, "description") && typeof def["description"] !== "string") {
+    add(["description"], `description must be a string, got ${describeValue(def["description"])}`);
+  }
+  const inputs = Object.hasOwn(def, "inputs") ? parseFields(def["inputs"], ["inputs"], "program input", add) : undefined;
+  if (inputs && inputs.size > LIMITS.maxFieldsPerSignature) {
+    add(["inputs"], `${inputs.size} program inputs; the limit is ${LIMITS.maxFieldsPerSignature}`);
+  }
+  const modules = Object.hasOwn(def, "modules") ? parseModules(def["modules"], add) : undefined;
+  const forward = Object.hasOwn(def, "forward") ? parseForward(def["forward"], inputs, modules, add) : undefined;
+  if (!inputs || !modules || !forward) return undefined;
+
+  const program: NormalizedProgram = { inputs: toRecord(inputs), outputs: forward.outputs, modules: {}, forward: forward.steps };
+  for (const [name, m] of modules) {
+    if (!m.type || !m.inputs || !m.outputs) continue;
+    const signature = { ...(m.instructions === undefined ? {} : { instructions: m.instructions }), inputs: toRecord(m.inputs), outputs: toRecord(m.outputs) };
+    setOwn<ModuleSpec>(program.modules, name, { type: m.type, signature });
+  }
+  // The parts share FieldType objects; hand out an unaliased copy.
+  return structuredClone(program);
+}
+
+/** Iterative walk (no recursion) bounding depth and size, so cyclic or absurdly deep input cannot hang or overflow. */
+function withinShapeLimits(def: unknown, add: Add): boolean {
+  const stack: [unknown, Seg[]][] = [[def, []]];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const [value, segs] = stack.pop()!;
+    if (segs.length > LIMITS.maxDepth) {
+      add(segs, `definition nests deeper than ${LIMITS.maxDepth} levels`);
+      return false;
+    }
+    if (typeof value !== "object" || value === null) continue;
+    const keys: Seg[] = Array.isArray(value) ? Array.from({ length: Math.min(value.length, LIMITS.maxBytes + 1) }, (_, i) => i) : Object.keys(value);
+    nodes += keys.length;
+    // Every JSON value takes at least one byte, so more values than maxBytes is over the limit.
+    if (nodes > LIMITS.maxBytes) {
+      add([], `definition has more than ${LIMITS.maxBytes} values; the limit is ${LIMITS.maxBytes} bytes`);
+      return false;
+    }
+    const record = value as Record<string | number, unknown>;
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!;
+      stack.push([record[key], [...segs, key]]);
+    }
+  }
+  return true;
+}
+
+function toRecord(fields: Fields): Record<string, FieldSpec> {
+  const record: Record<string, FieldSpec> = {};
+  for (const [name, spec] of fields) if (spec) setOwn(record, name, spec);
+  return record;
+}
+
+/** Stable sort by where each issue's path sits in the document (key order, then array index). */
+function inDocumentOrder(root: unknown, issues: RawIssue[]): RawIssue[] {
+  try {
+    const keyIndex = new WeakMap<object, Map<string, number>>();
+    const keyed = issues.map((issue, n) => ({ issue, n, pos: position(root, issue.segs, keyIndex) }));
+    keyed.sort((a, b) => comparePositions(a.pos, b.pos) || a.n - b.n);
+    return keyed.map((k) => k.issue);
+  } catch {
+    return issues;
+  }
+}
+
+function position(root: unknown, segs: readonly Seg[], keyIndex: WeakMap<object, Map<string, number>>): number[] {
+  const pos: number[] = [];
+  let node = root;
+  for (const seg of segs) {
+    if (typeof seg === "number") {
+      pos.push(seg);
+      node = Array.isArray(node) ? node[seg] : undefined;
+    } else if (isObject(node)) {
+      let index = keyIndex.get(node);
+      if (!index) keyIndex.set(node, (index = new Map(Object.keys(node).map((key, i) => [key, i]))));
+      pos.push(index.get(seg) ?? -1);
+      node = Object.hasOwn(node, seg) ? node[seg] : undefined;
+    } else {
+      pos.push(-1);
+      node = undefined;
+    }
+  }
+  return pos;
+}
+
+function comparePositions(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!;
+  }
+  return a.length - b.length;
+}
