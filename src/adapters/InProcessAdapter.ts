@@ -1,0 +1,106 @@
+import { AppError } from "../errors.js";
+import { type Binding, type FieldType, type ModuleSpec, type NormalizedProgram, checkValue, validateProgramDefinition } from "../programs/definition/index.js";
+import { validateProgramInputs } from "../programs/validateProgramInputs.js";
+import type { AdapterHealth, DspyAdapter, ExecuteRequest, ExecuteResult, LanguageModelSpec, ModuleCallTrace } from "./DspyAdapter.js";
+
+type Answers = Record<string, unknown>[] | Record<string, Record<string, unknown>>;
+
+/**
+ * A deterministic stand-in for DSPy, for fast domain tests: it walks the same definitions with the
+ * same validation, and answers each module call from the `dummy` model's answers the way DSPy's
+ * DummyLM does (a list answered in turn, or the first key found in the prompt). It cannot reach
+ * real LMs: any other model fails as unreachable.
+ */
+export class InProcessAdapter implements DspyAdapter {
+  readonly name = "in-process";
+
+  async configure(lm: LanguageModelSpec): Promise<void> {
+    if (lm.model !== "dummy") throw unreachable(lm.model);
+  }
+
+  async execute(request: ExecuteRequest): Promise<ExecuteResult> {
+    const validation = validateProgramDefinition(request.program.definition);
+    if (!validation.ok) {
+      throw new AppError("INVALID_DEFINITION", `${validation.issues[0].path}: ${validation.issues[0].reason}`, { layer: "validation", details: { issues: validation.issues } });
+    }
+    const program = validation.program;
+    const inputIssues = validateProgramInputs(program, request.inputs, "inputs");
+    if (inputIssues.length > 0) {
+      throw new AppError("INVALID_INPUTS", `${inputIssues[0].path}: ${inputIssues[0].reason}`, { layer: "validation", details: { issues: inputIssues } });
+    }
+    if (request.lm.model !== "dummy") throw unreachable(request.lm.model);
+    const answers = (request.lm.config?.answers ?? []) as Answers;
+    return run(program, request.inputs, answers);
+  }
+
+  async health(): Promise<AdapterHealth> {
+    return { ok: true, details: {} };
+  }
+
+  async close(): Promise<void> {}
+}
+
+function run(program: NormalizedProgram, inputs: Record<string, unknown>, answers: Answers): ExecuteResult {
+  const results: Record<string, Record<string, unknown>> = { input: inputs };
+  const trace: ModuleCallTrace[] = [];
+  let answerIndex = 0;
+  const resolve = (binding: Binding) => ("literal" in binding ? binding.literal : results[binding.ref.step][binding.ref.field]);
+  for (const step of program.forward) {
+    if ("return" in step) {
+      const outputs = Object.fromEntries(Object.entries(step.return).map(([name, binding]) => [name, resolve(binding)]));
+      return { outputs, trace, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, lm_calls: trace.length } };
+    }
+    const started = performance.now();
+    const module = program.modules[step.call];
+    const callInputs = Object.fromEntries(Object.entries(step.with).map(([name, binding]) => [name, resolve(binding)]));
+    const prompt = renderPrompt(module, callInputs);
+    const answer = Array.isArray(answers) ? answers[answerIndex++] : Object.entries(answers).find(([key]) => prompt.includes(key))?.[1];
+    if (answer === undefined) throw new AppError("LM_ERROR", "the dummy model has no answer for this prompt", { layer: "lm" });
+    const outputs = parseOutputs(step.call, module, answer);
+    results[step.as] = outputs;
+    const duration = performance.now() - started;
+    trace.push({
+      step: step.as,
+      module: step.call,
+      type: module.type,
+      inputs: callInputs,
+      outputs,
+      duration_ms: duration,
+      lm_calls: [{ model: "dummy", messages: [{ role: "user", content: prompt }], response: JSON.stringify(answer), usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, latency_ms: duration }],
+    });
+  }
+  throw new AppError("DSPY_ERROR", "the program ended without a return step", { layer: "dspy" });
+}
+
+function renderPrompt(module: ModuleSpec, inputs: Record<string, unknown>): string {
+  const fields = Object.entries(inputs).map(([name, value]) => `${name}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
+  return [module.signature.instructions ?? "", ...fields].join("\n");
+}
+
+/** Like DSPy's adapters: every output field must be present and parse into its type. */
+function parseOutputs(moduleName: string, module: ModuleSpec, answer: Record<string, unknown>): Record<string, unknown> {
+  const fields: [string, FieldType][] = Object.entries(module.signature.outputs).map(([name, spec]) => [name, spec.type]);
+  if (module.type === "ChainOfThought") fields.unshift(["reasoning", "str"]);
+  const outputs: Record<string, unknown> = {};
+  for (const [name, type] of fields) {
+    if (!Object.hasOwn(answer, name)) throw new AppError("DSPY_ERROR", `${moduleName}: the LM's answer has no field '${name}'`, { layer: "dspy" });
+    const value = coerce(answer[name], type);
+    const issues = checkValue(value, type, name);
+    if (issues.length > 0) throw new AppError("DSPY_ERROR", `${moduleName}: ${issues[0].path}: ${issues[0].reason}`, { layer: "dspy" });
+    outputs[name] = value;
+  }
+  return outputs;
+}
+
+function coerce(value: unknown, type: FieldType): unknown {
+  if (typeof value !== "string" || type === "str") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function unreachable(model: string): AppError {
+  return new AppError("LM_UNAVAILABLE", `the in-process adapter cannot reach '${model}'; it only runs the dummy model`, { layer: "lm", retriable: true });
+}

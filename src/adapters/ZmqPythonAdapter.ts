@@ -1,0 +1,80 @@
+import { AppError } from "../errors.js";
+import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
+import type { AdapterHealth, DspyAdapter, ExecuteRequest, ExecuteResult, LanguageModelSpec } from "./DspyAdapter.js";
+import { lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
+
+const DEFAULT_DEADLINE_MS = 120_000;
+
+/**
+ * Real DSPy through the worker pool. Each execution holds one worker; a worker that does not know
+ * the program version or the LM (new, or restarted) is sent them first: rehydration.
+ */
+export class ZmqPythonAdapter implements DspyAdapter {
+  readonly name = "zmq-python";
+
+  constructor(private readonly pool: WorkerPool) {}
+
+  async configure(lm: LanguageModelSpec): Promise<void> {
+    const config = lmWireConfig(lm);
+    const key = lmKey(lm, config);
+    await this.pool.withWorker(DEFAULT_DEADLINE_MS, async (lease) => {
+      await lease.request("configure_lm", { lm_key: key, config });
+      lease.remember(key);
+    });
+  }
+
+  execute(request: ExecuteRequest): Promise<ExecuteResult> {
+    const config = lmWireConfig(request.lm);
+    const keys = {
+      lm: lmKey(request.lm, config),
+      hash: programHash(request.program.definition, request.program.compiledState),
+    };
+    const programKey = `program:${request.program.versionId}:${keys.hash}`;
+    const ensure = async (lease: WorkerLease) => {
+      if (!lease.knows(keys.lm)) {
+        await lease.request("configure_lm", { lm_key: keys.lm, config });
+        lease.remember(keys.lm);
+      }
+      if (!lease.knows(programKey)) {
+        await lease.request("define_program", {
+          version_id: request.program.versionId,
+          hash: keys.hash,
+          definition: request.program.definition,
+          compiled_state: request.program.compiledState ?? null,
+        });
+        lease.remember(programKey);
+      }
+    };
+    const run = (lease: WorkerLease) =>
+      lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash: keys.hash, lm_key: keys.lm, inputs: request.inputs });
+
+    return this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
+      await ensure(lease);
+      try {
+        return await run(lease);
+      } catch (error) {
+        // The worker forgot (evicted, or restarted between our bookkeeping and the run): once more.
+        if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
+        lease.forget(error.code === "UNKNOWN_PROGRAM" ? programKey : keys.lm);
+        await ensure(lease);
+        return run(lease);
+      }
+    });
+  }
+
+  async health(): Promise<AdapterHealth> {
+    const workers = this.pool.info();
+    const ready = workers.filter((w) => w.ready).length;
+    let pingMs: number | null = null;
+    if (ready > 0) {
+      const started = performance.now();
+      await this.pool.request("ping", {}, 5_000);
+      pingMs = performance.now() - started;
+    }
+    return { ok: ready > 0, details: { workers, ready, queued: this.pool.queued, pingMs } };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

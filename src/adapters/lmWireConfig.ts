@@ -1,0 +1,37 @@
+import { contentHash } from "../canonicalJson.js";
+import type { LanguageModelSpec } from "./DspyAdapter.js";
+
+/** The LM settings a worker needs (`configure_lm.config` in bridge-py/PROTOCOL.md). */
+export interface LmWireConfig {
+  model: string;
+  api_base?: string;
+  api_key?: string;
+  temperature?: number;
+  max_tokens?: number;
+  cache: boolean;
+  answers?: unknown;
+  /** litellm's own retries of transient failures inside one request (default 0: executions retry). */
+  num_retries: number;
+}
+
+/** Builds the wire config; the API key is read from the environment here, at the moment it is needed. */
+export function lmWireConfig(lm: LanguageModelSpec, env: NodeJS.ProcessEnv = process.env): LmWireConfig {
+  const retries = lm.config?.num_retries;
+  const config: LmWireConfig = { model: lm.model, cache: lm.cache, num_retries: typeof retries === "number" ? retries : 0 };
+  if (lm.apiBase) config.api_base = lm.apiBase;
+  if (lm.temperature !== null) config.temperature = lm.temperature;
+  if (lm.maxTokens !== null) config.max_tokens = lm.maxTokens;
+  if (lm.secretEnv && env[lm.secretEnv]) config.api_key = env[lm.secretEnv];
+  if (lm.model === "dummy") config.answers = lm.config?.answers;
+  return config;
+}
+
+/** Key under which a worker keeps an LM: changes whenever any setting (the key included) changes. */
+export function lmKey(lm: LanguageModelSpec, config: LmWireConfig): string {
+  return `${lm.id}:${contentHash(config).slice(0, 16)}`;
+}
+
+/** Key under which a worker keeps a program version: its id plus the hash of what defines it. */
+export function programHash(definition: unknown, compiledState: unknown): string {
+  return contentHash({ definition, compiledState: compiledState ?? null });
+}

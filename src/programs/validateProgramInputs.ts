@@ -1,0 +1,28 @@
+import type { IssueDetail } from "../errors.js";
+import { jsonBytes } from "../validation.js";
+import { checkValue, type NormalizedProgram } from "./definition/index.js";
+
+export const MAX_INPUT_BYTES = 1_048_576;
+
+/**
+ * The inputs of one execution against the program's declared input fields: every declared field
+ * present and of its type, nothing undeclared, and a size limit. Paths start at `rootPath`.
+ */
+export function validateProgramInputs(program: NormalizedProgram, inputs: unknown, rootPath: string): IssueDetail[] {
+  if (inputs === null || typeof inputs !== "object" || Array.isArray(inputs)) return [{ path: rootPath, reason: "must be a JSON object of input fields" }];
+  const bytes = jsonBytes(inputs);
+  if (bytes > MAX_INPUT_BYTES) return [{ path: rootPath, reason: `is ${bytes} bytes of JSON; the limit is ${MAX_INPUT_BYTES}` }];
+  const issues: IssueDetail[] = [];
+  const given = inputs as Record<string, unknown>;
+  for (const [name, spec] of Object.entries(program.inputs)) {
+    if (!Object.hasOwn(given, name)) issues.push({ path: `${rootPath}.${name}`, reason: "is required" });
+    else issues.push(...checkValue(given[name], spec.type, `${rootPath}.${name}`));
+  }
+  for (const name of Object.keys(given)) {
+    if (!Object.hasOwn(program.inputs, name)) {
+      const declared = Object.keys(program.inputs).join(", ") || "none";
+      issues.push({ path: `${rootPath}.${name}`, reason: `is not an input of this program (declared: ${declared})` });
+    }
+  }
+  return issues;
+}

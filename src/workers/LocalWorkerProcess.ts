@@ -1,0 +1,64 @@
+import { type ChildProcess, spawn } from "node:child_process";
+
+export interface LocalWorkerSpec {
+  id: string;
+  python: string;
+  bridgeDir: string;
+  endpoint: string;
+  concurrency: number;
+  heartbeatMs: number;
+  liveness: number;
+}
+
+/** One Python worker process started by this pool. Keeps the tail of its stderr for diagnostics. */
+export class LocalWorkerProcess {
+  readonly child: ChildProcess;
+  private readonly stderrTail: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly spec: LocalWorkerSpec) {
+    this.child = spawn(
+      spec.python,
+      [
+        "-m",
+        "dspy_bridge.worker",
+        "--connect",
+        spec.endpoint,
+        "--id",
+        spec.id,
+        "--concurrency",
+        String(spec.concurrency),
+        "--heartbeat-ms",
+        String(spec.heartbeatMs),
+        "--liveness",
+        String(spec.liveness),
+      ],
+      { cwd: spec.bridgeDir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" } },
+    );
+    this.child.stderr?.setEncoding("utf8");
+    this.child.stderr?.on("data", (chunk: string) => {
+      this.stderrTail.push(...chunk.split("\n").filter(Boolean));
+      if (this.stderrTail.length > 40) this.stderrTail.splice(0, this.stderrTail.length - 40);
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once("exit", (code, signal) => resolve({ code, signal }));
+      this.child.once("error", () => resolve({ code: null, signal: null }));
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    if (this.running) this.child.kill(signal);
+  }
+
+  stderr(): string {
+    return this.stderrTail.join("\n");
+  }
+}

@@ -1,0 +1,454 @@
+import { EventEmitter } from "node:events";
+import { Router } from "zeromq";
+import type { AppError } from "../errors.js";
+import { LocalWorkerProcess } from "./LocalWorkerProcess.js";
+import {
+  type Command,
+  HEARTBEAT_FRAME,
+  MAX_FRAME_BYTES,
+  decodeWorkerMessage,
+  encodeRequest,
+  poolErrors,
+  wireErrorToAppError,
+} from "./protocol.js";
+import { SocketWriter } from "./SocketWriter.js";
+
+export interface WorkerPoolOptions {
+  /** Local Python workers to start (0: only remote workers that connect to `bind`). */
+  workers: number;
+  /** Requests one worker runs at once (its thread pool). */
+  concurrency: number;
+  /** Python interpreter of bridge-py's venv, and bridge-py itself (the workers' cwd). */
+  python: string;
+  bridgeDir: string;
+  /** ZeroMQ endpoint the pool binds, e.g. tcp://0.0.0.0:5555 for remote workers. Default: tcp on 127.0.0.1, OS-chosen port. */
+  bind?: string;
+  heartbeatMs?: number;
+  /** Heartbeats missed before a worker counts as dead. */
+  liveness?: number;
+  defaultDeadlineMs?: number;
+  /** How long a started worker may take to say `ready`. */
+  startTimeoutMs?: number;
+  restartBackoffMs?: { initial: number; max: number };
+  /** Requests waiting for a free worker, beyond which new ones fail fast. */
+  maxQueued?: number;
+}
+
+export interface WorkerInfo {
+  id: string;
+  pid: number | undefined;
+  local: boolean;
+  ready: boolean;
+  busy: number;
+  abandoned: number;
+  concurrency: number;
+}
+
+interface Pending {
+  workerId: string;
+  command: Command;
+  resolve(result: unknown): void;
+  reject(error: AppError): void;
+  timer: NodeJS.Timeout;
+  abandoned: boolean;
+}
+
+interface WorkerState {
+  id: string;
+  pid: number | undefined;
+  concurrency: number;
+  ready: boolean;
+  lastSeen: number;
+  /** Calls holding one of its slots. */
+  busy: number;
+  /** Requests past their deadline that may still occupy one of its threads. */
+  abandoned: number;
+  pending: Set<string>;
+  /** Program and LM keys this worker holds (see rehydration in PROTOCOL.md). */
+  known: Set<string>;
+  local?: LocalWorkerProcess;
+  slot?: number;
+}
+
+interface Waiter {
+  resolve(worker: WorkerState): void;
+  reject(error: AppError): void;
+  timer: NodeJS.Timeout;
+}
+
+/** A call's handle on one worker: every request of the call goes to that worker. */
+export interface WorkerLease {
+  readonly workerId: string;
+  knows(key: string): boolean;
+  remember(key: string): void;
+  forget(key: string): void;
+  request<T = unknown>(command: Command, payload: unknown): Promise<T>;
+}
+
+/**
+ * The pool of Python DSPy workers: one ROUTER socket, workers announce themselves with READY,
+ * each call goes to the least busy worker with a free slot, heartbeats flow both ways (the ZeroMQ
+ * Guide's Paranoid Pirate), a worker that dies or goes silent fails what it had in flight
+ * (`WORKER_DIED`, retriable) and, when it was started here, is replaced with backoff.
+ */
+export class WorkerPool extends EventEmitter {
+  private readonly options: Required<Omit<WorkerPoolOptions, "bind">> & { bind?: string };
+  private readonly router = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+  private readonly writer = new SocketWriter(this.router);
+  private readonly workers = new Map<string, WorkerState>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly waiters: Waiter[] = [];
+  /** One per local worker: the process currently filling it and its restart bookkeeping. */
+  private readonly slots: { index: number; generation: number; backoffMs: number; process?: LocalWorkerProcess; startedAt: number; restartTimer?: NodeJS.Timeout }[] = [];
+  private heartbeatTimer?: NodeJS.Timeout;
+  private nextRequestId = 0;
+  private closing = false;
+  private endpointValue = "";
+
+  constructor(options: WorkerPoolOptions) {
+    super();
+    this.options = {
+      heartbeatMs: 1000,
+      liveness: 3,
+      defaultDeadlineMs: 60_000,
+      startTimeoutMs: 60_000,
+      restartBackoffMs: { initial: 200, max: 10_000 },
+      maxQueued: 10_000,
+      ...options,
+    };
+  }
+
+  /** The endpoint workers connect to. */
+  get endpoint(): string {
+    return this.endpointValue;
+  }
+
+  /** Binds, starts the local workers and waits until each has said `ready`. */
+  async start(): Promise<void> {
+    await this.router.bind(this.options.bind ?? "tcp://127.0.0.1:*");
+    this.endpointValue = this.connectableEndpoint(this.router.lastEndpoint ?? "");
+    void this.receiveLoop();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs);
+    this.heartbeatTimer.unref();
+    const ready = Array.from({ length: this.options.workers }, (_, index) => {
+      this.slots.push({ index, generation: 0, backoffMs: this.options.restartBackoffMs.initial, startedAt: 0 });
+      return this.startLocal(index);
+    });
+    try {
+      await Promise.all(ready);
+    } catch (error) {
+      await this.close(0);
+      throw error;
+    }
+  }
+
+  info(): WorkerInfo[] {
+    return [...this.workers.values()].map((w) => ({
+      id: w.id,
+      pid: w.pid,
+      local: w.local !== undefined,
+      ready: w.ready,
+      busy: w.busy,
+      abandoned: w.abandoned,
+      concurrency: w.concurrency,
+    }));
+  }
+
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  /** One request on whichever worker is least busy, without taking a slot (for `ping`). */
+  async request<T = unknown>(command: Command, payload: unknown, deadlineMs = this.options.defaultDeadlineMs): Promise<T> {
+    const worker = this.leastBusy(false) ?? (await this.acquire(Date.now() + deadlineMs, false));
+    return this.send<T>(worker, command, payload, Date.now() + deadlineMs);
+  }
+
+  /**
+   * Runs `work` holding one slot of one worker until it settles; every request it makes goes to that
+   * worker, and the whole call shares one deadline.
+   */
+  async withWorker<T>(deadlineMs: number, work: (lease: WorkerLease) => Promise<T>): Promise<T> {
+    const deadlineAt = Date.now() + deadlineMs;
+    const worker = await this.acquire(deadlineAt, true);
+    const lease: WorkerLease = {
+      workerId: worker.id,
+      knows: (key) => worker.known.has(key),
+      remember: (key) => void worker.known.add(key),
+      forget: (key) => void worker.known.delete(key),
+      request: <R>(command: Command, payload: unknown) => this.send<R>(worker, command, payload, deadlineAt),
+    };
+    try {
+      return await work(lease);
+    } finally {
+      worker.busy -= 1;
+      this.wake();
+    }
+  }
+
+  /** Stops taking work, lets what runs finish (up to `drainMs`), shuts the workers down and unbinds. */
+  async close(drainMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const waiter of this.waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(poolErrors.closed());
+    }
+    const drainUntil = Date.now() + drainMs;
+    while (this.pending.size > 0 && Date.now() < drainUntil) await sleep(20);
+    for (const slot of this.slots) clearTimeout(slot.restartTimer);
+    for (const worker of this.workers.values()) {
+      this.writer.send([Buffer.from(worker.id), encodeRequest(`shutdown-${worker.id}`, "shutdown", {}, 1000)]).catch(() => undefined);
+    }
+    const exits = this.slots.map((slot) => slot.process?.exited);
+    await Promise.race([Promise.all(exits), sleep(5_000)]);
+    for (const slot of this.slots) slot.process?.kill("SIGKILL");
+    await Promise.all(exits);
+    for (const id of [...this.workers.keys()]) this.drop(id, "was shut down");
+    clearInterval(this.heartbeatTimer);
+    this.router.close();
+  }
+
+  private slotId(slot: { index: number; generation: number }): string {
+    return `w-${slot.index}-${slot.generation}`;
+  }
+
+  private connectableEndpoint(bound: string): string {
+    // Workers on this host connect to loopback even when the pool binds every interface.
+    return bound.replace("tcp://0.0.0.0:", "tcp://127.0.0.1:");
+  }
+
+  private startLocal(index: number): Promise<void> {
+    const slot = this.slots[index];
+    slot.generation += 1;
+    slot.startedAt = Date.now();
+    const id = this.slotId(slot);
+    const process = new LocalWorkerProcess({
+      id,
+      python: this.options.python,
+      bridgeDir: this.options.bridgeDir,
+      endpoint: this.endpointValue,
+      concurrency: this.options.concurrency,
+      heartbeatMs: this.options.heartbeatMs,
+      liveness: this.options.liveness,
+    });
+    slot.process = process;
+    void process.exited.then(({ code, signal }) => {
+      this.emit("worker-exit", { id, pid: process.pid, code, signal });
+      this.drop(id, signal ? `was killed (${signal})` : `exited with code ${code}`);
+      if (!this.closing && slot.process === process) this.scheduleRestart(index, process);
+    });
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        process.kill("SIGKILL");
+        reject(poolErrors.noWorkers(`worker ${id} did not start within ${this.options.startTimeoutMs} ms: ${process.stderr().slice(-2000)}`));
+      }, this.options.startTimeoutMs);
+      const onReady = (info: { id: string }) => {
+        if (info.id !== id) return;
+        clearTimeout(timer);
+        this.off("worker-ready", onReady);
+        resolve();
+      };
+      this.on("worker-ready", onReady);
+      void process.exited.then(() => {
+        clearTimeout(timer);
+        this.off("worker-ready", onReady);
+        if (!this.workers.has(id)) reject(poolErrors.noWorkers(`worker ${id} exited before it was ready: ${process.stderr().slice(-2000)}`));
+      });
+    });
+  }
+
+  private scheduleRestart(index: number, died: LocalWorkerProcess): void {
+    const slot = this.slots[index];
+    // A worker that ran for a while starts over at the shortest backoff.
+    if (Date.now() - slot.startedAt > 30_000) slot.backoffMs = this.options.restartBackoffMs.initial;
+    const delay = slot.backoffMs;
+    slot.backoffMs = Math.min(slot.backoffMs * 2, this.options.restartBackoffMs.max);
+    this.emit("worker-restarting", { slot: index, delayMs: delay, stderr: died.stderr() });
+    slot.restartTimer = setTimeout(() => {
+      if (this.closing) return;
+      this.startLocal(index).catch((error: unknown) => this.emit("worker-start-failed", error));
+    }, delay);
+    slot.restartTimer.unref();
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const [identity, frame] of this.router) {
+        if (frame === undefined) continue;
+        this.onMessage(identity.toString("utf8"), frame);
+      }
+    } catch (error) {
+      if (!this.closing) this.emit("error", error);
+    }
+  }
+
+  private onMessage(workerId: string, frame: Buffer): void {
+    const message = decodeWorkerMessage(frame);
+    if (!message) return; // Not ours to answer: a worker never depends on the pool's replies to garbage.
+    const worker = this.workers.get(workerId);
+    if (worker) worker.lastSeen = Date.now();
+    if (message.type === "ready") return this.onReady(workerId, message.pid, message.concurrency);
+    if (!worker) return;
+    if (message.type === "reply") {
+      const pending = this.pending.get(message.id);
+      if (!pending || pending.workerId !== workerId) return;
+      this.settle(message.id, pending);
+      if (pending.abandoned) return;
+      if (message.ok) pending.resolve(message.result);
+      else pending.reject(wireErrorToAppError(message.error));
+    }
+  }
+
+  private onReady(workerId: string, pid: number, concurrency: number): void {
+    // A READY from a worker we hold means it restarted: what it had in flight is gone.
+    if (this.workers.has(workerId)) this.drop(workerId, "restarted");
+    const slotIndex = this.slots.findIndex((slot) => this.slotId(slot) === workerId);
+    const local = slotIndex >= 0 ? this.slots[slotIndex].process : undefined;
+    this.workers.set(workerId, {
+      id: workerId,
+      pid,
+      concurrency: Math.max(1, Number(concurrency) || 1),
+      ready: true,
+      lastSeen: Date.now(),
+      busy: 0,
+      abandoned: 0,
+      pending: new Set(),
+      known: new Set(),
+      local,
+      slot: slotIndex >= 0 ? slotIndex : undefined,
+    });
+    this.emit("worker-ready", { id: workerId, pid });
+    this.wake();
+  }
+
+  private heartbeat(): void {
+    const silentFor = this.options.heartbeatMs * this.options.liveness;
+    const now = Date.now();
+    for (const worker of [...this.workers.values()]) {
+      if (now - worker.lastSeen > silentFor) {
+        this.emit("worker-silent", { id: worker.id, pid: worker.pid });
+        this.drop(worker.id, `went silent for ${now - worker.lastSeen} ms`);
+        worker.local?.kill("SIGKILL");
+        continue;
+      }
+      this.writer.send([Buffer.from(worker.id), HEARTBEAT_FRAME]).catch(() => this.drop(worker.id, "became unreachable"));
+    }
+  }
+
+  /** Forgets a worker: everything it had in flight fails as retriable, its process (if ours) is left to exit. */
+  private drop(workerId: string, reason: string): void {
+    const worker = this.workers.get(workerId);
+    if (!worker) return;
+    this.workers.delete(workerId);
+    for (const id of worker.pending) {
+      const pending = this.pending.get(id);
+      if (!pending) continue;
+      this.settle(id, pending);
+      if (!pending.abandoned) pending.reject(poolErrors.workerDied(workerId, reason));
+    }
+    this.emit("worker-dropped", { id: workerId, reason });
+  }
+
+  private settle(id: string, pending: Pending): void {
+    clearTimeout(pending.timer);
+    this.pending.delete(id);
+    const worker = this.workers.get(pending.workerId);
+    if (!worker) return;
+    worker.pending.delete(id);
+    if (pending.abandoned) {
+      worker.abandoned -= 1;
+      this.wake();
+    }
+  }
+
+  private send<T>(worker: WorkerState, command: Command, payload: unknown, deadlineAt: number): Promise<T> {
+    if (!this.workers.has(worker.id)) return Promise.reject(poolErrors.workerDied(worker.id, "was lost"));
+    const id = `r${++this.nextRequestId}`;
+    const remaining = Math.max(1, deadlineAt - Date.now());
+    const frame = encodeRequest(id, command, payload, remaining);
+    if (frame.length > MAX_FRAME_BYTES) return Promise.reject(poolErrors.tooLarge(frame.length));
+    return new Promise<T>((resolve, reject) => {
+      const pending: Pending = {
+        workerId: worker.id,
+        command,
+        resolve: resolve as (result: unknown) => void,
+        reject,
+        abandoned: false,
+        timer: setTimeout(() => this.expire(id, remaining), remaining),
+      };
+      this.pending.set(id, pending);
+      worker.pending.add(id);
+      this.writer.send([Buffer.from(worker.id), frame]).catch(() => {
+        this.drop(worker.id, "became unreachable");
+      });
+    });
+  }
+
+  /** A request past its deadline fails now; its thread may still be busy, so it keeps its slot until the reply. */
+  private expire(id: string, ms: number): void {
+    const pending = this.pending.get(id);
+    if (!pending || pending.abandoned) return;
+    pending.abandoned = true;
+    pending.reject(poolErrors.deadline(ms));
+    const worker = this.workers.get(pending.workerId);
+    if (!worker) return;
+    worker.abandoned += 1;
+    if (worker.abandoned >= worker.concurrency) {
+      // Every thread is stuck on something nobody waits for: replace the worker.
+      this.emit("worker-stuck", { id: worker.id, pid: worker.pid });
+      this.drop(worker.id, "was stuck past its deadlines");
+      worker.local?.kill("SIGKILL");
+    }
+  }
+
+  private leastBusy(needSlot: boolean): WorkerState | undefined {
+    let best: WorkerState | undefined;
+    for (const worker of this.workers.values()) {
+      if (!worker.ready) continue;
+      const load = worker.busy + worker.abandoned;
+      if (needSlot && load >= worker.concurrency) continue;
+      if (!best || load < best.busy + best.abandoned) best = worker;
+    }
+    return best;
+  }
+
+  private acquire(deadlineAt: number, needSlot: boolean): Promise<WorkerState> {
+    if (this.closing) return Promise.reject(poolErrors.closed());
+    const worker = this.waiters.length === 0 ? this.leastBusy(needSlot) : undefined;
+    if (worker) {
+      if (needSlot) worker.busy += 1;
+      return Promise.resolve(worker);
+    }
+    if (this.waiters.length >= this.options.maxQueued) return Promise.reject(poolErrors.noWorkers(`${this.waiters.length} requests are already waiting for a worker`));
+    return new Promise<WorkerState>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: (w) => {
+          if (needSlot) w.busy += 1;
+          resolve(w);
+        },
+        reject,
+        timer: setTimeout(() => {
+          const index = this.waiters.indexOf(waiter);
+          if (index >= 0) this.waiters.splice(index, 1);
+          reject(poolErrors.noWorkers(this.workers.size === 0 ? "no worker is available" : "every worker stayed busy until the deadline"));
+        }, Math.max(1, deadlineAt - Date.now())),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private wake(): void {
+    while (this.waiters.length > 0) {
+      const worker = this.leastBusy(true);
+      if (!worker) return;
+      const waiter = this.waiters.shift()!;
+      clearTimeout(waiter.timer);
+      waiter.resolve(worker);
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

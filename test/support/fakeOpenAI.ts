@@ -1,0 +1,69 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface ScriptedReply {
+  /** Output fields, rendered in DSPy's ChatAdapter format. */
+  fields?: Record<string, string>;
+  status?: number;
+  delayMs?: number;
+}
+
+/**
+ * An OpenAI-compatible chat-completions server on 127.0.0.1 with scripted answers: DSPy reaches
+ * it through litellm exactly as it would a hosted model. `reply` picks the answer from the request
+ * (model name and messages), so tests can make one LM slow, failing, or distinct from another.
+ */
+export async function startFakeOpenAI(reply: (request: { model: string; prompt: string }) => ScriptedReply): Promise<{ url: string; requests: number; close(): Promise<void> }> {
+  const state = { requests: 0 };
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      state.requests += 1;
+      let parsed: { model?: string; messages?: { content?: unknown }[] } = {};
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        /* answered below as a bad request */
+      }
+      const prompt = (parsed.messages ?? []).map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content))).join("\n");
+      const scripted = reply({ model: parsed.model ?? "", prompt });
+      setTimeout(() => {
+        if (res.destroyed) return;
+        const status = scripted.status ?? 200;
+        res.writeHead(status, { "content-type": "application/json" });
+        if (status !== 200) {
+          res.end(JSON.stringify({ error: { message: `scripted ${status}`, type: "scripted", code: status } }));
+          return;
+        }
+        const content =
+          Object.entries(scripted.fields ?? {})
+            .map(([name, value]) => `[[ ## ${name} ## ]]\n${value}`)
+            .join("\n\n") + "\n\n[[ ## completed ## ]]";
+        res.end(
+          JSON.stringify({
+            id: `chatcmpl-${state.requests}`,
+            object: "chat.completion",
+            created: Math.floor(Date.now() / 1000),
+            model: parsed.model,
+            choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+            usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+          }),
+        );
+      }, scripted.delayMs ?? 0);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    get requests() {
+      return state.requests;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import type { LanguageModelSpec } from "../src/adapters/DspyAdapter.js";
+import { ZmqPythonAdapter } from "../src/adapters/ZmqPythonAdapter.js";
+import { AppError } from "../src/errors.js";
+import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
+import { WorkerPool, type WorkerPoolOptions } from "../src/workers/WorkerPool.js";
+import { dummyLm } from "./adapters/conformance.js";
+import { startFakeOpenAI } from "./support/fakeOpenAI.js";
+import { compactDefinition } from "./support/fixtures.js";
+
+const program = { versionId: "00000000-0000-7000-8000-00000000a001", definition: compactDefinition(), compiledState: null };
+const openAiLm = (id: string, url: string, model = "scripted"): LanguageModelSpec => ({
+  id,
+  model: `openai/${model}`,
+  apiBase: url,
+  temperature: 0,
+  maxTokens: 64,
+  cache: false,
+  secretEnv: null,
+  config: { num_retries: 0 },
+});
+
+async function withPool(options: Partial<WorkerPoolOptions>, body: (pool: WorkerPool, adapter: ZmqPythonAdapter) => Promise<void>): Promise<void> {
+  const pool = new WorkerPool({ workers: 2, concurrency: 4, python: BRIDGE_PYTHON, bridgeDir: BRIDGE_DIR, ...options });
+  await pool.start();
+  try {
+    await body(pool, new ZmqPythonAdapter(pool));
+  } finally {
+    await pool.close(2_000);
+  }
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string, retriable: boolean): Promise<AppError> {
+  const error = await promise.then(
+    () => assert.fail(`expected ${code}`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof AppError, String(error));
+  assert.equal(error.code, code, error.message);
+  assert.equal(error.retriable, retriable);
+  return error;
+}
+
+const waitFor = async (check: () => boolean, timeoutMs = 15_000) => {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe("WorkerPool with real Python workers", function () {
+  this.timeout(120_000);
+  let lm: Awaited<ReturnType<typeof startFakeOpenAI>>;
+  before(async () => {
+    lm = await startFakeOpenAI(({ model, prompt }) => {
+      const question = /question ## \]\]\n(.*)/.exec(prompt)?.[1] ?? "";
+      if (model === "slow") return { fields: { answer: `slow: ${question}` }, delayMs: 3_000 };
+      if (model === "rate-limited") return { status: 429 };
+      if (model === "broken") return { status: 400 };
+      return { fields: { answer: `${model} says ${question}` } };
+    });
+  });
+  after(async () => {
+    await lm.close();
+  });
+
+  it("answers pings through the least busy worker, many in flight, each matched to its request", async () => {
+    await withPool({}, async (pool) => {
+      const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => pool.request<{ pong: boolean; echo: number }>("ping", { echo: i })));
+      replies.forEach((reply, i) => assert.deepEqual([reply.pong, reply.echo], [true, i]));
+      assert.equal(pool.info().length, 2);
+    });
+  });
+
+  it("runs many executions concurrently across workers with results matched to requests", async () => {
+    await withPool({}, async (_pool, adapter) => {
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => adapter.execute({ program, lm: openAiLm("lm-a", lm.url, `model-${i % 2}`), inputs: { question: `q${i}` } })),
+      );
+      results.forEach((result, i) => assert.equal(result.outputs.answer, `model-${i % 2} says q${i}`));
+      assert.equal(results[0].usage.total_tokens, 15);
+      assert.equal(results[0].trace[0].lm_calls[0].usage.total_tokens, 15);
+    });
+  });
+
+  it("chooses the LM per request: two LMs on the same worker, concurrently", async () => {
+    await withPool({ workers: 1 }, async (_pool, adapter) => {
+      const [a, b] = await Promise.all([
+        adapter.execute({ program, lm: openAiLm("lm-1", lm.url, "alpha"), inputs: { question: "x" } }),
+        adapter.execute({ program, lm: openAiLm("lm-2", lm.url, "beta"), inputs: { question: "x" } }),
+      ]);
+      assert.equal(a.outputs.answer, "alpha says x");
+      assert.equal(b.outputs.answer, "beta says x");
+    });
+  });
+
+  it("fails a request whose worker is SIGKILLed as WORKER_DIED (retriable), replaces the worker and rehydrates programs", async () => {
+    await withPool({ workers: 1 }, async (pool, adapter) => {
+      const dummy = dummyLm("lm-dummy", [{ answer: "before" }]);
+      assert.equal((await adapter.execute({ program, lm: dummy, inputs: { question: "q" } })).outputs.answer, "before");
+      const victim = pool.info()[0];
+      const slow = adapter.execute({ program, lm: openAiLm("lm-slow", lm.url, "slow"), inputs: { question: "q" } });
+      await waitFor(() => pool.info()[0]?.busy === 1);
+      await new Promise((r) => setTimeout(r, 300));
+      const replaced = once(pool, "worker-ready");
+      process.kill(victim.pid!, "SIGKILL");
+      await rejectsWith(slow, "WORKER_DIED", true);
+      const [fresh] = await replaced;
+      assert.notEqual(fresh.id, victim.id);
+      const after = await adapter.execute({ program, lm: dummy, inputs: { question: "q" } });
+      assert.equal(after.outputs.answer, "before", "the program defined before the crash runs again on the new worker");
+    });
+  });
+
+  it("detects a hung (stopped) worker by its missing heartbeats and replaces it", async () => {
+    await withPool({ workers: 1, heartbeatMs: 200, liveness: 3 }, async (pool, adapter) => {
+      const victim = pool.info()[0];
+      const slow = adapter.execute({ program, lm: openAiLm("lm-slow", lm.url, "slow"), inputs: { question: "q" } });
+      await waitFor(() => pool.info()[0]?.busy === 1);
+      const silent = once(pool, "worker-silent");
+      process.kill(victim.pid!, "SIGSTOP");
+      await silent;
+      await rejectsWith(slow, "WORKER_DIED", true);
+      await waitFor(() => pool.info().some((w) => w.ready && w.id !== victim.id));
+      const result = await adapter.execute({ program, lm: dummyLm("lm-d", [{ answer: "alive" }]), inputs: { question: "q" } });
+      assert.equal(result.outputs.answer, "alive");
+    });
+  });
+
+  it("fails a request past its deadline as DEADLINE_EXCEEDED and replaces a worker whose threads are all stuck", async () => {
+    await withPool({ workers: 1, concurrency: 1 }, async (pool, adapter) => {
+      const victim = pool.info()[0];
+      const stuck = once(pool, "worker-stuck");
+      await rejectsWith(adapter.execute({ program, lm: openAiLm("lm-slow", lm.url, "slow"), inputs: { question: "q" }, deadlineMs: 500 }), "DEADLINE_EXCEEDED", true);
+      await stuck;
+      await waitFor(() => pool.info().some((w) => w.ready && w.id !== victim.id));
+      const result = await adapter.execute({ program, lm: openAiLm("lm-ok", lm.url, "fine"), inputs: { question: "q" } });
+      assert.equal(result.outputs.answer, "fine says q");
+    });
+  });
+
+  it("maps LM failures: 429 → LM_RATE_LIMITED (retriable), 400 → LM_ERROR, closed port → LM_UNAVAILABLE", async () => {
+    await withPool({ workers: 1 }, async (_pool, adapter) => {
+      const run = (spec: LanguageModelSpec) => adapter.execute({ program, lm: spec, inputs: { question: "q" } });
+      const limited = await rejectsWith(run(openAiLm("lm-429", lm.url, "rate-limited")), "LM_RATE_LIMITED", true);
+      assert.equal(limited.layer, "lm");
+      const broken = await rejectsWith(run(openAiLm("lm-400", lm.url, "broken")), "LM_ERROR", false);
+      assert.equal(broken.layer, "lm");
+      await rejectsWith(run(openAiLm("lm-closed", "http://127.0.0.1:9/v1")), "LM_UNAVAILABLE", true);
+      assert.equal((await run(openAiLm("lm-fine", lm.url, "fine"))).outputs.answer, "fine says q", "the worker keeps serving");
+    });
+  });
+
+  it("drains in-flight requests on close", async () => {
+    const pool = new WorkerPool({ workers: 1, concurrency: 2, python: BRIDGE_PYTHON, bridgeDir: BRIDGE_DIR });
+    await pool.start();
+    const adapter = new ZmqPythonAdapter(pool);
+    const slow = adapter.execute({ program, lm: openAiLm("lm-slow", lm.url, "slow"), inputs: { question: "drain" } });
+    await waitFor(() => pool.info()[0]?.busy === 1);
+    const [closed, result] = await Promise.all([pool.close(10_000), slow]);
+    assert.equal(closed, undefined);
+    assert.equal(result.outputs.answer, "slow: drain");
+    await rejectsWith(adapter.execute({ program, lm: openAiLm("lm-x", lm.url), inputs: { question: "late" } }), "POOL_CLOSED", false);
+  });
+
+  it("accepts a worker that joins over tcp from elsewhere", async () => {
+    const pool = new WorkerPool({ workers: 0, concurrency: 2, python: BRIDGE_PYTHON, bridgeDir: BRIDGE_DIR, bind: "tcp://127.0.0.1:*" });
+    await pool.start();
+    const remote = spawn(BRIDGE_PYTHON, ["-m", "dspy_bridge.worker", "--connect", pool.endpoint, "--id", "remote-1"], { cwd: BRIDGE_DIR, stdio: "ignore" });
+    try {
+      await once(pool, "worker-ready");
+      assert.deepEqual(pool.info().map((w) => [w.id, w.local]), [["remote-1", false]]);
+      const result = await new ZmqPythonAdapter(pool).execute({ program, lm: openAiLm("lm-r", lm.url, "remote"), inputs: { question: "hi" } });
+      assert.equal(result.outputs.answer, "remote says hi");
+    } finally {
+      await pool.close(2_000);
+      remote.kill("SIGKILL");
+      await once(remote, "exit").catch(() => undefined);
+    }
+  });
+});
