@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node.sh
+bash scripts/ensure-python.sh
 exec node dist/src/main.js

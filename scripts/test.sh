@@ -4,7 +4,7 @@
 # the run (scripts/with-mariadb.sh). The last line is "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-node.sh || { echo "0 passed, 1 failed"; exit 1; }
+bash scripts/ensure-node.sh && bash scripts/ensure-python.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 SUMMARY_DIR=$(mktemp -d)
 trap 'rm -rf "$SUMMARY_DIR"' EXIT
@@ -18,12 +18,25 @@ else
 fi
 STATUS=$?
 
+# The Python worker's own tests; pytest exits 5 when it collects nothing, which is a failure here.
+(cd bridge-py && .venv/bin/python -m pytest -q -p no:cacheprovider --junitxml="$SUMMARY_DIR/pytest.xml")
+PYTEST_STATUS=$?
+[[ $STATUS -eq 0 ]] && STATUS=$PYTEST_STATUS
+
 node -e '
 const fs = require("fs");
 let passed = 0, failed = 0;
 for (const f of fs.readdirSync(process.argv[1])) {
-  const s = JSON.parse(fs.readFileSync(process.argv[1] + "/" + f, "utf8"));
-  passed += s.passed; failed += s.failed;
+  const text = fs.readFileSync(process.argv[1] + "/" + f, "utf8");
+  if (f.endsWith(".json")) {
+    const s = JSON.parse(text);
+    passed += s.passed; failed += s.failed;
+  } else {
+    // junit XML from pytest: the first <testsuite> carries the totals.
+    const attr = (name) => Number((new RegExp(`<testsuite[^>]*\\s${name}="(\\d+)"`).exec(text) || [0, 0])[1]);
+    const broken = attr("failures") + attr("errors");
+    passed += attr("tests") - broken - attr("skipped"); failed += broken;
+  }
 }
 if (process.argv[2] !== "0" && failed === 0) failed = 1; // the runner died before counting
 console.log(`${passed} passed, ${failed} failed`);

@@ -56,7 +56,8 @@ describe("WorkerPool with real Python workers", function () {
   let lm: Awaited<ReturnType<typeof startFakeOpenAI>>;
   before(async () => {
     lm = await startFakeOpenAI(({ model, prompt }) => {
-      const question = /question ## \]\]\n(.*)/.exec(prompt)?.[1] ?? "";
+      // The last match: DSPy's prompt first shows the format template, then the actual input.
+      const question = [...prompt.matchAll(/question ## \]\]\n(.*)/g)].pop()?.[1] ?? "";
       if (model === "slow") return { fields: { answer: `slow: ${question}` }, delayMs: 3_000 };
       if (model === "rate-limited") return { status: 429 };
       if (model === "broken") return { status: 400 };

@@ -64,7 +64,7 @@ export function parseForward(
       const parsed = parseCallStep(step, segs, scope, add);
       if (parsed) steps.push(parsed);
     } else {
-      add(segs, `step must have 'call' (with 'with' and 'as') or 'return'; it has ${formatList(Object.keys(step).map(quote))}`);
+      add(segs, `step must have 'call' (with 'with' and 'as') or 'return'; it has ${formatList(Object.keys(step).map((k) => quote(k)))}`);
     }
   });
 

@@ -1,0 +1,38 @@
+"""The `run` command: one program, one LM, one set of inputs → outputs, trace and usage.
+
+The LM and the tracer are applied with dspy.context (a contextvar, so per thread and per request);
+nothing is configured globally. DSPy's own history and trace lists are disabled/isolated per run:
+the tracer records what is needed, and a long-lived worker must not accumulate prompts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dspy
+
+from .definition import validate_program_inputs
+from .errors import BridgeError, from_run_exception
+from .program_builder import ProgramBuilder
+from .registry import ProgramEntry
+from .lm import LMEntry
+from .tracing import RunTracer, to_jsonable
+
+
+def run_program(entry: ProgramEntry, lm_entry: LMEntry, inputs: Any, deadline_ms: float | None = None) -> dict[str, Any]:
+    issues = validate_program_inputs(entry.program, inputs)
+    if issues:
+        first = issues[0]
+        raise BridgeError("INVALID_INPUTS", "validation", f"{first['path']}: {first['reason']}", False, {"issues": issues})
+    module = entry.module  # this run keeps this module even if load_state swaps in another
+    tracer = RunTracer(ProgramBuilder.modules(module))
+    lm = lm_entry.for_run(deadline_ms)
+    with dspy.context(lm=lm, callbacks=[tracer], usage_tracker=tracer, disable_history=True, trace=[]):
+        try:
+            prediction = module(**inputs)
+        except Exception as exc:
+            error = from_run_exception(exc)
+            error.details.setdefault("trace", tracer.trace())
+            raise error from None
+    outputs = to_jsonable(dict(prediction.items()))
+    return {"outputs": outputs, "trace": tracer.trace(), "usage": tracer.usage()}

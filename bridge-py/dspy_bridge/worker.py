@@ -1,0 +1,328 @@
+"""The worker process: `python -m dspy_bridge.worker --connect <endpoint> --id <worker-id> ...`.
+
+Threads: the main thread owns the ZeroMQ socket and does only I/O and heartbeats; requests run on a
+ThreadPoolExecutor. A finished request puts its encoded reply on a queue and writes one byte to a
+pipe the main thread polls together with the socket, so the reply goes out at once while the socket
+stays with the thread that owns it. Paranoid Pirate: a pool silent for liveness × heartbeat means
+close, wait (1 s doubling to 32 s), reconnect and say `ready` again.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Without this, litellm and DSPy fetch a model price list from the internet on first use (several
+# seconds, on a request's thread); the bundled copy is enough. Set it to "False" to fetch.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import queue  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from typing import Any  # noqa: E402
+
+import dspy  # noqa: E402
+import zmq  # noqa: E402
+
+from . import protocol  # noqa: E402
+from .errors import BridgeError, bad_message, internal  # noqa: E402
+from .registry import Registry  # noqa: E402
+from .runner import run_program  # noqa: E402
+
+log = logging.getLogger("dspy_bridge.worker")
+
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 32.0
+# Hard cap on what ZeroMQ accepts at all (it drops the connection beyond it); frames between the
+# protocol limit and this get a PAYLOAD_TOO_LARGE reply instead.
+HARD_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+FINAL_LINGER_MS = 2000
+
+
+class Worker:
+    def __init__(
+        self,
+        endpoint: str,
+        worker_id: str,
+        concurrency: int = 4,
+        heartbeat_ms: int = 1000,
+        liveness: int = 3,
+        max_programs: int = 256,
+        max_lms: int = 64,
+    ) -> None:
+        self.endpoint = endpoint
+        self.worker_id = worker_id
+        self.concurrency = concurrency
+        self.heartbeat_s = heartbeat_ms / 1000
+        self.liveness = liveness
+        self.registry = Registry(max_programs, max_lms)
+        self.pid = os.getpid()
+        self._ctx = zmq.Context()
+        self._socket: zmq.Socket | None = None
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dspy-run")
+        self._results: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._inflight = 0  # touched by the I/O thread only
+        self._draining = False
+        self._signalled = False
+        self._backoff = BACKOFF_INITIAL_S
+        self._reconnect_at: float | None = None
+        self._last_heard = 0.0
+        self._next_heartbeat = 0.0
+
+    # --- life cycle --------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signal_handlers()
+        self._connect()
+        try:
+            while True:
+                self._tick()
+                if self._draining and self._inflight == 0:
+                    self._flush_results()
+                    log.info("drained; exiting")
+                    return 0
+        finally:
+            self._close()
+
+    def _install_signal_handlers(self) -> None:
+        def on_signal(signum: int, _frame: Any) -> None:
+            # Only set a flag and wake the loop: the socket belongs to the loop.
+            self._signalled = True
+            self._wake()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+
+    def _connect(self) -> None:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.ROUTING_ID, self.worker_id.encode("utf-8"))
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, HARD_MAX_MESSAGE_BYTES)
+        sock.setsockopt(zmq.SNDHWM, 10_000)
+        sock.setsockopt(zmq.RCVHWM, 10_000)
+        sock.connect(self.endpoint)
+        self._socket = sock
+        self._reconnect_at = None
+        now = time.monotonic()
+        self._last_heard = now
+        self._next_heartbeat = now + self.heartbeat_s
+        self._send(protocol.ready(self.worker_id, self.pid, self.concurrency, dspy.__version__))
+        log.info("connected to %s as %s; ready", self.endpoint, self.worker_id)
+
+    def _disconnect(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def _close(self) -> None:
+        if self._socket is not None:
+            # Let the last replies (and the shutdown reply) reach the pool.
+            self._socket.close(linger=FINAL_LINGER_MS)
+            self._socket = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._ctx.term()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        poller = zmq.Poller()
+        poller.register(self._wake_r, zmq.POLLIN)
+        if self._socket is not None:
+            poller.register(self._socket, zmq.POLLIN)
+            wake_at = min(self._next_heartbeat, self._last_heard + self.liveness * self.heartbeat_s)
+        else:
+            wake_at = self._reconnect_at if self._reconnect_at is not None else now
+        events = dict(poller.poll(max(0, int((wake_at - now) * 1000)) + 1))
+
+        if self._wake_r in events:
+            self._drain_wake_pipe()
+        if self._signalled and not self._draining:
+            log.info("signal received: draining %d request(s)", self._inflight)
+            self._draining = True
+        self._flush_results()
+        if self._socket is not None and self._socket in events:
+            self._receive()
+
+        now = time.monotonic()
+        if self._socket is not None:
+            if now >= self._next_heartbeat:
+                self._send(protocol.HEARTBEAT)
+                self._next_heartbeat = now + self.heartbeat_s
+            if now - self._last_heard > self.liveness * self.heartbeat_s:
+                log.warning("pool silent for %.1f s; reconnecting in %.0f s", now - self._last_heard, self._backoff)
+                self._disconnect()
+                self._reconnect_at = now + self._backoff
+                self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+        elif self._reconnect_at is not None and now >= self._reconnect_at:
+            self._connect()
+
+    def _receive(self) -> None:
+        assert self._socket is not None
+        for _ in range(1000):  # bounded, so heartbeats keep flowing under a flood
+            try:
+                parts = self._socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._last_heard = time.monotonic()
+            self._backoff = BACKOFF_INITIAL_S
+            # One frame per message; tolerate an envelope in front of it (e.g. an empty delimiter).
+            self._handle(parts[-1] if parts else b"")
+
+    def _send(self, frame: bytes) -> None:
+        if self._socket is None:
+            log.warning("no connection: dropped a %d-byte message", len(frame))
+            return
+        try:
+            self._socket.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("send queue full: dropped a %d-byte message", len(frame))
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: the loop is already going to wake up
+
+    def _drain_wake_pipe(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _flush_results(self) -> None:
+        while True:
+            try:
+                frame = self._results.get_nowait()
+            except queue.Empty:
+                return
+            self._inflight -= 1
+            self._send(frame)
+
+    # --- messages ----------------------------------------------------------------------------------
+
+    def _handle(self, frame: bytes) -> None:
+        received = time.perf_counter()
+        req_id: str | None = None
+        try:
+            try:
+                message = protocol.decode(frame)
+            except BridgeError as error:
+                req_id = error.details.pop("id", None)
+                raise
+            req_id = protocol.message_id(message)
+            protocol.check_version(message)
+            kind = message.get("type")
+            if kind == "heartbeat":
+                return
+            if kind != "request":
+                raise BridgeError("BAD_MESSAGE", "protocol", f"unexpected message type {str(kind)[:40]!r} (a worker takes request and heartbeat)")
+            if req_id is None:
+                raise BridgeError("BAD_MESSAGE", "protocol", "a request needs a string 'id'")
+            request = protocol.parse_request(message, req_id)
+        except BridgeError as error:
+            if req_id is None:
+                log.warning("ignored a message without a readable id: %s: %s", error.code, error.message)
+                return
+            self._send(protocol.reply_error(req_id, error, _ms_since(received)))
+            return
+        except Exception as exc:  # a bug in the worker: answer if we can, never crash
+            log.exception("failed to handle a message")
+            if req_id is not None:
+                self._send(protocol.reply_error(req_id, internal(exc), _ms_since(received)))
+            return
+
+        if request.command == "ping":
+            result = {"pong": True, "worker": self.worker_id, "pid": self.pid, "echo": request.payload.get("echo")}
+            self._send(protocol.reply_ok(request.id, result, _ms_since(received)))
+        elif request.command == "shutdown":
+            self._send(protocol.reply_ok(request.id, {"draining": self._inflight}, _ms_since(received)))
+            if not self._draining:
+                log.info("shutdown requested: draining %d request(s)", self._inflight)
+            self._draining = True
+        elif self._draining:
+            error = BridgeError("WORKER_SHUTTING_DOWN", "worker", "the worker is shutting down and takes no new requests", True)
+            self._send(protocol.reply_error(request.id, error, _ms_since(received)))
+        else:
+            self._inflight += 1
+            self._executor.submit(self._job, request, received)
+
+    def _job(self, request: protocol.Request, received: float) -> None:
+        """Runs on a pool thread; never touches the socket."""
+        try:
+            try:
+                result = self._dispatch(request)
+                frame = protocol.reply_ok(request.id, result, _ms_since(received))
+            except BridgeError as error:
+                frame = protocol.reply_error(request.id, error, _ms_since(received))
+            except Exception as exc:
+                log.exception("request %s (%s) failed", request.id, request.command)
+                frame = protocol.reply_error(request.id, internal(exc), _ms_since(received))
+        except BaseException as exc:  # even encoding failed: still answer, minimally
+            frame = protocol.reply_error(request.id, internal(exc), _ms_since(received))
+        self._results.put(frame)
+        self._wake()
+
+    def _dispatch(self, request: protocol.Request) -> dict[str, Any]:
+        p = request.payload
+        if request.command == "configure_lm":
+            lm_key = protocol.require_str(p, "lm_key")
+            self.registry.configure_lm(lm_key, p.get("config"))
+            return {"lm_key": lm_key}
+        if request.command == "define_program":
+            version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
+            if "definition" not in p:
+                raise bad_message("payload.definition is required", path="payload.definition")
+            entry = self.registry.define_program(version_id, hash_, p["definition"], p.get("compiled_state"))
+            return {"version_id": version_id, "hash": hash_, "predictors": entry.predictors}
+        if request.command == "run":
+            version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
+            lm_key = protocol.require_str(p, "lm_key")
+            entry = self.registry.program(version_id, hash_)
+            lm = self.registry.lm(lm_key)
+            return run_program(entry, lm, p.get("inputs"), request.deadline_ms)
+        if request.command == "dump_state":
+            version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
+            return {"state": self.registry.dump_state(version_id, hash_)}
+        if request.command == "load_state":
+            version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
+            if "state" not in p:
+                raise bad_message("payload.state is required", path="payload.state")
+            self.registry.load_state(version_id, hash_, p["state"])
+            return {"version_id": version_id, "hash": hash_}
+        raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dspy_bridge.worker", description="DSPy worker for the subgraph's worker pool")
+    parser.add_argument("--connect", required=True, help="the pool's ROUTER endpoint, e.g. ipc:///tmp/pool.sock or tcp://127.0.0.1:5555")
+    parser.add_argument("--id", required=True, help="routing id, unique per worker (local: w-<n>-<generation>)")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests run at once (threads)")
+    parser.add_argument("--heartbeat-ms", type=int, default=1000)
+    parser.add_argument("--liveness", type=int, default=3, help="heartbeats missed before the pool counts as gone")
+    parser.add_argument("--max-programs", type=int, default=256, help="program versions held (least recently used evicted)")
+    parser.add_argument("--max-lms", type=int, default=64, help="LMs held (least recently used evicted)")
+    parser.add_argument("--log-level", default=os.environ.get("DSPY_BRIDGE_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or args.heartbeat_ms < 10 or args.liveness < 1 or args.max_programs < 1 or args.max_lms < 1:
+        parser.error("--concurrency, --liveness, --max-programs and --max-lms must be >= 1 and --heartbeat-ms >= 10")
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format=f"%(asctime)s %(levelname)s [{args.id}] %(name)s: %(message)s")
+    worker = Worker(args.connect, args.id, args.concurrency, args.heartbeat_ms, args.liveness, args.max_programs, args.max_lms)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The forward interpreter end to end with DummyLM: outputs, trace, usage, per-request LMs, state."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import QA_INPUTS
+from dspy_bridge.errors import BridgeError
+from dspy_bridge.runner import run_program
+
+
+def all_text(messages) -> str:
+    return "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"]) for m in messages)
+
+
+def test_design_example_with_dummy_lm(registry, qa_definition):
+    entry = registry.define_program("v1", "h1", qa_definition)
+    registry.configure_lm("dummy:1", {"model": "dummy", "answers": [{"reasoning": "The passage says so.", "answer": "Paris"}]})
+    result = run_program(entry, registry.lm("dummy:1"), QA_INPUTS)
+    assert result["outputs"] == {"answer": "Paris"}
+    json.dumps(result)  # JSON-able as it goes on the wire
+
+    [call] = result["trace"]
+    assert call["step"] == "gen" and call["module"] == "generate" and call["type"] == "ChainOfThought"
+    assert call["inputs"] == QA_INPUTS
+    assert call["outputs"] == {"reasoning": "The passage says so.", "answer": "Paris"}
+    assert call["duration_ms"] > 0
+    [lm_call] = call["lm_calls"]
+    assert lm_call["model"] == "dummy"
+    prompt = all_text(lm_call["messages"])
+    assert "Answer the question from the context." in prompt  # instructions
+    assert "What is the capital of France?" in prompt  # inputs
+    assert "[[ ## answer ## ]]" in lm_call["response"] and "Paris" in lm_call["response"]
+    assert lm_call["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}  # DummyLM reports none
+    assert lm_call["latency_ms"] >= 0
+    assert result["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "lm_calls": 1}
+
+
+def test_a_list_of_dummy_answers_starts_over_in_every_run(registry, qa_definition):
+    entry = registry.define_program("v1", "h1", qa_definition)
+    registry.configure_lm("dummy:list", {"model": "dummy", "answers": [{"reasoning": "r", "answer": "first"}, {"reasoning": "r", "answer": "second"}]})
+    for _ in range(3):
+        assert run_program(entry, registry.lm("dummy:list"), QA_INPUTS)["outputs"] == {"answer": "first"}
+
+
+def test_two_steps_feed_reasoning_into_a_predict(registry, two_step_definition):
+    entry = registry.define_program("v2", "h", two_step_definition)
+    registry.configure_lm(
+        "dummy:2",
+        {"model": "dummy", "answers": [{"reasoning": "Paris is named in the passage.", "answer": "Paris"}, {"summary": "Paris, per the passage."}]},
+    )
+    result = run_program(entry, registry.lm("dummy:2"), QA_INPUTS)
+    assert result["outputs"] == {"summary": "Paris, per the passage.", "answer": "Paris"}
+    assert [(t["step"], t["module"], t["type"]) for t in result["trace"]] == [("gen", "generate", "ChainOfThought"), ("sum", "summarize", "Predict")]
+    assert result["trace"][1]["inputs"] == {"rationale": "Paris is named in the passage.", "answer": "Paris"}
+    assert "Paris is named in the passage." in all_text(result["trace"][1]["lm_calls"][0]["messages"])
+    assert result["usage"]["lm_calls"] == 2
+
+
+def test_literals_and_typed_outputs(registry):
+    entry = registry.define_program(
+        "v3",
+        "h",
+        {
+            "inputs": {"text": "str"},
+            "modules": {"rate": {"type": "Predict", "signature": "text, scale: list[int], note -> stars: Literal[1, 2, 3], ok: bool, tags: list[str]"}},
+            "forward": [
+                {"call": "rate", "with": {"text": "$input.text", "scale": [1, 2, 3], "note": "$$literal dollars"}, "as": "r"},
+                {"return": {"stars": "$r.stars", "ok": "$r.ok", "tags": "$r.tags", "version": 2, "base": "kept"}},
+            ],
+        },
+    )
+    registry.configure_lm("dummy:3", {"model": "dummy", "answers": [{"stars": "3", "ok": "true", "tags": '["a", "b"]'}]})
+    result = run_program(entry, registry.lm("dummy:3"), {"text": "great"})
+    assert result["outputs"] == {"stars": 3, "ok": True, "tags": ["a", "b"], "version": 2, "base": "kept"}
+    assert result["trace"][0]["inputs"]["note"] == "$literal dollars"
+    assert result["trace"][0]["inputs"]["scale"] == [1, 2, 3]
+
+
+def test_invalid_inputs(registry, qa_definition):
+    entry = registry.define_program("v1", "h1", qa_definition)
+    registry.configure_lm("d", {"model": "dummy", "answers": []})
+    with pytest.raises(BridgeError) as raised:
+        run_program(entry, registry.lm("d"), {"context": "not a list"})
+    error = raised.value
+    assert (error.code, error.layer, error.retriable) == ("INVALID_INPUTS", "validation", False)
+    assert error.details["issues"] == [
+        {"path": "inputs.context", "reason": "expected list[str], got string 'not a list'"},
+        {"path": "inputs.question", "reason": "is required"},
+    ]
+
+
+def test_an_answer_that_does_not_parse_is_a_dspy_error_with_the_partial_trace(registry, qa_definition):
+    entry = registry.define_program("v1", "h1", qa_definition)
+    # No 'answer' field for ChatAdapter, nor for its JSONAdapter fallback (the second call).
+    registry.configure_lm("bad", {"model": "dummy", "answers": [{"reasoning": "hm"}, {"reasoning": "hm"}]})
+    with pytest.raises(BridgeError) as raised:
+        run_program(entry, registry.lm("bad"), QA_INPUTS)
+    error = raised.value
+    assert (error.code, error.layer, error.retriable) == ("DSPY_ERROR", "dspy", False)
+    assert error.details["exception"] == "AdapterParseError"
+    assert error.details["traceback"].startswith("Traceback") and len(error.details["traceback"]) <= 4000
+    assert "Traceback" not in error.message and "AdapterParseError" in error.details["traceback"]
+    assert error.details["trace"][0]["module"] == "generate" and "error" in error.details["trace"][0]
+    assert len(error.details["trace"][0]["lm_calls"]) == 2
+
+
+def test_each_request_uses_its_own_lm_and_trace_concurrently(registry, qa_definition):
+    # Two programs, two LMs; many runs interleaved on threads must never see each other's LM or trace.
+    other = copy.deepcopy(qa_definition)
+    other["modules"]["generate"]["signature"]["instructions"] = "Answer tersely."
+    programs = {"a": registry.define_program("va", "h", qa_definition), "b": registry.define_program("vb", "h", other)}
+    registry.configure_lm("lm-a", {"model": "dummy", "answers": {"": {"reasoning": "from A", "answer": "alpha"}}})
+    registry.configure_lm("lm-b", {"model": "dummy", "answers": {"": {"reasoning": "from B", "answer": "beta"}}})
+    start = threading.Barrier(8)
+
+    def job(i: int):
+        key = "a" if i % 2 == 0 else "b"
+        if i < 8:
+            start.wait()
+        result = run_program(programs[key], registry.lm(f"lm-{key}"), {"context": [f"c{i}"], "question": f"q{i}"})
+        return key, i, result
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(job, range(80)))
+    for key, i, result in results:
+        assert result["outputs"] == {"answer": "alpha" if key == "a" else "beta"}
+        [call] = result["trace"]
+        assert call["inputs"]["question"] == f"q{i}"
+        [lm_call] = call["lm_calls"]
+        prompt = all_text(lm_call["messages"])
+        assert f"q{i}" in prompt
+        assert ("Answer tersely." in prompt) == (key == "b")
+        assert result["usage"]["lm_calls"] == 1
+
+
+def test_dump_and_load_state_round_trip_puts_demos_in_the_prompt(registry, qa_definition):
+    first = registry.define_program("v1", "h1", qa_definition)
+    first.module.generate.predict.demos = [
+        {"context": ["Rome is the capital of Italy."], "question": "Capital of Italy?", "reasoning": "Stated.", "answer": "Rome"}
+    ]
+    state = registry.dump_state("v1", "h1")
+    json.dumps(state)
+    assert state["generate.predict"]["demos"][0]["answer"] == "Rome"
+
+    fresh = registry.define_program("v1", "h2", qa_definition)
+    assert fresh.module.generate.predict.demos == []
+    registry.load_state("v1", "h2", state)
+    loaded = registry.program("v1", "h2")
+    assert loaded.module is not fresh.module  # swapped in, copy-on-write
+    registry.configure_lm("d", {"model": "dummy", "answers": [{"reasoning": "r", "answer": "Paris"}]})
+    result = run_program(loaded, registry.lm("d"), QA_INPUTS)
+    prompt = all_text(result["trace"][0]["lm_calls"][0]["messages"])
+    assert "Capital of Italy?" in prompt and "Rome" in prompt
+    assert registry.dump_state("v1", "h2") == state
+
+    # The same state given at definition time (compiled_state) has the same effect.
+    third = registry.define_program("v1", "h3", qa_definition, compiled_state=state)
+    assert third.module.generate.predict.demos[0]["answer"] == "Rome"
+
+
+@pytest.mark.parametrize(
+    "state,path",
+    [
+        ([1], "state"),
+        ({"nope": {}}, "state.nope"),
+        ({"generate.predict": {"demos": "x"}}, 'state["generate.predict"].demos'),
+        ({"generate.predict": {"demos": [1]}}, 'state["generate.predict"].demos[0]'),
+        ({"generate.predict": {"signature": {"instructions": "x", "fields": []}}}, 'state["generate.predict"].signature.fields'),
+        ({"generate.predict": {"forward": 1}}, 'state["generate.predict"].forward'),
+    ],
+)
+def test_state_that_does_not_fit_is_invalid_state(registry, qa_definition, state, path):
+    registry.define_program("v1", "h1", qa_definition)
+    with pytest.raises(BridgeError) as raised:
+        registry.load_state("v1", "h1", state)
+    assert (raised.value.code, raised.value.layer, raised.value.retriable) == ("INVALID_STATE", "validation", False)
+    assert raised.value.details["issues"][0]["path"] == path
+
+
+def test_unknown_program_and_lm_are_retriable_protocol_errors(registry):
+    with pytest.raises(BridgeError) as raised:
+        registry.program("v9", "h9")
+    assert (raised.value.code, raised.value.layer, raised.value.retriable) == ("UNKNOWN_PROGRAM", "protocol", True)
+    with pytest.raises(BridgeError) as raised:
+        registry.lm("nope")
+    assert (raised.value.code, raised.value.layer, raised.value.retriable) == ("UNKNOWN_LM", "protocol", True)
+
+
+def test_registry_evicts_the_least_recently_used(qa_definition):
+    from dspy_bridge.registry import Registry
+
+    small = Registry(max_programs=2, max_lms=1)
+    small.define_program("a", "h", qa_definition)
+    small.define_program("b", "h", qa_definition)
+    small.program("a", "h")  # touch a: b is now the oldest
+    small.define_program("c", "h", qa_definition)
+    small.program("a", "h")
+    with pytest.raises(BridgeError):
+        small.program("b", "h")
+    small.configure_lm("x", {"model": "dummy", "answers": []})
+    small.configure_lm("y", {"model": "dummy", "answers": []})
+    with pytest.raises(BridgeError):
+        small.lm("x")

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Creates bridge-py/.venv (Python 3.11) with the locked worker dependencies when it is missing
+# or older than the lock file.
+set -euo pipefail
+cd "$(dirname "$0")/../bridge-py"
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+if [[ ! -x .venv/bin/python || requirements.lock -nt .venv/.installed ]]; then
+  echo "setting up bridge-py/.venv with $("$PYTHON" --version)…" >&2
+  "$PYTHON" -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.lock >&2
+  touch .venv/.installed
+fi
