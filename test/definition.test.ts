@@ -8,29 +8,12 @@ import {
   type Issue,
   type NormalizedProgram,
 } from "../src/programs/definition/index.js";
+import { qaDefinition } from "./support/fixtures.js";
 
 type Json = any; // test fixtures are mutated freely
 
 /** The example of DESIGN.md "Program definitions"; a fresh copy each call. */
-function example(): Json {
-  return {
-    inputs: { context: { type: "list[str]" }, question: { type: "str" } },
-    modules: {
-      generate: {
-        type: "ChainOfThought",
-        signature: {
-          instructions: "Answer the question from the context.",
-          inputs: { context: { type: "list[str]", desc: "passages" }, question: { type: "str" } },
-          outputs: { answer: { type: "str", desc: "a short answer" } },
-        },
-      },
-    },
-    forward: [
-      { call: "generate", with: { context: "$input.context", question: "$input.question" }, as: "gen" },
-      { return: { answer: "$gen.answer" } },
-    ],
-  };
-}
+const example = (): Json => qaDefinition();
 
 function mutated(change: (d: Json) => void): Json {
   const d = example();

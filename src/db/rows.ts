@@ -1,6 +1,15 @@
-import type { QueryDeepPartialEntity } from "typeorm";
+import type { EntityManager, EntityTarget, ObjectLiteral, QueryDeepPartialEntity } from "typeorm";
 
 /** TypeORM's insert/update typings reject `unknown` JSON columns; the values are checked before they get here. */
 export function row<T>(values: Partial<T>): QueryDeepPartialEntity<T> {
   return values as QueryDeepPartialEntity<T>;
+}
+
+/**
+ * Optimistic locking: applies `changes` only if the row is still at `version` (which then advances).
+ * Returns false when another writer got there first.
+ */
+export async function updateAtVersion<T extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<T>, id: string, version: number, changes: Partial<T>): Promise<boolean> {
+  const result = await manager.createQueryBuilder().update(entity).set(row(changes)).where("id = :id AND version = :version", { id, version }).execute();
+  return result.affected === 1;
 }

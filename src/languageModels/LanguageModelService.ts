@@ -2,7 +2,7 @@ import type { EntityManager } from "typeorm";
 import { LanguageModel } from "../../entities/index.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
-import { row } from "../db/rows.js";
+import { updateAtVersion } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { isId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
@@ -79,14 +79,8 @@ export class LanguageModelService {
       if (Object.keys(changes).length === 0) return current;
       const merged = { ...current, ...changes } as LanguageModel;
       if (merged.model === DUMMY_MODEL) validateDummyConfig(merged.config);
-      const result = await manager
-        .createQueryBuilder()
-        .update(LanguageModel)
-        .set(row(changes))
-        .where("id = :id AND version = :version", { id: current.id, version: current.version })
-        .execute()
-        .catch((error: unknown) => rethrowUnique(error));
-      if (result.affected !== 1) throw AppError.conflict(`language model '${current.id}' was changed concurrently; reload and retry`, "input.expectedVersion");
+      const updated = await updateAtVersion(manager, LanguageModel, current.id, current.version, changes).catch((error: unknown) => rethrowUnique(error));
+      if (!updated) throw AppError.conflict(`language model '${current.id}' was changed concurrently; reload and retry`, "input.expectedVersion");
       return (await this.require(scope, current.id, "input.id", manager));
     });
   }

@@ -3,7 +3,7 @@ import { Program, ProgramVersion, VersionSource } from "../../entities/index.js"
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
-import { row } from "../db/rows.js";
+import { row, updateAtVersion } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
@@ -127,14 +127,8 @@ export class ProgramService {
         newVersionId = version.id;
       }
       if (Object.keys(changes).length === 0) return { program: current, newVersionId };
-      const result = await manager
-        .createQueryBuilder()
-        .update(Program)
-        .set(row(changes))
-        .where("id = :id AND version = :version", { id: current.id, version: current.version })
-        .execute()
-        .catch(rethrowNameConflict);
-      if (result.affected !== 1) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, "input.expectedVersion");
+      const updated = await updateAtVersion(manager, Program, current.id, current.version, changes).catch(rethrowNameConflict);
+      if (!updated) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, "input.expectedVersion");
       return { program: await this.require(scope, current.id, "input.id", manager), newVersionId };
     });
     publishProgramChanged(this.events, { kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId });

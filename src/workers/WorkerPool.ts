@@ -46,7 +46,6 @@ export interface WorkerInfo {
 
 interface Pending {
   workerId: string;
-  command: Command;
   resolve(result: unknown): void;
   reject(error: AppError): void;
   timer: NodeJS.Timeout;
@@ -371,7 +370,6 @@ export class WorkerPool extends EventEmitter {
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = {
         workerId: worker.id,
-        command,
         resolve: resolve as (result: unknown) => void,
         reject,
         abandoned: false,
