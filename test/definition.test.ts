@@ -204,6 +204,15 @@ const cases: Case[] = [
   { name: "module name shadows dspy.Module", def: mutated((d) => (d.modules.forward = d.modules.generate)), path: "definition.modules.forward", reason: "would shadow dspy.Module.forward" },
   { name: "step named input", def: mutated((d) => (d.forward[0].as = "input")), path: "definition.forward[0].as", reason: "reserved for $input" },
   { name: "step name shadows dspy.Module", def: mutated((d) => (d.forward[0].as = "named_predictors")), path: "definition.forward[0].as", reason: "would shadow dspy.Module.named_predictors" },
+  { name: "module name shadows dspy.Module.acall", def: mutated((d) => (d.modules.acall = d.modules.generate)), path: "definition.modules.acall", reason: "would shadow dspy.Module.acall" },
+  { name: "step name shadows dspy.Module.acall", def: mutated((d) => (d.forward[0].as = "acall")), path: "definition.forward[0].as", reason: "would shadow dspy.Module.acall" },
+  // names DSPy itself cannot take (bridge-py/dspy_bridge/definition/dspy_names.py has the same rules)
+  { name: "DSPy option as an input field", def: mutated((d) => (d.modules.generate.signature.inputs.config = "str")), path: "definition.modules.generate.signature.inputs.config", reason: "input field name 'config' is reserved by DSPy (dspy.Predict takes it as an option)" },
+  { name: "dspy.Signature attribute as an output field", def: mutated((d) => (d.modules.generate.signature.outputs.instructions = "str")), path: "definition.modules.generate.signature.outputs.instructions", reason: "field name 'instructions' is reserved by DSPy (it clashes with dspy.Signature)" },
+  { name: "pydantic member as an output field", def: mutated((d) => (d.modules.generate.signature.outputs.model_dump = "str")), path: "definition.modules.generate.signature.outputs.model_dump", reason: "field name 'model_dump' is reserved by DSPy" },
+  { name: "call parameter as a module input", def: mutated((d) => (d.modules.generate.signature.inputs.instance = "str")), path: "definition.modules.generate.signature.inputs.instance", reason: "input field name 'instance' is reserved by DSPy (a parameter of dspy.Module.__call__)" },
+  { name: "reserved name in a compact signature", def: mutated((d) => (d.modules.generate.signature = "context: list[str], question, lm -> answer")), path: "definition.modules.generate.signature", reason: "input field name 'lm' is reserved by DSPy" },
+  { name: "call parameter as a program input", def: mutated((d) => (d.inputs.self = "str")), path: "definition.inputs.self", reason: "program input name 'self' is reserved by DSPy (a parameter of dspy.Module.__call__); rename the input" },
   { name: "step name is a keyword", def: mutated((d) => (d.forward[0].as = "lambda")), path: "definition.forward[0].as", reason: "Python keyword" },
   { name: "duplicate step name", def: mutated((d) => d.forward.splice(1, 0, structuredClone(d.forward[0]))), path: "definition.forward[1].as", reason: "'gen' is already used by forward[0]" },
   { name: "return output name is a keyword", def: mutated((d) => (d.forward[1].return = { return: "$gen.answer" })), path: "definition.forward[1].return.return", reason: "Python keyword" },
@@ -479,6 +488,20 @@ describe("validateProgramDefinition: fuzz", () => {
     }
     assert.equal(({} as Json).polluted, undefined);
     assert.ok(accepted < 2000);
+  });
+});
+
+describe("names DSPy takes", () => {
+  it("accepts names DSPy takes: other model_* names, Predict's options as outputs, option names as module names", () => {
+    const def = mutated((d) => {
+      d.modules.generate.signature.inputs.model_name = "str";
+      d.modules.generate.signature.outputs.config = "str";
+      d.forward[0].with.model_name = "x";
+      d.modules.lm = d.modules.generate;
+      d.forward[0].call = "lm";
+    });
+    const result = validateProgramDefinition(def);
+    assert.ok(result.ok, JSON.stringify(result));
   });
 });
 

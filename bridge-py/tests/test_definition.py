@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from dspy_bridge.definition import (
@@ -23,6 +24,7 @@ from dspy_bridge.definition import (
     validate_program_definition,
     validate_program_inputs,
 )
+from dspy_bridge.definition.dspy_names import PYDANTIC_MEMBERS
 
 CASES = json.loads((Path(__file__).parent / "fixtures" / "definition_cases.json").read_text())
 
@@ -150,8 +152,8 @@ def test_dspy_reserved_field_names_are_rejected_with_their_paths(qa_definition):
     compact["forward"][1]["return"]["answer"] = "$gen.instructions"
     result = validate_definition(compact)
     assert [i["path"] for i in result.issues] == ["definition.modules.generate.signature"]
-    # The TypeScript rules alone accept both: these are Python-side additions.
-    assert validate_program_definition(d).ok and validate_program_definition(compact).ok
+    # The TypeScript validator has the same rules (dspyNames.ts); the fixture cases check parity.
+    assert validate_program_definition(compact).issues == result.issues
 
 
 def test_self_and_instance_cannot_be_inputs(qa_definition):
@@ -159,10 +161,31 @@ def test_self_and_instance_cannot_be_inputs(qa_definition):
     d["inputs"]["self"] = "str"
     d["modules"]["generate"]["signature"]["inputs"]["instance"] = "str"
     d["forward"][0]["with"]["instance"] = "$input.self"
-    assert validate_program_definition(d).ok
     assert [i["path"] for i in validate_definition(d).issues] == [
         "definition.inputs.self",
         "definition.modules.generate.signature.inputs.instance",
+    ]
+
+
+def test_reserved_names_cover_the_installed_pydantic():
+    members = {name for name in dir(pydantic.BaseModel) if name.startswith("model_")}
+    assert members <= PYDANTIC_MEMBERS, f"new pydantic members to reserve on both sides: {sorted(members - PYDANTIC_MEMBERS)}"
+
+
+def test_other_model_names_and_option_names_as_outputs_are_fine(qa_definition):
+    d = copy.deepcopy(qa_definition)
+    d["modules"]["generate"]["signature"]["inputs"]["model_name"] = "str"
+    d["modules"]["generate"]["signature"]["outputs"]["config"] = "str"
+    d["forward"][0]["with"]["model_name"] = "x"
+    assert validate_definition(d).ok
+
+
+def test_acall_is_a_dspy_module_method(qa_definition):
+    d = copy.deepcopy(qa_definition)
+    d["modules"]["acall"] = d["modules"].pop("generate")
+    d["forward"][0]["call"] = "acall"
+    assert validate_definition(d).issues == [
+        {"path": "definition.modules.acall", "reason": "module name 'acall' would shadow dspy.Module.acall"}
     ]
 
 

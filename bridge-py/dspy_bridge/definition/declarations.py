@@ -13,6 +13,7 @@ from ._js import Seg, describe_value, is_object, js_keys, js_trim, quote, utf16_
 from .compact import parse_compact_signature
 from .field_types import enum_problems, parse_field_type
 from .limits import MAX_DESC_LENGTH, MAX_FIELDS_PER_SIGNATURE, MAX_INSTRUCTIONS_LENGTH, MAX_MODULES
+from .dspy_names import dspy_field_name_problem, dspy_program_input_problem
 from .names import name_problem
 
 Add = Callable[[Sequence[Seg], str], None]
@@ -31,7 +32,7 @@ def parse_fields(value: Any, segs: list[Seg], what: str, add: Add) -> Fields | N
         return None
     fields: Fields = {}
     for key in js_keys(value):
-        problem = name_problem(key, f"{what} name")
+        problem = name_problem(key, f"{what} name") or (dspy_program_input_problem(key) if what == "program input" else None)
         if problem:
             add([*segs, key], problem)
         fields[key] = _parse_field_spec(value[key], [*segs, key], add)
@@ -209,4 +210,9 @@ def _parse_signature(value: Any, segs: list[Seg], module_type: str | None, add: 
         for side in ("inputs", "outputs"):
             if side in sig and "reasoning" in sig[side]:
                 add(field_segs(side, "reasoning"), "'reasoning' is reserved: ChainOfThought adds its own 'reasoning' output")
+    for side in ("inputs", "outputs"):
+        for name in sig.get(side, {}):
+            problem = dspy_field_name_problem(name, side)
+            if problem:
+                add(field_segs(side, name), problem)
     return sig

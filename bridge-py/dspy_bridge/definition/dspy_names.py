@@ -1,64 +1,46 @@
-"""Field names DSPy itself cannot take (Python-side only; the TypeScript validator does not know them).
+"""Field names DSPy itself cannot take (port of dspyNames.ts; both sides reject them, same paths and reasons).
 
-Found by building and running Predict and ChainOfThought with each name on DSPy 3.4.1:
-- on either side, names that clash with dspy.Signature's own class attributes or pydantic's
-  BaseModel methods fail when the signature is built (`instructions`, `fields`, `model_dump`, ...);
+Found by building and running Predict and ChainOfThought with each name on DSPy 3.4.1 / pydantic 2.14:
+- on either side, names that clash with dspy.Signature's own class attributes or with pydantic
+  BaseModel's `model_*` members fail when the signature is built (`instructions`, `fields`,
+  `model_dump`, ...; other `model_*` names such as `model_name` work);
 - as inputs, names that dspy.Predict pops from its keyword arguments before formatting the prompt
   (`config`, `lm`, `demos`, ...) would silently vanish or crash the call;
 - as module inputs and as program inputs, `self` and `instance` clash with the parameters of
   dspy.Module.__call__ and of DSPy's callback wrapper, which receive every input as a keyword.
-A definition using them is rejected as INVALID_DEFINITION at the field's path, like any other issue.
+The lists are fixed (not read from pydantic at run time) so both sides agree; tests/test_definition.py
+checks that they still cover the installed pydantic.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from ._js import quote
 
-import pydantic
-
-from ._js import format_path, quote
-from .compact import parse_compact_signature
-
-RESERVED_ANY = frozenset(
-    {"signature", "instructions", "fields", "input_fields", "output_fields"}
-    | {name for name in dir(pydantic.BaseModel) if name.startswith("model_")}
+PYDANTIC_MEMBERS = frozenset(
+    (
+        "model_computed_fields model_config model_construct model_copy model_dump model_dump_json model_extra model_fields "
+        "model_fields_set model_json_schema model_parametrized_name model_post_init model_rebuild model_validate "
+        "model_validate_json model_validate_strings"
+    ).split()
 )
+RESERVED_ANY = frozenset({"signature", "instructions", "fields", "input_fields", "output_fields"}) | PYDANTIC_MEMBERS
 CALL_PARAMETERS = frozenset({"self", "instance"})
-RESERVED_INPUT = frozenset({"config", "lm", "demos", "new_signature", "completions", "prediction"}) | CALL_PARAMETERS
+RESERVED_INPUT = frozenset({"config", "lm", "demos", "new_signature", "completions", "prediction"})
 
 
-def dspy_field_name_issues(definition: dict[str, Any], root_path: str = "definition") -> list[dict[str, str]]:
-    """Issues for a definition the TypeScript rules accepted (so its shape is known to be valid)."""
-    issues: list[dict[str, str]] = []
-    for name in definition["inputs"]:
-        if name in CALL_PARAMETERS:
-            issues.append({
-                "path": format_path(root_path, ["inputs", name]),
-                "reason": f"program input name {quote(name)} is reserved by DSPy (a parameter of dspy.Module.__call__); rename the input",
-            })
-    for module_name, module in definition["modules"].items():
-        signature = module["signature"]
-        segs: list[str | int] = ["modules", module_name, "signature"]
-        if isinstance(signature, str):
-            parsed = parse_compact_signature(signature)
-            sides = {"inputs": [n for n, _ in parsed.inputs], "outputs": [n for n, _ in parsed.outputs]}
-            at = lambda side, name: format_path(root_path, segs)  # noqa: E731 - compact form has one path
-        else:
-            sides = {"inputs": list(signature["inputs"]), "outputs": list(signature["outputs"])}
-            at = lambda side, name: format_path(root_path, [*segs, side, name])  # noqa: E731
-        for side, names in sides.items():
-            for name in names:
-                reason = _reserved(name, side)
-                if reason:
-                    issues.append({"path": at(side, name), "reason": reason})
-    return issues
-
-
-def _reserved(name: str, side: str) -> str | None:
+def dspy_field_name_problem(name: str, side: str) -> str | None:
+    """Why DSPy cannot take `name` as a field on `side` ("inputs" / "outputs") of a module's signature."""
     if name in RESERVED_ANY:
         return f"field name {quote(name)} is reserved by DSPy (it clashes with dspy.Signature); rename the field"
     if side == "inputs" and name in CALL_PARAMETERS:
         return f"input field name {quote(name)} is reserved by DSPy (a parameter of dspy.Module.__call__); rename the field"
     if side == "inputs" and name in RESERVED_INPUT:
         return f"input field name {quote(name)} is reserved by DSPy (dspy.Predict takes it as an option); rename the field"
+    return None
+
+
+def dspy_program_input_problem(name: str) -> str | None:
+    """Why DSPy cannot take `name` as a program input (a keyword argument of the program's __call__)."""
+    if name in CALL_PARAMETERS:
+        return f"program input name {quote(name)} is reserved by DSPy (a parameter of dspy.Module.__call__); rename the input"
     return None

@@ -20,7 +20,7 @@ PYTHON_KEYWORDS = frozenset(
 # Module names and step names become attributes of a dspy.Module subclass; these would shadow its API.
 MODULE_ATTRIBUTES = frozenset(
     (
-        "forward predictors named_predictors parameters named_parameters named_sub_modules dump_state load_state "
+        "acall forward predictors named_predictors parameters named_parameters named_sub_modules dump_state load_state "
         "save load reset_copy deepcopy callbacks history set_lm get_lm map_named_predictors batch inspect_history"
     ).split()
 )

@@ -2,6 +2,7 @@ import { DEFINITION_LIMITS as LIMITS, type FieldSpec, type FieldType, type Modul
 import { enumProblems, parseFieldType } from "./fieldTypes.js";
 import { parseCompactSignature } from "./compactSignature.js";
 import { nameProblem } from "./names.js";
+import { dspyFieldNameProblem, dspyProgramInputProblem } from "./dspyNames.js";
 import { describeValue, isObject, quote, type Seg } from "./format.js";
 
 /** Records an issue at a path relative to the definition root. */
@@ -29,7 +30,7 @@ export function parseFields(value: unknown, segs: Seg[], what: string, add: Add)
   }
   const fields: Fields = new Map();
   for (const key of Object.keys(value)) {
-    const problem = nameProblem(key, `${what} name`);
+    const problem = nameProblem(key, `${what} name`) ?? (what === "program input" ? dspyProgramInputProblem(key) : undefined);
     if (problem) add([...segs, key], problem);
     fields.set(key, parseFieldSpec(value[key], [...segs, key], add) ?? null);
   }
@@ -180,6 +181,12 @@ function parseSignature(value: unknown, segs: Seg[], moduleType: ModuleType | un
       if (sig[side]?.has("reasoning")) {
         add(fieldSegs(side, "reasoning"), "'reasoning' is reserved: ChainOfThought adds its own 'reasoning' output");
       }
+    }
+  }
+  for (const side of ["inputs", "outputs"] as const) {
+    for (const name of sig[side]?.keys() ?? []) {
+      const problem = dspyFieldNameProblem(name, side);
+      if (problem) add(fieldSegs(side, name), problem);
     }
   }
   return sig;

@@ -12,7 +12,7 @@ const PYTHON_KEYWORDS: ReadonlySet<string> = new Set(
 
 // Module names and step names become attributes of a dspy.Module subclass; these would shadow its API.
 const MODULE_ATTRIBUTES: ReadonlySet<string> = new Set(
-  ("forward predictors named_predictors parameters named_parameters named_sub_modules dump_state load_state " +
+  ("acall forward predictors named_predictors parameters named_parameters named_sub_modules dump_state load_state " +
     "save load reset_copy deepcopy callbacks history set_lm get_lm map_named_predictors batch inspect_history").split(" "),
 );
 
