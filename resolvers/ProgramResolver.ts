@@ -1,8 +1,8 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
-import { LanguageModel, Program, ProgramVersion } from "../entities/index.js";
+import { Execution, ExecutionStatus, LanguageModel, Program, ProgramVersion } from "../entities/index.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { type ConnectionShape, toConnection } from "./types/connection.js";
-import { ProgramConnection, ProgramVersionConnection } from "./types/connections.js";
+import { ExecutionConnection, ProgramConnection, ProgramVersionConnection } from "./types/connections.js";
 import { CreateProgramInput, ProgramFilter, UpdateProgramInput } from "./types/inputs.js";
 
 @Resolver(() => Program)
@@ -37,7 +37,7 @@ export class ProgramResolver {
     return ctx.services.programs.update(ctx.scope, input);
   }
 
-  @Mutation(() => ID, { description: "Deletes the program and its versions; returns its id." })
+  @Mutation(() => ID, { description: "Deletes the program, its versions and its finished executions; refused while executions are pending or running. Returns its id." })
   async deleteProgram(
     @Arg("id", () => ID) id: string,
     @Ctx() ctx: GraphQLContext,
@@ -69,5 +69,16 @@ export class ProgramResolver {
     @Arg("after", () => String, { nullable: true }) after?: string,
   ): Promise<ConnectionShape<ProgramVersion>> {
     return toConnection(await ctx.services.programs.versions(ctx.scope, program.id, { first, after }));
+  }
+
+  @FieldResolver(() => ExecutionConnection, { description: "This program's executions, oldest first." })
+  async executions(
+    @Root() program: Program,
+    @Ctx() ctx: GraphQLContext,
+    @Arg("status", () => ExecutionStatus, { nullable: true }) status?: ExecutionStatus,
+    @Arg("first", () => Int, { nullable: true }) first?: number,
+    @Arg("after", () => String, { nullable: true }) after?: string,
+  ): Promise<ConnectionShape<Execution>> {
+    return toConnection(await ctx.services.executions.list(ctx.scope, { programId: program.id, status }, { first, after }));
   }
 }

@@ -1,7 +1,9 @@
 import { DatasetResolver } from "./DatasetResolver.js";
+import { ExecutionResolver } from "./ExecutionResolver.js";
+import { ExecutionUpdatesResolver } from "./ExecutionUpdatesResolver.js";
 import { LanguageModelResolver } from "./LanguageModelResolver.js";
 import { ProgramChangedResolver } from "./ProgramChangedResolver.js";
 import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver] as const;

@@ -9,15 +9,22 @@ import { expressMiddleware } from "@as-integrations/express5";
 import express from "express";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
+import type { DspyAdapter } from "./adapters/DspyAdapter.js";
 import type { Config } from "./config.js";
 import { DatasetService } from "./datasets/DatasetService.js";
 import { Database } from "./db/Database.js";
 import { formatGraphQLError } from "./errors.js";
 import type { GraphQLContext, Services } from "./graphql/context.js";
 import { buildFederatedSchema } from "./graphql/schema.js";
+import { ExecutionRunner } from "./executions/ExecutionRunner.js";
+import { ExecutionService } from "./executions/ExecutionService.js";
+import { ExecutionStateMachine } from "./executions/ExecutionStateMachine.js";
+import { createJobBackend } from "./jobs/createJobBackend.js";
+import { JobScheduler } from "./jobs/JobScheduler.js";
 import { LanguageModelService } from "./languageModels/LanguageModelService.js";
 import { ProgramService } from "./programs/ProgramService.js";
 import { createInProcessEventBus } from "./pubsub.js";
+import { createAdapter } from "./adapters/createAdapter.js";
 
 export interface RunningServer {
   /** http://host:port/graphql */
@@ -27,11 +34,15 @@ export interface RunningServer {
   port: number;
   database: Database;
   services: Services;
+  adapter: DspyAdapter;
+  jobs: JobScheduler;
   stop(): Promise<void>;
 }
 
 export const GRAPHQL_PATH = "/graphql";
 const MAX_BODY = "1mb";
+/** How long a stopping instance lets running executions finish. */
+const DRAIN_MS = 10_000;
 
 /** Composes the subgraph: database, services, schema, HTTP and graphql-ws on one port. */
 export async function startServer(config: Config & { sqlitePath?: string }): Promise<RunningServer> {
@@ -39,14 +50,38 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     databaseUrl: config.databaseUrl,
     sqlitePath: config.sqlitePath ?? path.join(config.dataDir, "subgraph.sqlite"),
   });
-  const events = createInProcessEventBus();
-  const languageModels = new LanguageModelService(database);
-  const services: Services = {
-    languageModels,
-    programs: new ProgramService(database, languageModels, events),
-    datasets: new DatasetService(database),
-    events,
+  const closers: (() => Promise<void>)[] = [() => database.close()];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => console.error("[shutdown]", error));
   };
+  let services: Services;
+  let adapter: DspyAdapter;
+  let jobs: JobScheduler;
+  try {
+    const events = createInProcessEventBus();
+    const languageModels = new LanguageModelService(database);
+    const programs = new ProgramService(database, languageModels, events);
+    adapter = await createAdapter(config);
+    const started = adapter;
+    closers.push(() => started.close());
+    const stateMachine = new ExecutionStateMachine(database, events);
+    const runner = new ExecutionRunner(database, stateMachine, adapter, config.executions);
+    const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database });
+    jobs = await JobScheduler.start(backend, runner, config.jobs);
+    const scheduler = jobs;
+    closers.push(() => scheduler.stop(DRAIN_MS));
+    services = {
+      languageModels,
+      programs,
+      datasets: new DatasetService(database),
+      executions: new ExecutionService(database, programs, stateMachine, jobs, events, config.executions),
+      events,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  const { events } = services;
   const schema = await buildFederatedSchema(events);
   const contextFor = (requestId: string | undefined): GraphQLContext => ({
     scope: { tenantId: config.defaultTenant },
@@ -93,10 +128,16 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     }),
   );
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+  } catch (error) {
+    await apollo.stop();
+    await closeAll();
+    throw error;
+  }
   const { port } = httpServer.address() as AddressInfo;
   const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
 
@@ -107,11 +148,14 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     port,
     database,
     services,
+    adapter,
+    jobs,
     stop() {
       stopping ??= (async () => {
         for (const client of wsServer.clients) client.terminate();
         await apollo.stop();
-        await database.close();
+        // Jobs first (they use the workers), then the workers, then the database.
+        await closeAll();
       })();
       return stopping;
     },

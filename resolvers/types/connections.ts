@@ -1,4 +1,4 @@
-import { Dataset, Example, LanguageModel, Program, ProgramVersion } from "../../entities/index.js";
+import { Dataset, Example, Execution, LanguageModel, Program, ProgramVersion } from "../../entities/index.js";
 import { connectionType } from "./connection.js";
 
 export const LanguageModelConnection = connectionType(LanguageModel, "LanguageModel");
@@ -6,3 +6,4 @@ export const ProgramConnection = connectionType(Program, "Program");
 export const ProgramVersionConnection = connectionType(ProgramVersion, "ProgramVersion");
 export const DatasetConnection = connectionType(Dataset, "Dataset");
 export const ExampleConnection = connectionType(Example, "Example");
+export const ExecutionConnection = connectionType(Execution, "Execution");

@@ -83,3 +83,13 @@ export class AddExamplesInput {
 export class DatasetFilter {
   @Field(() => String, { nullable: true }) name?: string | null;
 }
+
+@InputType({ description: "Runs a program version (the current one by default) on inputs, as a queued job." })
+export class ExecuteProgramInput {
+  @Field(() => ID) programId!: string;
+  @Field(() => ID, { nullable: true, description: "A version of this program; default: its current version." }) versionId?: string | null;
+  @Field(() => GraphQLJSON, { description: "One value per input field the version declares, of its type." }) inputs!: unknown;
+  @Field(() => String, { nullable: true, description: "The same key with the same request returns the same execution." }) idempotencyKey?: string | null;
+  @Field(() => Boolean, { nullable: true, description: "Return once the execution is terminal (or the wait times out), not when it is queued." }) wait?: boolean | null;
+  @Field(() => Int, { nullable: true, description: "Longest wait in milliseconds, at most the server's EXECUTION_WAIT_MAX_MS." }) waitTimeoutMs?: number | null;
+}

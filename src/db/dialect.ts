@@ -38,3 +38,8 @@ export function isForeignKeyViolation(error: unknown): boolean {
   const code = e?.driverError?.code ?? e?.code;
   return code === "ER_ROW_IS_REFERENCED_2" || code === "ER_NO_REFERENCED_ROW_2" || code === "SQLITE_CONSTRAINT_FOREIGNKEY";
 }
+
+/** Column options of a point in time with millisecond precision (queue and transition times). */
+export function instantColumn(name: string, isNullable: boolean) {
+  return { name, type: "datetime", precision: 3, isNullable };
+}

@@ -1,4 +1,5 @@
 import type { DatasetService } from "../datasets/DatasetService.js";
+import type { ExecutionService } from "../executions/ExecutionService.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import type { ProgramService } from "../programs/ProgramService.js";
 import type { EventBus } from "../pubsub.js";
@@ -8,6 +9,7 @@ export interface Services {
   languageModels: LanguageModelService;
   programs: ProgramService;
   datasets: DatasetService;
+  executions: ExecutionService;
   events: EventBus;
 }
 

@@ -1,5 +1,6 @@
 import type { EntityManager } from "typeorm";
-import { Program, ProgramVersion, VersionSource } from "../../entities/index.js";
+import { In } from "typeorm";
+import { Execution, ExecutionStatus, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
@@ -139,6 +140,9 @@ export class ProgramService {
     const program = await this.database.transaction(async (manager) => {
       const current = await this.require(scope, id, "id", manager);
       checkExpectedVersion(current, expectedVersion, "expectedVersion");
+      // Finished executions go with the program; queued or running ones would lose their program mid-flight.
+      const active = await manager.countBy(Execution, { programId: current.id, status: In([ExecutionStatus.PENDING, ExecutionStatus.RUNNING]) });
+      if (active > 0) throw AppError.conflict(`id: program '${current.id}' has ${active} pending or running execution(s); cancel them or let them finish first`, "id");
       const result = await manager.delete(Program, { id: current.id, version: current.version });
       if (result.affected !== 1) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, "expectedVersion");
       return current;

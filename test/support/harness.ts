@@ -48,7 +48,8 @@ export interface TestServer extends RunningServer {
 /** A real server on 127.0.0.1 and an OS-chosen port, on a fresh database of `target`'s kind. */
 export async function startTestServer(target: DatabaseTarget, env: Record<string, string> = {}): Promise<TestServer> {
   const scratch = await createScratchDatabase(target);
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: ".test-data", ...env, DATABASE_URL: scratch.databaseUrl ?? "" });
+  // The deterministic adapter unless a suite asks for real workers (DSPY_ADAPTER=python).
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: ".test-data", DSPY_ADAPTER: "in-process", ...env, DATABASE_URL: scratch.databaseUrl ?? "" });
   const server = await startServer({ ...config, sqlitePath: ":memory:" });
   return {
     ...server,

@@ -1,0 +1,122 @@
+import { GraphQLJSON, GraphQLJSONObject } from "graphql-scalars";
+import { Directive, Field, Int, ObjectType, registerEnumType } from "type-graphql";
+import { Column, Entity, Index, JoinColumn, ManyToOne, type Relation } from "typeorm";
+import { Program } from "./Program.js";
+import { ProgramVersion } from "./ProgramVersion.js";
+import { TenantScoped } from "./TenantScoped.js";
+
+export enum ExecutionStatus {
+  PENDING = "PENDING",
+  RUNNING = "RUNNING",
+  COMPLETED = "COMPLETED",
+  FAILED = "FAILED",
+  CANCELLED = "CANCELLED",
+}
+registerEnumType(ExecutionStatus, { name: "ExecutionStatus" });
+
+@ObjectType({ description: "Why an execution failed: where (`layer`), what (`code`, `message`) and whether trying again may help." })
+export class ExecutionError {
+  @Field() code!: string;
+  @Field() layer!: string;
+  @Field() message!: string;
+  @Field() retriable!: boolean;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: "Extra facts, e.g. a truncated Python traceback." })
+  details?: Record<string, unknown> | null;
+}
+
+@ObjectType({ description: "Token usage of one execution, summed over its LM calls." })
+export class ExecutionUsage {
+  @Field(() => Int) promptTokens!: number;
+  @Field(() => Int) completionTokens!: number;
+  @Field(() => Int) totalTokens!: number;
+  @Field(() => Int) lmCalls!: number;
+}
+
+/** The stored shape of `usage` (the worker's wire names). */
+export interface UsageRecord {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  lm_calls: number;
+}
+
+@Directive('@key(fields: "id")')
+@ObjectType({ description: "One run of a program version on inputs. Its status changes only through the execution state machine." })
+@Entity("execution")
+@Index("IDX_execution_program", ["programId"])
+@Index("IDX_execution_tenant_status", ["tenantId", "status"])
+@Index("UQ_execution_idempotency", ["tenantId", "idempotencyKey"], { unique: true })
+export class Execution extends TenantScoped {
+  @Column({ type: "varchar", length: 36 })
+  programId!: string;
+
+  @ManyToOne(() => Program, { onDelete: "CASCADE" })
+  @JoinColumn({ name: "programId", foreignKeyConstraintName: "FK_execution_program" })
+  program?: Relation<Program>;
+
+  @Column({ type: "varchar", length: 36 })
+  programVersionId!: string;
+
+  @ManyToOne(() => ProgramVersion, { onDelete: "CASCADE" })
+  @JoinColumn({ name: "programVersionId", foreignKeyConstraintName: "FK_execution_program_version" })
+  programVersion?: Relation<ProgramVersion>;
+
+  /** The LM chosen when the execution was queued (the program's LM at that moment). */
+  @Column({ type: "varchar", length: 36 })
+  languageModelId!: string;
+
+  @Field(() => GraphQLJSONObject)
+  @Column({ type: "json" })
+  inputs!: Record<string, unknown>;
+
+  @Field(() => GraphQLJSONObject, { nullable: true, description: "Set when COMPLETED." })
+  @Column({ type: "json", nullable: true })
+  outputs!: Record<string, unknown> | null;
+
+  @Field(() => ExecutionStatus)
+  @Column({ type: "varchar", length: 16 })
+  status!: ExecutionStatus;
+
+  @Field(() => ExecutionError, { nullable: true, description: "Set when FAILED; the last attempt's error." })
+  @Column({ type: "json", nullable: true })
+  error!: ExecutionError | null;
+
+  @Field(() => GraphQLJSON, { nullable: true, description: "Each module call with its inputs, outputs, duration and LM calls." })
+  @Column({ type: "json", nullable: true })
+  trace!: unknown;
+
+  @Column({ type: "json", nullable: true })
+  usage!: UsageRecord | null;
+
+  @Field(() => Int, { description: "Attempts started so far (0 until the first one starts)." })
+  @Column({ type: "integer" })
+  attempt!: number;
+
+  @Field(() => Int, { description: "Attempts allowed before a retriable error becomes FAILED." })
+  @Column({ type: "integer" })
+  maxAttempts!: number;
+
+  @Field(() => String, { nullable: true })
+  @Column({ type: "varchar", length: 200, nullable: true })
+  idempotencyKey!: string | null;
+
+  /** Hash of what the idempotency key was first used for, to refuse its reuse for something else. */
+  @Column({ type: "varchar", length: 64 })
+  requestHash!: string;
+
+  /** Number of transitions so far: the `seq` of the latest ExecutionEvent. */
+  @Column({ type: "integer" })
+  transitions!: number;
+
+  @Field()
+  @Column({ type: "datetime", precision: 3 })
+  queuedAt!: Date;
+
+  @Field(() => Date, { nullable: true })
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  startedAt!: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  finishedAt!: Date | null;
+}

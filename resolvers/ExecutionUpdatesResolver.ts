@@ -1,0 +1,70 @@
+import { Arg, ID, Resolver, Root, Subscription } from "type-graphql";
+import { Execution, ExecutionStatus } from "../entities/index.js";
+import { EXECUTION_UPDATED, type ExecutionUpdate } from "../src/executions/ExecutionEvents.js";
+import type { GraphQLContext } from "../src/graphql/context.js";
+import { filtered, listen } from "../src/pubsub.js";
+import type { ExecutionSnapshot } from "./ExecutionResolver.js";
+
+@Resolver(() => Execution)
+export class ExecutionUpdatesResolver {
+  @Subscription(() => Execution, {
+    description:
+      "The execution as it is now, then again after every transition, in order (`lastEvent` says which). Fails with NOT_FOUND for an execution the caller cannot see.",
+    subscribe: ({ args, context }) => currentThenUpdates(context as GraphQLContext, args.id as string),
+  })
+  executionUpdated(@Root() update: ExecutionUpdate, @Arg("id", () => ID) _id: string): ExecutionSnapshot {
+    return snapshot(update);
+  }
+
+  @Subscription(() => Execution, {
+    description: "Every transition of every execution of one program (only those into `statuses`, when given), in order per execution.",
+    subscribe: async ({ args, context }) => {
+      const ctx = context as GraphQLContext;
+      const updates = listen<ExecutionUpdate>(ctx.services.events, EXECUTION_UPDATED);
+      try {
+        const program = await ctx.services.programs.require(ctx.scope, args.programId as string, "programId");
+        const statuses = (args.statuses as ExecutionStatus[] | null | undefined) ?? [];
+        return filtered(updates, (u) => u.tenantId === ctx.scope.tenantId && u.programId === program.id && (statuses.length === 0 || statuses.includes(u.event.to)));
+      } catch (error) {
+        await updates.return?.();
+        throw error;
+      }
+    },
+  })
+  executionEvents(
+    @Root() update: ExecutionUpdate,
+    @Arg("programId", () => ID) _programId: string,
+    @Arg("statuses", () => [ExecutionStatus], { nullable: true }) _statuses?: ExecutionStatus[],
+  ): ExecutionSnapshot {
+    return snapshot(update);
+  }
+}
+
+function snapshot(update: ExecutionUpdate): ExecutionSnapshot {
+  return Object.assign(new Execution(), update.execution, { lastEvent: update.event });
+}
+
+/** Subscribes first, then reads the current state, so no transition falls between the two. */
+async function currentThenUpdates(ctx: GraphQLContext, id: string): Promise<AsyncIterable<ExecutionUpdate>> {
+  const updates = listen<ExecutionUpdate>(ctx.services.events, EXECUTION_UPDATED);
+  try {
+    const current = await ctx.services.executions.require(ctx.scope, id, "id");
+    const event = await ctx.services.executions.eventAt(ctx.scope, current.id, current.transitions);
+    if (!event) throw new Error(`execution ${current.id} has no event ${current.transitions}`);
+    let seen = current.transitions;
+    const first = { tenantId: current.tenantId, programId: current.programId, execution: current, event };
+    return filtered(
+      updates,
+      (u) => {
+        // Events up to `seen` are already part of the state sent first.
+        if (u.tenantId !== current.tenantId || u.execution.id !== current.id || u.event.seq <= seen) return false;
+        seen = u.event.seq;
+        return true;
+      },
+      first,
+    );
+  } catch (error) {
+    await updates.return?.();
+    throw error;
+  }
+}

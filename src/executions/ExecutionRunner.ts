@@ -1,0 +1,113 @@
+import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
+import type { DspyAdapter } from "../adapters/DspyAdapter.js";
+import type { Database } from "../db/Database.js";
+import { AppError } from "../errors.js";
+import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
+
+export interface RunnerSettings {
+  /** Deadline of one attempt, from the worker's point of view. */
+  deadlineMs: number;
+  /** Delay before the first retry; doubles per attempt up to `retryMaxMs`. */
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+/** What the job should do next: nothing, or run again after a delay. */
+export type RunOutcome = { done: true } | { done: false; retryInMs: number };
+
+const DONE: RunOutcome = { done: true };
+const { PENDING, RUNNING, COMPLETED, FAILED } = ExecutionStatus;
+
+/**
+ * One attempt of one execution, as the job handler runs it: PENDING → RUNNING, the adapter, then
+ * COMPLETED, FAILED, or back to PENDING for a retry. Every step goes through the state machine, so
+ * a cancelled execution's result is discarded and an attempt that lost its job lock cannot complete
+ * the execution twice.
+ */
+export class ExecutionRunner {
+  constructor(
+    private readonly database: Database,
+    private readonly stateMachine: ExecutionStateMachine,
+    private readonly adapter: DspyAdapter,
+    private readonly settings: RunnerSettings,
+  ) {}
+
+  async run(executionId: string, tenantId: string): Promise<RunOutcome> {
+    let execution = await this.database.manager.findOneBy(Execution, { id: executionId, tenantId });
+    if (!execution || TERMINAL.includes(execution.status)) return DONE;
+    if (execution.status === RUNNING) {
+      // Its job lock expired: the instance running this attempt stopped before it finished.
+      execution = await this.stateMachine.transition({ from: execution, to: PENDING, reason: `attempt ${execution.attempt} was interrupted (its instance stopped); requeued` });
+      if (!execution) return DONE;
+    }
+    if (execution.attempt >= execution.maxAttempts) {
+      const error = failure("ATTEMPTS_EXHAUSTED", "scheduler", `all ${execution.maxAttempts} attempts were used`, false);
+      await this.stateMachine.transition({ from: execution, to: FAILED, reason: error.message, changes: { error, finishedAt: new Date() } });
+      return DONE;
+    }
+    const running = await this.stateMachine.transition({
+      from: execution,
+      to: RUNNING,
+      reason: `attempt ${execution.attempt + 1} of ${execution.maxAttempts} started`,
+      changes: { attempt: execution.attempt + 1, startedAt: new Date() },
+    });
+    if (!running) return DONE; // cancelled in the meantime
+    return this.attempt(running);
+  }
+
+  private async attempt(running: Execution): Promise<RunOutcome> {
+    let error: ExecutionError;
+    try {
+      const [version, lm] = await Promise.all([
+        this.database.manager.findOneBy(ProgramVersion, { id: running.programVersionId, tenantId: running.tenantId }),
+        this.database.manager.findOneBy(LanguageModel, { id: running.languageModelId, tenantId: running.tenantId }),
+      ]);
+      if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
+      if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
+      const result = await this.adapter.execute({
+        program: { versionId: version.id, definition: version.definition, compiledState: version.compiledState },
+        lm,
+        inputs: running.inputs,
+        deadlineMs: this.settings.deadlineMs,
+      });
+      // Null when it was cancelled while running: the result is discarded.
+      await this.stateMachine.transition({
+        from: running,
+        to: COMPLETED,
+        reason: `attempt ${running.attempt} completed`,
+        changes: { outputs: result.outputs, trace: result.trace, usage: result.usage, error: null, finishedAt: new Date() },
+      });
+      return DONE;
+    } catch (cause) {
+      error = toExecutionError(cause);
+    }
+    if (error.retriable && running.attempt < running.maxAttempts) {
+      const retryInMs = Math.min(this.settings.retryInitialMs * 2 ** (running.attempt - 1), this.settings.retryMaxMs);
+      const requeued = await this.stateMachine.transition({
+        from: running,
+        to: PENDING,
+        reason: `attempt ${running.attempt} failed (${error.code}: ${error.message}); retrying in ${retryInMs} ms`,
+        changes: { error },
+      });
+      return requeued ? { done: false, retryInMs } : DONE;
+    }
+    await this.stateMachine.transition({
+      from: running,
+      to: FAILED,
+      reason: `attempt ${running.attempt} failed (${error.code}: ${error.message})`,
+      changes: { error, finishedAt: new Date() },
+    });
+    return DONE;
+  }
+}
+
+function failure(code: string, layer: string, message: string, retriable: boolean, details: Record<string, unknown> | null = null): ExecutionError {
+  return { code, layer, message, retriable, details };
+}
+
+/** AppErrors keep their code and layer; anything else is a bug, recorded without its internals. */
+function toExecutionError(cause: unknown): ExecutionError {
+  if (cause instanceof AppError) return failure(String(cause.code), cause.layer, cause.message, cause.retriable, cause.details ?? null);
+  console.error("[execution] unexpected error", cause);
+  return failure("INTERNAL_ERROR", "worker", "the execution failed with an internal error", false);
+}

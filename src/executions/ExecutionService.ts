@@ -1,0 +1,269 @@
+import { Execution, ExecutionEvent, ExecutionStatus, type ProgramVersion } from "../../entities/index.js";
+import { contentHash } from "../canonicalJson.js";
+import type { Database } from "../db/Database.js";
+import { isUniqueViolation } from "../db/dialect.js";
+import { AppError } from "../errors.js";
+import { isId, newId } from "../ids.js";
+import { type Page, type PageArgs, paginate } from "../pagination.js";
+import type { ProgramService } from "../programs/ProgramService.js";
+import { validateProgramDefinition } from "../programs/definition/index.js";
+import { validateProgramInputs } from "../programs/validateProgramInputs.js";
+import { type EventBus, listen } from "../pubsub.js";
+import type { Scope } from "../scope.js";
+import { IssueList } from "../validation.js";
+import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
+import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
+
+export interface ExecuteProgram {
+  programId: string;
+  versionId?: string | null;
+  inputs: unknown;
+  idempotencyKey?: string | null;
+  wait?: boolean | null;
+  waitTimeoutMs?: number | null;
+}
+
+export interface ExecutionSettings {
+  /** Attempts per execution before a retriable error becomes FAILED. */
+  maxAttempts: number;
+  /** Upper bound of `wait`. */
+  waitMaxMs: number;
+}
+
+/** Where executions are queued (Agenda, in src/jobs/). */
+export interface ExecutionQueue {
+  enqueue(job: { executionId: string; tenantId: string }): Promise<void>;
+}
+
+export interface ExecutionFilter {
+  programId?: string | null;
+  status?: ExecutionStatus | null;
+}
+
+const MAX_IDEMPOTENCY_KEY = 200;
+const { PENDING, RUNNING, FAILED, CANCELLED } = ExecutionStatus;
+
+
+/** Queues executions, cancels and retries them, and answers questions about them. */
+export class ExecutionService {
+  constructor(
+    private readonly database: Database,
+    private readonly programs: ProgramService,
+    private readonly stateMachine: ExecutionStateMachine,
+    private readonly queue: ExecutionQueue,
+    private readonly events: EventBus,
+    private readonly settings: ExecutionSettings,
+  ) {}
+
+  async get(scope: Scope, id: string): Promise<Execution | null> {
+    if (!isId(id)) return null;
+    return this.database.manager.findOneBy(Execution, { id, tenantId: scope.tenantId });
+  }
+
+  async require(scope: Scope, id: string, path: string): Promise<Execution> {
+    const execution = await this.get(scope, id);
+    if (!execution) throw new AppError("NOT_FOUND", `${path}: execution '${id}' not found`, { path });
+    return execution;
+  }
+
+  list(scope: Scope, filter: ExecutionFilter, page: PageArgs): Promise<Page<Execution>> {
+    const query = this.database.manager.createQueryBuilder(Execution, "e").where("e.tenantId = :tenantId", { tenantId: scope.tenantId });
+    if (filter.programId != null) query.andWhere("e.programId = :programId", { programId: isId(filter.programId) ? filter.programId : "" });
+    if (filter.status != null) query.andWhere("e.status = :status", { status: filter.status });
+    return paginate(query, page);
+  }
+
+  /** One transition of an execution, by its number. */
+  eventAt(scope: Scope, executionId: string, seq: number): Promise<ExecutionEvent | null> {
+    return this.database.manager.findOneBy(ExecutionEvent, { executionId, seq, tenantId: scope.tenantId });
+  }
+
+  /** The transition log of one execution, oldest first. */
+  eventsOf(scope: Scope, executionId: string): Promise<ExecutionEvent[]> {
+    return this.database.manager.find(ExecutionEvent, { where: { executionId, tenantId: scope.tenantId }, order: { seq: "ASC" } });
+  }
+
+  /**
+   * Validates everything before writing anything, persists the execution as PENDING and queues
+   * its job. With an idempotency key already used for the same request, returns that execution.
+   */
+  async execute(scope: Scope, input: ExecuteProgram): Promise<Execution> {
+    const waitMs = this.checkRequest(input);
+    const program = await this.programs.require(scope, input.programId, "input.programId");
+    const version = await this.versionToRun(scope, program.id, input.versionId ?? program.currentVersionId);
+    if (!program.languageModelId) {
+      throw AppError.badInput("input.programId", "the program has no language model; set one with updateProgram(languageModelId)");
+    }
+    const inputIssues = validateProgramInputs(normalized(version), input.inputs, "input.inputs");
+    if (inputIssues.length > 0) throw AppError.fromIssues(inputIssues);
+
+    const requestHash = contentHash({ programId: program.id, versionId: input.versionId ?? null, inputs: input.inputs });
+    const key = input.idempotencyKey ?? null;
+    if (key !== null) {
+      const existing = await this.byIdempotencyKey(scope, key, requestHash);
+      if (existing) return this.maybeWait(existing, waitMs);
+    }
+
+    const now = new Date();
+    const fields = {
+      id: newId(),
+      tenantId: scope.tenantId,
+      programId: program.id,
+      programVersionId: version.id,
+      languageModelId: program.languageModelId,
+      inputs: input.inputs as Record<string, unknown>,
+      outputs: null,
+      error: null,
+      trace: null,
+      usage: null,
+      attempt: 0,
+      maxAttempts: this.settings.maxAttempts,
+      idempotencyKey: key,
+      requestHash,
+      queuedAt: now,
+      startedAt: null,
+      finishedAt: null,
+      status: PENDING,
+    };
+    let created: { execution: Execution; event: ExecutionEvent };
+    try {
+      created = await this.database.transaction(async (manager) => {
+        const event = await this.stateMachine.create(fields, `queued version ${version.number}`, manager);
+        return { execution: await manager.findOneByOrFail(Execution, { id: fields.id }), event };
+      });
+    } catch (error) {
+      // The same key, sent twice at once: the other request created it.
+      if (key !== null && isUniqueViolation(error)) {
+        const existing = await this.byIdempotencyKey(scope, key, requestHash);
+        if (existing) return this.maybeWait(existing, waitMs);
+      }
+      throw error;
+    }
+    this.stateMachine.publishCreated(created.execution, created.event);
+    const queued = await this.enqueue(created.execution);
+    return this.maybeWait(queued, waitMs);
+  }
+
+  /** PENDING or RUNNING → CANCELLED. A running attempt's result is discarded when it arrives. */
+  async cancel(scope: Scope, id: string, reason = "cancelled by request"): Promise<Execution> {
+    for (;;) {
+      const current = await this.require(scope, id, "id");
+      if (current.status !== PENDING && current.status !== RUNNING) {
+        throw new AppError("ILLEGAL_TRANSITION", `id: execution '${id}' is ${current.status}; only PENDING or RUNNING executions can be cancelled`, { path: "id" });
+      }
+      const cancelled = await this.stateMachine.transition({ from: current, to: CANCELLED, reason, changes: { finishedAt: new Date() } });
+      if (cancelled) return cancelled;
+      // It changed under us (it started, or finished): look again.
+    }
+  }
+
+  /** FAILED → PENDING with a fresh budget of attempts, and a new job. */
+  async retry(scope: Scope, id: string): Promise<Execution> {
+    const current = await this.require(scope, id, "id");
+    if (current.status !== FAILED) {
+      throw new AppError("ILLEGAL_TRANSITION", `id: execution '${id}' is ${current.status}; only FAILED executions can be retried`, { path: "id" });
+    }
+    const retried = await this.stateMachine.transition({
+      from: current,
+      to: PENDING,
+      reason: "retry requested",
+      changes: { maxAttempts: current.attempt + this.settings.maxAttempts, error: null, finishedAt: null },
+    });
+    if (!retried) throw AppError.conflict(`id: execution '${id}' was changed concurrently; reload and retry`, "id");
+    return this.enqueue(retried);
+  }
+
+  private async enqueue(execution: Execution): Promise<Execution> {
+    try {
+      await this.queue.enqueue({ executionId: execution.id, tenantId: execution.tenantId });
+      return execution;
+    } catch (cause) {
+      // Nothing would ever run it: say so on the execution, where retryExecution can pick it up.
+      const message = "the job could not be queued; retry the execution once the job store is reachable";
+      const failed = await this.stateMachine.transition({
+        from: execution,
+        to: FAILED,
+        reason: message,
+        changes: { error: { code: "ENQUEUE_FAILED", layer: "scheduler", message, retriable: true, details: { cause: String(cause) } }, finishedAt: new Date() },
+      });
+      return failed ?? execution;
+    }
+  }
+
+  /** Resolves with the execution once it is terminal, or as it is when `waitMs` has passed. */
+  private async maybeWait(execution: Execution, waitMs: number | null): Promise<Execution> {
+    if (waitMs === null || TERMINAL.includes(execution.status)) return execution;
+    const scope = { tenantId: execution.tenantId };
+    const updates = listen<ExecutionUpdate>(this.events, EXECUTION_UPDATED);
+    const deadline = Date.now() + waitMs;
+    try {
+      // Subscribed first, then re-read: a transition between the two is seen by one or the other.
+      const now = await this.require(scope, execution.id, "input");
+      if (TERMINAL.includes(now.status)) return now;
+      const terminal = new Promise<Execution>((resolve) => {
+        void (async () => {
+          for await (const update of updates) {
+            if (update.execution.id === execution.id && TERMINAL.includes(update.execution.status)) return resolve(update.execution);
+          }
+        })();
+      });
+      // The job may run on another instance whose events this one does not see: look now and then.
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) return await this.require(scope, execution.id, "input");
+        const found = await Promise.race([terminal, sleep(Math.min(left, 1_000)).then(() => null)]);
+        if (found) return found;
+        const polled = await this.require(scope, execution.id, "input");
+        if (TERMINAL.includes(polled.status)) return polled;
+      }
+    } finally {
+      await updates.return?.();
+    }
+  }
+
+  private async byIdempotencyKey(scope: Scope, key: string, requestHash: string): Promise<Execution | null> {
+    const existing = await this.database.manager.findOneBy(Execution, { tenantId: scope.tenantId, idempotencyKey: key });
+    if (existing && existing.requestHash !== requestHash) {
+      throw AppError.conflict("input.idempotencyKey: this key was already used for a different request (program, version or inputs differ)", "input.idempotencyKey");
+    }
+    return existing;
+  }
+
+  private async versionToRun(scope: Scope, programId: string, versionId: string | null): Promise<ProgramVersion> {
+    const version = versionId ? await this.programs.getVersion(scope, versionId) : null;
+    if (!version || version.programId !== programId) {
+      throw new AppError("NOT_FOUND", `input.versionId: version '${versionId}' of program '${programId}' not found`, { path: "input.versionId" });
+    }
+    return version;
+  }
+
+  /** Everything about the request that needs no database; returns how long to wait (null: don't). */
+  private checkRequest(input: ExecuteProgram): number | null {
+    const issues = new IssueList();
+    if (!isId(input.programId)) issues.add("input.programId", "is not a valid id");
+    if (input.versionId != null && !isId(input.versionId)) issues.add("input.versionId", "is not a valid id");
+    if (input.idempotencyKey != null) {
+      const key = input.idempotencyKey;
+      if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY) issues.add("input.idempotencyKey", `must be 1 to ${MAX_IDEMPOTENCY_KEY} characters, got ${key.length}`);
+      else if (/\p{Cc}/u.test(key)) issues.add("input.idempotencyKey", "must not contain control characters");
+    }
+    const timeout = input.waitTimeoutMs;
+    if (timeout != null && (!Number.isInteger(timeout) || timeout < 1 || timeout > this.settings.waitMaxMs)) {
+      issues.add("input.waitTimeoutMs", `must be an integer between 1 and ${this.settings.waitMaxMs}, got ${timeout}`);
+    }
+    if (timeout != null && !input.wait) issues.add("input.waitTimeoutMs", "is only meaningful with wait: true");
+    if (!issues.empty) throw AppError.fromIssues(issues.issues);
+    return input.wait ? (timeout ?? this.settings.waitMaxMs) : null;
+  }
+}
+
+/** The stored definition was validated when it was saved; normalizing it again gives its input fields. */
+function normalized(version: ProgramVersion) {
+  const result = validateProgramDefinition(version.definition);
+  if (!result.ok) throw new AppError("INVALID_DEFINITION", `version ${version.number} no longer validates: ${result.issues[0].reason}`, { layer: "validation" });
+  return result.program;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,93 @@
+import type { EntityManager } from "typeorm";
+import { Execution, ExecutionEvent, ExecutionStatus } from "../../entities/index.js";
+import type { Database } from "../db/Database.js";
+import { row } from "../db/rows.js";
+import { AppError } from "../errors.js";
+import { newId } from "../ids.js";
+import { publishExecutionUpdate } from "./ExecutionEvents.js";
+import type { EventBus } from "../pubsub.js";
+
+const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
+
+/** Every legal transition. COMPLETED and CANCELLED are final; FAILED may be retried. */
+const LEGAL: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
+  [PENDING]: [RUNNING, CANCELLED, FAILED],
+  [RUNNING]: [COMPLETED, FAILED, CANCELLED, PENDING],
+  [FAILED]: [PENDING],
+  [COMPLETED]: [],
+  [CANCELLED]: [],
+};
+
+export const TERMINAL: readonly ExecutionStatus[] = [COMPLETED, FAILED, CANCELLED];
+
+export function isLegalTransition(from: ExecutionStatus, to: ExecutionStatus): boolean {
+  return LEGAL[from].includes(to);
+}
+
+/** What a transition may change besides the status. */
+export type TransitionChanges = Partial<Pick<Execution, "outputs" | "error" | "trace" | "usage" | "attempt" | "maxAttempts" | "startedAt" | "finishedAt">>;
+
+export interface TransitionRequest {
+  /** The execution as the caller last saw it: the transition applies only if it is still exactly that. */
+  from: Execution;
+  to: ExecutionStatus;
+  reason: string;
+  changes?: TransitionChanges;
+}
+
+/**
+ * The only way an execution's status changes. A transition must be legal from the status the caller
+ * saw, and is applied only if the row is still at the version the caller saw (so of two racing
+ * transitions exactly one wins); the status change and its event are written in one transaction,
+ * and the new state is published after the commit.
+ */
+export class ExecutionStateMachine {
+  constructor(
+    private readonly database: Database,
+    private readonly events: EventBus,
+  ) {}
+
+  /** Creates the execution in PENDING with its first event. */
+  async create(execution: Omit<Execution, "createdAt" | "updatedAt" | "version" | "transitions" | "assignId">, reason: string, manager: EntityManager): Promise<ExecutionEvent> {
+    await manager.insert(Execution, row<Execution>({ ...execution, status: PENDING, transitions: 1, version: 1 }));
+    const event = eventFor(execution.id, execution.tenantId, 1, null, PENDING, reason, execution.attempt);
+    await manager.insert(ExecutionEvent, row(event));
+    return event;
+  }
+
+  /** Publishes the creation once its transaction has committed. */
+  publishCreated(execution: Execution, event: ExecutionEvent): void {
+    publishExecutionUpdate(this.events, execution, event);
+  }
+
+  /**
+   * Applies the transition, or returns null when the execution changed since the caller saw it
+   * (another transition won the race). An illegal transition is an error.
+   */
+  async transition(request: TransitionRequest): Promise<Execution | null> {
+    const { from, to, reason } = request;
+    if (!isLegalTransition(from.status, to)) {
+      throw new AppError("ILLEGAL_TRANSITION", `execution '${from.id}' is ${from.status}; it cannot become ${to}`, { layer: "validation" });
+    }
+    const changes: Partial<Execution> = { ...request.changes, status: to, transitions: from.transitions + 1 };
+    const event = eventFor(from.id, from.tenantId, from.transitions + 1, from.status, to, reason, changes.attempt ?? from.attempt);
+    const applied = await this.database.transaction(async (manager) => {
+      // The version column advances by itself on update: the lock the next transition checks.
+      const result = await manager
+        .createQueryBuilder()
+        .update(Execution)
+        .set(row<Execution>(changes))
+        .where("id = :id AND version = :version AND status = :status", { id: from.id, version: from.version, status: from.status })
+        .execute();
+      if (result.affected !== 1) return null;
+      await manager.insert(ExecutionEvent, row(event));
+      return manager.findOneByOrFail(Execution, { id: from.id });
+    });
+    if (applied) publishExecutionUpdate(this.events, applied, event);
+    return applied;
+  }
+}
+
+function eventFor(executionId: string, tenantId: string, seq: number, from: ExecutionStatus | null, to: ExecutionStatus, reason: string, attempt: number): ExecutionEvent {
+  return Object.assign(new ExecutionEvent(), { id: newId(), tenantId, executionId, seq, from, to, at: new Date(), reason, attempt });
+}

@@ -1,0 +1,92 @@
+import { Agenda, type AgendaBackend, type Job } from "agenda";
+import type { ExecutionQueue } from "../executions/ExecutionService.js";
+import type { ExecutionRunner } from "../executions/ExecutionRunner.js";
+
+export const EXECUTE_PROGRAM = "execute-program";
+
+export interface JobSchedulerSettings {
+  /** How often the store is polled for jobs nobody notified this instance about (retries, other instances' jobs). */
+  pollMs: number;
+  /**
+   * A job whose lock is older than this is taken to belong to a dead instance and runs again.
+   * Running jobs renew their lock every third of it.
+   */
+  lockLifetimeMs: number;
+  /** Executions this instance runs at once. */
+  concurrency: number;
+}
+
+interface ExecuteProgramData {
+  executionId: string;
+  tenantId: string;
+}
+
+/** Carries the runner's retry delay to Agenda's backoff, which reschedules the job. */
+class RetryLater extends Error {
+  constructor(readonly retryInMs: number) {
+    super(`retry in ${retryInMs} ms`);
+  }
+}
+
+/**
+ * Agenda on the configured job store: `execute-program` jobs hand their execution to the runner.
+ * Retries are Agenda's own (backoff), with the delay the runner chose.
+ */
+export class JobScheduler implements ExecutionQueue {
+  private constructor(private readonly agenda: Agenda) {}
+
+  static async start(backend: AgendaBackend, runner: ExecutionRunner, settings: JobSchedulerSettings): Promise<JobScheduler> {
+    const agenda = new Agenda({
+      backend,
+      processEvery: settings.pollMs,
+      defaultLockLifetime: settings.lockLifetimeMs,
+      maxConcurrency: settings.concurrency,
+      // Finished one-time jobs are history the execution already keeps.
+      removeOnComplete: true,
+    });
+    agenda.on("error", (error: unknown) => console.error("[jobs] job store error:", error instanceof Error ? error.message : error));
+    agenda.define<ExecuteProgramData>(
+      EXECUTE_PROGRAM,
+      async (job) => {
+        const stopRenewing = renewLock(job, settings.lockLifetimeMs / 3);
+        try {
+          const outcome = await runner.run(job.attrs.data.executionId, job.attrs.data.tenantId);
+          if (!outcome.done) throw new RetryLater(outcome.retryInMs);
+        } finally {
+          stopRenewing();
+        }
+      },
+      {
+        concurrency: settings.concurrency,
+        lockLimit: settings.concurrency,
+        lockLifetime: settings.lockLifetimeMs,
+        backoff: ({ error }) => (error instanceof RetryLater ? error.retryInMs : null),
+      },
+    );
+    await agenda.start();
+    return new JobScheduler(agenda);
+  }
+
+  async enqueue(data: ExecuteProgramData): Promise<void> {
+    await this.agenda.now(EXECUTE_PROGRAM, data);
+  }
+
+  /** Jobs of executions still in the store (queued, running or waiting for a retry). */
+  async countJobs(): Promise<number> {
+    return (await this.agenda.queryJobs({ name: EXECUTE_PROGRAM })).total;
+  }
+
+  /** Lets running jobs finish (up to `timeoutMs`), then disconnects from the store. */
+  async stop(timeoutMs: number): Promise<void> {
+    await this.agenda.drain({ timeout: timeoutMs });
+  }
+}
+
+/** Keeps a long job's lock fresh so no other instance takes it for abandoned. */
+function renewLock(job: Job<ExecuteProgramData>, everyMs: number): () => void {
+  const timer = setInterval(() => {
+    job.touch().catch((error: unknown) => console.error("[jobs] could not renew a job lock:", error instanceof Error ? error.message : error));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
