@@ -1,13 +1,15 @@
+import { AgendaJob } from "./AgendaJob.js";
 import { Dataset } from "./Dataset.js";
 import { Example } from "./Example.js";
 import { LanguageModel } from "./LanguageModel.js";
 import { Program } from "./Program.js";
 import { ProgramVersion } from "./ProgramVersion.js";
 
+export { AgendaJob } from "./AgendaJob.js";
 export { Dataset } from "./Dataset.js";
 export { Example, ExampleSplit } from "./Example.js";
 export { LanguageModel } from "./LanguageModel.js";
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, AgendaJob];
