@@ -15,6 +15,7 @@ const REFERENCE_RESOLVERS = {
   ProgramVersion: (ref: Ref, ctx: GraphQLContext) => ctx.services.programs.getVersion(ctx.scope, ref.id),
   LanguageModel: (ref: Ref, ctx: GraphQLContext) => ctx.services.languageModels.get(ctx.scope, ref.id),
   Dataset: (ref: Ref, ctx: GraphQLContext) => ctx.services.datasets.get(ctx.scope, ref.id),
+  Execution: (ref: Ref, ctx: GraphQLContext) => ctx.services.executions.get(ctx.scope, ref.id),
 };
 
 export const FEDERATION_LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key"])';
