@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { lmWireConfig } from "../src/adapters/lmWireConfig.js";
 import { describeEachDatabase } from "./support/harness.js";
 import { expectData, expectError, graphql } from "./support/graphql.js";
 
@@ -38,6 +39,12 @@ describeEachDatabase("language models", (server) => {
     const lm = expectData(await run(CREATE, { input: { name: "dummy-lm", model: "dummy", config } })).createLanguageModel;
     assert.deepEqual(lm.config, config);
     assert.equal(lm.hasSecret, false);
+  });
+
+  it("stores the DSPy adapter a model uses in config", async () => {
+    const config = { adapter: "json_schema" };
+    const lm = expectData(await run(CREATE, { input: { name: "local-llama", model: "openai/gemma", apiBase: "http://127.0.0.1:8080/v1", config } })).createLanguageModel;
+    assert.deepEqual(lm.config, config);
   });
 
   it("never returns the secret reference, by any query", async () => {
@@ -93,6 +100,8 @@ describeEachDatabase("language models", (server) => {
     ["dummy without answers", { name: "a", model: "dummy" }, "input.config.answers", "needs `answers`"],
     ["dummy with empty answers", { name: "a", model: "dummy", config: { answers: [] } }, "input.config.answers", "at least one"],
     ["dummy answer not an object", { name: "a", model: "dummy", config: { answers: ["Paris"] } }, "input.config.answers[0]", "must be an object"],
+    ["unknown adapter", { name: "a", model: "openai/x", config: { adapter: "xml" } }, "input.config.adapter", "must be one of chat, json, json_schema"],
+    ["adapter not a string", { name: "a", model: "openai/x", config: { adapter: 1 } }, "input.config.adapter", "must be one of"],
     ["oversized config", { name: "a", model: "openai/x", config: { blob: "x".repeat(70_000) } }, "input.config", "the limit is 65536"],
   ];
   for (const [title, input, path, reason] of invalid) {
@@ -110,5 +119,21 @@ describeEachDatabase("language models", (server) => {
     expectError(await run(UPDATE, { input: { id: lm.id, model: "dummy" } }), "BAD_USER_INPUT", "input.config.answers");
     const now = expectData(await run(`query($id: ID!) { languageModel(id: $id) { model temperature version } }`, { id: lm.id })).languageModel;
     assert.deepEqual(now, { model: "openai/gpt-4o", temperature: 1, version: 1 });
+  });
+});
+
+describe("LM wire config", () => {
+  const spec = { id: "lm", model: "openai/gemma", apiBase: "http://127.0.0.1:1/v1", temperature: 0, maxTokens: 64, cache: false, secretEnv: null };
+  it("passes config.adapter to the worker, and nothing else of config but num_retries", () => {
+    assert.deepEqual(lmWireConfig({ ...spec, config: { adapter: "json_schema", num_retries: 2, other: 1 } }), {
+      model: "openai/gemma",
+      api_base: "http://127.0.0.1:1/v1",
+      temperature: 0,
+      max_tokens: 64,
+      cache: false,
+      num_retries: 2,
+      adapter: "json_schema",
+    });
+    assert.equal(lmWireConfig({ ...spec, config: null }).adapter, undefined);
   });
 });

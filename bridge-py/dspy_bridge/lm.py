@@ -1,7 +1,8 @@
 """Language models from `configure_lm` configs (PROTOCOL.md "LM config").
 
 `model: "dummy"` builds DSPy's DummyLM (scripted answers); anything else a dspy.LM. The API key is
-held only inside the LM object, registered for redaction, and never logged or returned.
+held only inside the LM object, registered for redaction, and never logged or returned. `adapter`
+names the DSPy adapter runs with this LM use (adapters.py); without it, DSPy's default.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 import dspy
 from dspy.utils.dummies import DummyLM
 
+from .adapters import ADAPTER_NAMES, build_adapter
 from .errors import bad_message, register_secret
 
-CONFIG_KEYS = ("model", "api_base", "api_key", "temperature", "max_tokens", "cache", "answers", "num_retries", "timeout")
+CONFIG_KEYS = ("model", "api_base", "api_key", "temperature", "max_tokens", "cache", "answers", "num_retries", "timeout", "adapter")
 # LM timeouts derived from request deadlines are rounded up to a power of two seconds: DSPy keys
 # its connection pools (and its cache) by timeout, so arbitrary values would grow both without bound.
 MIN_TIMEOUT_S = 1
@@ -34,6 +36,7 @@ class LMEntry:
     model: str
     dummy_answers: Any = None  # set for model "dummy"
     explicit_timeout: bool = False
+    adapter: dspy.Adapter | None = None  # None: DSPy's default (ChatAdapter)
     _by_timeout: dict[int, dspy.BaseLM] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,7 +53,8 @@ class LMEntry:
           is the deadline rounded up to a power of two seconds (unless the config set a timeout).
         """
         if self.dummy:
-            return DummyLM(copy.deepcopy(self.dummy_answers), follow_examples=False)
+            # DummyLM writes its answers in the format of the adapter the run uses.
+            return DummyLM(copy.deepcopy(self.dummy_answers), follow_examples=False, adapter=self.adapter)
         if self.explicit_timeout or deadline_ms is None:
             return self.lm
         seconds = max(MIN_TIMEOUT_S, min(MAX_TIMEOUT_S, 2 ** math.ceil(math.log2(max(deadline_ms, 1) / 1000))))
@@ -72,9 +76,10 @@ def build_lm(config: Any) -> LMEntry:
     model = config.get("model")
     if not isinstance(model, str) or not model.strip():
         raise bad_message("config.model must be a non-empty string", path="config.model")
+    adapter = _adapter(config)
     if model == "dummy":
         answers = config.get("answers")
-        return LMEntry(_dummy(answers), model, dummy_answers=copy.deepcopy(answers))
+        return LMEntry(_dummy(answers), model, dummy_answers=copy.deepcopy(answers), adapter=adapter)
 
     kwargs: dict[str, Any] = {}
     _optional(config, "api_base", str, kwargs)
@@ -95,7 +100,16 @@ def build_lm(config: Any) -> LMEntry:
         lm = dspy.LM(model, **kwargs)
     except Exception as exc:  # DSPy refuses some settings up front (e.g. reasoning models)
         raise bad_message(f"DSPy refused the LM config: {type(exc).__name__}: {exc}", path="config") from None
-    return LMEntry(lm, model, explicit_timeout="timeout" in kwargs)
+    return LMEntry(lm, model, explicit_timeout="timeout" in kwargs, adapter=adapter)
+
+
+def _adapter(config: dict[str, Any]) -> dspy.Adapter | None:
+    name = config.get("adapter")
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in ADAPTER_NAMES:
+        raise bad_message(f"config.adapter must be one of {', '.join(ADAPTER_NAMES)}", path="config.adapter")
+    return build_adapter(name)
 
 
 def _keyless_endpoint(model: str, kwargs: dict[str, Any]) -> None:

@@ -27,7 +27,8 @@ def run_program(entry: ProgramEntry, lm_entry: LMEntry, inputs: Any, deadline_ms
     module = entry.module  # this run keeps this module even if load_state swaps in another
     tracer = RunTracer(ProgramBuilder.modules(module))
     lm = lm_entry.for_run(deadline_ms)
-    with dspy.context(lm=lm, callbacks=[tracer], usage_tracker=tracer, disable_history=True, trace=[]):
+    settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
+    with dspy.context(lm=lm, callbacks=[tracer], usage_tracker=tracer, disable_history=True, trace=[], **settings):
         try:
             prediction = module(**inputs)
         except Exception as exc:

@@ -1,6 +1,8 @@
 """Prove DSPy programs run against the local llama.cpp server.
 
-    cd bridge-py && python -m llm.smoke            # working config, asserts parsing
+Runs in the worker's venv (dspy); the server runs in bridge-py/.venv-llm (scripts/ensure-llm.sh).
+
+    cd bridge-py && .venv/bin/python -m llm.smoke   # working config, asserts parsing
     python -m llm.smoke --eval                      # compare adapters, print rates/latency
     python -m llm.smoke --eval --model smollm2 --chat-format plain
 
@@ -24,11 +26,10 @@ import dspy  # noqa: E402
 
 if __package__ in (None, ""):  # allow `python llm/smoke.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from llm.adapters import StructuredJSONAdapter
     from llm.serve import LlamaServer
 else:
-    from .adapters import StructuredJSONAdapter
     from .serve import LlamaServer
+from dspy_bridge.adapters import StructuredJSONAdapter  # noqa: E402
 
 
 class IntQA(dspy.Signature):

@@ -100,6 +100,8 @@ def test_api_keys_never_leave_the_worker():
         ({"model": "openai/x", "temperature": "hot"}, "config.temperature"),
         ({"model": "openai/x", "num_retries": -1}, "config.num_retries"),
         ({"model": "openai/x", "colour": "red"}, "config.colour"),
+        ({"model": "openai/x", "adapter": "xml"}, "config.adapter"),
+        ({"model": "openai/x", "adapter": 1}, "config.adapter"),
     ],
 )
 def test_bad_lm_configs(config, path):

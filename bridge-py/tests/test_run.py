@@ -82,6 +82,38 @@ def test_literals_and_typed_outputs(registry):
     assert result["trace"][0]["inputs"]["scale"] == [1, 2, 3]
 
 
+@pytest.mark.parametrize("adapter", ["json", "json_schema"])
+def test_the_lm_config_chooses_the_json_adapters(registry, adapter):
+    entry = registry.define_program("vj", "h", {
+        "inputs": {"text": "str"},
+        "modules": {"rate": {"type": "Predict", "signature": "text -> stars: int, mood: Literal['good', 'bad']"}},
+        "forward": [{"call": "rate", "with": {"text": "$input.text"}, "as": "r"}, {"return": {"stars": "$r.stars", "mood": "$r.mood"}}],
+    })
+    registry.configure_lm(f"dummy:{adapter}", {"model": "dummy", "adapter": adapter, "answers": [{"stars": 4, "mood": "good"}]})
+    result = run_program(entry, registry.lm(f"dummy:{adapter}"), {"text": "nice"})
+    assert result["outputs"] == {"stars": 4, "mood": "good"}
+    [lm_call] = result["trace"][0]["lm_calls"]
+    assert json.loads(lm_call["response"]) == {"stars": 4, "mood": "good"}  # JSON, not [[ ## ]] sections
+    assert "JSON" in all_text(lm_call["messages"])
+
+
+def test_json_schema_always_asks_for_structured_outputs_and_json_only_when_dspy_knows_the_model():
+    import dspy
+
+    from dspy_bridge.adapters import StructuredJSONAdapter
+
+    signature = dspy.make_signature("text -> stars: int")
+    local = dspy.LM("openai/some-local-model", api_base="http://127.0.0.1:9/v1", api_key="x")
+    kwargs: dict = {}
+    StructuredJSONAdapter()._prepare_response_format(local, kwargs, signature)
+    # A pydantic model, which litellm sends as {"type": "json_schema", "json_schema": {"schema": ...}}.
+    schema = kwargs["response_format"].model_json_schema()
+    assert schema["properties"]["stars"]["type"] == "integer" and schema["additionalProperties"] is False
+    plain: dict = {}
+    dspy.JSONAdapter()._prepare_response_format(local, plain, signature)
+    assert "response_format" not in plain  # why "json_schema" exists: DSPy knows nothing of local models
+
+
 def test_invalid_inputs(registry, qa_definition):
     entry = registry.define_program("v1", "h1", qa_definition)
     registry.configure_lm("d", {"model": "dummy", "answers": []})

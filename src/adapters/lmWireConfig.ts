@@ -12,6 +12,8 @@ export interface LmWireConfig {
   answers?: unknown;
   /** litellm's own retries of transient failures inside one request (default 0: executions retry). */
   num_retries: number;
+  /** The DSPy adapter: "chat" | "json" | "json_schema" (LM_ADAPTERS); absent: DSPy's default. */
+  adapter?: string;
 }
 
 /** Builds the wire config; the API key is read from the environment here, at the moment it is needed. */
@@ -23,6 +25,7 @@ export function lmWireConfig(lm: LanguageModelSpec, env: NodeJS.ProcessEnv = pro
   if (lm.maxTokens !== null) config.max_tokens = lm.maxTokens;
   if (lm.secretEnv && env[lm.secretEnv]) config.api_key = env[lm.secretEnv];
   if (lm.model === "dummy") config.answers = lm.config?.answers;
+  if (typeof lm.config?.adapter === "string") config.adapter = lm.config.adapter;
   return config;
 }
 

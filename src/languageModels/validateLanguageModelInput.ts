@@ -13,6 +13,13 @@ export interface LanguageModelFields {
 }
 
 export const DUMMY_MODEL = "dummy";
+/**
+ * `config.adapter`: the DSPy adapter runs with this model use (bridge-py/dspy_bridge/adapters.py). "chat" is
+ * DSPy's default ChatAdapter; "json" its JSONAdapter; "json_schema" a JSONAdapter that always sends the
+ * signature's JSON schema as `response_format` (structured outputs), for OpenAI-compatible servers DSPy
+ * has no metadata about (llama.cpp, vLLM) — what makes small local models' outputs parse.
+ */
+export const LM_ADAPTERS = ["chat", "json", "json_schema"] as const;
 export const LANGUAGE_MODEL_LIMITS = { maxConfigBytes: 65_536, maxTokens: 1_000_000, maxTemperature: 2 } as const;
 
 // litellm's "provider/model" form; the provider part picks the client, the rest may contain more slashes.
@@ -53,7 +60,12 @@ export function validateLanguageModelInput(input: LanguageModelFields, mode: "cr
     }
   }
   if (input.config !== undefined && input.config !== null) {
-    issues.jsonObject("input.config", input.config, LANGUAGE_MODEL_LIMITS.maxConfigBytes);
+    if (issues.jsonObject("input.config", input.config, LANGUAGE_MODEL_LIMITS.maxConfigBytes)) {
+      const adapter = input.config["adapter"];
+      if (adapter !== undefined && !(LM_ADAPTERS as readonly unknown[]).includes(adapter)) {
+        issues.add("input.config.adapter", `must be one of ${LM_ADAPTERS.join(", ")}, got ${describe(adapter)}`);
+      }
+    }
   }
   if (!issues.empty) throw AppError.fromIssues(issues.issues);
 }
