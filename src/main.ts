@@ -1,4 +1,5 @@
 import "reflect-metadata";
+import fs from "node:fs";
 import { loadConfig } from "./config.js";
 import { startServer } from "./server.js";
 
@@ -14,7 +15,8 @@ async function main(): Promise<void> {
     server.stop().then(
       () => process.exit(0),
       (error: unknown) => {
-        console.error(error);
+        // Written synchronously: process.exit does not wait for a piped stderr.
+        fs.writeSync(2, `dspy-subgraph failed to stop cleanly: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
         process.exit(1);
       },
     );
@@ -25,6 +27,6 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
-  console.error(`dspy-subgraph failed to start: ${message}`);
+  fs.writeSync(2, `dspy-subgraph failed to start: ${message}\n`);
   process.exit(1);
 });

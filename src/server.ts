@@ -40,7 +40,8 @@ export interface RunningServer {
 }
 
 export const GRAPHQL_PATH = "/graphql";
-const MAX_BODY = "1mb";
+// Above the 1 MiB limit on execution inputs, so that limit answers with its own clear error.
+const MAX_BODY = "2mb";
 /** How long a stopping instance lets running executions finish. */
 const DRAIN_MS = 10_000;
 
@@ -108,6 +109,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     schema,
     formatError: formatGraphQLError,
     includeStacktraceInErrorResponses: false,
+    // main.ts owns the signals: Apollo's own handler would stop only Apollo, then re-raise the signal.
+    stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       // Federated traces for a gateway that asks for them; errors in them are masked like responses.
