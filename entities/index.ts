@@ -1,6 +1,8 @@
 import { AgendaJob } from "./AgendaJob.js";
 import { Dataset } from "./Dataset.js";
 import { Example } from "./Example.js";
+import { Execution } from "./Execution.js";
+import { ExecutionEvent } from "./ExecutionEvent.js";
 import { LanguageModel } from "./LanguageModel.js";
 import { Program } from "./Program.js";
 import { ProgramVersion } from "./ProgramVersion.js";
@@ -8,8 +10,10 @@ import { ProgramVersion } from "./ProgramVersion.js";
 export { AgendaJob } from "./AgendaJob.js";
 export { Dataset } from "./Dataset.js";
 export { Example, ExampleSplit } from "./Example.js";
+export { Execution, ExecutionError, ExecutionStatus, ExecutionUsage, type UsageRecord } from "./Execution.js";
+export { ExecutionEvent } from "./ExecutionEvent.js";
 export { LanguageModel } from "./LanguageModel.js";
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, AgendaJob];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob];
