@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: compiles, then runs mocha against SQLite and against MariaDB. When
 # TEST_MYSQL_URL is not set and MariaDB is installed, a private throwaway server is started for
-# the run (scripts/with-mariadb.sh). The last line is "N passed, N failed".
+# the run (scripts/with-mariadb.sh); likewise FerretDB for the MongoDB job store when
+# TEST_MONGO_URL is not set (scripts/with-ferretdb.sh). The last line is "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node.sh && bash scripts/ensure-python.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -10,12 +11,22 @@ SUMMARY_DIR=$(mktemp -d)
 trap 'rm -rf "$SUMMARY_DIR"' EXIT
 
 MOCHA=(env TEST_SUMMARY_FILE="$SUMMARY_DIR/mocha.json" npx mocha --reporter ./test/support/summary-reporter.cjs "$@")
+# Private servers wrap mocha, one inside the other: with-mariadb.sh with-ferretdb.sh mocha …
+WRAP=()
 if [[ -z "${TEST_MYSQL_URL:-}" ]] && command -v mariadb-install-db >/dev/null 2>&1; then
-  bash scripts/with-mariadb.sh "${MOCHA[@]}"
+  WRAP+=(bash scripts/with-mariadb.sh)
 else
   [[ -z "${TEST_MYSQL_URL:-}" ]] && echo "NOTE: MariaDB is not installed and TEST_MYSQL_URL is not set: SQLite suites only." >&2
-  "${MOCHA[@]}"
 fi
+# FerretDB (a MongoDB wire-protocol server) for the MongoDB job store, unless TEST_MONGO_URL is set.
+if [[ -z "${TEST_MONGO_URL:-}" ]]; then
+  if FERRETDB_BIN=$(bash scripts/ensure-ferretdb.sh); then
+    WRAP+=(env FERRETDB="$FERRETDB_BIN" bash scripts/with-ferretdb.sh)
+  else
+    echo "NOTE: FerretDB is not available (needs Go) and TEST_MONGO_URL is not set: no MongoDB job-store suite." >&2
+  fi
+fi
+${WRAP[@]+"${WRAP[@]}"} "${MOCHA[@]}"
 STATUS=$?
 
 # The Python worker's own tests; pytest exits 5 when it collects nothing, which is a failure here.
