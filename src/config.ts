@@ -34,6 +34,8 @@ export interface Config {
     pollMs: number;
     lockLifetimeMs: number;
     concurrency: number;
+    /** In-process notification channel: a job this instance enqueues starts at once, not on the next poll (JOB_NOTIFICATIONS=0 turns it off). */
+    notifications: boolean;
   };
 }
 
@@ -83,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollMs: int("JOB_POLL_MS", 1_000, 10, 3_600_000),
       lockLifetimeMs: int("JOB_LOCK_LIFETIME_MS", 30_000, 300, 86_400_000),
       concurrency: int("JOB_CONCURRENCY", Math.max(1, workers.count * workers.concurrency), 1, 10_000),
+      notifications: int("JOB_NOTIFICATIONS", 1, 0, 1) === 1,
     },
   };
 }

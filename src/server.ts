@@ -67,7 +67,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     closers.push(() => started.close());
     const stateMachine = new ExecutionStateMachine(database, events);
     const runner = new ExecutionRunner(database, stateMachine, adapter, config.executions);
-    const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database });
+    const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications });
     jobs = await JobScheduler.start(backend, runner, config.jobs);
     const scheduler = jobs;
     closers.push(() => scheduler.stop(DRAIN_MS));
