@@ -3,6 +3,8 @@ import type { ExecutionQueue } from "../executions/ExecutionService.js";
 import type { ExecutionRunner } from "../executions/ExecutionRunner.js";
 
 export const EXECUTE_PROGRAM = "execute-program";
+/** Times a job whose handler failed unexpectedly is run again before it is left failed in the store. */
+const HANDLER_FAILURE_RETRIES = 5;
 
 export interface JobSchedulerSettings {
   /** How often the store is polled for jobs nobody notified this instance about (retries, other instances' jobs). */
@@ -60,7 +62,13 @@ export class JobScheduler implements ExecutionQueue {
         concurrency: settings.concurrency,
         lockLimit: settings.concurrency,
         lockLifetime: settings.lockLifetimeMs,
-        backoff: ({ error }) => (error instanceof RetryLater ? error.retryInMs : null),
+        backoff: ({ error, attempt }) => {
+          if (error instanceof RetryLater) return error.retryInMs;
+          // The handler itself failed (e.g. the database was briefly unreachable): run it again, and the
+          // runner picks up from whatever state the execution was left in.
+          console.error(`[jobs] execute-program failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
+          return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
+        },
       },
     );
     await agenda.start();
