@@ -8,12 +8,15 @@ Command line (from bridge-py/):
 prints ``LLM_BASE_URL=http://127.0.0.1:<port>/v1`` on stdout once ``/v1/models``
 answers, and exits cleanly on SIGTERM/SIGINT.
 
-From Python tests:
+Run it with bridge-py/.venv-llm/bin/python (scripts/ensure-llm.sh builds that venv:
+llama-cpp-python and the model live there, not in the worker's venv).
+
+From Python tests (any venv; the server itself runs with ``llm_python()``):
 
     from llm.serve import LlamaServer
     with LlamaServer() as url:          # url == "http://127.0.0.1:<port>/v1"
         lm = dspy.LM("openai/gemma", api_base=url, api_key="local", temperature=0, max_tokens=256)
-        with dspy.context(lm=lm, adapter=llm.adapters.StructuredJSONAdapter()): ...
+        with dspy.context(lm=lm, adapter=dspy_bridge.adapters.StructuredJSONAdapter()): ...
 
 The server runs in a child process (so the model's native threads and memory
 never live in the test process); the context manager stops it on exit.
@@ -71,6 +74,15 @@ MODELS = {
                 "chat_format": None},
 }
 DEFAULT_MODEL = os.environ.get("LLM_MODEL", "gemma")
+
+
+def llm_python() -> str:
+    """The interpreter that has llama-cpp-python: $LLM_PYTHON, else bridge-py/.venv-llm's, else this one."""
+    explicit = os.environ.get("LLM_PYTHON")
+    if explicit:
+        return explicit
+    venv = Path(__file__).resolve().parent.parent / ".venv-llm" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
 
 
 def cache_dir() -> Path:
@@ -430,7 +442,8 @@ class LlamaServer:
                  n_threads: int | None = None, default_max_tokens: int = 512,
                  log_path: str | None = None, startup_timeout: float = 120.0,
                  stop_timeout: float = 10.0, stderr=None, chat_format: str | None = None,
-                 dspy_chat_grammar: bool = False):
+                 dspy_chat_grammar: bool = False, python: str | None = None):
+        self.python = python or llm_python()
         self.args = ["--model", model, "--port", str(port), "--n-ctx", str(n_ctx),
                      "--default-max-tokens", str(default_max_tokens)]
         if n_threads:
@@ -453,7 +466,7 @@ class LlamaServer:
         env["LLM_SERVE_PARENT_PID"] = str(os.getpid())
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(here.parent.parent), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"{here.parent.name}.serve", *self.args],
+            [self.python, "-m", f"{here.parent.name}.serve", *self.args],
             stdout=subprocess.PIPE, stderr=self.stderr, stdin=subprocess.DEVNULL, text=True, env=env,
         )
         result: dict = {}
