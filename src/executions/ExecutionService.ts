@@ -12,7 +12,7 @@ import { type EventBus, listen } from "../pubsub.js";
 import type { Scope } from "../scope.js";
 import { IssueList } from "../validation.js";
 import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
-import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
+import { type ExecutionStateMachine, type NewExecution, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface ExecuteProgram {
   programId: string;
@@ -123,8 +123,7 @@ export class ExecutionService {
       queuedAt: now,
       startedAt: null,
       finishedAt: null,
-      status: PENDING,
-    };
+    } satisfies NewExecution;
     let created: { execution: Execution; event: ExecutionEvent };
     try {
       created = await this.database.transaction(async (manager) => {

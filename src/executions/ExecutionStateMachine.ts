@@ -27,6 +27,9 @@ export function isLegalTransition(from: ExecutionStatus, to: ExecutionStatus): b
 /** What a transition may change besides the status. */
 export type TransitionChanges = Partial<Pick<Execution, "outputs" | "error" | "trace" | "usage" | "attempt" | "maxAttempts" | "startedAt" | "finishedAt">>;
 
+/** Every column of a new execution except those the database and the state machine fill in. */
+export type NewExecution = Omit<Execution, "createdAt" | "updatedAt" | "version" | "transitions" | "status" | "assignId">;
+
 export interface TransitionRequest {
   /** The execution as the caller last saw it: the transition applies only if it is still exactly that. */
   from: Execution;
@@ -48,7 +51,7 @@ export class ExecutionStateMachine {
   ) {}
 
   /** Creates the execution in PENDING with its first event. */
-  async create(execution: Omit<Execution, "createdAt" | "updatedAt" | "version" | "transitions" | "assignId">, reason: string, manager: EntityManager): Promise<ExecutionEvent> {
+  async create(execution: NewExecution, reason: string, manager: EntityManager): Promise<ExecutionEvent> {
     await manager.insert(Execution, row<Execution>({ ...execution, status: PENDING, transitions: 1, version: 1 }));
     const event = eventFor(execution.id, execution.tenantId, 1, null, PENDING, reason, execution.attempt);
     await manager.insert(ExecutionEvent, row(event));
