@@ -40,6 +40,9 @@ BACKOFF_MAX_S = 32.0
 # protocol limit and this get a PAYLOAD_TOO_LARGE reply instead.
 HARD_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 FINAL_LINGER_MS = 2000
+# Plain ints: pyzmq's enum flags cost a Python-level Flag.__and__ per message.
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 
 class Worker:
@@ -67,6 +70,9 @@ class Worker:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        # One poller for the life of the worker (the socket is registered while connected).
+        self._poller = zmq.Poller()
+        self._poller.register(self._wake_r, zmq.POLLIN)
         self._inflight = 0  # touched by the I/O thread only
         self._draining = False
         self._signalled = False
@@ -108,6 +114,7 @@ class Worker:
         sock.setsockopt(zmq.RCVHWM, 10_000)
         sock.connect(self.endpoint)
         self._socket = sock
+        self._poller.register(sock, zmq.POLLIN)
         self._reconnect_at = None
         now = time.monotonic()
         self._last_heard = now
@@ -117,6 +124,7 @@ class Worker:
 
     def _disconnect(self) -> None:
         if self._socket is not None:
+            self._poller.unregister(self._socket)
             self._socket.close(linger=0)
             self._socket = None
 
@@ -134,22 +142,21 @@ class Worker:
 
     def _tick(self) -> None:
         now = time.monotonic()
-        poller = zmq.Poller()
-        poller.register(self._wake_r, zmq.POLLIN)
         if self._socket is not None:
-            poller.register(self._socket, zmq.POLLIN)
             wake_at = min(self._next_heartbeat, self._last_heard + self.liveness * self.heartbeat_s)
         else:
             wake_at = self._reconnect_at if self._reconnect_at is not None else now
-        events = dict(poller.poll(max(0, int((wake_at - now) * 1000)) + 1))
-
-        if self._wake_r in events:
-            self._drain_wake_pipe()
+        readable = False
+        for item, _ in self._poller.poll(max(0, int((wake_at - now) * 1000)) + 1):
+            if item is self._socket:
+                readable = True
+            else:
+                self._drain_wake_pipe()
         if self._signalled and not self._draining:
             log.info("signal received: draining %d request(s)", self._inflight)
             self._draining = True
         self._flush_results()
-        if self._socket is not None and self._socket in events:
+        if readable:
             self._receive()
 
         now = time.monotonic()
@@ -166,16 +173,22 @@ class Worker:
             self._connect()
 
     def _receive(self) -> None:
-        assert self._socket is not None
+        sock = self._socket
+        assert sock is not None
         for _ in range(1000):  # bounded, so heartbeats keep flowing under a flood
             try:
-                parts = self._socket.recv_multipart(zmq.NOBLOCK)
+                parts = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             self._last_heard = time.monotonic()
             self._backoff = BACKOFF_INITIAL_S
             # One frame per message; tolerate an envelope in front of it (e.g. an empty delimiter).
             self._handle(parts[-1] if parts else b"")
+            # Finished replies go out between requests of a burst, not after all of it.
+            if not self._results.empty():
+                self._flush_results()
+            if not sock.getsockopt(_EVENTS) & _POLLIN:  # half the cost of a recv that raises Again
+                return
 
     def _send(self, frame: bytes) -> None:
         if self._socket is None:
@@ -200,13 +213,10 @@ class Worker:
             pass
 
     def _flush_results(self) -> None:
-        while True:
-            try:
-                frame = self._results.get_nowait()
-            except queue.Empty:
-                return
+        results = self._results
+        while not results.empty():  # this thread is the only consumer
             self._inflight -= 1
-            self._send(frame)
+            self._send(results.get_nowait())
 
     # --- messages ----------------------------------------------------------------------------------
 
