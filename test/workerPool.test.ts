@@ -5,6 +5,7 @@ import type { LanguageModelSpec } from "../src/adapters/DspyAdapter.js";
 import { ZmqPythonAdapter } from "../src/adapters/ZmqPythonAdapter.js";
 import { AppError } from "../src/errors.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
+import { SocketWriter } from "../src/workers/SocketWriter.js";
 import { WorkerPool, type WorkerPoolOptions } from "../src/workers/WorkerPool.js";
 import { dummyLm } from "./adapters/conformance.js";
 import { startFakeOpenAI } from "./support/fakeOpenAI.js";
@@ -181,5 +182,56 @@ describe("WorkerPool with real Python workers", function () {
       remote.kill("SIGKILL");
       await once(remote, "exit").catch(() => undefined);
     }
+  });
+});
+
+describe("SocketWriter", () => {
+  /** A stand-in for a zeromq 6 socket: at most one send waits; another meanwhile throws EBUSY. */
+  function fakeSocket(options: { deferEvery: number; failIds?: string[] }) {
+    const sent: string[] = [];
+    let waiting: (() => void) | undefined;
+    let calls = 0;
+    const socket = {
+      send(frames: Buffer[]): Promise<void> {
+        if (waiting) throw Object.assign(new Error("Socket is busy writing"), { code: "EBUSY" });
+        const id = frames[1].toString();
+        calls += 1;
+        if (options.failIds?.includes(id)) return Promise.reject(Object.assign(new Error("Host unreachable"), { code: "EHOSTUNREACH" }));
+        if (calls % options.deferEvery !== 0) {
+          sent.push(id);
+          return Promise.resolve();
+        }
+        // zeromq took it but sends it later: the socket stays busy until this settles.
+        return new Promise<void>((resolve) => {
+          waiting = () => {
+            waiting = undefined;
+            sent.push(id);
+            resolve();
+          };
+          setTimeout(() => waiting?.(), 2);
+        });
+      },
+    };
+    return { socket, sent };
+  }
+
+  it("hands messages over at once, queues behind a send that waits, and keeps their order", async () => {
+    const { socket, sent } = fakeSocket({ deferEvery: 7 });
+    const writer = new SocketWriter(socket as never);
+    const ids = Array.from({ length: 200 }, (_, i) => `m${i}`);
+    for (const id of ids) writer.send([Buffer.from("w"), Buffer.from(id)], () => assert.fail(`${id} failed`));
+    assert.ok(writer.queued > 0, "some messages waited behind a deferred send");
+    await waitFor(() => writer.queued === 0 && sent.length === ids.length, 5_000);
+    assert.deepEqual(sent, ids);
+  });
+
+  it("reports a failed send to that message's callback only", async () => {
+    const { socket, sent } = fakeSocket({ deferEvery: 3, failIds: ["m4"] });
+    const writer = new SocketWriter(socket as never);
+    const failed: string[] = [];
+    for (let i = 0; i < 10; i++) writer.send([Buffer.from("w"), Buffer.from(`m${i}`)], (error) => failed.push(`m${i}:${(error as { code: string }).code}`));
+    await waitFor(() => writer.queued === 0 && sent.length === 9, 5_000);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(failed, ["m4:EHOSTUNREACH"]);
   });
 });

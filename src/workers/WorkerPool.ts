@@ -65,6 +65,10 @@ interface WorkerState {
   pending: Set<string>;
   /** Program and LM keys this worker holds (see rehydration in PROTOCOL.md). */
   known: Set<string>;
+  /** Its routing id as the first frame of every message to it, made once. */
+  idFrame: Buffer;
+  /** What a failed send to it does (one function per worker, not one per message). */
+  onSendError: () => void;
   local?: LocalWorkerProcess;
   slot?: number;
 }
@@ -158,9 +162,11 @@ export class WorkerPool extends EventEmitter {
   }
 
   /** One request on whichever worker is least busy, without taking a slot (for `ping`). */
-  async request<T = unknown>(command: Command, payload: unknown, deadlineMs = this.options.defaultDeadlineMs): Promise<T> {
-    const worker = this.leastBusy(false) ?? (await this.acquire(Date.now() + deadlineMs, false));
-    return this.send<T>(worker, command, payload, Date.now() + deadlineMs);
+  request<T = unknown>(command: Command, payload: unknown, deadlineMs = this.options.defaultDeadlineMs): Promise<T> {
+    const deadlineAt = Date.now() + deadlineMs;
+    const worker = this.leastBusy(false);
+    if (worker) return this.send<T>(worker, command, payload, deadlineAt);
+    return this.acquire(deadlineAt, false).then((w) => this.send<T>(w, command, payload, deadlineAt));
   }
 
   /**
@@ -197,7 +203,7 @@ export class WorkerPool extends EventEmitter {
     while (this.pending.size > 0 && Date.now() < drainUntil) await sleep(20);
     for (const slot of this.slots) clearTimeout(slot.restartTimer);
     for (const worker of this.workers.values()) {
-      this.writer.send([Buffer.from(worker.id), encodeRequest(`shutdown-${worker.id}`, "shutdown", {}, 1000)]).catch(() => undefined);
+      this.writer.send([worker.idFrame, encodeRequest(`shutdown-${worker.id}`, "shutdown", {}, 1000)]);
     }
     const exits = this.slots.map((slot) => slot.process?.exited);
     await Promise.race([Promise.all(exits), sleep(5_000)]);
@@ -272,12 +278,16 @@ export class WorkerPool extends EventEmitter {
   }
 
   private async receiveLoop(): Promise<void> {
+    // receive() in a plain loop: `for await` over the socket costs an extra async step per message.
+    const router = this.router;
     try {
-      for await (const [identity, frame] of this.router) {
+      while (!router.closed) {
+        const [identity, frame] = await router.receive();
         if (frame === undefined) continue;
         this.onMessage(identity.toString("utf8"), frame);
       }
     } catch (error) {
+      if (router.closed && (error as { code?: string }).code === "EAGAIN") return; // closed while waiting
       if (!this.closing) this.emit("error", error);
     }
   }
@@ -304,7 +314,7 @@ export class WorkerPool extends EventEmitter {
     if (this.workers.has(workerId)) this.drop(workerId, "restarted");
     const slotIndex = this.slots.findIndex((slot) => this.slotId(slot) === workerId);
     const local = slotIndex >= 0 ? this.slots[slotIndex].process : undefined;
-    this.workers.set(workerId, {
+    const worker: WorkerState = {
       id: workerId,
       pid,
       concurrency: Math.max(1, Number(concurrency) || 1),
@@ -316,7 +326,12 @@ export class WorkerPool extends EventEmitter {
       known: new Set(),
       local,
       slot: slotIndex >= 0 ? slotIndex : undefined,
-    });
+      idFrame: Buffer.from(workerId, "utf8"),
+      onSendError: () => {
+        if (this.workers.get(workerId) === worker) this.drop(workerId, "became unreachable");
+      },
+    };
+    this.workers.set(workerId, worker);
     this.emit("worker-ready", { id: workerId, pid });
     this.wake();
   }
@@ -331,7 +346,7 @@ export class WorkerPool extends EventEmitter {
         worker.local?.kill("SIGKILL");
         continue;
       }
-      this.writer.send([Buffer.from(worker.id), HEARTBEAT_FRAME]).catch(() => this.drop(worker.id, "became unreachable"));
+      this.writer.send([worker.idFrame, HEARTBEAT_FRAME], worker.onSendError);
     }
   }
 
@@ -377,9 +392,7 @@ export class WorkerPool extends EventEmitter {
       };
       this.pending.set(id, pending);
       worker.pending.add(id);
-      this.writer.send([Buffer.from(worker.id), frame]).catch(() => {
-        this.drop(worker.id, "became unreachable");
-      });
+      this.writer.send([worker.idFrame, frame], worker.onSendError);
     });
   }
 
