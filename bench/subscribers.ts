@@ -1,0 +1,189 @@
+import "reflect-metadata";
+import { type Client, createClient } from "graphql-ws";
+import WebSocket from "ws";
+import { startServerProcess } from "../test/support/serverProcess.js";
+import { table } from "./stats.js";
+import { createPredictProgram, graphql, ms, nowMs, sleep, summarize, tempDir } from "./support.js";
+
+/**
+ * bench:subscribers — 1,000 graphql-ws subscribers, each subscribed to `executionEvents(programId)`,
+ * each receiving every transition of BENCH_N executions of that program (PENDING, RUNNING, COMPLETED):
+ * delivery delay p50/p99/max, and a count of transitions some subscriber never received (must be 0).
+ *
+ * The server is its own process (`node dist/src/main.js`, embedded SQLite file, DSPY_ADAPTER=in-process:
+ * an execution costs no worker time, so its three transitions come within a few ms and the fan-out is
+ * what is measured). The subscribers are graphql-ws clients (ws) in this process, one WebSocket each.
+ * Delay = receipt at the subscriber (wall clock, sub-ms) − the transition's `at` (set by the server when
+ * it writes the transition, ms precision, so a delay is up to 1 ms longer than it was); same machine,
+ * same clock. Executions are sent one after another with `wait: true`, BENCH_GAP_MS apart.
+ * Before measuring, warm-up executions run until every subscriber has seen all of one.
+ */
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
+const EXECUTIONS = Number(process.env.BENCH_N ?? 30);
+const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 50);
+const CONNECT_BATCH = 100;
+const TRANSITIONS = ["PENDING", "RUNNING", "COMPLETED"];
+
+const SUBSCRIPTION = `subscription($p: ID!) { executionEvents(programId: $p) { id status lastEvent { seq to at } } }`;
+const EXECUTE = `mutation($p: ID!, $q: String!) { executeProgram(input: { programId: $p, inputs: { question: $q }, wait: true }) { id status } }`;
+
+interface Update {
+  executionEvents: { id: string; status: string; lastEvent: { seq: number; to: string; at: string } };
+}
+
+/** What one subscriber received: per execution id, the set of transitions ("seq:to"), and delays. */
+class Subscriber {
+  readonly seen = new Map<string, Set<string>>();
+  readonly delays = new Map<string, number[]>();
+  errors = 0;
+
+  receive(update: Update, receivedAt: number): void {
+    const { id, lastEvent } = update.executionEvents;
+    let set = this.seen.get(id);
+    if (!set) this.seen.set(id, (set = new Set()));
+    set.add(`${lastEvent.seq}:${lastEvent.to}`);
+    let delays = this.delays.get(id);
+    if (!delays) this.delays.set(id, (delays = []));
+    delays.push(receivedAt - Date.parse(lastEvent.at));
+  }
+
+  count(id: string): number {
+    return this.seen.get(id)?.size ?? 0;
+  }
+}
+
+async function connect(wsUrl: string, programId: string, subscriber: Subscriber): Promise<Client> {
+  const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
+  await new Promise<void>((resolve, reject) => {
+    const offConnected = client.on("connected", () => {
+      offConnected();
+      offError();
+      resolve();
+    });
+    const offError = client.on("error", (error) => {
+      offConnected();
+      offError();
+      reject(error instanceof Error ? error : new Error("connection error"));
+    });
+  });
+  client.subscribe<Update["executionEvents"]>(
+    { query: SUBSCRIPTION, variables: { p: programId } },
+    {
+      next: (value) => {
+        const receivedAt = nowMs();
+        if (value.errors || !value.data) subscriber.errors += 1;
+        else subscriber.receive(value.data as unknown as Update, receivedAt);
+      },
+      error: () => {
+        subscriber.errors += 1;
+      },
+      complete: () => undefined,
+    },
+  );
+  return client;
+}
+
+/** Waits until every subscriber has all three transitions of each of `ids`, or `timeoutMs` passed. */
+async function allReceived(subscribers: Subscriber[], ids: string[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (subscribers.every((s) => ids.every((id) => s.count(id) >= TRANSITIONS.length))) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+}
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  const data = tempDir("dspy-subgraph-bench-");
+  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process" });
+  const clients: Client[] = [];
+  const subscribers = Array.from({ length: SUBSCRIBERS }, () => new Subscriber());
+  const measured: string[] = [];
+  let connectSeconds = 0;
+  let sendSeconds = 0;
+  let drained = false;
+  try {
+    const programId = await createPredictProgram(server.url, "bench-subscribers");
+    const wsUrl = server.url.replace(/^http/, "ws");
+    const connectStart = performance.now();
+    for (let i = 0; i < SUBSCRIBERS; i += CONNECT_BATCH) {
+      clients.push(...(await Promise.all(subscribers.slice(i, i + CONNECT_BATCH).map((s) => connect(wsUrl, programId, s)))));
+    }
+    // Subscriptions are set up asynchronously after "subscribe": warm up until every one delivers.
+    let ready = false;
+    for (let attempt = 0; attempt < 20 && !ready; attempt++) {
+      const { executeProgram } = await graphql<{ executeProgram: { id: string } }>(server.url, EXECUTE, { p: programId, q: `France? warm-up ${attempt}` });
+      ready = await allReceived(subscribers, [executeProgram.id], 3000);
+    }
+    if (!ready) throw new Error("not every subscriber received the warm-up executions");
+    connectSeconds = (performance.now() - connectStart) / 1000;
+
+    const sendStart = performance.now();
+    for (let i = 0; i < EXECUTIONS; i++) {
+      const { executeProgram } = await graphql<{ executeProgram: { id: string; status: string } }>(server.url, EXECUTE, { p: programId, q: `Capital of France? (${i})` });
+      if (executeProgram.status !== "COMPLETED") throw new Error(`execution ${executeProgram.id} ended ${executeProgram.status}`);
+      measured.push(executeProgram.id);
+      if (GAP_MS > 0) await sleep(GAP_MS);
+    }
+    sendSeconds = (performance.now() - sendStart) / 1000;
+    drained = await allReceived(subscribers, measured, 30_000);
+  } finally {
+    await Promise.all(clients.map((client) => client.dispose()));
+    await server.stop();
+    data.remove();
+  }
+
+  const delays: number[] = [];
+  let missing = 0;
+  let complete = 0;
+  let errors = 0;
+  for (const subscriber of subscribers) {
+    errors += subscriber.errors;
+    let all = true;
+    for (const id of measured) {
+      const got = subscriber.count(id);
+      missing += Math.max(0, TRANSITIONS.length - got);
+      if (got < TRANSITIONS.length) all = false;
+      delays.push(...(subscriber.delays.get(id) ?? []));
+    }
+    if (all) complete += 1;
+  }
+  const expected = SUBSCRIBERS * measured.length * TRANSITIONS.length;
+  const delay = summarize(delays);
+  const figures = {
+    subscribers: SUBSCRIBERS,
+    executions: measured.length,
+    transitions: measured.length * TRANSITIONS.length,
+    deliveries_expected: expected,
+    deliveries_received: delays.length,
+    missing,
+    subscribers_with_every_transition: complete,
+    subscription_errors: errors,
+    delivery_p50_ms: ms(delay.p50),
+    delivery_p99_ms: ms(delay.p99),
+    delivery_max_ms: ms(delay.max),
+    delivery_mean_ms: ms(delay.mean),
+    transitions_per_s: ms((measured.length * TRANSITIONS.length) / sendSeconds),
+    deliveries_per_s: ms(delays.length / sendSeconds, 0),
+    connect_and_warm_up_s: ms(connectSeconds),
+    drained_in_30s: drained,
+    seconds: ms((Date.now() - startedAt) / 1000, 0),
+  };
+  console.log(
+    table([
+      ["subscribers", "executions", "transitions", "deliveries", "missing", "delivery p50 ms", "p99 ms", "max ms", "deliveries/s"],
+      [String(SUBSCRIBERS), String(measured.length), String(figures.transitions), `${delays.length}/${expected}`, String(missing), String(figures.delivery_p50_ms), String(figures.delivery_p99_ms), String(figures.delivery_max_ms), String(figures.deliveries_per_s)],
+    ]),
+  );
+  console.log(JSON.stringify(figures));
+  if (missing > 0 || errors > 0) process.exitCode = 1;
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,131 @@
+import "reflect-metadata";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { MongoClient } from "mongodb";
+import { loadConfig } from "../src/config.js";
+import { type RunningServer, startServer } from "../src/server.js";
+import { percentile } from "./stats.js";
+
+/** Helpers shared by bench/enqueue, bench/executions and bench/subscribers. */
+
+export interface Summary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function summarize(samples: number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mean = sorted.reduce((sum, value) => sum + value, 0) / Math.max(1, sorted.length);
+  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN, mean };
+}
+
+/** Wall-clock milliseconds with sub-millisecond resolution (comparable with a server's `Date`s on this machine). */
+export const nowMs = () => performance.timeOrigin + performance.now();
+
+export interface GraphQLResult<T> {
+  data?: T | null;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+/** One POST, as any HTTP client would send it (Node's fetch: undici, keep-alive). */
+export async function graphql<T = Record<string, any>>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+  const body = (await response.json()) as GraphQLResult<T>;
+  if (body.errors?.length || !body.data) throw new Error(`GraphQL error: ${JSON.stringify(body.errors ?? body)}`);
+  return body.data;
+}
+
+/** The Predict program every execution bench runs: one signature, answered by DSPy's DummyLM by substring. */
+export const PREDICT_DEFINITION = {
+  inputs: { question: { type: "str" } },
+  modules: {
+    answerer: { type: "Predict", signature: { instructions: "Answer briefly.", inputs: { question: { type: "str" } }, outputs: { answer: { type: "str" } } } },
+  },
+  forward: [{ call: "answerer", with: { question: "$input.question" }, as: "a" }, { return: { answer: "$a.answer" } }],
+};
+export const DUMMY_ANSWERS = { France: { answer: "Paris" } };
+
+/** Creates the dummy LM and the Predict program; returns the program's id. */
+export async function createPredictProgram(url: string, name: string): Promise<string> {
+  const lm = await graphql<{ createLanguageModel: { id: string } }>(url, `mutation($lm: CreateLanguageModelInput!) { createLanguageModel(input: $lm) { id } }`, {
+    lm: { name: `${name}-lm`, model: "dummy", config: { answers: DUMMY_ANSWERS } },
+  });
+  const program = await graphql<{ createProgram: { id: string } }>(url, `mutation($n: String!, $d: JSON!, $lm: ID!) { createProgram(input: { name: $n, definition: $d, languageModelId: $lm }) { id } }`, {
+    n: name,
+    d: PREDICT_DEFINITION,
+    lm: lm.createLanguageModel.id,
+  });
+  return program.createProgram.id;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A temporary folder, removed by the returned function. */
+export function tempDir(prefix: string): { dir: string; remove(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * The server in this process (as test/support/harness.ts starts it): 127.0.0.1, a free port, a fresh
+ * SQLite file in a temporary folder (a file, as in production, not `:memory:`), and with `mongoServerUrl`
+ * the jobs in a scratch database of that MongoDB server, dropped at stop.
+ */
+export async function startBenchServer(env: Record<string, string>, mongoServerUrl?: string): Promise<RunningServer> {
+  const data = tempDir("dspy-subgraph-bench-");
+  const mongo = mongoServerUrl ? scratchMongo(mongoServerUrl) : undefined;
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: data.dir, ...env, ...(mongo ? { MONGO_URL: mongo.url } : {}) });
+  let server: RunningServer;
+  try {
+    server = await startServer(config);
+  } catch (error) {
+    await mongo?.drop().catch(() => undefined);
+    data.remove();
+    throw error;
+  }
+  return {
+    ...server,
+    async stop() {
+      await server.stop();
+      await mongo?.drop();
+      data.remove();
+    },
+  };
+}
+
+function scratchMongo(serverUrl: string): { url: string; drop(): Promise<void> } {
+  const name = `bench_${randomBytes(6).toString("hex")}`;
+  const url = serverUrl.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)(\/[^?]*)?/, `$1/${name}`);
+  return {
+    url,
+    async drop() {
+      const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
+      try {
+        await client.connect();
+        await client.db().dropDatabase();
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export const ms = (value: number, digits = 1) => Number(value.toFixed(digits));
