@@ -1,9 +1,9 @@
 """The worker process: `python -m dspy_bridge.worker --connect <endpoint> --id <worker-id> ...`.
 
-Threads: the main thread owns the ZeroMQ socket and does only I/O and heartbeats; requests run on a
-ThreadPoolExecutor. A finished request puts its encoded reply on a queue and writes one byte to a
-pipe the main thread polls together with the socket, so the reply goes out at once while the socket
-stays with the thread that owns it. Paranoid Pirate: a pool silent for liveness × heartbeat means
+Threads: the main thread owns the ZeroMQ socket and does only I/O and heartbeats; requests run on
+`concurrency` threads that take them from a queue. A finished request puts its encoded reply on a
+queue and writes one byte to a pipe the main thread polls together with the socket, so the reply
+goes out at once while the socket stays with the thread that owns it. Paranoid Pirate: a pool silent for liveness × heartbeat means
 close, wait (1 s doubling to 32 s), reconnect and say `ready` again.
 """
 
@@ -21,7 +21,7 @@ import queue  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+import threading  # noqa: E402
 from typing import Any  # noqa: E402
 
 import dspy  # noqa: E402
@@ -65,7 +65,10 @@ class Worker:
         self.pid = os.getpid()
         self._ctx = zmq.Context()
         self._socket: zmq.Socket | None = None
-        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dspy-run")
+        # Plain threads on a SimpleQueue: a ThreadPoolExecutor adds a Future, a lock and a semaphore
+        # per request that nobody here needs. Daemon threads: exiting never waits on an LM call.
+        self._jobs: queue.SimpleQueue[tuple[protocol.Request, float] | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._run_jobs, name=f"dspy-run-{i}", daemon=True) for i in range(concurrency)]
         self._results: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -84,6 +87,8 @@ class Worker:
     # --- life cycle --------------------------------------------------------------------------------
 
     def run(self) -> int:
+        for thread in self._threads:
+            thread.start()
         self._install_signal_handlers()
         self._connect()
         try:
@@ -133,7 +138,8 @@ class Worker:
             # Let the last replies (and the shutdown reply) reach the pool.
             self._socket.close(linger=FINAL_LINGER_MS)
             self._socket = None
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for _ in self._threads:
+            self._jobs.put(None)
         self._ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -264,7 +270,11 @@ class Worker:
             self._send(protocol.reply_error(request.id, error, _ms_since(received)))
         else:
             self._inflight += 1
-            self._executor.submit(self._job, request, received)
+            self._jobs.put((request, received))
+
+    def _run_jobs(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            self._job(*job)
 
     def _job(self, request: protocol.Request, received: float) -> None:
         """Runs on a pool thread; never touches the socket."""
