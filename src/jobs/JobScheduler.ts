@@ -71,6 +71,11 @@ export class JobScheduler implements ExecutionQueue {
         },
       },
     );
+    // A finished job frees a slot: look for the next job now rather than at the next poll (jobs announced
+    // while every slot was taken were left unlocked), and pick up a retry this job just scheduled.
+    agenda.on(`complete:${EXECUTE_PROGRAM}`, (job: Job) => {
+      setImmediate(() => void agenda.publishJobNotification(job));
+    });
     await agenda.start();
     return new JobScheduler(agenda);
   }
