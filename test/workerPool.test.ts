@@ -144,6 +144,22 @@ describe("WorkerPool with real Python workers", function () {
     });
   });
 
+  it("fails each request at its own deadline, a short one behind a long one included", async () => {
+    await withPool({ workers: 1, concurrency: 4 }, async (_pool, adapter) => {
+      const slow = (deadlineMs: number) => adapter.execute({ program, lm: openAiLm("lm-slow", lm.url, "slow"), inputs: { question: "q" }, deadlineMs });
+      const started = performance.now();
+      const long = slow(20_000).catch((e: unknown) => e);
+      const short = rejectsWith(slow(400), "DEADLINE_EXCEEDED", true);
+      await short;
+      const took = performance.now() - started;
+      assert.ok(took >= 390 && took < 2_000, `the 400 ms deadline fired after ${took.toFixed(0)} ms`);
+      const shorter = performance.now();
+      await rejectsWith(slow(150), "DEADLINE_EXCEEDED", true);
+      assert.ok(performance.now() - shorter < 1_500, "a later, shorter deadline re-arms the timer");
+      void long;
+    });
+  });
+
   it("maps LM failures: 429 → LM_RATE_LIMITED (retriable), 400 → LM_ERROR, closed port → LM_UNAVAILABLE", async () => {
     await withPool({ workers: 1 }, async (_pool, adapter) => {
       const run = (spec: LanguageModelSpec) => adapter.execute({ program, lm: spec, inputs: { question: "q" } });

@@ -48,7 +48,9 @@ interface Pending {
   workerId: string;
   resolve(result: unknown): void;
   reject(error: AppError): void;
-  timer: NodeJS.Timeout;
+  /** When it fails with DEADLINE_EXCEEDED (performance.now() ms), and the deadline it was given (ms). */
+  deadlineAt: number;
+  deadlineMs: number;
   abandoned: boolean;
 }
 
@@ -100,6 +102,12 @@ export class WorkerPool extends EventEmitter {
   private readonly writer = new SocketWriter(this.router);
   private readonly workers = new Map<string, WorkerState>();
   private readonly pending = new Map<string, Pending>();
+  /**
+   * One timer for every request deadline, armed for the earliest one (instead of a setTimeout and a
+   * clearTimeout per request): when it fires it fails what is due and re-arms for the next.
+   */
+  private deadlineTimer?: NodeJS.Timeout;
+  private deadlineTimerAt = Number.POSITIVE_INFINITY;
   private readonly waiters: Waiter[] = [];
   /** One per local worker: the process currently filling it and its restart bookkeeping. */
   private readonly slots: { index: number; generation: number; backoffMs: number; process?: LocalWorkerProcess; startedAt: number; restartTimer?: NodeJS.Timeout }[] = [];
@@ -211,6 +219,7 @@ export class WorkerPool extends EventEmitter {
     await Promise.all(exits);
     for (const id of [...this.workers.keys()]) this.drop(id, "was shut down");
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.deadlineTimer);
     this.router.close();
   }
 
@@ -365,7 +374,6 @@ export class WorkerPool extends EventEmitter {
   }
 
   private settle(id: string, pending: Pending): void {
-    clearTimeout(pending.timer);
     this.pending.delete(id);
     const worker = this.workers.get(pending.workerId);
     if (!worker) return;
@@ -388,12 +396,34 @@ export class WorkerPool extends EventEmitter {
         resolve: resolve as (result: unknown) => void,
         reject,
         abandoned: false,
-        timer: setTimeout(() => this.expire(id, remaining), remaining),
+        deadlineAt: performance.now() + remaining,
+        deadlineMs: remaining,
       };
       this.pending.set(id, pending);
+      if (pending.deadlineAt < this.deadlineTimerAt) this.armDeadlineTimer(pending.deadlineAt);
       worker.pending.add(id);
       this.writer.send([worker.idFrame, frame], worker.onSendError);
     });
+  }
+
+  private armDeadlineTimer(at: number): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimerAt = at;
+    this.deadlineTimer = setTimeout(() => this.expireDue(), Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  /** Fails every request whose deadline has come, then waits for the next deadline (if any). */
+  private expireDue(): void {
+    this.deadlineTimer = undefined;
+    this.deadlineTimerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, pending] of this.pending) {
+      if (pending.abandoned) continue;
+      if (pending.deadlineAt <= now) this.expire(id, pending.deadlineMs);
+      else if (pending.deadlineAt < next) next = pending.deadlineAt;
+    }
+    if (next < this.deadlineTimerAt) this.armDeadlineTimer(next);
   }
 
   /** A request past its deadline fails now; its thread may still be busy, so it keeps its slot until the reply. */
