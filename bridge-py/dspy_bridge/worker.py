@@ -43,6 +43,7 @@ FINAL_LINGER_MS = 2000
 # Plain ints: pyzmq's enum flags cost a Python-level Flag.__and__ per message.
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
+_NOBLOCK = int(zmq.NOBLOCK)
 
 
 class Worker:
@@ -183,13 +184,17 @@ class Worker:
         assert sock is not None
         for _ in range(1000):  # bounded, so heartbeats keep flowing under a flood
             try:
-                parts = sock.recv_multipart(zmq.NOBLOCK)
+                # A Frame carries its RCVMORE flag (read in C), where recv_multipart asks the socket
+                # again through Python for every message.
+                part = sock.recv(_NOBLOCK, copy=False)
+                # One frame per message; tolerate an envelope in front of it (e.g. an empty delimiter).
+                while part.more:
+                    part = sock.recv(_NOBLOCK, copy=False)
             except zmq.Again:
                 return
+            self._handle(part.bytes)
             self._last_heard = time.monotonic()
             self._backoff = BACKOFF_INITIAL_S
-            # One frame per message; tolerate an envelope in front of it (e.g. an empty delimiter).
-            self._handle(parts[-1] if parts else b"")
             # Finished replies go out between requests of a burst, not after all of it.
             if not self._results.empty():
                 self._flush_results()
@@ -201,7 +206,7 @@ class Worker:
             log.warning("no connection: dropped a %d-byte message", len(frame))
             return
         try:
-            self._socket.send(frame, zmq.NOBLOCK)
+            self._socket.send(frame, _NOBLOCK)
         except zmq.Again:
             log.warning("send queue full: dropped a %d-byte message", len(frame))
 
