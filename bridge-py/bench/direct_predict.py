@@ -1,4 +1,10 @@
-"""Baseline for bench/pool: the same Predict + DummyLM run the worker does, called directly in Python."""
+"""Baseline for bench/pool: the same Predict + DummyLM run the worker does, called directly in Python.
+
+`--n N`: warm up, time N runs back to back, print their p50/p99.
+`--serve`: warm up, then for every line `N WARMUP` on stdin run WARMUP untimed and N timed runs back
+to back and print one JSON line with the N times; bench/pool alternates these batches with batches
+through the pool, so both sides see the same machine load.
+"""
 import argparse
 import json
 import statistics
@@ -24,18 +30,31 @@ DEFINITION = {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--serve", action="store_true")
     args = parser.parse_args()
     program = validate_definition(DEFINITION).program
     entry = ProgramEntry("bench", "bench", program, ProgramBuilder.build(program))
     lm = build_lm({"model": "dummy", "cache": False, "answers": [{"answer": "Paris"}]})
     for _ in range(50):
         run_program(entry, lm, {"question": "warm"})
-    samples = []
-    for _ in range(args.n):
-        started = time.perf_counter()
-        run_program(entry, lm, {"question": "Capital of France?"})
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
+
+    def timed(n: int) -> list[float]:
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            run_program(entry, lm, {"question": "Capital of France?"})
+            samples.append((time.perf_counter() - started) * 1000)
+        return samples
+
+    if args.serve:
+        print(json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            n, warmup = (int(x) for x in line.split())
+            for _ in range(warmup):
+                run_program(entry, lm, {"question": "warm"})
+            print(json.dumps({"samples_ms": timed(n)}), flush=True)
+        return
+    samples = sorted(timed(args.n))
     print(json.dumps({"p50_ms": statistics.median(samples), "p99_ms": samples[min(len(samples) - 1, int(0.99 * len(samples)))], "n": args.n}))
 
 
