@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -91,3 +92,32 @@ describe("start-up with an unreachable MongoDB", function () {
     assert.doesNotMatch(output, /Unhandled|unhandledRejection|\n\s+at /);
   });
 });
+
+describe("a server killed on its own", function () {
+  this.timeout(60_000);
+
+  it("takes its Python workers with it: they notice their parent is gone and exit", async () => {
+    const server = await startServerProcess({ DSPY_ADAPTER: "python", WORKERS: "2", DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-orphans-")) });
+    const pid = server.child.pid as number;
+    const workers = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).split("\n").map(Number).filter(Boolean);
+    try {
+      assert.equal(workers.length, 2, `the server's workers: ${workers}`);
+      process.kill(pid, "SIGKILL"); // the server only, not its process group
+      const deadline = Date.now() + 15_000;
+      while (workers.some(running) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(workers.filter(running), [], "workers outlived their server");
+    } finally {
+      await server.kill();
+    }
+  });
+});
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // An exited worker not yet reaped by its new parent is a zombie: gone.
+  return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+}

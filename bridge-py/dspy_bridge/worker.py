@@ -56,8 +56,13 @@ class Worker:
         liveness: int = 3,
         max_programs: int = 256,
         max_lms: int = 64,
+        parent_pid: int | None = None,
     ) -> None:
         self.endpoint = endpoint
+        # A local worker exits when the process that started it is gone (killed, say), instead of
+        # reconnecting forever to a pool that no longer exists. Remote workers pass none.
+        self.parent_pid = parent_pid
+        self._orphaned = False
         self.worker_id = worker_id
         self.concurrency = concurrency
         self.heartbeat_s = heartbeat_ms / 1000
@@ -95,6 +100,9 @@ class Worker:
         try:
             while True:
                 self._tick()
+                if self._orphaned:
+                    log.warning("parent process %d is gone; exiting", self.parent_pid)
+                    return 0
                 if self._draining and self._inflight == 0:
                     self._flush_results()
                     log.info("drained; exiting")
@@ -169,6 +177,7 @@ class Worker:
         now = time.monotonic()
         if self._socket is not None:
             if now >= self._next_heartbeat:
+                self._orphaned = self._parent_gone()
                 self._send(protocol.HEARTBEAT)
                 self._next_heartbeat = now + self.heartbeat_s
             if now - self._last_heard > self.liveness * self.heartbeat_s:
@@ -176,8 +185,14 @@ class Worker:
                 self._disconnect()
                 self._reconnect_at = now + self._backoff
                 self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+        elif self._parent_gone():
+            self._orphaned = True
         elif self._reconnect_at is not None and now >= self._reconnect_at:
             self._connect()
+
+    def _parent_gone(self) -> bool:
+        # Orphans are re-parented (to init or a subreaper), so the parent id changes.
+        return self.parent_pid is not None and os.getppid() != self.parent_pid
 
     def _receive(self) -> None:
         sock = self._socket
@@ -340,12 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--liveness", type=int, default=3, help="heartbeats missed before the pool counts as gone")
     parser.add_argument("--max-programs", type=int, default=256, help="program versions held (least recently used evicted)")
     parser.add_argument("--max-lms", type=int, default=64, help="LMs held (least recently used evicted)")
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is no longer the parent (local workers)")
     parser.add_argument("--log-level", default=os.environ.get("DSPY_BRIDGE_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.heartbeat_ms < 10 or args.liveness < 1 or args.max_programs < 1 or args.max_lms < 1:
         parser.error("--concurrency, --liveness, --max-programs and --max-lms must be >= 1 and --heartbeat-ms >= 10")
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format=f"%(asctime)s %(levelname)s [{args.id}] %(name)s: %(message)s")
-    worker = Worker(args.connect, args.id, args.concurrency, args.heartbeat_ms, args.liveness, args.max_programs, args.max_lms)
+    worker = Worker(args.connect, args.id, args.concurrency, args.heartbeat_ms, args.liveness, args.max_programs, args.max_lms, args.parent_pid)
     return worker.run()
 
 

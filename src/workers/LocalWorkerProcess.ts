@@ -32,6 +32,9 @@ export class LocalWorkerProcess {
         String(spec.heartbeatMs),
         "--liveness",
         String(spec.liveness),
+        // So that it exits if this process dies without stopping it.
+        "--parent-pid",
+        String(process.pid),
       ],
       { cwd: spec.bridgeDir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" } },
     );
