@@ -3,10 +3,9 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
-import { MongoClient } from "mongodb";
 import { loadConfig } from "../src/config.js";
 import { type RunningServer, startServer } from "../src/server.js";
+import { scratchMongoDatabase } from "../test/support/mongo.js";
 import { percentile } from "./stats.js";
 
 /** Helpers shared by bench/enqueue, bench/executions and bench/subscribers. */
@@ -89,7 +88,7 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
  */
 export async function startBenchServer(env: Record<string, string>, mongoServerUrl?: string): Promise<RunningServer> {
   const data = tempDir("dspy-subgraph-bench-");
-  const mongo = mongoServerUrl ? scratchMongo(mongoServerUrl) : undefined;
+  const mongo = mongoServerUrl ? scratchMongoDatabase(mongoServerUrl) : undefined;
   const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: data.dir, ...env, ...(mongo ? { MONGO_URL: mongo.url } : {}) });
   let server: RunningServer;
   try {
@@ -105,23 +104,6 @@ export async function startBenchServer(env: Record<string, string>, mongoServerU
       await server.stop();
       await mongo?.drop();
       data.remove();
-    },
-  };
-}
-
-function scratchMongo(serverUrl: string): { url: string; drop(): Promise<void> } {
-  const name = `bench_${randomBytes(6).toString("hex")}`;
-  const url = serverUrl.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)(\/[^?]*)?/, `$1/${name}`);
-  return {
-    url,
-    async drop() {
-      const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
-      try {
-        await client.connect();
-        await client.db().dropDatabase();
-      } finally {
-        await client.close();
-      }
     },
   };
 }
