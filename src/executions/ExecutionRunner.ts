@@ -55,11 +55,25 @@ export class ExecutionRunner {
     return this.attempt(running);
   }
 
+  private readonly versions = new Map<string, ProgramVersion>();
+
+  private async version(execution: Execution): Promise<ProgramVersion | null> {
+    const key = `${execution.tenantId}/${execution.programVersionId}`;
+    const kept = this.versions.get(key);
+    if (kept) return kept;
+    const version = await this.database.manager.findOneBy(ProgramVersion, { id: execution.programVersionId, tenantId: execution.tenantId });
+    if (version) {
+      if (this.versions.size >= VERSIONS_KEPT) this.versions.delete(this.versions.keys().next().value as string);
+      this.versions.set(key, version);
+    }
+    return version;
+  }
+
   private async attempt(running: Execution): Promise<RunOutcome> {
     let error: ExecutionError;
     try {
       const [version, lm] = await Promise.all([
-        this.database.manager.findOneBy(ProgramVersion, { id: running.programVersionId, tenantId: running.tenantId }),
+        this.version(running),
         this.database.manager.findOneBy(LanguageModel, { id: running.languageModelId, tenantId: running.tenantId }),
       ]);
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
@@ -100,6 +114,9 @@ export class ExecutionRunner {
     return DONE;
   }
 }
+
+/** Versions never change once written, so each is read once (per instance, a bounded number of them). */
+const VERSIONS_KEPT = 256;
 
 function failure(code: string, layer: string, message: string, retriable: boolean, details: Record<string, unknown> | null = null): ExecutionError {
   return { code, layer, message, retriable, details };

@@ -126,10 +126,7 @@ export class ExecutionService {
     } satisfies NewExecution;
     let created: { execution: Execution; event: ExecutionEvent };
     try {
-      created = await this.database.transaction(async (manager) => {
-        const event = await this.stateMachine.create(fields, `queued version ${version.number}`, manager);
-        return { execution: await manager.findOneByOrFail(Execution, { id: fields.id }), event };
-      });
+      created = await this.database.transaction((manager) => this.stateMachine.create(fields, `queued version ${version.number}`, manager));
     } catch (error) {
       // The same key, sent twice at once: the other request created it.
       if (key !== null && isUniqueViolation(error)) {

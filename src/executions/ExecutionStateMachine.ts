@@ -50,12 +50,13 @@ export class ExecutionStateMachine {
     private readonly events: EventBus,
   ) {}
 
-  /** Creates the execution in PENDING with its first event. */
-  async create(execution: NewExecution, reason: string, manager: EntityManager): Promise<ExecutionEvent> {
-    await manager.insert(Execution, row<Execution>({ ...execution, status: PENDING, transitions: 1, version: 1 }));
-    const event = eventFor(execution.id, execution.tenantId, 1, null, PENDING, reason, execution.attempt);
+  /** Creates the execution in PENDING with its first event (inside the caller's transaction). */
+  async create(fields: NewExecution, reason: string, manager: EntityManager): Promise<{ execution: Execution; event: ExecutionEvent }> {
+    const event = eventFor(fields.id, fields.tenantId, 1, null, PENDING, reason, fields.attempt);
+    const execution = Object.assign(new Execution(), fields, { status: PENDING, transitions: 1, version: 1, createdAt: event.at, updatedAt: event.at });
+    await manager.insert(Execution, row<Execution>(execution));
     await manager.insert(ExecutionEvent, row(event));
-    return event;
+    return { execution, event };
   }
 
   /** Publishes the creation once its transaction has committed. */
@@ -72,8 +73,8 @@ export class ExecutionStateMachine {
     if (!isLegalTransition(from.status, to)) {
       throw new AppError("ILLEGAL_TRANSITION", `execution '${from.id}' is ${from.status}; it cannot become ${to}`, { layer: "validation" });
     }
-    const changes: Partial<Execution> = { ...request.changes, status: to, transitions: from.transitions + 1 };
-    const event = eventFor(from.id, from.tenantId, from.transitions + 1, from.status, to, reason, changes.attempt ?? from.attempt);
+    const event = eventFor(from.id, from.tenantId, from.transitions + 1, from.status, to, reason, request.changes?.attempt ?? from.attempt);
+    const changes: Partial<Execution> = { ...request.changes, status: to, transitions: event.seq, updatedAt: event.at };
     const applied = await this.database.transaction(async (manager) => {
       // The version column advances by itself on update: the lock the next transition checks.
       const result = await manager
@@ -84,7 +85,8 @@ export class ExecutionStateMachine {
         .execute();
       if (result.affected !== 1) return null;
       await manager.insert(ExecutionEvent, row(event));
-      return manager.findOneByOrFail(Execution, { id: from.id });
+      // The row is now exactly this: no need to read it back.
+      return Object.assign(new Execution(), from, changes, { version: from.version + 1 });
     });
     if (applied) publishExecutionUpdate(this.events, applied, event);
     return applied;
