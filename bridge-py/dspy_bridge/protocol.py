@@ -20,7 +20,20 @@ from .tracing import to_jsonable
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 8 * 1024 * 1024
-COMMANDS = ("ping", "configure_lm", "define_program", "run", "dump_state", "load_state", "shutdown")
+COMMANDS = (
+    "ping",
+    "configure_lm",
+    "define_program",
+    "run",
+    "dump_state",
+    "load_state",
+    "evaluate",
+    "compile",
+    "cancel",
+    "export_state",
+    "import_state",
+    "shutdown",
+)
 _COMMAND_SET = frozenset(COMMANDS)
 MAX_ID_LENGTH = 256
 
@@ -155,6 +168,11 @@ def ready(worker_id: str, pid: int, concurrency: int, dspy_version: str) -> byte
 
 
 HEARTBEAT = dumps({"v": PROTOCOL_VERSION, "type": "heartbeat"})
+
+
+def progress(req_id: str, payload: dict[str, Any]) -> bytes:
+    """A progress message of a long request (evaluate, compile); the pool may ignore it."""
+    return dumps({"v": PROTOCOL_VERSION, "type": "progress", "id": req_id, "payload": payload})
 
 
 def reply_ok(req_id: str, result: Any, elapsed_ms: float) -> bytes:

@@ -14,6 +14,8 @@ import os
 # Without this, litellm and DSPy fetch a model price list from the internet on first use (several
 # seconds, on a request's thread); the bundled copy is enough. Set it to "False" to fetch.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Optimizers draw tqdm progress bars on stderr (the pool's log); progress goes out as messages instead.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
@@ -29,8 +31,10 @@ import zmq  # noqa: E402
 
 from . import protocol  # noqa: E402
 from .errors import BridgeError, bad_message, internal  # noqa: E402
+from .optimize import Cancelled, cancelled_error, compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
 from .runner import run_program  # noqa: E402
+from .state_io import import_state  # noqa: E402
 
 log = logging.getLogger("dspy_bridge.worker")
 
@@ -44,6 +48,17 @@ FINAL_LINGER_MS = 2000
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _NOBLOCK = int(zmq.NOBLOCK)
+# Long jobs: they send `progress` messages and can be cancelled (`cancel`).
+CANCELLABLE = frozenset({"evaluate", "compile"})
+
+
+class _Progress:
+    """A progress frame on the results queue: sent like a reply, but it does not end a request."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
 
 
 class Worker:
@@ -75,7 +90,11 @@ class Worker:
         # per request that nobody here needs. Daemon threads: exiting never waits on an LM call.
         self._jobs: queue.SimpleQueue[tuple[protocol.Request, float] | None] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._run_jobs, name=f"dspy-run-{i}", daemon=True) for i in range(concurrency)]
-        self._results: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        # Replies (bytes) and progress messages (_Progress), in the order the run threads made them.
+        self._results: queue.SimpleQueue[bytes | _Progress] = queue.SimpleQueue()
+        # Cancel flags of the evaluate/compile requests queued or running, by request id (set by the
+        # I/O thread on `cancel`, read by the run thread; dict operations are atomic under the GIL).
+        self._cancels: dict[str, threading.Event] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -241,8 +260,12 @@ class Worker:
     def _flush_results(self) -> None:
         results = self._results
         while not results.empty():  # this thread is the only consumer
-            self._inflight -= 1
-            self._send(results.get_nowait())
+            item = results.get_nowait()
+            if item.__class__ is bytes:
+                self._inflight -= 1
+                self._send(item)
+            else:
+                self._send(item.frame)
 
     # --- messages ----------------------------------------------------------------------------------
 
@@ -280,6 +303,12 @@ class Worker:
         if request.command == "ping":
             result = {"pong": True, "worker": self.worker_id, "pid": self.pid, "echo": request.payload.get("echo")}
             self._send(protocol.reply_ok(request.id, result, _ms_since(received)))
+        elif request.command == "cancel":
+            target = request.payload.get("id")
+            event = self._cancels.get(target) if isinstance(target, str) else None
+            if event is not None:
+                event.set()
+            self._send(protocol.reply_ok(request.id, {"id": target, "cancelled": event is not None}, _ms_since(received)))
         elif request.command == "shutdown":
             self._send(protocol.reply_ok(request.id, {"draining": self._inflight}, _ms_since(received)))
             if not self._draining:
@@ -290,6 +319,8 @@ class Worker:
             self._send(protocol.reply_error(request.id, error, _ms_since(received)))
         else:
             self._inflight += 1
+            if request.command in CANCELLABLE:
+                self._cancels[request.id] = threading.Event()
             self._jobs.put((request, received))
 
     def _run_jobs(self) -> None:
@@ -304,11 +335,14 @@ class Worker:
                 frame = protocol.reply_ok(request.id, result, _ms_since(received))
             except BridgeError as error:
                 frame = protocol.reply_error(request.id, error, _ms_since(received))
+            except Cancelled:
+                frame = protocol.reply_error(request.id, cancelled_error(), _ms_since(received))
             except Exception as exc:
                 log.exception("request %s (%s) failed", request.id, request.command)
                 frame = protocol.reply_error(request.id, internal(exc), _ms_since(received))
         except BaseException as exc:  # even encoding failed: still answer, minimally
             frame = protocol.reply_error(request.id, internal(exc), _ms_since(received))
+        self._cancels.pop(request.id, None)
         self._results.put(frame)
         self._wake()
 
@@ -339,7 +373,36 @@ class Worker:
                 raise bad_message("payload.state is required", path="payload.state")
             self.registry.load_state(version_id, hash_, p["state"])
             return {"version_id": version_id, "hash": hash_}
+        if request.command in CANCELLABLE:
+            return self._long_job(request)
+        if request.command == "export_state":
+            version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
+            return {"dspy_state": saved_state(self.registry.program(version_id, hash_).module)}
+        if request.command == "import_state":
+            if "definition" not in p:
+                raise bad_message("payload.definition is required", path="payload.definition")
+            if "state" not in p:
+                raise bad_message("payload.state is required", path="payload.state")
+            return import_state(p["definition"], p["state"])
         raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")
+
+    def _long_job(self, request: protocol.Request) -> dict[str, Any]:
+        """evaluate / compile: progress messages go out through the results queue before the reply."""
+        p = request.payload
+        version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
+        lm_key = protocol.require_str(p, "lm_key")
+        entry = self.registry.program(version_id, hash_)
+        lm = self.registry.lm(lm_key)
+        cancel = self._cancels.get(request.id)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+
+        def send_progress(payload: dict[str, Any]) -> None:
+            self._results.put(_Progress(protocol.progress(request.id, payload)))
+            self._wake()
+
+        job = evaluate_program if request.command == "evaluate" else compile_program
+        return job(entry, lm, p, self.registry.lm, send_progress, cancel)
 
 
 def _ms_since(start: float) -> float:

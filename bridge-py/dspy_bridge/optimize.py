@@ -1,0 +1,584 @@
+"""The `evaluate` and `compile` commands: dspy.Evaluate and DSPy's optimizers on a defined program.
+
+Both run on a request thread with the request's LM applied through dspy.context (never globally),
+report progress through a callback (`progress(payload)`, sent by the worker as `progress`
+messages), and stop early when their cancel event is set: the metric wrapper (and, for evaluate,
+the program wrapper) raise `Cancelled`, a BaseException, so no DSPy `except Exception` swallows it.
+
+Everything a request can get wrong is checked before anything runs (INVALID_CONFIG, INVALID_METRIC,
+INVALID_EXAMPLES with `details.issues` `{path, reason}`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import dspy
+import orjson
+from dspy.utils.callback import BaseCallback
+
+from .definition import validate_program_inputs
+from .errors import BridgeError, from_run_exception
+from .lm import LMEntry
+from .metrics import DeclarativeMetric, build_metric, raise_invalid_metric, validate_metric
+from .registry import ProgramEntry
+from .tracing import to_jsonable
+
+MAX_EXAMPLES = 10_000
+MAX_THREADS = 32
+PROGRESS_INTERVAL_S = 0.25
+
+
+class Cancelled(BaseException):
+    """Raised inside DSPy's loops when the request was cancelled (BaseException: DSPy's
+    `except Exception` handlers let it through)."""
+
+
+def cancelled_error() -> BridgeError:
+    return BridgeError("CANCELLED", "worker", "the request was cancelled", False)
+
+
+# --- progress ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Counts what a job has done and sends it on, throttled (phase changes always go out)."""
+
+    send: Callable[[dict[str, Any]], None] | None
+    cancel: threading.Event | None
+    phase: str = "starting"
+    done: int = 0
+    total: int | None = None
+    trials: int = 0
+    best_score: float | None = None
+    metric_calls: int = 0
+    _last_sent: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+
+    def start_phase(self, phase: str, total: int | None = None) -> None:
+        self.check()
+        with self._lock:
+            self.phase, self.done, self.total = phase, 0, total
+        self.emit(force=True)
+
+    def finish(self) -> None:
+        with self._lock:
+            self.phase = "done"
+        self.emit(force=True)
+
+    def step(self, n: int = 1) -> None:
+        with self._lock:
+            self.done += n
+        self.emit()
+
+    def trial(self, score: float | None) -> None:
+        with self._lock:
+            self.trials += 1
+            if score is not None and (self.best_score is None or score > self.best_score):
+                self.best_score = score
+        self.emit(force=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "done": self.done,
+            "total": self.total,
+            "trials": self.trials,
+            "best_score": self.best_score,
+            "metric_calls": self.metric_calls,
+        }
+
+    def emit(self, force: bool = False) -> None:
+        if self.send is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._last_sent < PROGRESS_INTERVAL_S and (self.total is None or self.done < self.total):
+                return
+            self._last_sent = now
+            payload = self.snapshot()
+            # Sent under the lock so events leave in the order their counts were taken.
+            self.send(payload)
+
+
+class _EvaluateWatcher(BaseCallback):
+    """Counts the dspy.Evaluate runs optimizers make (one per candidate: a trial) and their scores."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.active = True
+
+    def on_evaluate_end(self, call_id: str, outputs: Any, exception: BaseException | None = None) -> None:
+        if not self.active or exception is not None:
+            return
+        score = getattr(outputs, "score", None)
+        self.progress.trial(float(score) if isinstance(score, (int, float)) and math.isfinite(score) else None)
+
+
+class _CountingMetric:
+    """The declarative metric as optimizers call it: counts calls, checks for cancellation, and turns
+    a failing metric into 0 (recorded) instead of an optimizer's error budget."""
+
+    def __init__(self, metric: DeclarativeMetric, progress: Progress) -> None:
+        self.metric = metric
+        self.progress = progress
+        self.__name__ = metric.__name__
+        self.errors: dict[int, str] = {}  # id(prediction) → error (evaluate reads these)
+
+    def __call__(self, example: Any, prediction: Any, trace: Any = None) -> float:
+        self.progress.check()
+        with self.progress._lock:
+            self.progress.metric_calls += 1
+        try:
+            if id(prediction) in self.errors:  # the program failed on this example (evaluate)
+                return 0.0
+            try:
+                return self.metric(example, prediction, trace)
+            except Exception as exc:
+                self.errors[id(prediction)] = f"metric: {type(exc).__name__}: {exc}"[:1000]
+                return 0.0
+        finally:
+            self.progress.step()
+
+
+class _FeedbackMetric:
+    """GEPA's metric signature (gold, pred, trace, pred_name, pred_trace) → score with feedback."""
+
+    def __init__(self, counting: _CountingMetric) -> None:
+        self.counting = counting
+        self.__name__ = counting.__name__
+
+    def __call__(self, gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
+        score = self.counting(gold, pred, trace)
+        error = self.counting.errors.get(id(pred))
+        feedback = error or self.counting.metric.feedback(gold, pred, score)
+        return dspy.Prediction(score=score, feedback=feedback)
+
+
+# --- examples ---------------------------------------------------------------------------------------
+
+
+def parse_examples(value: Any, root: str, program: dict[str, Any], required: bool = True) -> list[dspy.Example]:
+    """`[{inputs, labels}]` → dspy.Examples with the inputs marked; INVALID_EXAMPLES with paths."""
+    issues: list[dict[str, str]] = []
+    if value is None and not required:
+        return []
+    if not isinstance(value, list) or (required and not value):
+        raise _invalid("INVALID_EXAMPLES", [{"path": root, "reason": "must be a non-empty array of {inputs, labels}"}])
+    if len(value) > MAX_EXAMPLES:
+        raise _invalid("INVALID_EXAMPLES", [{"path": root, "reason": f"at most {MAX_EXAMPLES} examples"}])
+    examples = []
+    for i, item in enumerate(value):
+        path = f"{root}[{i}]"
+        if not isinstance(item, dict):
+            issues.append({"path": path, "reason": "an example must be an object {inputs, labels}"})
+            continue
+        for key in item:
+            if key not in ("inputs", "labels"):
+                issues.append({"path": f"{path}.{key}", "reason": f"unknown key '{key}' (expected inputs, labels)"})
+        inputs, labels = item.get("inputs"), item.get("labels", {})
+        for found in validate_program_inputs(program, inputs):
+            issues.append({"path": f"{path}.{found['path']}", "reason": found["reason"]})
+        if not isinstance(labels, dict):
+            issues.append({"path": f"{path}.labels", "reason": "labels must be an object of field values"})
+            continue
+        if not isinstance(inputs, dict):
+            continue
+        for name in labels:
+            if name in inputs:
+                issues.append({"path": f"{path}.labels.{name}", "reason": f"'{name}' is an input; a label must have another name"})
+        examples.append(dspy.Example(**inputs, **labels).with_inputs(*inputs.keys()))
+    if issues:
+        raise _invalid("INVALID_EXAMPLES", issues)
+    return examples
+
+
+def _label_fields(*sets: list[dspy.Example]) -> set[str]:
+    """Label fields every example has (a metric's label must be in all of them)."""
+    common: set[str] | None = None
+    for examples in sets:
+        for ex in examples:
+            keys = set(ex.labels().keys())
+            common = keys if common is None else common & keys
+    return common or set()
+
+
+def _metric(payload: dict[str, Any], entry: ProgramEntry, lm_of: Callable[[str], LMEntry], *example_sets: list[dspy.Example]) -> DeclarativeMetric:
+    spec = payload.get("metric")
+    declared = payload.get("label_fields")
+    labels = set(declared) if isinstance(declared, list) and all(isinstance(x, str) for x in declared) else _label_fields(*example_sets)
+    issues = validate_metric(spec, entry.program["outputs"], labels, entry.program["inputs"])
+    if not issues and isinstance(declared, list):  # declared, but is it in every example?
+        for name, examples in zip(("examples", "trainset", "devset"), example_sets):
+            for i, ex in enumerate(examples):
+                if spec["label"] not in ex.labels():
+                    issues.append({"path": f"{name}[{i}].labels.{spec['label']}", "reason": f"the metric's label '{spec['label']}' is missing"})
+                    break
+    raise_invalid_metric(issues)
+    return build_metric(spec, lm_of)
+
+
+def _invalid(code: str, issues: list[dict[str, str]]) -> BridgeError:
+    first = issues[0]
+    return BridgeError(code, "validation", f"{first['path']}: {first['reason']}", False, {"issues": issues})
+
+
+def _threads(payload: dict[str, Any], default: int = 1) -> int:
+    n = payload.get("num_threads", default)
+    if n is None:
+        return default
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
+        raise _invalid("BAD_MESSAGE", [{"path": "payload.num_threads", "reason": f"must be an integer from 1 to {MAX_THREADS}"}])
+    return n
+
+
+# --- evaluate ---------------------------------------------------------------------------------------
+
+
+def evaluate_program(
+    entry: ProgramEntry,
+    lm_entry: LMEntry,
+    payload: dict[str, Any],
+    lm_of: Callable[[str], LMEntry],
+    send_progress: Callable[[dict[str, Any]], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    examples = parse_examples(payload.get("examples"), "examples", entry.program)
+    metric = _metric(payload, entry, lm_of, examples)
+    threads = _threads(payload)
+    progress = Progress(send_progress, cancel)
+    settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
+    with dspy.context(lm=lm_entry.for_run(), disable_history=True, trace=[], **settings):
+        score, results = _evaluate(entry.module, examples, metric, progress, threads, "evaluate")
+    progress.finish()
+    return {"score": score, "results": results, "metric_calls": progress.metric_calls}
+
+
+def _evaluate(module: dspy.Module, examples: list[dspy.Example], metric: DeclarativeMetric, progress: Progress, threads: int, phase: str) -> tuple[float, list[dict[str, Any]]]:
+    """dspy.Evaluate over the examples, each example's failure captured instead of counted."""
+    progress.start_phase(phase, len(examples))
+    counting = _CountingMetric(metric, progress)
+
+    def program(**inputs: Any) -> Any:
+        progress.check()
+        try:
+            return module(**inputs)
+        except Exception as exc:
+            prediction = dspy.Prediction()
+            error = from_run_exception(exc)
+            counting.errors[id(prediction)] = f"{error.code}: {error.message}"[:1000]
+            return prediction
+
+    evaluator = dspy.Evaluate(devset=examples, metric=counting, num_threads=threads, display_progress=False, max_errors=len(examples) + 1, provide_traceback=False)
+    outcome = evaluator(program)
+    results = []
+    for example, prediction, score in outcome.results:
+        error = counting.errors.get(id(prediction))
+        results.append(
+            {
+                "inputs": to_jsonable(dict(example.inputs().items())),
+                "labels": to_jsonable(dict(example.labels().items())),
+                "prediction": None if error and not len(prediction.keys()) else to_jsonable(dict(prediction.items())),
+                "score": float(score) if isinstance(score, (int, float)) else 0.0,
+                "error": error,
+            }
+        )
+    return float(outcome.score), results
+
+
+# --- compile ----------------------------------------------------------------------------------------
+
+OPTIMIZERS = (
+    "LABELED_FEW_SHOT",
+    "BOOTSTRAP_FEW_SHOT",
+    "BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH",
+    "COPRO",
+    "MIPRO_V2",
+    "SIMBA",
+    "GEPA",
+)
+
+
+def _int(lo: int, hi: int | None = None, nullable: bool = False):
+    def check(v: Any) -> str | None:
+        if v is None and nullable:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            return f"must be an integer {'>= ' + str(lo) if hi is None else f'from {lo} to {hi}'}" + (" or null" if nullable else "")
+        return None
+
+    return check
+
+
+def _num(lo: float, hi: float | None = None, nullable: bool = False):
+    def check(v: Any) -> str | None:
+        if v is None and nullable:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < lo or (hi is not None and v > hi):
+            return f"must be a number {'>= ' + str(lo) if hi is None else f'from {lo} to {hi}'}" + (" or null" if nullable else "")
+        return None
+
+    return check
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _one_of(*values: Any, nullable: bool = False):
+    def check(v: Any) -> str | None:
+        if (v is None and nullable) or v in values:
+            return None
+        return f"must be one of {', '.join(map(str, values))}" + (" or null" if nullable else "")
+
+    return check
+
+
+_DEMOS = {"max_bootstrapped_demos": ("init", _int(0, 100)), "max_labeled_demos": ("init", _int(0, 100))}
+_THREADS = {"num_threads": ("init", _int(1, MAX_THREADS, nullable=True))}
+_BOOTSTRAP = {**_DEMOS, "max_rounds": ("init", _int(1, 10)), "max_errors": ("init", _int(0, nullable=True)), "metric_threshold": ("init", _num(0, 1, nullable=True))}
+
+# key → (where it goes: the optimizer's constructor or its compile(), check)
+CONFIG_SCHEMAS: dict[str, dict[str, tuple[str, Callable[[Any], str | None]]]] = {
+    "LABELED_FEW_SHOT": {"k": ("init", _int(1, 100)), "sample": ("compile", _bool)},
+    "BOOTSTRAP_FEW_SHOT": _BOOTSTRAP,
+    "BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH": {
+        **_BOOTSTRAP,
+        **_THREADS,
+        "num_candidate_programs": ("init", _int(1, 100)),
+        "stop_at_score": ("init", _num(0, 100, nullable=True)),
+        "labeled_sample": ("compile", _bool),
+    },
+    "COPRO": {"breadth": ("init", _int(2, 50)), "depth": ("init", _int(1, 20)), "init_temperature": ("init", _num(0, 2)), "track_stats": ("init", _bool)},
+    "MIPRO_V2": {
+        **_DEMOS,
+        **_THREADS,
+        "auto": ("init", _one_of("light", "medium", "heavy", nullable=True)),
+        "num_candidates": ("init", _int(1, 100, nullable=True)),
+        "max_errors": ("init", _int(0, nullable=True)),
+        "init_temperature": ("init", _num(0, 2)),
+        "metric_threshold": ("init", _num(0, 1, nullable=True)),
+        "num_trials": ("compile", _int(1, 1000, nullable=True)),
+        "minibatch": ("compile", _bool),
+        "minibatch_size": ("compile", _int(1, 1000)),
+        "minibatch_full_eval_steps": ("compile", _int(1, 1000)),
+        "program_aware_proposer": ("compile", _bool),
+        "data_aware_proposer": ("compile", _bool),
+        "tip_aware_proposer": ("compile", _bool),
+        "fewshot_aware_proposer": ("compile", _bool),
+        "view_data_batch_size": ("compile", _int(1, 100)),
+    },
+    "SIMBA": {
+        **_THREADS,
+        "bsize": ("init", _int(1, 1000)),
+        "num_candidates": ("init", _int(1, 100)),
+        "max_steps": ("init", _int(1, 1000)),
+        "max_demos": ("init", _int(0, 100)),
+        "demo_input_field_maxlen": ("init", _int(1)),
+        "temperature_for_sampling": ("init", _num(0, 2)),
+        "temperature_for_candidates": ("init", _num(0, 2)),
+    },
+    "GEPA": {
+        **_THREADS,
+        "auto": ("init", _one_of("light", "medium", "heavy", nullable=True)),
+        "max_full_evals": ("init", _int(1, 10_000, nullable=True)),
+        "max_metric_calls": ("init", _int(1, 1_000_000, nullable=True)),
+        "reflection_minibatch_size": ("init", _int(1, 1000)),
+        "candidate_selection_strategy": ("init", _one_of("pareto", "current_best")),
+        "component_selector": ("init", _one_of("round_robin", "all")),
+        "skip_perfect_score": ("init", _bool),
+        "add_format_failure_as_feedback": ("init", _bool),
+        "use_merge": ("init", _bool),
+        "max_merge_invocations": ("init", _int(0, 1000, nullable=True)),
+        "failure_score": ("init", _num(0, 1)),
+        "perfect_score": ("init", _num(0, 1)),
+    },
+}
+
+
+def validate_config(optimizer: Any, config: Any, trainset_size: int | None = None, devset_size: int | None = None) -> list[dict[str, str]]:
+    """Issues `[{path, reason}]` for an optimizer name and its config (paths `optimizer`, `config.<key>`)."""
+    if optimizer not in CONFIG_SCHEMAS:
+        return [{"path": "optimizer", "reason": f"must be one of {', '.join(OPTIMIZERS)}"}]
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        return [{"path": "config", "reason": "must be an object"}]
+    schema = CONFIG_SCHEMAS[optimizer]
+    issues = []
+    for key, value in config.items():
+        if key not in schema:
+            issues.append({"path": f"config.{key}", "reason": f"{optimizer} takes no '{key}' (it takes {', '.join(sorted(schema))})"})
+            continue
+        reason = schema[key][1](value)
+        if reason:
+            issues.append({"path": f"config.{key}", "reason": reason})
+    if issues:
+        return issues
+    # What the optimizers would refuse only once running.
+    if optimizer == "MIPRO_V2":
+        auto = config.get("auto", "light")
+        if auto is None and (config.get("num_candidates") is None or config.get("num_trials") is None):
+            missing = "num_candidates" if config.get("num_candidates") is None else "num_trials"
+            issues.append({"path": f"config.{missing}", "reason": "is required when auto is null"})
+        if auto is not None:
+            for key in ("num_candidates", "num_trials"):
+                if config.get(key) is not None:
+                    issues.append({"path": f"config.{key}", "reason": f"cannot be set with auto '{auto}' (set auto to null to choose it)"})
+        if devset_size is None and trainset_size is not None and trainset_size < 2:
+            issues.append({"path": "trainset", "reason": "MIPRO_V2 needs at least 2 examples when there is no devset"})
+    if optimizer == "GEPA":
+        budgets = [k for k in ("auto", "max_full_evals", "max_metric_calls") if config.get(k) is not None]
+        if len(budgets) != 1:
+            issues.append({"path": "config", "reason": "GEPA needs exactly one of auto, max_full_evals, max_metric_calls" + (f" (got {', '.join(budgets)})" if budgets else "")})
+    if optimizer == "SIMBA" and trainset_size is not None and config.get("bsize", 32) > trainset_size:
+        issues.append({"path": "config.bsize", "reason": f"is {config.get('bsize', 32)} but the trainset has {trainset_size} examples (SIMBA needs bsize <= trainset size)"})
+    return issues
+
+
+@dataclass
+class _Prepared:
+    init: dict[str, Any]
+    compile: dict[str, Any]
+
+
+def _prepare(optimizer: str, config: dict[str, Any], trainset: list, devset: list, seed: int | None) -> _Prepared:
+    schema = CONFIG_SCHEMAS[optimizer]
+    init = {k: v for k, v in config.items() if schema[k][0] == "init"}
+    comp = {k: v for k, v in config.items() if schema[k][0] == "compile"}
+    if optimizer == "MIPRO_V2":
+        init.setdefault("auto", "light")
+        init["verbose"] = False
+        if seed is not None:
+            init["seed"] = seed
+        if "num_trials" in init:
+            comp["num_trials"] = init.pop("num_trials")
+        valset = len(devset) if devset else max(1, int(len(trainset) * 0.8))
+        if comp.get("minibatch", True):
+            comp.setdefault("minibatch_size", min(35, valset))
+    if optimizer == "SIMBA" and seed is not None:
+        comp["seed"] = seed
+    if optimizer == "GEPA" and seed is not None:
+        init["seed"] = seed
+    return _Prepared(init, comp)
+
+
+def compile_program(
+    entry: ProgramEntry,
+    lm_entry: LMEntry,
+    payload: dict[str, Any],
+    lm_of: Callable[[str], LMEntry],
+    send_progress: Callable[[dict[str, Any]], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    optimizer = payload.get("optimizer")
+    config = payload.get("config") or {}
+    seed = payload.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise _invalid("INVALID_CONFIG", [{"path": "seed", "reason": "must be an integer"}])
+    issues = validate_config(optimizer, config)
+    if issues:
+        raise _invalid("INVALID_CONFIG", issues)
+    trainset = parse_examples(payload.get("trainset"), "trainset", entry.program)
+    devset = parse_examples(payload.get("devset"), "devset", entry.program, required=False)
+    issues = validate_config(optimizer, config, len(trainset), len(devset) or None)
+    if issues:
+        raise _invalid("INVALID_CONFIG", issues)
+    metric = _metric(payload, entry, lm_of, trainset, devset)
+    reflection = None
+    if optimizer == "GEPA":
+        key = payload.get("reflection_lm_key")
+        if not isinstance(key, str) or not key:
+            raise _invalid("INVALID_CONFIG", [{"path": "reflection_lm_key", "reason": "GEPA needs a reflection language model"}])
+        reflection = lm_of(key).for_run()
+    elif payload.get("reflection_lm_key") is not None:
+        raise _invalid("INVALID_CONFIG", [{"path": "reflection_lm_key", "reason": "only GEPA takes a reflection language model"}])
+
+    progress = Progress(send_progress, cancel)
+    counting = _CountingMetric(metric, progress)
+    watcher = _EvaluateWatcher(progress)
+    prepared = _prepare(optimizer, config, trainset, devset, seed)
+    lm = lm_entry.for_run()
+    settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
+    student = entry.module.deepcopy()
+    started = time.perf_counter()
+    with dspy.context(lm=lm, callbacks=[watcher], trace=[], **settings):
+        progress.start_phase("compile")
+        try:
+            compiled = _run_optimizer(optimizer, prepared, student, counting, trainset, devset, reflection, lm)
+        except Cancelled:
+            raise
+        except BridgeError:
+            raise
+        except Exception as exc:
+            error = from_run_exception(exc)
+            error.message = f"{optimizer} failed: {error.message}"
+            raise error from None
+        compile_ms = (time.perf_counter() - started) * 1000
+        watcher.active = False
+        # The LM is chosen per request; a predictor-level LM an optimizer left behind must not be saved.
+        for _, predictor in compiled.named_predictors():
+            predictor.lm = None
+        final_set = devset or trainset
+        score, _ = _evaluate(compiled, final_set, metric, progress, 1, "evaluate")
+    progress.finish()
+    state = to_jsonable(compiled.dump_state())
+    return {
+        "optimizer": optimizer,
+        "compiled_state": state,
+        "dspy_state": saved_state(compiled),
+        "score": score,
+        "scored_on": "devset" if devset else "trainset",
+        "trials": progress.trials,
+        "best_trial_score": progress.best_score,
+        "metric_calls": progress.metric_calls,
+        "compile_ms": round(compile_ms, 3),
+    }
+
+
+def _run_optimizer(optimizer: str, prepared: _Prepared, student: dspy.Module, metric: _CountingMetric, trainset: list, devset: list, reflection: Any, lm: Any) -> dspy.Module:
+    tp = dspy.teleprompt
+    init, comp = prepared.init, prepared.compile
+    if optimizer == "LABELED_FEW_SHOT":
+        return tp.LabeledFewShot(**init).compile(student, trainset=trainset, **comp)
+    if optimizer == "BOOTSTRAP_FEW_SHOT":
+        return tp.BootstrapFewShot(metric=metric, **init).compile(student, trainset=trainset)
+    if optimizer == "BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH":
+        return tp.BootstrapFewShotWithRandomSearch(metric=metric, **init).compile(student, trainset=trainset, valset=devset or None, **comp)
+    if optimizer == "COPRO":
+        # COPRO scores candidates on the trainset (it takes no valset).
+        eval_kwargs = {"num_threads": 1, "display_progress": False}
+        return tp.COPRO(metric=metric, prompt_model=lm, **init).compile(student, trainset=trainset, eval_kwargs=eval_kwargs)
+    if optimizer == "MIPRO_V2":
+        return tp.MIPROv2(metric=metric, prompt_model=lm, task_model=lm, **init).compile(student, trainset=trainset, valset=devset or None, **comp)
+    if optimizer == "SIMBA":
+        return tp.SIMBA(metric=metric, prompt_model=lm, **init).compile(student, trainset=trainset, **comp)
+    if optimizer == "GEPA":
+        return tp.GEPA(metric=_FeedbackMetric(metric), reflection_lm=reflection, **init).compile(student, trainset=trainset, valset=devset or None)
+    raise AssertionError(optimizer)
+
+
+# --- DSPy's own save() format ------------------------------------------------------------------------
+
+
+def saved_state(module: dspy.Module) -> dict[str, Any]:
+    """Exactly what `module.save("x.json")` writes (dump_state plus `metadata`), read back."""
+    fd, path = tempfile.mkstemp(suffix=".json", prefix="dspy-state-")
+    os.close(fd)
+    try:
+        module.save(path)
+        with open(path, "rb") as f:
+            return orjson.loads(f.read())
+    finally:
+        os.unlink(path)
