@@ -134,19 +134,30 @@ class _CountingMetric:
         self.metric = metric
         self.progress = progress
         self.__name__ = metric.__name__
-        self.errors: dict[int, str] = {}  # id(prediction) → error (evaluate reads these)
+
+    @staticmethod
+    def error_of(prediction: Any) -> str | None:
+        """The failure recorded on a prediction (an attribute, not a field: keys() leave it out)."""
+        return getattr(prediction, "_bridge_error", None)
+
+    @staticmethod
+    def record(prediction: Any, error: str) -> None:
+        try:
+            prediction._bridge_error = error[:1000]
+        except Exception:  # not a dspy.Prediction: nothing to keep it on
+            pass
 
     def __call__(self, example: Any, prediction: Any, trace: Any = None) -> float:
         self.progress.check()
         with self.progress._lock:
             self.progress.metric_calls += 1
         try:
-            if id(prediction) in self.errors:  # the program failed on this example (evaluate)
+            if self.error_of(prediction) is not None:  # the program failed on this example (evaluate)
                 return 0.0
             try:
                 return self.metric(example, prediction, trace)
             except Exception as exc:
-                self.errors[id(prediction)] = f"metric: {type(exc).__name__}: {exc}"[:1000]
+                self.record(prediction, f"metric: {type(exc).__name__}: {exc}")
                 return 0.0
         finally:
             self.progress.step()
@@ -161,7 +172,7 @@ class _FeedbackMetric:
 
     def __call__(self, gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
         score = self.counting(gold, pred, trace)
-        error = self.counting.errors.get(id(pred))
+        error = self.counting.error_of(pred)
         feedback = error or self.counting.metric.feedback(gold, pred, score)
         return dspy.Prediction(score=score, feedback=feedback)
 
@@ -277,14 +288,14 @@ def _evaluate(module: dspy.Module, examples: list[dspy.Example], metric: Declara
         except Exception as exc:
             prediction = dspy.Prediction()
             error = from_run_exception(exc)
-            counting.errors[id(prediction)] = f"{error.code}: {error.message}"[:1000]
+            counting.record(prediction, f"{error.code}: {error.message}")
             return prediction
 
     evaluator = dspy.Evaluate(devset=examples, metric=counting, num_threads=threads, display_progress=False, max_errors=len(examples) + 1, provide_traceback=False)
     outcome = evaluator(program)
     results = []
     for example, prediction, score in outcome.results:
-        error = counting.errors.get(id(prediction))
+        error = counting.error_of(prediction)
         results.append(
             {
                 "inputs": to_jsonable(dict(example.inputs().items())),

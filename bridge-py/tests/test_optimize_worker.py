@@ -12,16 +12,26 @@ from test_optimize import ANSWERS, EXACT, EXAMPLES, QA
 from test_worker import Pool
 
 
+# Two workers, started together: the test pool heartbeats a worker only while it waits on that one,
+# so each gets a 3 s silence allowance (1000 ms x 3) instead of test_worker's 0.6 s.
 @pytest.fixture(scope="module")
-def pool():
-    p = Pool(concurrency=2)
+def pools():
+    p, fresh = Pool(heartbeat_ms=1000, concurrency=2), Pool(heartbeat_ms=1000)
     try:
         p.wait_ready()
-        p.result("configure_lm", {"lm_key": "lm", "config": {"model": "dummy", "answers": ANSWERS}})
+        fresh.wait_ready()
+        for q in (p, fresh):
+            q.result("configure_lm", {"lm_key": "lm", "config": {"model": "dummy", "answers": ANSWERS}})
         p.result("define_program", {"version_id": "v1", "hash": "h1", "definition": QA})
-        yield p
+        yield p, fresh
     finally:
         p.close()
+        fresh.close()
+
+
+@pytest.fixture
+def pool(pools):
+    return pools[0]
 
 
 def job(p: Pool, command: str, payload: dict, req_id: str | None = None, timeout: float = 30) -> tuple[list[dict], dict]:
@@ -57,7 +67,8 @@ def test_evaluate_streams_progress_in_order_then_replies(pool):
     assert dones == sorted(dones)
 
 
-def test_compile_then_a_fresh_worker_runs_the_compiled_version_with_its_demos(pool):
+def test_compile_then_a_fresh_worker_runs_the_compiled_version_with_its_demos(pools):
+    pool, fresh = pools
     payload = {
         "version_id": "v1", "hash": "h1", "lm_key": "lm", "optimizer": "BOOTSTRAP_FEW_SHOT",
         "config": {"max_bootstrapped_demos": 2, "max_labeled_demos": 0}, "trainset": EXAMPLES, "devset": EXAMPLES[:2], "metric": EXACT,
@@ -82,22 +93,18 @@ def test_compile_then_a_fresh_worker_runs_the_compiled_version_with_its_demos(po
     error = pool.error("import_state", {"definition": QA, "state": tampered})
     assert error["code"] == "INVALID_STATE" and error["details"]["issues"][0]["path"] == "state.answer.demos[0].exfiltrate"
 
-    fresh = Pool()
-    try:
-        fresh.wait_ready()
-        fresh.result("configure_lm", {"lm_key": "lm", "config": {"model": "dummy", "answers": ANSWERS}})
-        fresh.result("define_program", {"version_id": "v2", "hash": "h2", "definition": QA, "compiled_state": result["compiled_state"]})
-        run = fresh.result("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "What is 3+3?"}})
-        assert run["outputs"] == {"answer": "6"}
-        messages = run["trace"][0]["lm_calls"][0]["messages"]
-        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
-        assert "What is 1+1?" in messages[1]["content"] and "What is 2+2?" in messages[3]["content"]
-        # the same prompt the compiling worker builds for that version
-        pool.result("define_program", {"version_id": "v2", "hash": "h2", "definition": QA, "compiled_state": result["compiled_state"]})
-        same = pool.result("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "What is 3+3?"}})
-        assert same["trace"][0]["lm_calls"][0]["messages"] == messages
-    finally:
-        fresh.close()
+    # a worker that has seen neither the program nor the compile: definition + compiled_state only
+    assert fresh.error("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "x"}})["code"] == "UNKNOWN_PROGRAM"
+    fresh.result("define_program", {"version_id": "v2", "hash": "h2", "definition": QA, "compiled_state": result["compiled_state"]})
+    run = fresh.result("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "What is 3+3?"}})
+    assert run["outputs"] == {"answer": "6"}
+    messages = run["trace"][0]["lm_calls"][0]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "What is 1+1?" in messages[1]["content"] and "What is 2+2?" in messages[3]["content"]
+    # the same prompt the compiling worker builds for that version
+    pool.result("define_program", {"version_id": "v2", "hash": "h2", "definition": QA, "compiled_state": result["compiled_state"]})
+    same = pool.result("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "What is 3+3?"}})
+    assert same["trace"][0]["lm_calls"][0]["messages"] == messages
 
 
 def test_cancel_a_running_evaluation(pool):
