@@ -1,4 +1,5 @@
 import { AgendaJob } from "./AgendaJob.js";
+import { ApiKey } from "./ApiKey.js";
 import { Dataset } from "./Dataset.js";
 import { Example } from "./Example.js";
 import { Execution } from "./Execution.js";
@@ -8,6 +9,7 @@ import { Program } from "./Program.js";
 import { ProgramVersion } from "./ProgramVersion.js";
 
 export { AgendaJob } from "./AgendaJob.js";
+export { ApiKey } from "./ApiKey.js";
 export { Dataset } from "./Dataset.js";
 export { Example, ExampleSplit } from "./Example.js";
 export { Execution, ExecutionError, ExecutionStatus, ExecutionUsage, type UsageRecord } from "./Execution.js";
@@ -16,4 +18,4 @@ export { LanguageModel } from "./LanguageModel.js";
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey];

@@ -1,5 +1,6 @@
-import { Arg, Ctx, Field, FieldResolver, ID, Int, Mutation, ObjectType, Query, Resolver, Root } from "type-graphql";
+import { Arg, Authorized, Ctx, Field, FieldResolver, ID, Int, Mutation, ObjectType, Query, Resolver, Root } from "type-graphql";
 import { Dataset, Example, ExampleSplit } from "../entities/index.js";
+import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { type ConnectionShape, toConnection } from "./types/connection.js";
 import { DatasetConnection, ExampleConnection } from "./types/connections.js";
@@ -11,13 +12,16 @@ export class AddExamplesPayload {
   @Field(() => [Example], { description: "The examples added, in input order." }) examples!: Example[];
 }
 
+@Authorized(Role.VIEWER)
 @Resolver(() => Dataset)
 export class DatasetResolver {
+  @Authorized(Role.VIEWER)
   @Query(() => Dataset, { nullable: true })
   dataset(@Arg("id", () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Dataset | null> {
     return ctx.services.datasets.get(ctx.scope, id);
   }
 
+  @Authorized(Role.VIEWER)
   @Query(() => DatasetConnection)
   async datasets(
     @Ctx() ctx: GraphQLContext,
@@ -28,11 +32,13 @@ export class DatasetResolver {
     return toConnection(await ctx.services.datasets.list(ctx.scope, filter, { first, after }));
   }
 
+  @Authorized(Role.EDITOR)
   @Mutation(() => Dataset)
   createDataset(@Arg("input", () => CreateDatasetInput) input: CreateDatasetInput, @Ctx() ctx: GraphQLContext): Promise<Dataset> {
     return ctx.services.datasets.create(ctx.scope, input);
   }
 
+  @Authorized(Role.EDITOR)
   @Mutation(() => AddExamplesPayload)
   addExamples(@Arg("input", () => AddExamplesInput) input: AddExamplesInput, @Ctx() ctx: GraphQLContext): Promise<AddExamplesPayload> {
     return ctx.services.datasets.addExamples(ctx.scope, input.datasetId, input.examples);

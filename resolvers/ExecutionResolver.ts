@@ -1,5 +1,6 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
 import { Execution, ExecutionEvent, ExecutionStatus, ExecutionUsage, LanguageModel, Program, ProgramVersion } from "../entities/index.js";
+import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { type ConnectionShape, toConnection } from "./types/connection.js";
 import { ExecutionConnection } from "./types/connections.js";
@@ -8,13 +9,16 @@ import { ExecuteProgramInput } from "./types/inputs.js";
 /** An execution as a transition left it, with that transition (see ExecutionEvents). */
 export type ExecutionSnapshot = Execution & { lastEvent?: ExecutionEvent };
 
+@Authorized(Role.VIEWER)
 @Resolver(() => Execution)
 export class ExecutionResolver {
+  @Authorized(Role.VIEWER)
   @Query(() => Execution, { nullable: true })
   execution(@Arg("id", () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Execution | null> {
     return ctx.services.executions.get(ctx.scope, id);
   }
 
+  @Authorized(Role.VIEWER)
   @Query(() => ExecutionConnection, { description: "Executions, oldest first." })
   async executions(
     @Ctx() ctx: GraphQLContext,
@@ -26,16 +30,19 @@ export class ExecutionResolver {
     return toConnection(await ctx.services.executions.list(ctx.scope, { programId, status }, { first, after }));
   }
 
+  @Authorized(Role.RUNNER)
   @Mutation(() => Execution, { description: "Queues an execution (PENDING); with `wait`, returns it once it is terminal." })
   executeProgram(@Arg("input", () => ExecuteProgramInput) input: ExecuteProgramInput, @Ctx() ctx: GraphQLContext): Promise<Execution> {
     return ctx.services.executions.execute(ctx.scope, input);
   }
 
+  @Authorized(Role.RUNNER)
   @Mutation(() => Execution, { description: "PENDING or RUNNING → CANCELLED; a running attempt's result is discarded." })
   cancelExecution(@Arg("id", () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Execution> {
     return ctx.services.executions.cancel(ctx.scope, id);
   }
 
+  @Authorized(Role.RUNNER)
   @Mutation(() => Execution, { description: "FAILED → PENDING with a fresh budget of attempts." })
   retryExecution(@Arg("id", () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Execution> {
     return ctx.services.executions.retry(ctx.scope, id);

@@ -1,12 +1,15 @@
-import { Arg, ID, Resolver, Root, Subscription } from "type-graphql";
+import { Arg, Authorized, ID, Resolver, Root, Subscription } from "type-graphql";
 import { Execution, ExecutionStatus } from "../entities/index.js";
 import { EXECUTION_UPDATED, type ExecutionUpdate } from "../src/executions/ExecutionEvents.js";
+import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { filtered, listen } from "../src/pubsub.js";
 import type { ExecutionSnapshot } from "./ExecutionResolver.js";
 
+@Authorized(Role.VIEWER)
 @Resolver(() => Execution)
 export class ExecutionUpdatesResolver {
+  @Authorized(Role.VIEWER)
   @Subscription(() => Execution, {
     description:
       "The execution as it is now, then again after every transition, in order (`lastEvent` says which). Fails with NOT_FOUND for an execution the caller cannot see.",
@@ -16,6 +19,7 @@ export class ExecutionUpdatesResolver {
     return snapshot(update);
   }
 
+  @Authorized(Role.VIEWER)
   @Subscription(() => Execution, {
     description: "Every transition of every execution of one program (only those into `statuses`, when given), in order per execution.",
     subscribe: async ({ args, context }) => {

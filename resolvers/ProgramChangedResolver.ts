@@ -1,7 +1,8 @@
 import { filter, pipe } from "@graphql-yoga/subscription";
 import { GraphQLDateTimeISO } from "graphql-scalars";
-import { Arg, Ctx, Field, FieldResolver, ID, Int, ObjectType, Resolver, Root, Subscription, registerEnumType } from "type-graphql";
+import { Arg, Authorized, Ctx, Field, FieldResolver, ID, Int, ObjectType, Resolver, Root, Subscription, registerEnumType } from "type-graphql";
 import { Program, ProgramVersion } from "../entities/index.js";
+import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { PROGRAM_CHANGED, type ProgramChangedEvent } from "../src/programs/ProgramEvents.js";
 
@@ -21,8 +22,10 @@ export class ProgramChange {
   newVersionId!: string | null;
 }
 
+@Authorized(Role.VIEWER)
 @Resolver(() => ProgramChange)
 export class ProgramChangedResolver {
+  @Authorized(Role.VIEWER)
   @Subscription(() => ProgramChange, {
     description: "Every change to one program, in order. Fails with NOT_FOUND for a program the caller cannot see.",
     subscribe: async ({ args, context }) => {

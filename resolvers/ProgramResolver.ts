@@ -1,17 +1,21 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
 import { Execution, ExecutionStatus, LanguageModel, Program, ProgramVersion } from "../entities/index.js";
+import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { type ConnectionShape, toConnection } from "./types/connection.js";
 import { ExecutionConnection, ProgramConnection, ProgramVersionConnection } from "./types/connections.js";
 import { CreateProgramInput, ProgramFilter, UpdateProgramInput } from "./types/inputs.js";
 
+@Authorized(Role.VIEWER)
 @Resolver(() => Program)
 export class ProgramResolver {
+  @Authorized(Role.VIEWER)
   @Query(() => Program, { nullable: true })
   program(@Arg("id", () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Program | null> {
     return ctx.services.programs.get(ctx.scope, id);
   }
 
+  @Authorized(Role.VIEWER)
   @Query(() => ProgramConnection)
   async programs(
     @Ctx() ctx: GraphQLContext,
@@ -22,21 +26,25 @@ export class ProgramResolver {
     return toConnection(await ctx.services.programs.list(ctx.scope, filter, { first, after }));
   }
 
+  @Authorized(Role.VIEWER)
   @Query(() => ProgramVersion, { nullable: true })
   programVersion(@Arg("id", () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ProgramVersion | null> {
     return ctx.services.programs.getVersion(ctx.scope, id);
   }
 
+  @Authorized(Role.EDITOR)
   @Mutation(() => Program)
   createProgram(@Arg("input", () => CreateProgramInput) input: CreateProgramInput, @Ctx() ctx: GraphQLContext): Promise<Program> {
     return ctx.services.programs.create(ctx.scope, input);
   }
 
+  @Authorized(Role.EDITOR)
   @Mutation(() => Program)
   updateProgram(@Arg("input", () => UpdateProgramInput) input: UpdateProgramInput, @Ctx() ctx: GraphQLContext): Promise<Program> {
     return ctx.services.programs.update(ctx.scope, input);
   }
 
+  @Authorized(Role.EDITOR)
   @Mutation(() => ID, { description: "Deletes the program, its versions and its finished executions; refused while executions are pending or running. Returns its id." })
   async deleteProgram(
     @Arg("id", () => ID) id: string,

@@ -1,7 +1,9 @@
-import { Ctx, FieldResolver, Resolver, Root } from "type-graphql";
+import { Authorized, Ctx, FieldResolver, Resolver, Root } from "type-graphql";
 import { Program, ProgramVersion } from "../entities/index.js";
+import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 
+@Authorized(Role.VIEWER)
 @Resolver(() => ProgramVersion)
 export class ProgramVersionResolver {
   @FieldResolver(() => Program, { nullable: true })

@@ -1,3 +1,4 @@
+import { ApiKeyResolver } from "./ApiKeyResolver.js";
 import { DatasetResolver } from "./DatasetResolver.js";
 import { ExecutionResolver } from "./ExecutionResolver.js";
 import { ExecutionUpdatesResolver } from "./ExecutionUpdatesResolver.js";
@@ -6,4 +7,4 @@ import { ProgramChangedResolver } from "./ProgramChangedResolver.js";
 import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver] as const;

@@ -9,8 +9,9 @@ export interface Config {
   databaseUrl?: string;
   /** Folder for the embedded SQLite database. */
   dataDir: string;
-  /** Tenant used for every request until authentication exists. */
+  /** The tenant that development mode (AUTH_DEV_MODE=1) acts in. */
   defaultTenant: string;
+  auth: AuthConfig;
   /** MongoDB for Agenda's jobs, or undefined for the embedded job store (the relational database). */
   mongoUrl?: string;
   /** `python`: real DSPy in the worker pool; `in-process`: the deterministic stand-in (dummy model only). */
@@ -37,6 +38,49 @@ export interface Config {
     /** In-process notification channel: a job this instance enqueues starts at once, not on the next poll (JOB_NOTIFICATIONS=0 turns it off). */
     notifications: boolean;
   };
+}
+
+/** How callers authenticate (README: "Authentication and roles"). API keys are always accepted. */
+export interface AuthConfig {
+  /** AUTH_DEV_MODE=1: no authentication, every request acts as admin of the default tenant. */
+  devMode: boolean;
+  /** Bearer JWTs, when AUTH_JWT_SECRET (HS256) or AUTH_JWKS is set; issuer and audience are then required. */
+  jwt?: { secret?: string; jwks?: string; issuer: string; audience: string };
+}
+
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
+const MIN_SECRET_BYTES = 32;
+
+function loadAuthConfig(read: (name: string) => string | undefined): AuthConfig {
+  const devRaw = read("AUTH_DEV_MODE") ?? "0";
+  if (devRaw !== "0" && devRaw !== "1") throw new AppError("BAD_CONFIG", `AUTH_DEV_MODE must be 0 or 1, got '${devRaw}'`);
+  const devMode = devRaw === "1";
+  const secret = read("AUTH_JWT_SECRET");
+  const jwks = read("AUTH_JWKS");
+  const issuer = read("AUTH_ISSUER");
+  const audience = read("AUTH_AUDIENCE");
+  if (secret === undefined && jwks === undefined) {
+    if (issuer !== undefined || audience !== undefined) {
+      throw new AppError("BAD_CONFIG", "AUTH_ISSUER / AUTH_AUDIENCE are set but neither AUTH_JWT_SECRET nor AUTH_JWKS is: no token could ever be checked against them");
+    }
+    return { devMode };
+  }
+  if (devMode) throw new AppError("BAD_CONFIG", "AUTH_DEV_MODE=1 turns authentication off; it cannot be combined with AUTH_JWT_SECRET or AUTH_JWKS");
+  if (secret !== undefined && jwks !== undefined) throw new AppError("BAD_CONFIG", "set AUTH_JWT_SECRET or AUTH_JWKS, not both");
+  if (secret !== undefined && Buffer.byteLength(secret, "utf8") < MIN_SECRET_BYTES) {
+    throw new AppError("BAD_CONFIG", `AUTH_JWT_SECRET must be at least ${MIN_SECRET_BYTES} bytes (HS256 needs a 256-bit key)`);
+  }
+  if (jwks !== undefined && /^[a-z]+:\/\//i.test(jwks)) {
+    const url = new URL(jwks);
+    const loopback = url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]";
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+      throw new AppError("BAD_CONFIG", "AUTH_JWKS must be a file path or an https:// URL (plain http only on localhost)");
+    }
+  }
+  if (issuer === undefined || audience === undefined) {
+    throw new AppError("BAD_CONFIG", "AUTH_ISSUER and AUTH_AUDIENCE are required with AUTH_JWT_SECRET or AUTH_JWKS: tokens are checked against both");
+  }
+  return { devMode, jwt: { secret, jwks: jwks === undefined ? undefined : /^[a-z]+:\/\//i.test(jwks) ? jwks : path.resolve(jwks), issuer, audience } };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -71,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl,
     dataDir: path.resolve(env.DATA_DIR ?? "data"),
     defaultTenant: env.DEFAULT_TENANT ?? "default",
+    auth: loadAuthConfig(read),
     mongoUrl,
     adapter,
     workers,

@@ -1,12 +1,14 @@
 import "reflect-metadata";
 import fs from "node:fs";
-import { loadConfig } from "./config.js";
+import { type Config, loadConfig } from "./config.js";
 import { startServer } from "./server.js";
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const server = await startServer(config);
   const store = config.databaseUrl ? "MySQL" : `embedded SQLite in ${config.dataDir}`;
+  console.log(authSummary(config));
+  if (config.auth.devMode) fs.writeSync(2, devModeWarning(config));
   console.log(`dspy-subgraph listening on ${server.url} (graphql-ws on ${server.wsUrl}); store: ${store}`);
   let signals = 0;
   const shutdown = (signal: string) => {
@@ -23,6 +25,31 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+function authSummary(config: Config): string {
+  if (config.auth.devMode) return "auth: DEVELOPMENT MODE (no authentication)";
+  const jwt = config.auth.jwt;
+  const tokens = jwt ? `bearer JWTs (${jwt.secret !== undefined ? "HS256 secret" : `JWKS ${jwt.jwks}`}, issuer ${jwt.issuer}, audience ${jwt.audience}) and ` : "";
+  const mint = jwt ? "" : " (mint the first admin key with: npm run apikey:create -- --tenant <tenant> --role admin)";
+  return `auth: ${tokens}API keys (X-API-Key)${mint}; requests without credentials are UNAUTHENTICATED`;
+}
+
+/** Printed to stderr at every start in development mode, so nobody runs it by accident. */
+function devModeWarning(config: Config): string {
+  const exposed = config.host === "127.0.0.1" || config.host === "localhost" || config.host === "::1" ? "" : `\n!!  It listens on ${config.host}: anyone who can reach port ${config.port} is an admin.`;
+  const line = "!".repeat(78);
+  return [
+    "",
+    line,
+    "!!  AUTH_DEV_MODE=1: AUTHENTICATION IS OFF.",
+    `!!  Every request, with or without credentials, acts as ADMIN of tenant '${config.defaultTenant}'.${exposed}`,
+    "!!  For development only. Configure AUTH_JWT_SECRET or AUTH_JWKS (with AUTH_ISSUER and",
+    "!!  AUTH_AUDIENCE), or API keys, and unset AUTH_DEV_MODE before exposing this server.",
+    line,
+    "",
+    "",
+  ].join("\n");
 }
 
 main().catch((error: unknown) => {

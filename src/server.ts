@@ -10,10 +10,13 @@ import express from "express";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import type { DspyAdapter } from "./adapters/DspyAdapter.js";
+import { ApiKeyService } from "./auth/ApiKeyService.js";
+import { Authenticator, type Credentials, credentialsFromConnectionParams, credentialsFromHeaders } from "./auth/Authenticator.js";
+import type { Principal } from "./auth/roles.js";
 import type { Config } from "./config.js";
 import { DatasetService } from "./datasets/DatasetService.js";
 import { Database } from "./db/Database.js";
-import { formatGraphQLError } from "./errors.js";
+import { AppError, formatGraphQLError } from "./errors.js";
 import type { GraphQLContext, Services } from "./graphql/context.js";
 import { buildFederatedSchema } from "./graphql/schema.js";
 import { ExecutionRunner } from "./executions/ExecutionRunner.js";
@@ -44,6 +47,10 @@ export const GRAPHQL_PATH = "/graphql";
 const MAX_BODY = "2mb";
 /** How long a stopping instance lets running executions finish. */
 const DRAIN_MS = 10_000;
+/** The scope of a request without a principal: no row has this tenant (and every resolver refuses before reading). */
+const NO_TENANT = "\u0000unauthenticated";
+/** graphql-ws close code for a connection_init without valid credentials (README: "Authentication and roles"). */
+export const WS_UNAUTHENTICATED = 4401;
 
 /** Composes the subgraph: database, services, schema, HTTP and graphql-ws on one port. */
 export async function startServer(config: Config & { sqlitePath?: string }): Promise<RunningServer> {
@@ -76,6 +83,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       programs,
       datasets: new DatasetService(database),
       executions: new ExecutionService(database, programs, stateMachine, jobs, events, config.executions),
+      apiKeys: new ApiKeyService(database),
       events,
     };
   } catch (error) {
@@ -84,11 +92,26 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   }
   const { events } = services;
   const schema = await buildFederatedSchema(events);
-  const contextFor = (requestId: string | undefined): GraphQLContext => ({
-    scope: { tenantId: config.defaultTenant },
-    requestId: requestId ?? randomUUID(),
-    services,
-  });
+  const authenticator = Authenticator.create(config.auth, config.defaultTenant, services.apiKeys);
+  /** The principal, or the UNAUTHENTICATED error that says why there is none (other failures propagate). */
+  const authenticate = async (credentials: Credentials): Promise<{ principal: Principal | null; error?: AppError }> => {
+    try {
+      return { principal: await authenticator.authenticate(credentials) };
+    } catch (error) {
+      if (error instanceof AppError && error.code === "UNAUTHENTICATED") return { principal: null, error };
+      throw error;
+    }
+  };
+  const contextFor = async (credentials: Credentials, requestId: string | undefined): Promise<GraphQLContext> => {
+    const { principal, error } = await authenticate(credentials);
+    return {
+      scope: { tenantId: principal?.tenantId ?? NO_TENANT },
+      requestId: requestId ?? randomUUID(),
+      services,
+      principal,
+      authError: error,
+    };
+  };
 
   const app = express();
   const httpServer = http.createServer(app);
@@ -96,7 +119,17 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   const wsCleanup = useServer(
     {
       schema,
-      context: () => contextFor(undefined),
+      // connection_init must carry credentials ({ authorization } or { "x-api-key" }); without valid
+      // ones the socket is closed with 4401 and the reason, before any operation runs.
+      onConnect: async (ctx) => {
+        const { principal, error } = await authenticate(credentialsFromConnectionParams(ctx.connectionParams));
+        if (principal) return true;
+        const reason = `UNAUTHENTICATED: ${error?.message ?? "not authenticated"}`;
+        ctx.extra.socket.close(WS_UNAUTHENTICATED, Buffer.from(reason).subarray(0, 123).toString());
+        return false;
+      },
+      // Authenticated again for every subscription, so a key revoked or a token expired since is refused.
+      context: (ctx) => contextFor(credentialsFromConnectionParams(ctx.connectionParams), undefined),
       // The same error shaping as HTTP: codes kept, internals never sent.
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatGraphQLError(error.toJSON(), error)),
       onNext: (_ctx, _id, _payload, _args, result) =>
@@ -127,7 +160,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     GRAPHQL_PATH,
     express.json({ limit: MAX_BODY }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => contextFor(typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined),
+      context: async ({ req }) => contextFor(credentialsFromHeaders(req.headers), typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined),
     }),
   );
 

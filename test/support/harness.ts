@@ -49,7 +49,10 @@ export interface TestServer extends RunningServer {
 export async function startTestServer(target: DatabaseTarget, env: Record<string, string> = {}): Promise<TestServer> {
   const scratch = await createScratchDatabase(target);
   // The deterministic adapter unless a suite asks for real workers (DSPY_ADAPTER=python).
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: ".test-data", DSPY_ADAPTER: "in-process", ...env, DATABASE_URL: scratch.databaseUrl ?? "" });
+  // Development mode (no authentication, admin of the default tenant) unless the suite configures
+  // authentication itself (any AUTH_* variable), as test/auth.test.ts does.
+  const auth = Object.keys(env).some((name) => name.startsWith("AUTH_")) ? {} : { AUTH_DEV_MODE: "1" };
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: ".test-data", DSPY_ADAPTER: "in-process", ...auth, ...env, DATABASE_URL: scratch.databaseUrl ?? "" });
   const server = await startServer({ ...config, sqlitePath: ":memory:" });
   return {
     ...server,
@@ -64,14 +67,14 @@ export async function startTestServer(target: DatabaseTarget, env: Record<string
   };
 }
 
-/** Runs `body` once per database target, each in its own describe block with its own server. */
-export function describeEachDatabase(title: string, body: (server: () => TestServer, target: DatabaseTarget) => void): void {
+/** Runs `body` once per database target, each in its own describe block with its own server (started with `env`). */
+export function describeEachDatabase(title: string, body: (server: () => TestServer, target: DatabaseTarget) => void, env: Record<string, string> = {}): void {
   for (const target of databaseTargets()) {
     describe(`${title} [${target.name}]`, function () {
       this.timeout(60_000);
       let server: TestServer | undefined;
       before(async () => {
-        server = await startTestServer(target);
+        server = await startTestServer(target, env);
       });
       after(async () => {
         await server?.stop();

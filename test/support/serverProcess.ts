@@ -17,7 +17,9 @@ export interface ServerProcess {
 /** `node dist/src/main.js` with `env`, in a process group of its own; resolves once it listens. */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
+    // Development mode unless the caller configures authentication: these callers (executionRecovery,
+    // bench/*) drive the API without credentials.
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...(Object.keys(env).some((name) => name.startsWith("AUTH_")) ? {} : { AUTH_DEV_MODE: "1" }), ...env },
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,0 +1,105 @@
+import { createHash, randomBytes } from "node:crypto";
+import { ApiKey } from "../../entities/index.js";
+import type { Database } from "../db/Database.js";
+import { AppError } from "../errors.js";
+import { isId, newId } from "../ids.js";
+import { type Page, type PageArgs, paginate } from "../pagination.js";
+import type { Scope } from "../scope.js";
+import { type Principal, Role, isRole, unauthenticated } from "./roles.js";
+
+/** Every key starts with this, so a leaked one is recognisable (e.g. by secret scanners). */
+export const API_KEY_PREFIX = "dspy_";
+/** Characters of the key kept for display: the fixed prefix and 8 random characters (48 bits). */
+const DISPLAY_LENGTH = API_KEY_PREFIX.length + 8;
+/** lastUsedAt is written at most this often per key. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+const MAX_NAME = 200;
+
+/**
+ * SHA-256, not a slow password hash: the key is 256 random bits, so there is nothing to guess and
+ * a slow hash would only cost time on every request; a plain digest also lets the lookup be one
+ * indexed equality on `hash`.
+ */
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key, "utf8").digest("hex");
+}
+
+export interface CreateApiKey {
+  name: string;
+  role: Role;
+}
+
+export class ApiKeyService {
+  constructor(private readonly database: Database) {}
+
+  /** Creates a key; the returned `secret` exists only here and is never stored. */
+  async create(scope: Scope, input: CreateApiKey, createdBy: string | null): Promise<{ apiKey: ApiKey; secret: string }> {
+    const name = typeof input.name === "string" ? input.name.trim() : "";
+    if (name === "" || name.length > MAX_NAME) throw AppError.badInput("input.name", `must be 1 to ${MAX_NAME} characters`);
+    if (!isRole(input.role)) throw AppError.badInput("input.role", "must be one of viewer, runner, editor, admin");
+    const secret = API_KEY_PREFIX + randomBytes(32).toString("base64url");
+    const id = newId();
+    await this.database.manager.insert(ApiKey, {
+      id,
+      tenantId: scope.tenantId,
+      name,
+      role: input.role,
+      prefix: secret.slice(0, DISPLAY_LENGTH),
+      hash: hashApiKey(secret),
+      createdBy,
+      revokedAt: null,
+      lastUsedAt: null,
+    });
+    return { apiKey: await this.database.manager.findOneByOrFail(ApiKey, { id }), secret };
+  }
+
+  async get(scope: Scope, id: string): Promise<ApiKey | null> {
+    if (!isId(id)) return null;
+    return this.database.manager.findOneBy(ApiKey, { id, tenantId: scope.tenantId });
+  }
+
+  list(scope: Scope, includeRevoked: boolean, page: PageArgs): Promise<Page<ApiKey>> {
+    const query = this.database.manager.createQueryBuilder(ApiKey, "k").where("k.tenantId = :tenantId", { tenantId: scope.tenantId });
+    if (!includeRevoked) query.andWhere("k.revokedAt IS NULL");
+    return paginate(query, page);
+  }
+
+  /** Revokes at once: the next request with the key is refused. Revoking a revoked key changes nothing. */
+  async revoke(scope: Scope, id: string): Promise<ApiKey> {
+    const key = await this.get(scope, id);
+    if (!key) throw new AppError("NOT_FOUND", `id: API key '${id}' not found`, { path: "id" });
+    if (key.revokedAt === null) {
+      await this.database.manager
+        .createQueryBuilder()
+        .update(ApiKey)
+        .set({ revokedAt: new Date() })
+        .where("id = :id AND tenantId = :tenantId AND revokedAt IS NULL", { id: key.id, tenantId: scope.tenantId })
+        .execute();
+    }
+    return this.database.manager.findOneByOrFail(ApiKey, { id: key.id });
+  }
+
+  /** The principal a key stands for, or UNAUTHENTICATED. Records the use at most once a minute. */
+  async authenticate(secret: string): Promise<Principal> {
+    if (!secret.startsWith(API_KEY_PREFIX) || secret.length > 200) throw unauthenticated("unknown API key");
+    const key = await this.database.manager.findOneBy(ApiKey, { hash: hashApiKey(secret) });
+    if (!key) throw unauthenticated("unknown API key");
+    if (key.revokedAt !== null) throw unauthenticated("API key revoked");
+    if (!isRole(key.role)) throw unauthenticated("API key has an unknown role");
+    const now = new Date();
+    if (key.lastUsedAt === null || now.getTime() - key.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
+      // Conditional, so that several instances seeing the same stale value write it once.
+      const cutoff = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+      await this.database.manager
+        .createQueryBuilder()
+        .update(ApiKey)
+        .set({ lastUsedAt: now })
+        .where("id = :id AND (lastUsedAt IS NULL OR lastUsedAt <= :cutoff)", { id: key.id, cutoff })
+        .execute()
+        .catch((error: unknown) => console.error("[auth] could not record API key use:", error instanceof Error ? error.message : error));
+    }
+    return { subject: `api_key:${key.id}`, tenantId: key.tenantId, role: key.role, via: "api_key", apiKeyId: key.id };
+  }
+}
+
+export { Role };
