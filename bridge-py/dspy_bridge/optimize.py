@@ -524,7 +524,8 @@ def compile_program(
     settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
     student = entry.module.deepcopy()
     started = time.perf_counter()
-    with dspy.context(lm=lm, callbacks=[watcher], trace=[], **settings):
+    # History off, as for runs: a long-lived worker keeps no prompts (the optimizers here don't read it).
+    with dspy.context(lm=lm, callbacks=[watcher], disable_history=True, trace=[], **settings):
         progress.start_phase("compile")
         try:
             compiled = _run_optimizer(optimizer, prepared, student, counting, trainset, devset, reflection, lm)

@@ -10,6 +10,7 @@ import threading
 
 import dspy
 import pytest
+from dspy.utils.callback import BaseCallback
 
 from dspy_bridge.errors import BridgeError
 from dspy_bridge.optimize import Cancelled, compile_program, evaluate_program
@@ -258,3 +259,30 @@ def test_cancel_stops_an_evaluation_with_threads(reg):
     payload = {"examples": EXAMPLES * 100, "metric": EXACT, "num_threads": 4}
     with pytest.raises(Cancelled):
         evaluate_program(reg.program("v1", "h1"), reg.lm("lm"), payload, reg.lm, progress, cancel)
+
+
+def test_gepa_asks_the_reflection_lm_with_the_metrics_feedback(reg):
+    """The farthest honest point offline: GEPA sends the failing example with our feedback to the
+    reflection LM and gets a new instruction back. DummyLM answers by the last (user) message only, so
+    no instruction can change the task LM's answers and GEPA rightly keeps the original program."""
+    reg.configure_lm("one-wrong", {"model": "dummy", "answers": {"4+4": {"answer": "9"}, **ANSWERS}})
+    asked: list[list[dict]] = []
+
+    class Recorder(BaseCallback):  # the worker runs with history off: record the prompts here
+        def on_lm_start(self, call_id, instance, inputs):
+            asked.append(inputs["messages"])
+
+    reflection = dspy.utils.DummyLM({"": {"new_instruction": "Add the two numbers; answer with the sum only."}}, adapter=dspy.JSONAdapter())
+    reflection.callbacks = [Recorder()]  # an LM's own callbacks (DSPy runs them with the context's)
+
+    class Held:  # an LMEntry whose runs all use one DummyLM
+        def for_run(self, deadline_ms=None):
+            return reflection
+
+    lm_of = lambda key: Held() if key == "reflection" else reg.lm(key)  # noqa: E731
+    payload = {"optimizer": "GEPA", "config": {"max_metric_calls": 16, "num_threads": 1, "reflection_minibatch_size": 2}, "trainset": EXAMPLES, "metric": EXACT, "reflection_lm_key": "reflection", "seed": 0}
+    result = compile_program(reg.program("v1", "h1"), reg.lm("one-wrong"), payload, lm_of)
+    assert result["score"] == 75.0  # 3 of 4 right, before and after
+    prompts = ["\n".join(str(m["content"]) for m in messages) for messages in asked]
+    assert prompts, "GEPA never asked the reflection LM"
+    assert any("'9'; the expected value (exact_match against 'answer') is '8'" in p for p in prompts)
