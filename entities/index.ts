@@ -1,5 +1,6 @@
 import { AgendaJob } from "./AgendaJob.js";
 import { ApiKey } from "./ApiKey.js";
+import { AuditEvent } from "./AuditEvent.js";
 import { Dataset } from "./Dataset.js";
 import { Example } from "./Example.js";
 import { Execution } from "./Execution.js";
@@ -10,6 +11,7 @@ import { ProgramVersion } from "./ProgramVersion.js";
 
 export { AgendaJob } from "./AgendaJob.js";
 export { ApiKey } from "./ApiKey.js";
+export { AuditActor, AuditEvent } from "./AuditEvent.js";
 export { Dataset } from "./Dataset.js";
 export { Example, ExampleSplit } from "./Example.js";
 export { Execution, ExecutionError, ExecutionStatus, ExecutionUsage, type UsageRecord } from "./Execution.js";
@@ -18,4 +20,4 @@ export { LanguageModel } from "./LanguageModel.js";
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent];
