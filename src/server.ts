@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -17,7 +16,7 @@ import type { Config } from "./config.js";
 import { DatasetService } from "./datasets/DatasetService.js";
 import { Database } from "./db/Database.js";
 import { AppError, formatGraphQLError } from "./errors.js";
-import type { GraphQLContext, Services } from "./graphql/context.js";
+import { type GraphQLContext, type Services, requestIdOf, scopeFor } from "./graphql/context.js";
 import { buildFederatedSchema } from "./graphql/schema.js";
 import { ExecutionRunner } from "./executions/ExecutionRunner.js";
 import { ExecutionService } from "./executions/ExecutionService.js";
@@ -102,11 +101,12 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       throw error;
     }
   };
-  const contextFor = async (credentials: Credentials, requestId: string | undefined): Promise<GraphQLContext> => {
+  const contextFor = async (credentials: Credentials, requestIdHeader: string | undefined): Promise<GraphQLContext> => {
     const { principal, error } = await authenticate(credentials);
+    const requestId = requestIdOf(requestIdHeader);
     return {
-      scope: { tenantId: principal?.tenantId ?? NO_TENANT },
-      requestId: requestId ?? randomUUID(),
+      scope: scopeFor(principal, requestId, NO_TENANT),
+      requestId,
       services,
       principal,
       authError: error,

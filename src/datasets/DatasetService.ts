@@ -1,5 +1,6 @@
 import type { EntityManager } from "typeorm";
 import { Dataset, Example, ExampleSplit } from "../../entities/index.js";
+import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { AppError } from "../errors.js";
@@ -57,7 +58,13 @@ export class DatasetService {
         if (isUniqueViolation(error)) throw AppError.conflict("input.name: a dataset with this name already exists", "input.name");
         throw error;
       });
-      await insertExamples(manager, scope, dataset.id, input.examples ?? []);
+      const stored = await insertExamples(manager, scope, dataset.id, input.examples ?? []);
+      await AuditLog.record(manager, scope, {
+        action: "dataset.create",
+        entityType: "Dataset",
+        entityId: dataset.id,
+        after: { ...AuditLog.snapshot(dataset, ["name", "description"]), exampleCount: stored.length },
+      });
       return dataset;
     });
   }
@@ -72,7 +79,15 @@ export class DatasetService {
     return this.database.transaction(async (manager) => {
       const dataset = await this.get(scope, datasetId, manager);
       if (!dataset) throw new AppError("NOT_FOUND", `input.datasetId: dataset '${datasetId}' not found`, { path: "input.datasetId" });
+      const countBefore = await manager.countBy(Example, { tenantId: scope.tenantId, datasetId: dataset.id });
       const stored = await insertExamples(manager, scope, dataset.id, examples);
+      await AuditLog.record(manager, scope, {
+        action: "dataset.addExamples",
+        entityType: "Dataset",
+        entityId: dataset.id,
+        before: { exampleCount: countBefore },
+        after: { exampleCount: countBefore + stored.length },
+      });
       return { dataset, examples: stored };
     });
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { ApiKeyService } from "../auth/ApiKeyService.js";
 import type { Principal } from "../auth/roles.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
@@ -6,7 +7,7 @@ import type { ExecutionService } from "../executions/ExecutionService.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import type { ProgramService } from "../programs/ProgramService.js";
 import type { EventBus } from "../pubsub.js";
-import type { Scope } from "../scope.js";
+import type { Actor, Scope } from "../scope.js";
 
 export interface Services {
   languageModels: LanguageModelService;
@@ -26,4 +27,20 @@ export interface GraphQLContext {
   /** Who is calling; null when the request carried no valid credentials (`authError` then says why). */
   principal: Principal | null;
   authError?: AppError;
+}
+
+/** The longest `x-request-id` kept; a longer or malformed one is replaced by a generated id. */
+const MAX_REQUEST_ID = 200;
+
+/** The request's id: the client's (gateway's) `x-request-id` when it is sane, else a new UUID. */
+export function requestIdOf(header: unknown): string {
+  if (typeof header === "string" && header.length > 0 && header.length <= MAX_REQUEST_ID && !/[\p{Cc}]/u.test(header)) return header;
+  return randomUUID();
+}
+
+/** The one place a request's Scope is made: the principal's tenant and identity, and the request id. */
+export function scopeFor(principal: Principal | null, requestId: string, noTenant: string): Scope {
+  if (!principal) return { tenantId: noTenant, requestId };
+  const actor: Actor = { subject: principal.subject, via: principal.via, ...(principal.apiKeyId ? { apiKeyId: principal.apiKeyId } : {}) };
+  return { tenantId: principal.tenantId, actor, requestId };
 }

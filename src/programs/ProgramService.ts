@@ -1,6 +1,7 @@
 import type { EntityManager } from "typeorm";
 import { In } from "typeorm";
 import { Execution, ExecutionStatus, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
+import { AuditLog } from "../audit/AuditLog.js";
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
@@ -100,7 +101,9 @@ export class ProgramService {
       });
       await manager.insert(Program, created).catch(rethrowNameConflict);
       await manager.insert(ProgramVersion, row(version));
-      return this.require(scope, programId, "input.id", manager);
+      const stored = await this.require(scope, programId, "input.id", manager);
+      await AuditLog.record(manager, scope, { action: "program.create", entityType: "Program", entityId: stored.id, after: AuditLog.snapshot(stored) });
+      return stored;
     });
     publishProgramChanged(this.events, { kind: "CREATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: program.currentVersionId });
     return program;
@@ -130,7 +133,9 @@ export class ProgramService {
       if (Object.keys(changes).length === 0) return { program: current, newVersionId };
       const updated = await updateAtVersion(manager, Program, current.id, current.version, changes).catch(rethrowNameConflict);
       if (!updated) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, "input.expectedVersion");
-      return { program: await this.require(scope, current.id, "input.id", manager), newVersionId };
+      const stored = await this.require(scope, current.id, "input.id", manager);
+      await AuditLog.record(manager, scope, { action: "program.update", entityType: "Program", entityId: stored.id, before: AuditLog.snapshot(current), after: AuditLog.snapshot(stored) });
+      return { program: stored, newVersionId };
     });
     publishProgramChanged(this.events, { kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId });
     return program;
@@ -145,6 +150,7 @@ export class ProgramService {
       if (active > 0) throw AppError.conflict(`id: program '${current.id}' has ${active} pending or running execution(s); cancel them or let them finish first`, "id");
       const result = await manager.delete(Program, { id: current.id, version: current.version });
       if (result.affected !== 1) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, "expectedVersion");
+      await AuditLog.record(manager, scope, { action: "program.delete", entityType: "Program", entityId: current.id, before: AuditLog.snapshot(current) });
       return current;
     });
     publishProgramChanged(this.events, { kind: "DELETED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
