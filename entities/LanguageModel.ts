@@ -36,12 +36,19 @@ export class LanguageModel extends TenantScoped {
   @Column({ type: "varchar", length: 200, nullable: true })
   secretEnv!: string | null;
 
+  /**
+   * The API key, AES-256-GCM encrypted (src/secrets/SecretBox.ts): decrypted only when a request to
+   * a worker needs it. Never exposed: see `hasSecret`.
+   */
+  @Column({ type: "text", nullable: true })
+  apiKeyEncrypted!: string | null;
+
   @Field(() => GraphQLJSONObject, { nullable: true, description: "Provider-specific settings (for `dummy`: `{ answers }`)." })
   @Column({ type: "json", nullable: true })
   config!: Record<string, unknown> | null;
 
-  @Field({ description: "Whether an API key reference is configured. The reference itself is never returned." })
+  @Field({ description: "Whether an API key is configured (stored encrypted, or named by secretEnv). Neither is ever returned." })
   get hasSecret(): boolean {
-    return this.secretEnv !== null && this.secretEnv !== undefined && this.secretEnv !== "";
+    return Boolean(this.secretEnv) || Boolean(this.apiKeyEncrypted);
   }
 }

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { AppError } from "./errors.js";
+import { type SecretKeyring, loadKeyring } from "./secrets/SecretBox.js";
 
 /** Everything the process reads from its environment, in one place (README: "Configuration"). */
 export interface Config {
@@ -31,6 +32,9 @@ export interface Config {
     retryMaxMs: number;
     waitMaxMs: number;
   };
+  /** Keys for API keys stored encrypted (README: "Secrets"). */
+  secrets: SecretKeyring;
+  limits: LimitsConfig;
   jobs: {
     pollMs: number;
     lockLifetimeMs: number;
@@ -38,6 +42,42 @@ export interface Config {
     /** In-process notification channel: a job this instance enqueues starts at once, not on the next poll (JOB_NOTIFICATIONS=0 turns it off). */
     notifications: boolean;
   };
+}
+
+/** Request limits (README: "Limits"). */
+export interface LimitsConfig {
+  /** Deepest field nesting an operation may have (MAX_QUERY_DEPTH). */
+  maxQueryDepth: number;
+  /** Highest estimated cost an operation may have (MAX_QUERY_COMPLEXITY); connections cost per `first`. */
+  maxQueryComplexity: number;
+  /** Largest HTTP body or graphql-ws message, in bytes (MAX_REQUEST_BYTES). */
+  maxRequestBytes: number;
+  /** Token bucket per principal for executeProgram (EXECUTE_RATE_LIMIT, EXECUTE_RATE_BURST); undefined: off. */
+  executeRate?: RateLimitConfig;
+}
+
+export interface RateLimitConfig {
+  /** Tokens added per millisecond. */
+  perMs: number;
+  /** Bucket size: how many calls may come at once after a quiet spell. */
+  burst: number;
+  /** As configured, e.g. "60/minute", for messages. */
+  text: string;
+}
+
+const PERIOD_MS: Record<string, number> = { second: 1_000, minute: 60_000, hour: 3_600_000 };
+
+/** `N/second|minute|hour` (or `off`), with an optional burst (default N). */
+export function parseRateLimit(raw: string, burstRaw: string | undefined): RateLimitConfig | undefined {
+  if (raw === "off" || raw === "0") return undefined;
+  const match = /^(\d+)\s*\/\s*(second|minute|hour)$/.exec(raw.trim());
+  const count = match ? Number(match[1]) : NaN;
+  if (!match || !Number.isSafeInteger(count) || count < 1) {
+    throw new AppError("BAD_CONFIG", `EXECUTE_RATE_LIMIT must look like 60/minute (a positive count per second, minute or hour) or be off, got '${raw}'`);
+  }
+  const burst = burstRaw === undefined ? count : Number(burstRaw);
+  if (!Number.isSafeInteger(burst) || burst < 1) throw new AppError("BAD_CONFIG", `EXECUTE_RATE_BURST must be a positive integer, got '${burstRaw}'`);
+  return { perMs: count / PERIOD_MS[match[2]], burst, text: `${count}/${match[2]}` };
 }
 
 /** How callers authenticate (README: "Authentication and roles"). API keys are always accepted. */
@@ -125,6 +165,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryInitialMs,
       retryMaxMs: Math.max(retryInitialMs, 30_000),
       waitMaxMs: int("EXECUTION_WAIT_MAX_MS", 60_000, 1, 3_600_000),
+    },
+    secrets: loadKeyring(read),
+    limits: {
+      maxQueryDepth: int("MAX_QUERY_DEPTH", 12, 1, 1_000),
+      maxQueryComplexity: int("MAX_QUERY_COMPLEXITY", 1_000, 1, 100_000_000),
+      maxRequestBytes: int("MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1_024, 1024 * 1024 * 1024),
+      executeRate: parseRateLimit(read("EXECUTE_RATE_LIMIT") ?? "60/minute", read("EXECUTE_RATE_BURST")),
     },
     jobs: {
       pollMs: int("JOB_POLL_MS", 1_000, 10, 3_600_000),

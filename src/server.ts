@@ -66,7 +66,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   let jobs: JobScheduler;
   try {
     const events = createInProcessEventBus();
-    const languageModels = new LanguageModelService(database);
+    const languageModels = new LanguageModelService(database, config.secrets);
     const programs = new ProgramService(database, languageModels, events);
     adapter = await createAdapter(config);
     const started = adapter;

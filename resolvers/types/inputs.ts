@@ -2,6 +2,9 @@ import { GraphQLJSON, GraphQLJSONObject } from "graphql-scalars";
 import { Field, Float, ID, InputType, Int } from "type-graphql";
 import { ExampleSplit } from "../../entities/index.js";
 
+const API_KEY_DESCRIPTION =
+  "Write-only: the API key, stored AES-256-GCM encrypted (needs SECRETS_KEY on the server) and never returned (see `hasSecret`). Not together with `secretEnv`; `null` clears it.";
+
 @InputType({ description: "A new language model. `secretEnv` names the environment variable that holds its API key." })
 export class CreateLanguageModelInput {
   @Field() name!: string;
@@ -11,6 +14,7 @@ export class CreateLanguageModelInput {
   @Field(() => Int, { nullable: true }) maxTokens?: number | null;
   @Field(() => Boolean, { nullable: true }) cache?: boolean | null;
   @Field(() => String, { nullable: true }) secretEnv?: string | null;
+  @Field(() => String, { nullable: true, description: API_KEY_DESCRIPTION }) apiKey?: string | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) config?: Record<string, unknown> | null;
 }
 
@@ -25,6 +29,7 @@ export class UpdateLanguageModelInput {
   @Field(() => Int, { nullable: true }) maxTokens?: number | null;
   @Field(() => Boolean, { nullable: true }) cache?: boolean | null;
   @Field(() => String, { nullable: true }) secretEnv?: string | null;
+  @Field(() => String, { nullable: true, description: API_KEY_DESCRIPTION }) apiKey?: string | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) config?: Record<string, unknown> | null;
 }
 

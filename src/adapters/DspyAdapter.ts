@@ -12,6 +12,10 @@ export interface LanguageModelSpec {
   cache: boolean;
   /** Name of the environment variable with the API key; read only when a request needs it. */
   secretEnv: string | null;
+  /** The API key as stored (AES-256-GCM, src/secrets/SecretBox.ts); decrypted only by lmWireConfig. */
+  apiKeyEncrypted?: string | null;
+  /** Needed with `apiKeyEncrypted`: the stored key is bound to its row's tenant and id. */
+  tenantId?: string;
   config: Record<string, unknown> | null;
 }
 

@@ -1,4 +1,5 @@
 import { AppError } from "../errors.js";
+import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
 import type { AdapterHealth, DspyAdapter, ExecuteRequest, ExecuteResult, LanguageModelSpec } from "./DspyAdapter.js";
 import { lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
@@ -12,10 +13,14 @@ const DEFAULT_DEADLINE_MS = 120_000;
 export class ZmqPythonAdapter implements DspyAdapter {
   readonly name = "zmq-python";
 
-  constructor(private readonly pool: WorkerPool) {}
+  /** `keyring` decrypts stored API keys, one request at a time (lmWireConfig). */
+  constructor(
+    private readonly pool: WorkerPool,
+    private readonly keyring: SecretKeyring = EMPTY_KEYRING,
+  ) {}
 
   async configure(lm: LanguageModelSpec): Promise<void> {
-    const config = lmWireConfig(lm);
+    const config = lmWireConfig(lm, process.env, this.keyring);
     const key = lmKey(lm, config);
     await this.pool.withWorker(DEFAULT_DEADLINE_MS, async (lease) => {
       await lease.request("configure_lm", { lm_key: key, config });
@@ -23,8 +28,8 @@ export class ZmqPythonAdapter implements DspyAdapter {
     });
   }
 
-  execute(request: ExecuteRequest): Promise<ExecuteResult> {
-    const config = lmWireConfig(request.lm);
+  async execute(request: ExecuteRequest): Promise<ExecuteResult> {
+    const config = lmWireConfig(request.lm, process.env, this.keyring);
     const keys = {
       lm: lmKey(request.lm, config),
       hash: programHash(request.program.definition, request.program.compiledState),

@@ -6,7 +6,7 @@ import { InProcessAdapter } from "./InProcessAdapter.js";
 import { ZmqPythonAdapter } from "./ZmqPythonAdapter.js";
 
 /** The adapter the configuration asks for; for `python`, a started worker pool behind it. */
-export async function createAdapter(config: Pick<Config, "adapter" | "workers">): Promise<DspyAdapter> {
+export async function createAdapter(config: Pick<Config, "adapter" | "workers"> & { secrets?: Config["secrets"] }): Promise<DspyAdapter> {
   if (config.adapter === "in-process") return new InProcessAdapter();
   const pool = new WorkerPool({
     workers: config.workers.count,
@@ -16,5 +16,5 @@ export async function createAdapter(config: Pick<Config, "adapter" | "workers">)
     bind: config.workers.bind,
   });
   await pool.start();
-  return new ZmqPythonAdapter(pool);
+  return new ZmqPythonAdapter(pool, config.secrets);
 }

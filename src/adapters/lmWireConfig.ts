@@ -1,4 +1,6 @@
 import { contentHash } from "../canonicalJson.js";
+import { AppError } from "../errors.js";
+import { EMPTY_KEYRING, type SecretKeyring, decryptSecret, languageModelAad } from "../secrets/SecretBox.js";
 import type { LanguageModelSpec } from "./DspyAdapter.js";
 
 /** The LM settings a worker needs (`configure_lm.config` in bridge-py/PROTOCOL.md). */
@@ -16,14 +18,22 @@ export interface LmWireConfig {
   adapter?: string;
 }
 
-/** Builds the wire config; the API key is read from the environment here, at the moment it is needed. */
-export function lmWireConfig(lm: LanguageModelSpec, env: NodeJS.ProcessEnv = process.env): LmWireConfig {
+/**
+ * Builds the wire config. The API key is read here, at the moment a request needs it: from the
+ * environment variable `secretEnv` names, or decrypted from its stored form with `keyring`
+ * (failing closed with SECRET_UNREADABLE). The result goes only into that request's message.
+ */
+export function lmWireConfig(lm: LanguageModelSpec, env: NodeJS.ProcessEnv = process.env, keyring: SecretKeyring = EMPTY_KEYRING): LmWireConfig {
   const retries = lm.config?.num_retries;
   const config: LmWireConfig = { model: lm.model, cache: lm.cache, num_retries: typeof retries === "number" ? retries : 0 };
   if (lm.apiBase) config.api_base = lm.apiBase;
   if (lm.temperature !== null) config.temperature = lm.temperature;
   if (lm.maxTokens !== null) config.max_tokens = lm.maxTokens;
   if (lm.secretEnv && env[lm.secretEnv]) config.api_key = env[lm.secretEnv];
+  if (lm.apiKeyEncrypted) {
+    if (!lm.tenantId) throw new AppError("SECRET_UNREADABLE", "the stored API key could not be decrypted: the language model's tenant is unknown", { layer: "lm" });
+    config.api_key = decryptSecret(keyring, lm.apiKeyEncrypted, languageModelAad(lm.tenantId, lm.id));
+  }
   if (lm.model === "dummy") config.answers = lm.config?.answers;
   if (typeof lm.config?.adapter === "string") config.adapter = lm.config.adapter;
   return config;

@@ -4,9 +4,10 @@ import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { updateAtVersion } from "../db/rows.js";
 import { AppError } from "../errors.js";
-import { isId } from "../ids.js";
+import { isId, newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { Scope } from "../scope.js";
+import { EMPTY_KEYRING, type SecretKeyring, encryptSecret, languageModelAad, noKeyConfigured } from "../secrets/SecretBox.js";
 import { DUMMY_MODEL, type LanguageModelFields, validateDummyConfig, validateLanguageModelInput } from "./validateLanguageModelInput.js";
 
 export interface CreateLanguageModel extends LanguageModelFields {
@@ -27,7 +28,17 @@ export interface LanguageModelFilter {
 const UPDATABLE = ["name", "model", "apiBase", "temperature", "maxTokens", "cache", "secretEnv", "config"] as const;
 
 export class LanguageModelService {
-  constructor(private readonly database: Database) {}
+  /** `keyring` encrypts `apiKey` inputs (README: "Secrets"); without a current key, storing one is refused. */
+  constructor(
+    private readonly database: Database,
+    private readonly keyring: SecretKeyring = EMPTY_KEYRING,
+  ) {}
+
+  /** The stored form of an `apiKey` input, bound to its row; the plaintext goes no further than here. */
+  private encryptApiKey(apiKey: string, tenantId: string, id: string): string {
+    if (!this.keyring.current) throw noKeyConfigured("input.apiKey");
+    return encryptSecret(this.keyring, apiKey, languageModelAad(tenantId, id));
+  }
 
   async get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<LanguageModel | null> {
     if (!isId(id)) return null;
@@ -50,7 +61,9 @@ export class LanguageModelService {
   async create(scope: Scope, input: CreateLanguageModel): Promise<LanguageModel> {
     validateLanguageModelInput(input, "create");
     if (input.model === DUMMY_MODEL) validateDummyConfig(input.config);
+    const id = newId();
     const entity = this.database.manager.create(LanguageModel, {
+      id,
       tenantId: scope.tenantId,
       name: input.name,
       model: input.model,
@@ -59,6 +72,7 @@ export class LanguageModelService {
       maxTokens: input.maxTokens ?? null,
       cache: input.cache ?? true,
       secretEnv: input.secretEnv ?? null,
+      apiKeyEncrypted: input.apiKey ? this.encryptApiKey(input.apiKey, scope.tenantId, id) : null,
       config: input.config ?? null,
     });
     return this.database.transaction((manager) => saveUnique(manager, entity));
@@ -76,6 +90,13 @@ export class LanguageModelService {
         if (input[key] !== undefined) (changes as Record<string, unknown>)[key] = input[key];
       }
       if (changes.cache === null) changes.cache = true;
+      if (input.apiKey !== undefined) changes.apiKeyEncrypted = input.apiKey === null ? null : this.encryptApiKey(input.apiKey, current.tenantId, current.id);
+      const secretEnvAfter = changes.secretEnv !== undefined ? changes.secretEnv : current.secretEnv;
+      const apiKeyAfter = changes.apiKeyEncrypted !== undefined ? changes.apiKeyEncrypted : current.apiKeyEncrypted;
+      if (secretEnvAfter && apiKeyAfter) {
+        const path = input.apiKey ? "input.apiKey" : "input.secretEnv";
+        throw AppError.badInput(path, "a language model has either a stored apiKey or a secretEnv, not both: clear the other one (null) in the same update");
+      }
       if (Object.keys(changes).length === 0) return current;
       const merged = { ...current, ...changes } as LanguageModel;
       if (merged.model === DUMMY_MODEL) validateDummyConfig(merged.config);

@@ -9,6 +9,8 @@ export interface LanguageModelFields {
   maxTokens?: number | null;
   cache?: boolean | null;
   secretEnv?: string | null;
+  /** Write-only; stored encrypted. */
+  apiKey?: string | null;
   config?: Record<string, unknown> | null;
 }
 
@@ -20,7 +22,7 @@ export const DUMMY_MODEL = "dummy";
  * has no metadata about (llama.cpp, vLLM) — what makes small local models' outputs parse.
  */
 export const LM_ADAPTERS = ["chat", "json", "json_schema"] as const;
-export const LANGUAGE_MODEL_LIMITS = { maxConfigBytes: 65_536, maxTokens: 1_000_000, maxTemperature: 2 } as const;
+export const LANGUAGE_MODEL_LIMITS = { maxApiKeyLength: 4_096, maxConfigBytes: 65_536, maxTokens: 1_000_000, maxTemperature: 2 } as const;
 
 // litellm's "provider/model" form; the provider part picks the client, the rest may contain more slashes.
 const MODEL = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.:@+/-]+$/;
@@ -57,6 +59,14 @@ export function validateLanguageModelInput(input: LanguageModelFields, mode: "cr
   if (input.secretEnv !== undefined && input.secretEnv !== null) {
     if (!ENV_NAME.test(input.secretEnv) || input.secretEnv.length > 200) {
       issues.add("input.secretEnv", "must be the name of an environment variable (letters, digits and _, not starting with a digit)");
+    }
+  }
+  if (input.apiKey !== undefined && input.apiKey !== null) {
+    // Never echo the value: a problem is described by its shape only.
+    if (input.secretEnv !== undefined && input.secretEnv !== null) {
+      issues.add("input.apiKey", "give either apiKey (stored encrypted) or secretEnv (the name of an environment variable), not both");
+    } else if (input.apiKey.length === 0 || input.apiKey.length > LANGUAGE_MODEL_LIMITS.maxApiKeyLength || /[\s\u0000-\u001f]/.test(input.apiKey)) {
+      issues.add("input.apiKey", `must be 1 to ${LANGUAGE_MODEL_LIMITS.maxApiKeyLength} characters without whitespace or control characters`);
     }
   }
   if (input.config !== undefined && input.config !== null) {

@@ -13,13 +13,17 @@ export interface ScriptedReply {
  * it through litellm exactly as it would a hosted model. `reply` picks the answer from the request
  * (model name and messages), so tests can make one LM slow, failing, or distinct from another.
  */
-export async function startFakeOpenAI(reply: (request: { model: string; prompt: string }) => ScriptedReply): Promise<{ url: string; requests: number; close(): Promise<void> }> {
+export async function startFakeOpenAI(
+  reply: (request: { model: string; prompt: string }) => ScriptedReply,
+): Promise<{ url: string; requests: number; /** The Authorization header of each request, in order (undefined when absent). */ authorizations: (string | undefined)[]; close(): Promise<void> }> {
   const state = { requests: 0 };
+  const authorizations: (string | undefined)[] = [];
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (chunk) => (body += chunk));
     req.on("end", () => {
       state.requests += 1;
+      authorizations.push(req.headers.authorization);
       let parsed: { model?: string; messages?: { content?: unknown }[] } = {};
       try {
         parsed = JSON.parse(body);
@@ -60,6 +64,7 @@ export async function startFakeOpenAI(reply: (request: { model: string; prompt: 
     get requests() {
       return state.requests;
     },
+    authorizations,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
