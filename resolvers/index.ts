@@ -1,4 +1,5 @@
 import { ApiKeyResolver } from "./ApiKeyResolver.js";
+import { AuditEventResolver } from "./AuditEventResolver.js";
 import { DatasetResolver } from "./DatasetResolver.js";
 import { ExecutionResolver } from "./ExecutionResolver.js";
 import { ExecutionUpdatesResolver } from "./ExecutionUpdatesResolver.js";
@@ -7,4 +8,4 @@ import { ProgramChangedResolver } from "./ProgramChangedResolver.js";
 import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver, AuditEventResolver] as const;

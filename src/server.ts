@@ -13,6 +13,7 @@ import { ApiKeyService } from "./auth/ApiKeyService.js";
 import { Authenticator, type Credentials, credentialsFromConnectionParams, credentialsFromHeaders } from "./auth/Authenticator.js";
 import type { Principal } from "./auth/roles.js";
 import type { Config } from "./config.js";
+import { AuditTrail } from "./audit/AuditTrail.js";
 import { DatasetService } from "./datasets/DatasetService.js";
 import { Database } from "./db/Database.js";
 import { AppError, formatGraphQLError } from "./errors.js";
@@ -83,6 +84,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       datasets: new DatasetService(database),
       executions: new ExecutionService(database, programs, stateMachine, jobs, events, config.executions),
       apiKeys: new ApiKeyService(database),
+      audit: new AuditTrail(database),
       events,
     };
   } catch (error) {

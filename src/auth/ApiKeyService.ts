@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { ApiKey } from "../../entities/index.js";
+import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
@@ -14,6 +15,8 @@ const DISPLAY_LENGTH = API_KEY_PREFIX.length + 8;
 /** lastUsedAt is written at most this often per key. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
 const MAX_NAME = 200;
+/** What the audit trail records of a key: never its hash. */
+const AUDITED_FIELDS = ["name", "role", "prefix"] as const;
 
 /**
  * SHA-256, not a slow password hash: the key is 256 random bits, so there is nothing to guess and
@@ -39,18 +42,24 @@ export class ApiKeyService {
     if (!isRole(input.role)) throw AppError.badInput("input.role", "must be one of viewer, runner, editor, admin");
     const secret = API_KEY_PREFIX + randomBytes(32).toString("base64url");
     const id = newId();
-    await this.database.manager.insert(ApiKey, {
-      id,
-      tenantId: scope.tenantId,
-      name,
-      role: input.role,
-      prefix: secret.slice(0, DISPLAY_LENGTH),
-      hash: hashApiKey(secret),
-      createdBy,
-      revokedAt: null,
-      lastUsedAt: null,
+    const apiKey = await this.database.transaction(async (manager) => {
+      await manager.insert(ApiKey, {
+        id,
+        tenantId: scope.tenantId,
+        name,
+        role: input.role,
+        prefix: secret.slice(0, DISPLAY_LENGTH),
+        hash: hashApiKey(secret),
+        createdBy,
+        revokedAt: null,
+        lastUsedAt: null,
+      });
+      const stored = await manager.findOneByOrFail(ApiKey, { id });
+      // Never the hash (nor, of course, the secret): what identifies the key to a person is enough.
+      await AuditLog.record(manager, scope, { action: "apiKey.create", entityType: "ApiKey", entityId: id, after: AuditLog.snapshot(stored, AUDITED_FIELDS) });
+      return stored;
     });
-    return { apiKey: await this.database.manager.findOneByOrFail(ApiKey, { id }), secret };
+    return { apiKey, secret };
   }
 
   async get(scope: Scope, id: string): Promise<ApiKey | null> {
@@ -68,15 +77,21 @@ export class ApiKeyService {
   async revoke(scope: Scope, id: string): Promise<ApiKey> {
     const key = await this.get(scope, id);
     if (!key) throw new AppError("NOT_FOUND", `id: API key '${id}' not found`, { path: "id" });
-    if (key.revokedAt === null) {
-      await this.database.manager
+    if (key.revokedAt !== null) return key;
+    return this.database.transaction(async (manager) => {
+      const result = await manager
         .createQueryBuilder()
         .update(ApiKey)
         .set({ revokedAt: new Date() })
         .where("id = :id AND tenantId = :tenantId AND revokedAt IS NULL", { id: key.id, tenantId: scope.tenantId })
         .execute();
-    }
-    return this.database.manager.findOneByOrFail(ApiKey, { id: key.id });
+      const stored = await manager.findOneByOrFail(ApiKey, { id: key.id });
+      // Revoked concurrently by someone else: their revocation is the audited one.
+      if (result.affected === 1) {
+        await AuditLog.record(manager, scope, { action: "apiKey.revoke", entityType: "ApiKey", entityId: key.id, before: AuditLog.snapshot(key, ["revokedAt"]), after: AuditLog.snapshot(stored, ["revokedAt"]) });
+      }
+      return stored;
+    });
   }
 
   /** The principal a key stands for, or UNAUTHENTICATED. Records the use at most once a minute. */

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   if (!isRole(values.role)) throw new Error(`--role must be viewer, runner, editor or admin, got '${values.role}'`);
   const database = await Database.open({ databaseUrl: config.databaseUrl, sqlitePath: path.join(config.dataDir, "subgraph.sqlite") });
   try {
-    const { apiKey, secret } = await new ApiKeyService(database).create({ tenantId }, { name: values.name ?? "bootstrap", role: values.role }, "cli");
+    const { apiKey, secret } = await new ApiKeyService(database).create({ tenantId, actor: { subject: "cli", via: "system" } }, { name: values.name ?? "bootstrap", role: values.role }, "cli");
     fs.writeSync(2, `API key '${apiKey.name}' (id ${apiKey.id}, role ${apiKey.role}, tenant ${tenantId}). It is shown this once; send it as the X-API-Key header:\n`);
     fs.writeSync(1, `${secret}\n`);
   } finally {

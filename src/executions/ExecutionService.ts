@@ -1,5 +1,6 @@
 import { Execution, ExecutionEvent, ExecutionStatus, type ProgramVersion } from "../../entities/index.js";
 import { contentHash } from "../canonicalJson.js";
+import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { AppError } from "../errors.js";
@@ -42,6 +43,8 @@ export interface ExecutionFilter {
 
 const MAX_IDEMPOTENCY_KEY = 200;
 const { PENDING, RUNNING, FAILED, CANCELLED } = ExecutionStatus;
+/** What executeProgram records of a new execution (outputs, trace and timings come from the runner, not the caller). */
+const AUDITED_ON_CREATE = ["programId", "programVersionId", "languageModelId", "inputs", "status", "maxAttempts", "idempotencyKey"] as const;
 
 
 /** Queues executions, cancels and retries them, and answers questions about them. */
@@ -126,7 +129,16 @@ export class ExecutionService {
     } satisfies NewExecution;
     let created: { execution: Execution; event: ExecutionEvent };
     try {
-      created = await this.database.transaction((manager) => this.stateMachine.create(fields, `queued version ${version.number}`, manager));
+      created = await this.database.transaction(async (manager) => {
+        const result = await this.stateMachine.create(fields, `queued version ${version.number}`, manager);
+        await AuditLog.record(manager, scope, {
+          action: "execution.create",
+          entityType: "Execution",
+          entityId: result.execution.id,
+          after: AuditLog.snapshot(result.execution, AUDITED_ON_CREATE),
+        });
+        return result;
+      });
     } catch (error) {
       // The same key, sent twice at once: the other request created it.
       if (key !== null && isUniqueViolation(error)) {
@@ -147,7 +159,13 @@ export class ExecutionService {
       if (current.status !== PENDING && current.status !== RUNNING) {
         throw new AppError("ILLEGAL_TRANSITION", `id: execution '${id}' is ${current.status}; only PENDING or RUNNING executions can be cancelled`, { path: "id" });
       }
-      const cancelled = await this.stateMachine.transition({ from: current, to: CANCELLED, reason, changes: { finishedAt: new Date() } });
+      const cancelled = await this.stateMachine.transition({
+        from: current,
+        to: CANCELLED,
+        reason,
+        changes: { finishedAt: new Date() },
+        audit: { scope, action: "execution.cancel" },
+      });
       if (cancelled) return cancelled;
       // It changed under us (it started, or finished): look again.
     }
@@ -164,6 +182,7 @@ export class ExecutionService {
       to: PENDING,
       reason: "retry requested",
       changes: { maxAttempts: current.attempt + this.settings.maxAttempts, error: null, finishedAt: null },
+      audit: { scope, action: "execution.retry" },
     });
     if (!retried) throw AppError.conflict(`id: execution '${id}' was changed concurrently; reload and retry`, "id");
     return this.enqueue(retried);

@@ -1,11 +1,13 @@
 import type { EntityManager } from "typeorm";
 import { Execution, ExecutionEvent, ExecutionStatus } from "../../entities/index.js";
+import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { row } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { newId } from "../ids.js";
 import { publishExecutionUpdate } from "./ExecutionEvents.js";
 import type { EventBus } from "../pubsub.js";
+import type { Scope } from "../scope.js";
 
 const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
 
@@ -36,6 +38,11 @@ export interface TransitionRequest {
   to: ExecutionStatus;
   reason: string;
   changes?: TransitionChanges;
+  /**
+   * Set for a transition a user asked for (cancel, retry): it is recorded in the audit trail, in the
+   * transition's transaction. The job runner's own transitions leave it out: execution_event has them.
+   */
+  audit?: { scope: Scope; action: string };
 }
 
 /**
@@ -86,7 +93,18 @@ export class ExecutionStateMachine {
       if (result.affected !== 1) return null;
       await manager.insert(ExecutionEvent, row(event));
       // The row is now exactly this: no need to read it back.
-      return Object.assign(new Execution(), from, changes, { version: from.version + 1 });
+      const after = Object.assign(new Execution(), from, changes, { version: from.version + 1 });
+      if (request.audit) {
+        const fields = ["status", ...Object.keys(request.changes ?? {})];
+        await AuditLog.record(manager, request.audit.scope, {
+          action: request.audit.action,
+          entityType: "Execution",
+          entityId: from.id,
+          before: AuditLog.snapshot(from, fields),
+          after: AuditLog.snapshot(after, fields),
+        });
+      }
+      return after;
     });
     if (applied) publishExecutionUpdate(this.events, applied, event);
     return applied;

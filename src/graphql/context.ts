@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { AuditTrail } from "../audit/AuditTrail.js";
 import type { ApiKeyService } from "../auth/ApiKeyService.js";
 import type { Principal } from "../auth/roles.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
@@ -15,6 +16,8 @@ export interface Services {
   datasets: DatasetService;
   executions: ExecutionService;
   apiKeys: ApiKeyService;
+  /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
+  audit: AuditTrail;
   events: EventBus;
 }
 

@@ -1,5 +1,6 @@
 import type { EntityManager } from "typeorm";
 import { LanguageModel } from "../../entities/index.js";
+import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { updateAtVersion } from "../db/rows.js";
@@ -75,7 +76,12 @@ export class LanguageModelService {
       apiKeyEncrypted: input.apiKey ? this.encryptApiKey(input.apiKey, scope.tenantId, id) : null,
       config: input.config ?? null,
     });
-    return this.database.transaction((manager) => saveUnique(manager, entity));
+    return this.database.transaction(async (manager) => {
+      const saved = await saveUnique(manager, entity);
+      // Snapshot fields named like secrets (secretEnv, the encrypted API key) are recorded as "[redacted]".
+      await AuditLog.record(manager, scope, { action: "languageModel.create", entityType: "LanguageModel", entityId: saved.id, after: AuditLog.snapshot(saved) });
+      return saved;
+    });
   }
 
   async update(scope: Scope, input: UpdateLanguageModel): Promise<LanguageModel> {
@@ -102,7 +108,15 @@ export class LanguageModelService {
       if (merged.model === DUMMY_MODEL) validateDummyConfig(merged.config);
       const updated = await updateAtVersion(manager, LanguageModel, current.id, current.version, changes).catch((error: unknown) => rethrowUnique(error));
       if (!updated) throw AppError.conflict(`language model '${current.id}' was changed concurrently; reload and retry`, "input.expectedVersion");
-      return (await this.require(scope, current.id, "input.id", manager));
+      const stored = await this.require(scope, current.id, "input.id", manager);
+      await AuditLog.record(manager, scope, {
+        action: "languageModel.update",
+        entityType: "LanguageModel",
+        entityId: stored.id,
+        before: AuditLog.snapshot(current),
+        after: AuditLog.snapshot(stored),
+      });
+      return stored;
     });
   }
 }

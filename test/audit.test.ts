@@ -1,0 +1,380 @@
+import assert from "node:assert/strict";
+import { SignJWT } from "jose";
+import { Execution, ExecutionStatus } from "../entities/index.js";
+import { AuditLog, diff, isSecretField, REDACTED } from "../src/audit/AuditLog.js";
+import { requestIdOf, scopeFor } from "../src/graphql/context.js";
+import { buildFederatedSchema } from "../src/graphql/schema.js";
+import { createInProcessEventBus } from "../src/pubsub.js";
+import { Role } from "../src/auth/roles.js";
+import { expectData, expectError, graphql } from "./support/graphql.js";
+import { describeEachDatabase } from "./support/harness.js";
+import { dummyLm, predictDefinition } from "./support/stacks.js";
+
+const SECRET = "audit-test-secret-0123456789abcdef-0123456789abcdef";
+const ISSUER = "https://issuer.example.test/";
+const AUDIENCE = "dspy-subgraph";
+// Jobs never run here (no notifications, an hour between polls): executions stay PENDING until a test moves them.
+const ENV = { AUTH_JWT_SECRET: SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE, JOB_NOTIFICATIONS: "0", JOB_POLL_MS: "3600000" };
+const SECRET_ENV = "AUDIT_SECRET_ENV_NAME_123";
+const SECRET_ENV_2 = "AUDIT_SECRET_ENV_OTHER_456";
+
+async function token(sub: string, role: string, tenant = "tenant-a"): Promise<Record<string, string>> {
+  const jwt = await new SignJWT({ tenant_id: tenant, role })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
+    .sign(new TextEncoder().encode(SECRET));
+  return { authorization: `Bearer ${jwt}` };
+}
+
+const EVENT_FIELDS = `id action entityType entityId changes requestId at actor { subject via apiKeyId }`;
+const AUDIT_EVENTS = `query($filter: AuditEventFilter, $first: Int, $after: String) {
+  auditEvents(filter: $filter, first: $first, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor node { ${EVENT_FIELDS} } } }
+}`;
+const CREATE_KEY = `mutation($name: String!, $role: Role!) { createApiKey(input: { name: $name, role: $role }) { secret apiKey { id prefix } } }`;
+const CREATE_PROGRAM = `mutation($n: String!, $d: JSON!, $lm: ID) { createProgram(input: { name: $n, definition: $d, languageModelId: $lm }) { id version currentVersionId: currentVersion { id } } }`;
+const EXECUTE = `mutation($id: ID!, $q: String!, $key: String) { executeProgram(input: { programId: $id, inputs: { question: $q, n: 1 }, idempotencyKey: $key }) { id status } }`;
+
+/**
+ * One case per mutation of the schema. The test "covers every mutation" fails when a mutation is
+ * added without a case here, i.e. without its audit event being checked.
+ */
+const AUDITED_MUTATIONS = [
+  "createLanguageModel",
+  "updateLanguageModel",
+  "createApiKey",
+  "revokeApiKey",
+  "createProgram",
+  "updateProgram",
+  "deleteProgram",
+  "createDataset",
+  "addExamples",
+  "executeProgram",
+  "cancelExecution",
+  "retryExecution",
+];
+
+describe("audit trail: units", () => {
+  it("covers every mutation of the schema, and no mutation can touch audit events", async () => {
+    const schema = await buildFederatedSchema(createInProcessEventBus());
+    const mutations = schema.getMutationType()?.getFields() ?? {};
+    assert.deepEqual(Object.keys(mutations).sort(), [...AUDITED_MUTATIONS].sort(), "every mutation needs an audit case in test/audit.test.ts");
+    for (const [name, field] of Object.entries(mutations)) {
+      assert.doesNotMatch(name, /audit/i);
+      assert.doesNotMatch(String(field.type), /Audit/, `${name} returns an audit type`);
+    }
+    assert.ok(schema.getQueryType()?.getFields().auditEvents, "auditEvents query exists");
+  });
+
+  it("recognises secret-looking field names, not lookalikes", () => {
+    for (const name of ["secretEnv", "apiKeyEncrypted", "api_key", "apiKey", "encryptedSecret", "accessToken", "password", "hash", "client-secret", "privateKey"]) {
+      assert.ok(isSecretField(name), name);
+    }
+    for (const name of ["maxTokens", "name", "model", "idempotencyKey", "promptTokens", "config", "prefix"]) assert.ok(!isSecretField(name), name);
+  });
+
+  it("diff keeps only changed fields and redacts secrets, also nested ones", () => {
+    const before = { name: "a", secretEnv: "S1", apiKeyEncrypted: null, config: { api_key: "k1", n: 1 }, temperature: null };
+    const after = { name: "a", secretEnv: "S2", apiKeyEncrypted: "v1:ciphertext", config: { api_key: "k2", n: 1 }, temperature: 0.2 };
+    assert.deepEqual(diff(before, after), {
+      secretEnv: { before: REDACTED, after: REDACTED },
+      apiKeyEncrypted: { before: null, after: REDACTED },
+      config: { before: { api_key: REDACTED, n: 1 }, after: { api_key: REDACTED, n: 1 } },
+      temperature: { before: null, after: 0.2 },
+    });
+    assert.deepEqual(diff(null, { name: "x", secretEnv: "S" }), { name: { after: "x" }, secretEnv: { after: REDACTED } });
+    assert.deepEqual(diff({ name: "x" }, null), { name: { before: "x" } });
+  });
+
+  it("builds the scope's actor from the principal and keeps a sane x-request-id", () => {
+    assert.deepEqual(scopeFor({ subject: "api_key:k", tenantId: "t", role: Role.RUNNER, via: "api_key", apiKeyId: "k" }, "r1", "none"), {
+      tenantId: "t",
+      actor: { subject: "api_key:k", via: "api_key", apiKeyId: "k" },
+      requestId: "r1",
+    });
+    assert.deepEqual(scopeFor({ subject: "dev", tenantId: "default", role: Role.ADMIN, via: "dev" }, "r2", "none").actor, { subject: "dev", via: "dev" });
+    assert.equal(scopeFor(null, "r3", "none").actor, undefined);
+    assert.equal(requestIdOf("req-42"), "req-42");
+    for (const bad of [undefined, "", "x".repeat(201), "a\nb"]) assert.match(requestIdOf(bad), /^[0-9a-f-]{36}$/);
+  });
+});
+
+describeEachDatabase(
+  "audit trail",
+  (server) => {
+    let admin: Record<string, string>;
+    let adminB: Record<string, string>;
+    const keys: { editor?: { secret: string; id: string }; runner?: { secret: string; id: string }; viewer?: { secret: string; id: string } } = {};
+    const secrets: string[] = [];
+    const state: Record<string, string> = {};
+    let requestCounter = 0;
+
+    const run = (query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) => graphql(server().url, query, variables, headers);
+    const auditRows = () => server().countRows("audit_event");
+    const asKey = (key: { secret: string } | undefined) => ({ "x-api-key": (key as { secret: string }).secret });
+
+    /** Runs a mutation that must succeed and write exactly one audit event; returns its data and that event. */
+    async function audited(query: string, variables: Record<string, unknown>, headers: Record<string, string> = admin) {
+      const requestId = `audit-req-${++requestCounter}-${Date.now()}`;
+      const before = await auditRows();
+      const data = expectData(await run(query, variables, { ...headers, "x-request-id": requestId }));
+      assert.equal(await auditRows(), before + 1, "exactly one audit event per successful mutation");
+      const events = expectData(await run(AUDIT_EVENTS, { first: 100 }, admin)).auditEvents.edges.map((e: any) => e.node);
+      const matching = events.filter((e: any) => e.requestId === requestId);
+      assert.equal(matching.length, 1, `one event with request id ${requestId}`);
+      return { data: data as Record<string, any>, event: matching[0] };
+    }
+
+    /** Runs a mutation that must fail with `code` and write nothing. */
+    async function refused(code: string, query: string, variables: Record<string, unknown>, headers: Record<string, string> = admin) {
+      const before = await auditRows();
+      expectError(await run(query, variables, headers), code);
+      assert.equal(await auditRows(), before, `a failed mutation (${code}) writes no audit event`);
+    }
+
+    before(async () => {
+      admin = await token("alice", "admin");
+      adminB = await token("bob", "admin", "tenant-b");
+      for (const role of ["editor", "runner", "viewer"] as const) {
+        const created = expectData(await run(CREATE_KEY, { name: `${role} key`, role: role.toUpperCase() }, admin)).createApiKey;
+        keys[role] = { secret: created.secret, id: created.apiKey.id };
+        secrets.push(created.secret);
+      }
+    });
+
+    it("createLanguageModel: after only, secretEnv redacted, actor and request id recorded", async () => {
+      const { data, event } = await audited(`mutation($lm: CreateLanguageModelInput!) { createLanguageModel(input: $lm) { id } }`, {
+        lm: { name: "audit-lm", secretEnv: SECRET_ENV, ...dummyLm({ France: { answer: "Paris" } }) },
+      });
+      state.lm = data.createLanguageModel.id;
+      assert.equal(event.action, "languageModel.create");
+      assert.equal(event.entityType, "LanguageModel");
+      assert.equal(event.entityId, state.lm);
+      assert.deepEqual(event.actor, { subject: "alice", via: "jwt", apiKeyId: null });
+      assert.equal(event.changes.name.after, "audit-lm");
+      assert.equal(event.changes.model.after, "dummy");
+      assert.equal(event.changes.secretEnv.after, REDACTED);
+      for (const change of Object.values(event.changes) as any[]) assert.deepEqual(Object.keys(change), ["after"]);
+      for (const bookkeeping of ["id", "tenantId", "createdAt", "updatedAt", "version"]) assert.ok(!(bookkeeping in event.changes), bookkeeping);
+      assert.ok(Math.abs(Date.parse(event.at) - Date.now()) < 60_000);
+    });
+
+    it("updateLanguageModel: before/after of the changed fields only", async () => {
+      const { event } = await audited(`mutation($id: ID!, $s: String) { updateLanguageModel(input: { id: $id, temperature: 0.5, secretEnv: $s, name: "audit-lm" }) { id } }`, {
+        id: state.lm,
+        s: SECRET_ENV_2,
+      });
+      assert.equal(event.action, "languageModel.update");
+      assert.deepEqual(event.changes, { temperature: { before: null, after: 0.5 }, secretEnv: { before: REDACTED, after: REDACTED } });
+    });
+
+    it("createApiKey: name, role and prefix only (never the hash or the secret)", async () => {
+      const { data, event } = await audited(CREATE_KEY, { name: "throwaway", role: "VIEWER" });
+      state.throwawayKey = data.createApiKey.apiKey.id;
+      secrets.push(data.createApiKey.secret);
+      assert.equal(event.action, "apiKey.create");
+      assert.equal(event.entityType, "ApiKey");
+      assert.equal(event.entityId, state.throwawayKey);
+      assert.deepEqual(event.changes, { name: { after: "throwaway" }, role: { after: "viewer" }, prefix: { after: data.createApiKey.apiKey.prefix } });
+    });
+
+    it("revokeApiKey: revokedAt before/after; revoking again changes nothing and records nothing", async () => {
+      const { event } = await audited(`mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }`, { id: state.throwawayKey });
+      assert.equal(event.action, "apiKey.revoke");
+      assert.equal(event.changes.revokedAt.before, null);
+      assert.ok(Date.parse(event.changes.revokedAt.after) > 0);
+      assert.deepEqual(Object.keys(event.changes), ["revokedAt"]);
+      const before = await auditRows();
+      expectData(await run(`mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, { id: state.throwawayKey }, admin));
+      assert.equal(await auditRows(), before);
+    });
+
+    it("createProgram through an editor API key: actor via api_key with the key's id", async () => {
+      const { data, event } = await audited(CREATE_PROGRAM, { n: "audit-program", d: predictDefinition(), lm: state.lm }, asKey(keys.editor));
+      state.program = data.createProgram.id;
+      assert.equal(event.action, "program.create");
+      assert.equal(event.entityType, "Program");
+      assert.equal(event.entityId, state.program);
+      assert.deepEqual(event.actor, { subject: `api_key:${keys.editor?.id}`, via: "api_key", apiKeyId: keys.editor?.id });
+      assert.deepEqual(event.changes.definition.after, predictDefinition());
+      assert.equal(event.changes.languageModelId.after, state.lm);
+      assert.equal(event.changes.currentVersionId.after, data.createProgram.currentVersionId.id);
+      assert.deepEqual(event.changes.description, { after: null });
+    });
+
+    it("updateProgram: only the renamed field", async () => {
+      const { event } = await audited(`mutation($id: ID!) { updateProgram(input: { id: $id, name: "audit-program-renamed" }) { id } }`, { id: state.program });
+      assert.equal(event.action, "program.update");
+      assert.deepEqual(event.changes, { name: { before: "audit-program", after: "audit-program-renamed" } });
+      // Nothing to change: nothing written, nothing recorded.
+      const before = await auditRows();
+      expectData(await run(`mutation($id: ID!) { updateProgram(input: { id: $id }) { id } }`, { id: state.program }, admin));
+      assert.equal(await auditRows(), before);
+    });
+
+    it("createDataset and addExamples: the dataset's fields and its example count", async () => {
+      const created = await audited(`mutation { createDataset(input: { name: "audit-ds", examples: [{ inputs: { q: "a" } }, { inputs: { q: "b" } }] }) { id } }`, {});
+      state.dataset = created.data.createDataset.id;
+      assert.equal(created.event.action, "dataset.create");
+      assert.equal(created.event.entityType, "Dataset");
+      assert.equal(created.event.entityId, state.dataset);
+      assert.deepEqual(created.event.changes, { name: { after: "audit-ds" }, description: { after: null }, exampleCount: { after: 2 } });
+      const added = await audited(`mutation($id: ID!) { addExamples(input: { datasetId: $id, examples: [{ inputs: { q: "c" } }] }) { examples { id } } }`, { id: state.dataset });
+      assert.equal(added.event.action, "dataset.addExamples");
+      assert.equal(added.event.entityId, state.dataset);
+      assert.deepEqual(added.event.changes, { exampleCount: { before: 2, after: 3 } });
+    });
+
+    it("executeProgram through a runner key; the idempotent repeat records nothing", async () => {
+      const { data, event } = await audited(EXECUTE, { id: state.program, q: "capital of France?", key: "audit-key-1" }, asKey(keys.runner));
+      state.execution = data.executeProgram.id;
+      assert.equal(event.action, "execution.create");
+      assert.equal(event.entityType, "Execution");
+      assert.equal(event.entityId, state.execution);
+      assert.equal(event.actor.apiKeyId, keys.runner?.id);
+      assert.deepEqual(event.changes.inputs, { after: { question: "capital of France?", n: 1 } });
+      assert.deepEqual(event.changes.status, { after: "PENDING" });
+      assert.deepEqual(event.changes.programId, { after: state.program });
+      assert.deepEqual(event.changes.idempotencyKey, { after: "audit-key-1" });
+      const before = await auditRows();
+      const again = expectData(await run(EXECUTE, { id: state.program, q: "capital of France?", key: "audit-key-1" }, asKey(keys.runner))).executeProgram;
+      assert.equal(again.id, state.execution);
+      assert.equal(await auditRows(), before, "an idempotent repeat changes nothing");
+    });
+
+    it("cancelExecution: status and finishedAt", async () => {
+      const { event } = await audited(`mutation($id: ID!) { cancelExecution(id: $id) { id status } }`, { id: state.execution }, asKey(keys.runner));
+      assert.equal(event.action, "execution.cancel");
+      assert.equal(event.entityId, state.execution);
+      assert.deepEqual(Object.keys(event.changes).sort(), ["finishedAt", "status"]);
+      assert.deepEqual(event.changes.status, { before: "PENDING", after: "CANCELLED" });
+      assert.equal(event.changes.finishedAt.before, null);
+    });
+
+    it("retryExecution: FAILED → PENDING, the error cleared", async () => {
+      const created = expectData(await run(EXECUTE, { id: state.program, q: "to fail", key: null }, admin)).executeProgram;
+      state.failed = created.id;
+      // The job runner never runs here: fail it as the runner would (system transitions are not audited).
+      const error = { code: "LM_ERROR", layer: "lm", message: "boom", retriable: false };
+      await server()
+        .database.manager.createQueryBuilder()
+        .update(Execution)
+        .set({ status: ExecutionStatus.FAILED, error, finishedAt: new Date() })
+        .where("id = :id", { id: created.id })
+        .execute();
+      const { event } = await audited(`mutation($id: ID!) { retryExecution(id: $id) { id status } }`, { id: state.failed });
+      assert.equal(event.action, "execution.retry");
+      assert.equal(event.entityId, state.failed);
+      assert.deepEqual(event.changes.status, { before: "FAILED", after: "PENDING" });
+      assert.deepEqual(event.changes.error, { before: error, after: null });
+      assert.equal(event.changes.finishedAt.after, null);
+      assert.ok(!("maxAttempts" in event.changes), "maxAttempts did not change (no attempt ran)");
+    });
+
+    it("deleteProgram: before only; the program's trail outlives it", async () => {
+      const program = expectData(await run(CREATE_PROGRAM, { n: "audit-doomed", d: predictDefinition(), lm: state.lm }, admin)).createProgram;
+      const { event } = await audited(`mutation($id: ID!) { deleteProgram(id: $id) }`, { id: program.id });
+      assert.equal(event.action, "program.delete");
+      assert.equal(event.entityId, program.id);
+      assert.deepEqual(event.changes.name, { before: "audit-doomed" });
+      for (const change of Object.values(event.changes) as any[]) assert.deepEqual(Object.keys(change), ["before"]);
+      const trail = expectData(await run(AUDIT_EVENTS, { filter: { entityId: program.id } }, admin)).auditEvents;
+      assert.deepEqual(trail.edges.map((e: any) => e.node.action), ["program.create", "program.delete"]);
+    });
+
+    it("failed mutations write nothing: validation errors, NOT_FOUND, CONFLICT, illegal transitions, FORBIDDEN", async () => {
+      const missing = "01900000-0000-7000-8000-000000000000";
+      await refused("BAD_USER_INPUT", CREATE_PROGRAM, { n: "bad", d: { inputs: {} }, lm: state.lm });
+      await refused("CONFLICT", CREATE_PROGRAM, { n: "audit-program-renamed", d: predictDefinition(), lm: state.lm });
+      await refused("CONFLICT", `mutation($id: ID!) { updateProgram(input: { id: $id, name: "x", expectedVersion: 99 }) { id } }`, { id: state.program });
+      await refused("NOT_FOUND", `mutation($id: ID!) { updateProgram(input: { id: $id, name: "x" }) { id } }`, { id: missing });
+      await refused("CONFLICT", `mutation($id: ID!) { deleteProgram(id: $id) }`, { id: state.program }); // a PENDING execution (the retried one)
+      await refused("NOT_FOUND", `mutation($id: ID!) { deleteProgram(id: $id) }`, { id: missing });
+      await refused("CONFLICT", `mutation($lm: CreateLanguageModelInput!) { createLanguageModel(input: $lm) { id } }`, { lm: { name: "audit-lm", ...dummyLm({}) } });
+      await refused("NOT_FOUND", `mutation($id: ID!) { updateLanguageModel(input: { id: $id, temperature: 0.1 }) { id } }`, { id: missing });
+      await refused("CONFLICT", `mutation { createDataset(input: { name: "audit-ds" }) { id } }`, {});
+      await refused("NOT_FOUND", `mutation($id: ID!) { addExamples(input: { datasetId: $id, examples: [{ inputs: { q: "c" } }] }) { dataset { id } } }`, { id: missing });
+      await refused("BAD_USER_INPUT", `mutation($id: ID!) { addExamples(input: { datasetId: $id, examples: [] }) { dataset { id } } }`, { id: state.dataset });
+      await refused("CONFLICT", EXECUTE, { id: state.program, q: "different question", key: "audit-key-1" });
+      await refused("NOT_FOUND", EXECUTE, { id: missing, q: "x", key: null });
+      await refused("ILLEGAL_TRANSITION", `mutation($id: ID!) { cancelExecution(id: $id) { id } }`, { id: state.execution });
+      await refused("ILLEGAL_TRANSITION", `mutation($id: ID!) { retryExecution(id: $id) { id } }`, { id: state.failed });
+      await refused("BAD_USER_INPUT", CREATE_KEY, { name: " ", role: "VIEWER" });
+      await refused("NOT_FOUND", `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, { id: missing });
+      await refused("FORBIDDEN", CREATE_PROGRAM, { n: "viewer's", d: predictDefinition(), lm: state.lm }, asKey(keys.viewer));
+      await refused("UNAUTHENTICATED", CREATE_PROGRAM, { n: "nobody's", d: predictDefinition(), lm: state.lm }, {});
+    });
+
+    it("an event is part of its change's transaction: a rollback removes both", async () => {
+      const before = await auditRows();
+      await assert.rejects(
+        server().database.transaction(async (manager) => {
+          await AuditLog.record(manager, { tenantId: "tenant-a", actor: { subject: "alice", via: "jwt" }, requestId: "rolled-back" }, { action: "program.update", entityType: "Program", entityId: state.program, after: {} });
+          throw new Error("the change failed after the event was written");
+        }),
+        /the change failed/,
+      );
+      assert.equal(await auditRows(), before);
+    });
+
+    it("no secret reaches the audit table: env var names, API key secrets and hashes", async () => {
+      const rows = (await server().database.dataSource.query("SELECT * FROM audit_event")) as Record<string, unknown>[];
+      const text = JSON.stringify(rows);
+      assert.ok(text.includes(REDACTED));
+      const hashes = ((await server().database.dataSource.query("SELECT hash FROM api_key")) as { hash: string }[]).map((r) => r.hash);
+      for (const secret of [SECRET_ENV, SECRET_ENV_2, ...secrets, ...hashes]) assert.ok(!text.includes(secret), `audit table contains a secret (${secret.slice(0, 8)}…)`);
+    });
+
+    it("only admins read the trail", async () => {
+      for (const headers of [asKey(keys.viewer), asKey(keys.runner), asKey(keys.editor), await token("carol", "editor"), await token("dave", "viewer")]) {
+        expectError(await run(AUDIT_EVENTS, {}, headers), "FORBIDDEN");
+      }
+      expectError(await run(AUDIT_EVENTS, {}, {}), "UNAUTHENTICATED");
+      assert.ok(expectData(await run(AUDIT_EVENTS, {}, admin)).auditEvents.totalCount > 0);
+    });
+
+    it("admins filter by entity, action, actor and time, and page through", async () => {
+      const page = async (filter: Record<string, unknown>, first = 100, after?: string) => expectData(await run(AUDIT_EVENTS, { filter, first, after }, admin)).auditEvents;
+      const ofProgram = await page({ entityType: "Program", entityId: state.program });
+      assert.deepEqual(ofProgram.edges.map((e: any) => e.node.action), ["program.create", "program.update"]);
+      assert.equal((await page({ action: "program.update" })).totalCount, 1);
+      const byEditorKey = await page({ actor: `api_key:${keys.editor?.id}` });
+      assert.deepEqual(byEditorKey.edges.map((e: any) => e.node.action), ["program.create"]);
+      const all = await page({});
+      const nodes = all.edges.map((e: any) => e.node);
+      const middle = nodes[Math.floor(nodes.length / 2)];
+      const since = await page({ since: middle.at });
+      assert.ok(since.edges.every((e: any) => Date.parse(e.node.at) >= Date.parse(middle.at)));
+      assert.ok(since.edges.some((e: any) => e.node.id === middle.id));
+      const until = await page({ until: middle.at });
+      assert.ok(until.edges.every((e: any) => Date.parse(e.node.at) < Date.parse(middle.at)));
+      assert.equal(since.totalCount + until.totalCount, all.totalCount);
+      // Pages of 3 walk the whole trail once, in order.
+      const walked: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const p = await page({}, 3, after);
+        walked.push(...p.edges.map((e: any) => e.node.id));
+        if (!p.pageInfo.hasNextPage) break;
+        after = p.pageInfo.endCursor;
+      }
+      assert.deepEqual(walked, nodes.map((n: any) => n.id));
+      expectError(await run(AUDIT_EVENTS, { filter: {}, after: "not-a-cursor" }, admin), "BAD_USER_INPUT");
+    });
+
+    it("another tenant's admin sees none of tenant A's events", async () => {
+      const theirs = expectData(await run(AUDIT_EVENTS, { first: 100 }, adminB)).auditEvents;
+      assert.equal(theirs.totalCount, 0);
+      assert.equal(expectData(await run(AUDIT_EVENTS, { filter: { entityId: state.program } }, adminB)).auditEvents.totalCount, 0);
+      // And their own change is theirs alone.
+      expectData(await run(`mutation { createDataset(input: { name: "b-ds" }) { id } }`, {}, adminB));
+      const after = expectData(await run(AUDIT_EVENTS, { first: 100 }, adminB)).auditEvents;
+      assert.deepEqual(after.edges.map((e: any) => [e.node.action, e.node.actor.subject]), [["dataset.create", "bob"]]);
+      assert.ok(!expectData(await run(AUDIT_EVENTS, { first: 100 }, admin)).auditEvents.edges.some((e: any) => e.node.actor.subject === "bob"));
+    });
+  },
+  ENV,
+);
