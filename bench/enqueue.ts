@@ -29,8 +29,9 @@ const BASELINE_N = Number(process.env.BENCH_BASELINE_N ?? 30);
 const BASELINE_SECONDS = Number(process.env.BENCH_BASELINE_SECONDS ?? 25);
 const TARGET_P50_MS = 20;
 
-const PRODUCT_ENV = { DSPY_ADAPTER: "in-process" };
-const BASELINE_ENV = { DSPY_ADAPTER: "in-process", JOB_POLL_MS: "5000", JOB_NOTIFICATIONS: "0" };
+// EXECUTE_RATE_LIMIT off: the benchmark measures the queue, not the per-caller rate limit.
+const PRODUCT_ENV = { DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off" };
+const BASELINE_ENV = { DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off", JOB_POLL_MS: "5000", JOB_NOTIFICATIONS: "0" };
 
 const EXECUTE = `mutation($p: ID!, $q: String!) {
   executeProgram(input: { programId: $p, inputs: { question: $q }, wait: true }) { id status events { to at } }

@@ -106,7 +106,7 @@ async function startPeer(): Promise<{ url: string; child: ChildProcess; stop(): 
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const data = tempDir("dspy-subgraph-bench-");
-  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "python", WORKERS });
+  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "python", WORKERS, EXECUTE_RATE_LIMIT: "off" });
   let peer: Awaited<ReturnType<typeof startPeer>> | undefined;
   const results: Record<string, Record<number, Level>> = { subgraph: {}, fastapi: {} };
   try {

@@ -96,7 +96,7 @@ async function allReceived(subscribers: Subscriber[], ids: string[], timeoutMs: 
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const data = tempDir("dspy-subgraph-bench-");
-  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process" });
+  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off" });
   const clients: Client[] = [];
   const subscribers = Array.from({ length: SUBSCRIBERS }, () => new Subscriber());
   const measured: string[] = [];

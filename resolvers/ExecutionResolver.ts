@@ -33,6 +33,8 @@ export class ExecutionResolver {
   @Authorized(Role.RUNNER)
   @Mutation(() => Execution, { description: "Queues an execution (PENDING); with `wait`, returns it once it is terminal." })
   executeProgram(@Arg("input", () => ExecuteProgramInput) input: ExecuteProgramInput, @Ctx() ctx: GraphQLContext): Promise<Execution> {
+    // Before anything is read or written: a refused call leaves no trace (README: "Limits").
+    ctx.services.executeRateLimit.check(ctx.principal);
     return ctx.services.executions.execute(ctx.scope, input);
   }
 

@@ -23,6 +23,8 @@ export interface AppErrorOptions {
   /** Every problem found, when there are several. */
   issues?: IssueDetail[];
   details?: Record<string, unknown>;
+  /** Extra GraphQL `extensions` a client may act on (e.g. RATE_LIMITED's `retryAfterMs`). */
+  extensions?: Record<string, unknown>;
 }
 
 /** The one error type of the product: every failure carries { code, layer, message, retriable }. */
@@ -33,6 +35,7 @@ export class AppError extends Error {
   readonly path?: string;
   readonly issues?: IssueDetail[];
   readonly details?: Record<string, unknown>;
+  readonly extensions?: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message);
@@ -43,6 +46,7 @@ export class AppError extends Error {
     this.path = options.path;
     this.issues = options.issues;
     this.details = options.details;
+    this.extensions = options.extensions;
   }
 
   static badInput(path: string, reason: string, issues?: IssueDetail[]): AppError {
@@ -65,7 +69,7 @@ export class AppError extends Error {
   }
 
   toGraphQLExtensions(): Record<string, unknown> {
-    const extensions: Record<string, unknown> = { code: this.code, layer: this.layer, retriable: this.retriable };
+    const extensions: Record<string, unknown> = { ...this.extensions, code: this.code, layer: this.layer, retriable: this.retriable };
     if (this.path !== undefined) extensions.path = this.path;
     if (this.issues !== undefined) extensions.issues = this.issues;
     return extensions;

@@ -25,6 +25,9 @@ import { ExecutionStateMachine } from "./executions/ExecutionStateMachine.js";
 import { createJobBackend } from "./jobs/createJobBackend.js";
 import { JobScheduler } from "./jobs/JobScheduler.js";
 import { LanguageModelService } from "./languageModels/LanguageModelService.js";
+import { graphqlShapedHttpErrors } from "./limits/httpErrors.js";
+import { checkSubscribe, complexityLimitPlugin, depthLimitRule } from "./limits/queryLimits.js";
+import { ExecuteRateLimit } from "./limits/RateLimiter.js";
 import { ProgramService } from "./programs/ProgramService.js";
 import { createInProcessEventBus } from "./pubsub.js";
 import { createAdapter } from "./adapters/createAdapter.js";
@@ -43,8 +46,6 @@ export interface RunningServer {
 }
 
 export const GRAPHQL_PATH = "/graphql";
-// Above the 1 MiB limit on execution inputs, so that limit answers with its own clear error.
-const MAX_BODY = "2mb";
 /** How long a stopping instance lets running executions finish. */
 const DRAIN_MS = 10_000;
 /** The scope of a request without a principal: no row has this tenant (and every resolver refuses before reading). */
@@ -86,6 +87,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       apiKeys: new ApiKeyService(database),
       audit: new AuditTrail(database),
       events,
+      executeRateLimit: new ExecuteRateLimit(config.limits.executeRate),
     };
   } catch (error) {
     await closeAll();
@@ -117,7 +119,10 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
 
   const app = express();
   const httpServer = http.createServer(app);
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const { limits } = config;
+  // MAX_REQUEST_BYTES (default above the 1 MiB limit on execution inputs, so that limit answers with
+  // its own clear error) bounds HTTP bodies and graphql-ws messages alike.
+  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: limits.maxRequestBytes });
   const wsCleanup = useServer(
     {
       schema,
@@ -130,6 +135,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
         ctx.extra.socket.close(WS_UNAUTHENTICATED, Buffer.from(reason).subarray(0, 123).toString());
         return false;
       },
+      // The same depth and complexity limits as HTTP, before anything runs.
+      onSubscribe: (_ctx, _id, payload) => checkSubscribe(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, payload),
       // Authenticated again for every subscription, so a key revoked or a token expired since is refused.
       context: (ctx) => contextFor(credentialsFromConnectionParams(ctx.connectionParams), undefined),
       // The same error shaping as HTTP: codes kept, internals never sent.
@@ -144,10 +151,12 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     schema,
     formatError: formatGraphQLError,
     includeStacktraceInErrorResponses: false,
+    validationRules: [depthLimitRule(limits.maxQueryDepth)],
     // main.ts owns the signals: Apollo's own handler would stop only Apollo, then re-raise the signal.
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      complexityLimitPlugin(limits.maxQueryComplexity),
       // Federated traces for a gateway that asks for them; errors in them are masked like responses.
       ApolloServerPluginInlineTrace({ includeErrors: { masked: true } }),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
@@ -160,11 +169,13 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   });
   app.use(
     GRAPHQL_PATH,
-    express.json({ limit: MAX_BODY }),
+    express.json({ limit: limits.maxRequestBytes }),
     expressMiddleware(apollo, {
       context: async ({ req }) => contextFor(credentialsFromHeaders(req.headers), typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined),
     }),
   );
+  // REQUEST_TOO_LARGE (413) and BAD_REQUEST (malformed JSON) as GraphQL-shaped JSON, never express's HTML page.
+  app.use(graphqlShapedHttpErrors(limits.maxRequestBytes));
 
   try {
     await new Promise<void>((resolve, reject) => {

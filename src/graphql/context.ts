@@ -5,6 +5,7 @@ import type { Principal } from "../auth/roles.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
 import type { AppError } from "../errors.js";
 import type { ExecutionService } from "../executions/ExecutionService.js";
+import type { ExecuteRateLimit } from "../limits/RateLimiter.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import type { ProgramService } from "../programs/ProgramService.js";
 import type { EventBus } from "../pubsub.js";
@@ -19,6 +20,8 @@ export interface Services {
   /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
   audit: AuditTrail;
   events: EventBus;
+  /** executeProgram's per-caller token bucket (README: "Limits"). */
+  executeRateLimit: ExecuteRateLimit;
 }
 
 /** What every resolver receives: who is asking, and the services that answer. */

@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { parseRateLimit } from "../src/config.js";
+import { TokenBucketLimiter, rateLimitKey } from "../src/limits/RateLimiter.js";
+import { Role } from "../src/auth/roles.js";
+import { assertNoInternals, expectData, expectError, graphql, wsClient } from "./support/graphql.js";
+import { type TestServer, databaseTargets, startTestServer } from "./support/harness.js";
+import { createProgram, dummyLm } from "./support/stacks.js";
+
+const EXECUTE = `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { id status } }`;
+/** 14 levels of fields (the default limit is 12). */
+const DEEP = `query($id: ID!) { execution(id: $id) { program { executions { edges { node { program { executions { edges { node { program { executions { edges { node { id } } } } } } } } } } } } } }`;
+/** Within the depth limit, but two nested connections of 100: about 100 × 100 × 3. */
+const COMPLEX = `{ programs(first: 100) { edges { node { executions(first: 100) { edges { node { id status attempt } } } } } } }`;
+const SUB_DEEP = `subscription($id: ID!) { executionUpdated(id: $id) { program { executions { edges { node { program { executions { edges { node { program { executions { edges { node { id } } } } } } } } } } } } } }`;
+const SUB_COMPLEX = `subscription($id: ID!) { executionUpdated(id: $id) { program { executions(first: 100) { edges { node { program { executions(first: 100) { edges { node { id } } } } } } } } } }`;
+
+/** Subscribes and resolves with the first result or error. */
+function firstOf(url: string, query: string, variables: Record<string, unknown>): Promise<{ data?: unknown; errors?: any[] }> {
+  const client = wsClient(url);
+  return new Promise<{ data?: unknown; errors?: any[] }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no result")), 10_000);
+    client.subscribe(
+      { query, variables },
+      {
+        next: (value) => {
+          clearTimeout(timer);
+          resolve(value as { data?: unknown; errors?: any[] });
+        },
+        error: (error) => {
+          clearTimeout(timer);
+          resolve({ errors: Array.isArray(error) ? error : [error] });
+        },
+        complete: () => undefined,
+      },
+    );
+  }).finally(() => client.dispose());
+}
+
+describe("limits [sqlite]", function () {
+  this.timeout(60_000);
+  let server: TestServer | undefined;
+  let program: { programId: string };
+  let executionId: string;
+  const url = () => server!.url;
+
+  before(async () => {
+    server = await startTestServer(databaseTargets()[0], { MAX_REQUEST_BYTES: "65536", EXECUTE_RATE_LIMIT: "3/second" });
+    program = await createProgram(url(), "limited", dummyLm({ q: { answer: "a" } }));
+    executionId = expectData(await graphql(url(), EXECUTE, { input: { programId: program.programId, inputs: { question: "q", n: 0 } } })).executeProgram.id;
+    // Let the bucket fill up again before the rate-limit case.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  });
+  after(async () => server?.stop());
+
+  describe("query depth and complexity (HTTP)", () => {
+    it("refuses a query deeper than MAX_QUERY_DEPTH with QUERY_TOO_DEEP and HTTP 400", async () => {
+      const response = await fetch(url(), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: DEEP, variables: { id: executionId } }) });
+      assert.equal(response.status, 400);
+      const body = (await response.json()) as any;
+      const error = expectError(body, "QUERY_TOO_DEEP");
+      assert.match(error.message, /depth 14 exceeds the limit of 12/);
+      assert.equal(body.data, undefined);
+    });
+
+    it("refuses a query costlier than MAX_QUERY_COMPLEXITY with QUERY_TOO_COMPLEX and HTTP 400", async () => {
+      const response = await fetch(url(), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: COMPLEX }) });
+      assert.equal(response.status, 400);
+      const error = expectError((await response.json()) as any, "QUERY_TOO_COMPLEX");
+      assert.match(error.message, /estimated cost \d+ exceeds the limit of 1000/);
+      // `first` from a variable counts too.
+      const viaVariable = await graphql(url(), `query($n: Int) { programs(first: $n) { edges { node { executions(first: $n) { edges { node { id } } } } } } }`, { n: 100 });
+      expectError(viaVariable, "QUERY_TOO_COMPLEX");
+    });
+
+    it("lets ordinary queries, federation and introspection through", async () => {
+      expectData(await graphql(url(), `{ programs(first: 20) { totalCount edges { cursor node { id name currentVersion { id number } executions(first: 5) { edges { node { id status } } } } } pageInfo { hasNextPage endCursor } } }`));
+      expectData(await graphql(url(), `query($id: ID!) { execution(id: $id) { id status program { id name } events { seq from to } } }`, { id: executionId }));
+      expectData(await graphql(url(), `{ _service { sdl } }`));
+      const reps = Array.from({ length: 50 }, () => ({ __typename: "Program", id: program.programId }));
+      expectData(await graphql(url(), `query($r: [_Any!]!) { _entities(representations: $r) { ... on Program { id name description } } }`, { r: reps }));
+      const introspection = `{ __schema { types { name fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } } }`;
+      expectData(await graphql(url(), introspection));
+    });
+  });
+
+  describe("query depth and complexity (graphql-ws)", () => {
+    it("refuses deep and complex subscriptions with the same codes; ordinary ones run", async () => {
+      const deep = await firstOf(server!.wsUrl, SUB_DEEP, { id: executionId });
+      assert.equal(deep.errors?.[0]?.extensions?.code, "QUERY_TOO_DEEP", JSON.stringify(deep));
+      const complex = await firstOf(server!.wsUrl, SUB_COMPLEX, { id: executionId });
+      assert.equal(complex.errors?.[0]?.extensions?.code, "QUERY_TOO_COMPLEX", JSON.stringify(complex));
+      assert.match(complex.errors![0].message, /exceeds the limit of 1000/);
+      const ok = await firstOf(server!.wsUrl, `subscription($id: ID!) { executionUpdated(id: $id) { id status program { id } } }`, { id: executionId });
+      assert.equal(ok.errors, undefined, JSON.stringify(ok));
+      assert.equal((ok.data as any).executionUpdated.id, executionId);
+    });
+
+    it("closes a connection whose message exceeds MAX_REQUEST_BYTES (1009)", async () => {
+      const socket = new WebSocket(server!.wsUrl, "graphql-transport-ws");
+      await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
+      const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
+      socket.send(JSON.stringify({ type: "connection_init", payload: { padding: "x".repeat(70_000) } }));
+      assert.equal(await closed, 1009);
+    });
+  });
+
+  describe("request size and malformed bodies", () => {
+    it("answers an oversized body with 413 and a GraphQL-shaped REQUEST_TOO_LARGE", async () => {
+      const response = await fetch(url(), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ __typename }", variables: { padding: "x".repeat(70_000) } }),
+      });
+      assert.equal(response.status, 413);
+      assert.match(response.headers.get("content-type") ?? "", /application\/json/);
+      const body = (await response.json()) as any;
+      assert.equal(body.errors[0].extensions.code, "REQUEST_TOO_LARGE");
+      assert.match(body.errors[0].message, /65536 bytes/);
+    });
+
+    it("answers malformed JSON with 400 and BAD_REQUEST, without a stack trace", async () => {
+      const response = await fetch(url(), { method: "POST", headers: { "content-type": "application/json" }, body: '{"query": "{ __typename }",' });
+      assert.equal(response.status, 400);
+      assert.match(response.headers.get("content-type") ?? "", /application\/json/);
+      const text = await response.text();
+      assertNoInternals(text);
+      assert.ok(!/node_modules|<html|SyntaxError/i.test(text), text);
+      assert.equal(JSON.parse(text).errors[0].extensions.code, "BAD_REQUEST");
+    });
+  });
+
+  describe("executeProgram rate limit", () => {
+    it("refuses with RATE_LIMITED and retryAfterMs, writes nothing, and recovers", async () => {
+      const execute = () => graphql(url(), EXECUTE, { input: { programId: program.programId, inputs: { question: "q", n: 0 } } });
+      for (let i = 0; i < 3; i += 1) expectData(await execute());
+      const rows = await server!.countRows("execution");
+      const refused = expectError(await execute(), "RATE_LIMITED");
+      assert.ok(refused.extensions?.retryAfterMs > 0 && refused.extensions?.retryAfterMs <= 334, JSON.stringify(refused));
+      assert.equal(refused.extensions?.retriable, true);
+      assert.match(refused.message, /3\/second/);
+      assert.equal(await server!.countRows("execution"), rows, "nothing written");
+      await new Promise((resolve) => setTimeout(resolve, (refused.extensions?.retryAfterMs ?? 0) + 20));
+      expectData(await execute());
+    });
+  });
+});
+
+describe("token bucket", () => {
+  it("allows a burst, then one call per refill interval, per key", () => {
+    let now = 0;
+    const limiter = new TokenBucketLimiter(parseRateLimit("60/minute", "2")!, () => now);
+    assert.equal(limiter.take("a"), 0);
+    assert.equal(limiter.take("a"), 0);
+    assert.equal(limiter.take("a"), 1000);
+    assert.equal(limiter.take("b"), 0, "another key has its own bucket");
+    now = 999;
+    assert.equal(limiter.take("a"), 1);
+    now = 1000;
+    assert.equal(limiter.take("a"), 0);
+  });
+
+  it("keys API keys by id, tokens by subject and tenant, development mode by tenant", () => {
+    assert.equal(rateLimitKey({ subject: "api_key:k1", tenantId: "t", role: Role.RUNNER, via: "api_key", apiKeyId: "k1" }), "api_key:k1");
+    assert.equal(rateLimitKey({ subject: "alice", tenantId: "t", role: Role.RUNNER, via: "jwt" }), "jwt:t:alice");
+    assert.equal(rateLimitKey({ subject: "dev", tenantId: "t", role: Role.ADMIN, via: "dev" }), "tenant:t");
+  });
+
+  it("reads EXECUTE_RATE_LIMIT", () => {
+    assert.equal(parseRateLimit("off", undefined), undefined);
+    assert.deepEqual(parseRateLimit("10/second", undefined), { perMs: 0.01, burst: 10, text: "10/second" });
+    assert.throws(() => parseRateLimit("ten a minute", undefined), /EXECUTE_RATE_LIMIT/);
+  });
+});
+
+
