@@ -3,6 +3,7 @@ import { type AgendaBackend, InMemoryNotificationChannel, type JobLogger, type J
 import { MongoClient } from "mongodb";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
+import { guardLocalLocks } from "./guardLocalLocks.js";
 import { SqlBackend } from "./SqlBackend.js";
 
 export interface JobBackendOptions {
@@ -79,8 +80,11 @@ class ConnectedMongoBackend implements AgendaBackend {
   ) {}
 
   get repository(): JobRepository {
-    return this.inner.repository;
+    this.guarded ??= guardLocalLocks(this.inner.repository);
+    return this.guarded;
   }
+
+  private guarded?: JobRepository;
 
   get logger(): JobLogger {
     return this.inner.logger;
