@@ -63,6 +63,61 @@ export interface ExecuteResult {
   usage: Usage;
 }
 
+export type MetricKind = "exact_match" | "normalized_exact_match" | "contains" | "token_f1" | "numeric" | "passage_match" | "lm_judge";
+
+/** A declarative metric (bridge-py/dspy_bridge/metrics.py); validated by src/evaluations/metrics.ts first. */
+export interface MetricSpec {
+  kind: MetricKind;
+  /** An output field of the program. */
+  output: string;
+  /** A label field every example has. */
+  label: string;
+  /** `numeric` only: |output − label| <= tolerance (default 0). */
+  tolerance?: number;
+  /** `lm_judge` only: a judge program run with its own LM; `score` names its bool/int/float output. */
+  judge?: { definition: unknown; lm: LanguageModelSpec; score: string; inputs: Record<string, string> };
+}
+
+export interface EvaluationExample {
+  inputs: Record<string, unknown>;
+  labels: Record<string, unknown>;
+}
+
+export interface EvaluationProgress {
+  phase: string;
+  done: number;
+  total: number | null;
+}
+
+export interface EvaluateRequest {
+  program: ProgramSpec;
+  lm: LanguageModelSpec;
+  examples: EvaluationExample[];
+  metric: MetricSpec;
+  /** dspy.Evaluate's threads, 1–32 (default 1). */
+  numThreads?: number;
+  deadlineMs?: number;
+  onProgress?: (progress: EvaluationProgress) => void;
+  /** Aborting stops the evaluation; it then fails with CANCELLED. */
+  signal?: AbortSignal;
+}
+
+/** One example's outcome: an example whose program call or metric failed scores 0 and has `error`. */
+export interface EvaluationExampleResult {
+  inputs: Record<string, unknown>;
+  labels: Record<string, unknown>;
+  prediction: Record<string, unknown> | null;
+  /** 0–1. */
+  score: number;
+  error: string | null;
+}
+
+export interface EvaluateResult {
+  /** 0–100, as dspy.Evaluate reports it (mean per-example score × 100, 2 decimals). */
+  score: number;
+  results: EvaluationExampleResult[];
+}
+
 export interface AdapterHealth {
   ok: boolean;
   details: Record<string, unknown>;
@@ -74,6 +129,8 @@ export interface DspyAdapter {
   configure(lm: LanguageModelSpec): Promise<void>;
   /** Runs one program version on inputs; failures are AppErrors with code, layer and retriable. */
   execute(request: ExecuteRequest): Promise<ExecuteResult>;
+  /** dspy.Evaluate of one program version on examples with a declarative metric. */
+  evaluate(request: EvaluateRequest): Promise<EvaluateResult>;
   health(): Promise<AdapterHealth>;
   close(): Promise<void>;
 }

@@ -1,7 +1,19 @@
 import { AppError } from "../errors.js";
 import { type Binding, type FieldType, type ModuleSpec, type NormalizedProgram, checkValue, validateProgramDefinition } from "../programs/definition/index.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
-import type { AdapterHealth, DspyAdapter, ExecuteRequest, ExecuteResult, LanguageModelSpec, ModuleCallTrace } from "./DspyAdapter.js";
+import { aggregateScore, commonLabels, scoreSimple, validateMetric } from "../evaluations/metrics.js";
+import type { IssueDetail } from "../errors.js";
+import type {
+  AdapterHealth,
+  DspyAdapter,
+  EvaluateRequest,
+  EvaluateResult,
+  EvaluationExampleResult,
+  ExecuteRequest,
+  ExecuteResult,
+  LanguageModelSpec,
+  ModuleCallTrace,
+} from "./DspyAdapter.js";
 
 type Answers = Record<string, unknown>[] | Record<string, Record<string, unknown>>;
 
@@ -19,18 +31,68 @@ export class InProcessAdapter implements DspyAdapter {
   }
 
   async execute(request: ExecuteRequest): Promise<ExecuteResult> {
-    const validation = validateProgramDefinition(request.program.definition);
-    if (!validation.ok) {
-      throw new AppError("INVALID_DEFINITION", `${validation.issues[0].path}: ${validation.issues[0].reason}`, { layer: "validation", details: { issues: validation.issues } });
-    }
-    const program = validation.program;
+    const program = validDefinition(request.program.definition);
     const inputIssues = validateProgramInputs(program, request.inputs, "inputs");
     if (inputIssues.length > 0) {
       throw new AppError("INVALID_INPUTS", `${inputIssues[0].path}: ${inputIssues[0].reason}`, { layer: "validation", details: { issues: inputIssues } });
     }
     if (request.lm.model !== "dummy") throw unreachable(request.lm.model);
     const answers = (request.lm.config?.answers ?? []) as Answers;
-    return run(program, request.inputs, answers);
+    return run(program, request.inputs, answers, { next: 0 });
+  }
+
+  /**
+   * dspy.Evaluate's contract for the simple metric kinds (token_f1 included); `passage_match` and
+   * `lm_judge` need DSPy and fail with UNSUPPORTED. As with DSPy's DummyLM, one list of answers is
+   * answered in turn across the whole evaluation.
+   */
+  async evaluate(request: EvaluateRequest): Promise<EvaluateResult> {
+    const program = validDefinition(request.program.definition);
+    const exampleIssues: IssueDetail[] = [];
+    request.examples.forEach((example, i) => {
+      exampleIssues.push(...validateProgramInputs(program, example.inputs, `examples[${i}].inputs`));
+      for (const name of Object.keys(example.labels ?? {})) {
+        if (Object.hasOwn(example.inputs ?? {}, name)) exampleIssues.push({ path: `examples[${i}].labels.${name}`, reason: `'${name}' is an input; a label must have another name` });
+      }
+    });
+    if (exampleIssues.length > 0) throw invalid("INVALID_EXAMPLES", exampleIssues);
+    const { judge, ...spec } = request.metric;
+    const metricIssues = validateMetric(judge ? { ...spec, judge: { ...judge, lm: undefined, lm_key: judge.lm.id } } : spec, {
+      outputs: Object.keys(program.outputs),
+      labels: commonLabels(request.examples),
+      inputs: Object.keys(program.inputs),
+      root: "metric",
+    });
+    if (metricIssues.length > 0) throw invalid("INVALID_METRIC", metricIssues);
+    if (scoreSimple(spec.kind, "", "") === null) {
+      throw new AppError("UNSUPPORTED", `the in-process adapter cannot score '${spec.kind}' metrics; they need DSPy (DSPY_ADAPTER=python)`, { layer: "validation" });
+    }
+    const threads = request.numThreads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 32) throw invalid("BAD_MESSAGE", [{ path: "payload.num_threads", reason: "must be an integer from 1 to 32" }]);
+    if (request.lm.model !== "dummy") throw unreachable(request.lm.model);
+    const answers = (request.lm.config?.answers ?? []) as Answers;
+    const cursor = { next: 0 };
+    const total = request.examples.length;
+    request.onProgress?.({ phase: "evaluate", done: 0, total });
+    const results: EvaluationExampleResult[] = [];
+    for (const example of request.examples) {
+      if (request.signal?.aborted) throw new AppError("CANCELLED", "the evaluation was cancelled", { layer: "worker" });
+      let prediction: Record<string, unknown> | null = null;
+      let score = 0;
+      let error: string | null = null;
+      try {
+        prediction = run(program, example.inputs, answers, cursor).outputs;
+        if (!Object.hasOwn(prediction, spec.output)) error = `metric: the prediction has no output '${spec.output}'`;
+        else score = scoreSimple(spec.kind, prediction[spec.output], example.labels[spec.label], spec.tolerance ?? 0) ?? 0;
+      } catch (cause) {
+        if (!(cause instanceof AppError)) throw cause;
+        error = `${cause.code}: ${cause.message}`;
+      }
+      results.push({ inputs: example.inputs, labels: example.labels, prediction, score, error });
+      request.onProgress?.({ phase: "evaluate", done: results.length, total });
+    }
+    request.onProgress?.({ phase: "done", done: total, total });
+    return { score: aggregateScore(results.map((r) => r.score)), results };
   }
 
   async health(): Promise<AdapterHealth> {
@@ -40,10 +102,20 @@ export class InProcessAdapter implements DspyAdapter {
   async close(): Promise<void> {}
 }
 
-function run(program: NormalizedProgram, inputs: Record<string, unknown>, answers: Answers): ExecuteResult {
+function validDefinition(definition: unknown): NormalizedProgram {
+  const validation = validateProgramDefinition(definition);
+  if (!validation.ok) throw invalid("INVALID_DEFINITION", validation.issues);
+  return validation.program;
+}
+
+function invalid(code: string, issues: IssueDetail[]): AppError {
+  return new AppError(code, `${issues[0].path}: ${issues[0].reason}`, { layer: "validation", details: { issues } });
+}
+
+/** `cursor.next`: the next answer of a list (one run, or a whole evaluation, shares one DummyLM). */
+function run(program: NormalizedProgram, inputs: Record<string, unknown>, answers: Answers, cursor: { next: number }): ExecuteResult {
   const results: Record<string, Record<string, unknown>> = { input: inputs };
   const trace: ModuleCallTrace[] = [];
-  let answerIndex = 0;
   const resolve = (binding: Binding) => ("literal" in binding ? binding.literal : results[binding.ref.step][binding.ref.field]);
   for (const step of program.forward) {
     if ("return" in step) {
@@ -54,7 +126,7 @@ function run(program: NormalizedProgram, inputs: Record<string, unknown>, answer
     const module = program.modules[step.call];
     const callInputs = Object.fromEntries(Object.entries(step.with).map(([name, binding]) => [name, resolve(binding)]));
     const prompt = renderPrompt(module, callInputs);
-    const answer = Array.isArray(answers) ? answers[answerIndex++] : Object.entries(answers).find(([key]) => prompt.includes(key))?.[1];
+    const answer = Array.isArray(answers) ? answers[cursor.next++] : Object.entries(answers).find(([key]) => prompt.includes(key))?.[1];
     if (answer === undefined) throw new AppError("LM_ERROR", "the dummy model has no answer for this prompt", { layer: "lm" });
     const outputs = parseOutputs(step.call, module, answer);
     results[step.as] = outputs;

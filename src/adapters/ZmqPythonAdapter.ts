@@ -1,7 +1,7 @@
 import { AppError } from "../errors.js";
 import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
-import type { AdapterHealth, DspyAdapter, ExecuteRequest, ExecuteResult, LanguageModelSpec } from "./DspyAdapter.js";
+import type { AdapterHealth, DspyAdapter, EvaluateRequest, EvaluateResult, ExecuteRequest, ExecuteResult, LanguageModelSpec } from "./DspyAdapter.js";
 import { lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
 
 const DEFAULT_DEADLINE_MS = 120_000;
@@ -65,6 +65,66 @@ export class ZmqPythonAdapter implements DspyAdapter {
         return run(lease);
       }
     });
+  }
+
+  /**
+   * `evaluate` on one worker: the program and LM (and a judge's LM) rehydrated as for `run`, the
+   * worker's `progress` messages passed to `onProgress`, and `signal` turned into the worker's `cancel`.
+   */
+  async evaluate(request: EvaluateRequest): Promise<EvaluateResult> {
+    const config = lmWireConfig(request.lm, process.env, this.keyring);
+    const lm = lmKey(request.lm, config);
+    const hash = programHash(request.program.definition, request.program.compiledState);
+    const programKey = `program:${request.program.versionId}:${hash}`;
+    const judge = request.metric.judge;
+    const judgeConfig = judge ? lmWireConfig(judge.lm, process.env, this.keyring) : null;
+    const judgeKey = judge && judgeConfig ? lmKey(judge.lm, judgeConfig) : null;
+    const ensure = async (lease: WorkerLease) => {
+      for (const [key, lmConfig] of [[lm, config], [judgeKey, judgeConfig]] as const) {
+        if (key === null || lease.knows(key)) continue;
+        await lease.request("configure_lm", { lm_key: key, config: lmConfig });
+        lease.remember(key);
+      }
+      if (!lease.knows(programKey)) {
+        await lease.request("define_program", {
+          version_id: request.program.versionId,
+          hash,
+          definition: request.program.definition,
+          compiled_state: request.program.compiledState ?? null,
+        });
+        lease.remember(programKey);
+      }
+    };
+    const { judge: _judge, ...spec } = request.metric;
+    const metric = judge && judgeKey ? { ...spec, judge: { definition: judge.definition, lm_key: judgeKey, score: judge.score, inputs: judge.inputs } } : spec;
+    const payload = {
+      version_id: request.program.versionId,
+      hash,
+      lm_key: lm,
+      examples: request.examples,
+      metric,
+      ...(request.numThreads != null ? { num_threads: request.numThreads } : {}),
+    };
+    const onProgress = request.onProgress;
+    const options = {
+      signal: request.signal,
+      onProgress: onProgress ? (p: { phase: string; done: number; total: number | null }) => onProgress({ phase: p.phase, done: p.done, total: p.total }) : undefined,
+    };
+    const evaluate = (lease: WorkerLease) => lease.request<EvaluateResult>("evaluate", payload, options);
+    const result = await this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
+      await ensure(lease);
+      try {
+        return await evaluate(lease);
+      } catch (error) {
+        if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
+        const forgotten = error.code === "UNKNOWN_PROGRAM" ? programKey : typeof error.details?.lm_key === "string" ? error.details.lm_key : lm;
+        lease.forget(forgotten);
+        if (error.code === "UNKNOWN_LM") lease.forget(lm);
+        await ensure(lease);
+        return evaluate(lease);
+      }
+    });
+    return { score: result.score, results: result.results };
   }
 
   async health(): Promise<AdapterHealth> {

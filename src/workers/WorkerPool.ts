@@ -4,6 +4,7 @@ import type { AppError } from "../errors.js";
 import { LocalWorkerProcess } from "./LocalWorkerProcess.js";
 import {
   type Command,
+  type ProgressPayload,
   HEARTBEAT_FRAME,
   MAX_FRAME_BYTES,
   decodeWorkerMessage,
@@ -44,8 +45,19 @@ export interface WorkerInfo {
   concurrency: number;
 }
 
+/** Extras of one request; `run` passes none, so its path stays as it was. */
+export interface RequestOptions {
+  /** Called with each `progress` message the worker sends for this request, before its reply. */
+  onProgress?: (progress: ProgressPayload) => void;
+  /** Aborting sends the worker `cancel` for this request (evaluate / compile); it then replies CANCELLED. */
+  signal?: AbortSignal;
+}
+
 interface Pending {
   workerId: string;
+  onProgress?: (progress: ProgressPayload) => void;
+  /** Removes the abort listener of `RequestOptions.signal`. */
+  detach?: () => void;
   resolve(result: unknown): void;
   reject(error: AppError): void;
   /** When it fails with DEADLINE_EXCEEDED (performance.now() ms), and the deadline it was given (ms). */
@@ -87,7 +99,7 @@ export interface WorkerLease {
   knows(key: string): boolean;
   remember(key: string): void;
   forget(key: string): void;
-  request<T = unknown>(command: Command, payload: unknown): Promise<T>;
+  request<T = unknown>(command: Command, payload: unknown, options?: RequestOptions): Promise<T>;
 }
 
 /**
@@ -189,7 +201,7 @@ export class WorkerPool extends EventEmitter {
       knows: (key) => worker.known.has(key),
       remember: (key) => void worker.known.add(key),
       forget: (key) => void worker.known.delete(key),
-      request: <R>(command: Command, payload: unknown) => this.send<R>(worker, command, payload, deadlineAt),
+      request: <R>(command: Command, payload: unknown, options?: RequestOptions) => this.send<R>(worker, command, payload, deadlineAt, options),
     };
     try {
       return await work(lease);
@@ -315,6 +327,14 @@ export class WorkerPool extends EventEmitter {
       if (pending.abandoned) return;
       if (message.ok) pending.resolve(message.result);
       else pending.reject(wireErrorToAppError(message.error));
+    } else if (message.type === "progress") {
+      const pending = this.pending.get(message.id);
+      if (!pending || pending.workerId !== workerId || pending.abandoned || !pending.onProgress) return;
+      try {
+        pending.onProgress(message.payload);
+      } catch (error) {
+        this.emit("progress-error", error);
+      }
     }
   }
 
@@ -375,6 +395,7 @@ export class WorkerPool extends EventEmitter {
 
   private settle(id: string, pending: Pending): void {
     this.pending.delete(id);
+    pending.detach?.();
     const worker = this.workers.get(pending.workerId);
     if (!worker) return;
     worker.pending.delete(id);
@@ -384,7 +405,7 @@ export class WorkerPool extends EventEmitter {
     }
   }
 
-  private send<T>(worker: WorkerState, command: Command, payload: unknown, deadlineAt: number): Promise<T> {
+  private send<T>(worker: WorkerState, command: Command, payload: unknown, deadlineAt: number, options?: RequestOptions): Promise<T> {
     if (!this.workers.has(worker.id)) return Promise.reject(poolErrors.workerDied(worker.id, "was lost"));
     const id = `r${++this.nextRequestId}`;
     const remaining = Math.max(1, deadlineAt - Date.now());
@@ -403,7 +424,23 @@ export class WorkerPool extends EventEmitter {
       if (pending.deadlineAt < this.deadlineTimerAt) this.armDeadlineTimer(pending.deadlineAt);
       worker.pending.add(id);
       this.writer.send([worker.idFrame, frame], worker.onSendError);
+      if (options) this.attachOptions(worker, id, pending, options);
     });
+  }
+
+  /** Progress routing and cancellation for one request (only requests that ask for them pay for them). */
+  private attachOptions(worker: WorkerState, id: string, pending: Pending, options: RequestOptions): void {
+    pending.onProgress = options.onProgress;
+    const signal = options.signal;
+    if (!signal) return;
+    const cancel = () => {
+      if (!this.pending.has(id) || !this.workers.has(worker.id)) return;
+      // Sent after the request on the same socket, so the worker sees the request first.
+      this.send(worker, "cancel", { id }, Date.now() + 10_000).catch((error: unknown) => this.emit("cancel-failed", { id, error }));
+    };
+    if (signal.aborted) return cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    pending.detach = () => signal.removeEventListener("abort", cancel);
   }
 
   private armDeadlineTimer(at: number): void {

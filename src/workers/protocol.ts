@@ -4,7 +4,29 @@ import { AppError, type ErrorLayer } from "../errors.js";
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
-export type Command = "ping" | "configure_lm" | "define_program" | "run" | "dump_state" | "load_state" | "shutdown";
+export type Command =
+  | "ping"
+  | "configure_lm"
+  | "define_program"
+  | "run"
+  | "dump_state"
+  | "load_state"
+  | "evaluate"
+  | "compile"
+  | "cancel"
+  | "export_state"
+  | "import_state"
+  | "shutdown";
+
+/** What an `evaluate` / `compile` reports while it runs (PROTOCOL.md "Progress"). */
+export interface ProgressPayload {
+  phase: string;
+  done: number;
+  total: number | null;
+  trials?: number;
+  best_score?: number | null;
+  metric_calls?: number;
+}
 
 export interface WireError {
   code: string;
@@ -18,7 +40,8 @@ export type WorkerMessage =
   | { v: 1; type: "ready"; worker: string; pid: number; concurrency: number; dspy?: string; protocol?: number }
   | { v: 1; type: "heartbeat" }
   | { v: 1; type: "reply"; id: string; ok: true; result: unknown; elapsed_ms?: number }
-  | { v: 1; type: "reply"; id: string; ok: false; error: WireError; elapsed_ms?: number };
+  | { v: 1; type: "reply"; id: string; ok: false; error: WireError; elapsed_ms?: number }
+  | { v: 1; type: "progress"; id: string; payload: ProgressPayload };
 
 export function encodeRequest(id: string, command: Command, payload: unknown, deadlineMs: number): Buffer {
   return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: "request", id, command, deadline_ms: deadlineMs, payload }), "utf8");
@@ -38,7 +61,8 @@ export function decodeWorkerMessage(frame: Buffer): WorkerMessage | null {
   if (message === null || typeof message !== "object") return null;
   const m = message as Record<string, unknown>;
   if (m.v !== PROTOCOL_VERSION || typeof m.type !== "string") return null;
-  if (m.type === "reply" && typeof m.id !== "string") return null;
+  if ((m.type === "reply" || m.type === "progress") && typeof m.id !== "string") return null;
+  if (m.type === "progress" && (m.payload === null || typeof m.payload !== "object")) return null;
   if (m.type === "ready" && typeof m.worker !== "string") return null;
   return m as unknown as WorkerMessage;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { DspyAdapter, ExecuteRequest, LanguageModelSpec } from "../../src/adapters/DspyAdapter.js";
+import type { DspyAdapter, EvaluationProgress, ExecuteRequest, LanguageModelSpec } from "../../src/adapters/DspyAdapter.js";
 import { AppError } from "../../src/errors.js";
 import { qaDefinition } from "../support/fixtures.js";
 
@@ -27,6 +27,23 @@ const twoStepDefinition = {
     { return: { answer: "$t.answer", confident: "$g.confident", score: "$g.score" } },
   ],
 };
+
+const capitalsDefinition = {
+  inputs: { question: { type: "str" } },
+  modules: { answerer: { type: "Predict", signature: "question -> answer" } },
+  forward: [{ call: "answerer", with: { question: "$input.question" }, as: "a" }, { return: { answer: "$a.answer" } }],
+};
+
+/** Five questions; the dummy LM is right for France, Italy and Spain only: 3/5 → 60. */
+const capitals = [
+  ["France", "Paris", "Paris"],
+  ["Italy", "Rome", "Rome"],
+  ["Spain", "Madrid", "Madrid"],
+  ["Germany", "Berlin", "Munich"],
+  ["Japan", "Tokyo", "Kyoto"],
+] as const;
+const capitalsLm = (id: string) => dummyLm(id, Object.fromEntries(capitals.map(([country, , answer]) => [`capital of ${country}`, { answer }])));
+const capitalExamples = capitals.map(([country, label]) => ({ inputs: { question: `What is the capital of ${country}?` }, labels: { capital: label } }));
 
 let counter = 0;
 const version = (definition: unknown) => ({ versionId: `00000000-0000-7000-8000-${String(++counter).padStart(12, "0")}`, definition, compiledState: null });
@@ -113,6 +130,80 @@ export function describeAdapterConformance(name: string, adapter: () => DspyAdap
       const lm: LanguageModelSpec = { ...dummyLm("lm-down", null), model: "openai/nothing-here", apiBase: "http://127.0.0.1:9/v1", config: null };
       const error = await expectAppError(adapter().execute({ program: qa, lm, inputs: { context: [], question: "q" }, deadlineMs: 30_000 }), "LM_UNAVAILABLE", "lm", true);
       assert.ok(!error.message.includes("Traceback"));
+    });
+
+    it("evaluates a program with exact_match: score 60 for 3 of 5, per-example results in order, progress to the end", async () => {
+      const seen: EvaluationProgress[] = [];
+      const result = await adapter().evaluate({
+        program: version(capitalsDefinition),
+        lm: capitalsLm("lm-eval"),
+        examples: capitalExamples,
+        metric: { kind: "exact_match", output: "answer", label: "capital" },
+        onProgress: (p) => seen.push(p),
+      });
+      assert.equal(result.score, 60);
+      assert.deepEqual(result.results.map((r) => [r.inputs.question, r.labels.capital, r.prediction?.answer, r.score, r.error]), capitals.map(([country, label, answer]) => [`What is the capital of ${country}?`, label, answer, answer === label ? 1 : 0, null]));
+      assert.ok(seen.length >= 2, JSON.stringify(seen));
+      assert.deepEqual(seen[0], { phase: "evaluate", done: 0, total: 5 });
+      assert.equal(seen[seen.length - 1].phase, "done");
+      assert.equal(seen[seen.length - 1].done, 5);
+      const dones = seen.filter((p) => p.phase === "evaluate").map((p) => p.done);
+      assert.deepEqual(dones, [...dones].sort((a, b) => a - b), "done never goes back");
+    });
+
+    it("scores normalized_exact_match, contains and numeric (with tolerance) like DSPy's helpers", async () => {
+      const lm = dummyLm("lm-eval-kinds", { alpha: { answer: "The  Paris!" }, beta: { answer: "It is 41.6 degrees" }, gamma: { answer: "42.4" } });
+      const examples = [
+        { inputs: { question: "alpha" }, labels: { text: "paris", number: 1 } },
+        { inputs: { question: "beta" }, labels: { text: "41.6 DEGREES", number: 41.6 } },
+        { inputs: { question: "gamma" }, labels: { text: ["x", "42.4"], number: 42 } },
+      ];
+      const evaluate = (metric: any) => adapter().evaluate({ program: version(capitalsDefinition), lm, examples, metric });
+      const normalized = await evaluate({ kind: "normalized_exact_match", output: "answer", label: "text" });
+      assert.deepEqual(normalized.results.map((r) => r.score), [1, 0, 1]);
+      assert.equal(normalized.score, 66.67);
+      const contains = await evaluate({ kind: "contains", output: "answer", label: "text" });
+      assert.deepEqual(contains.results.map((r) => r.score), [1, 1, 1]);
+      assert.equal(contains.score, 100);
+      const numeric = await evaluate({ kind: "numeric", output: "answer", label: "number", tolerance: 0.5 });
+      assert.deepEqual(numeric.results.map((r) => r.score), [0, 0, 1]);
+      assert.equal(numeric.score, 33.33);
+    });
+
+    it("records a failing example (no LM answer) as score 0 with an error, without failing the evaluation", async () => {
+      const lm = dummyLm("lm-eval-gap", { France: { answer: "Paris" } });
+      const result = await adapter().evaluate({
+        program: version(capitalsDefinition),
+        lm,
+        examples: capitalExamples.slice(0, 2),
+        metric: { kind: "exact_match", output: "answer", label: "capital" },
+      });
+      assert.equal(result.score, 50);
+      assert.equal(result.results[0].error, null);
+      assert.equal(result.results[1].score, 0);
+      assert.equal(result.results[1].prediction, null);
+      assert.match(result.results[1].error ?? "", /^[A-Z_]+: /);
+    });
+
+    it("refuses a metric on a missing output or label as INVALID_METRIC before running anything", async () => {
+      const base = { program: version(capitalsDefinition), lm: capitalsLm("lm-eval-bad"), examples: capitalExamples };
+      const noOutput = await expectAppError(adapter().evaluate({ ...base, metric: { kind: "exact_match", output: "nope", label: "capital" } }), "INVALID_METRIC", "validation", false);
+      assert.equal((noOutput.details?.issues as any[])[0].path, "metric.output");
+      const noLabel = await expectAppError(adapter().evaluate({ ...base, metric: { kind: "exact_match", output: "answer", label: "city" } }), "INVALID_METRIC", "validation", false);
+      assert.equal((noLabel.details?.issues as any[])[0].path, "metric.label");
+      const tolerance = await expectAppError(adapter().evaluate({ ...base, metric: { kind: "exact_match", output: "answer", label: "capital", tolerance: 1 } }), "INVALID_METRIC", "validation", false);
+      assert.equal((tolerance.details?.issues as any[])[0].path, "metric.tolerance");
+    });
+
+    it("stops an evaluation whose signal is aborted with CANCELLED", async () => {
+      const controller = new AbortController();
+      controller.abort();
+      await expectAppError(
+        adapter().evaluate({ program: version(capitalsDefinition), lm: capitalsLm("lm-eval-cancel"), examples: capitalExamples, metric: { kind: "exact_match", output: "answer", label: "capital" }, signal: controller.signal }),
+        "CANCELLED",
+        "worker",
+        false,
+      );
     });
 
     it("reports health", async () => {
