@@ -32,6 +32,12 @@ export interface Config {
     retryMaxMs: number;
     waitMaxMs: number;
   };
+  evaluations: {
+    /** Evaluations one instance runs at once (their own job slots, besides executions'). */
+    concurrency: number;
+    /** Deadline of one whole evaluation in its worker. */
+    deadlineMs: number;
+  };
   /** Keys for API keys stored encrypted (README: "Secrets"). */
   secrets: SecretKeyring;
   limits: LimitsConfig;
@@ -165,6 +171,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryInitialMs,
       retryMaxMs: Math.max(retryInitialMs, 30_000),
       waitMaxMs: int("EXECUTION_WAIT_MAX_MS", 60_000, 1, 3_600_000),
+    },
+    evaluations: {
+      concurrency: int("EVALUATION_CONCURRENCY", 1, 1, 256),
+      deadlineMs: int("EVALUATION_DEADLINE_MS", 3_600_000, 1_000, 86_400_000),
     },
     secrets: loadKeyring(read),
     limits: {

@@ -19,6 +19,9 @@ import { Database } from "./db/Database.js";
 import { AppError, formatGraphQLError } from "./errors.js";
 import { type GraphQLContext, type Services, requestIdOf, scopeFor } from "./graphql/context.js";
 import { buildFederatedSchema } from "./graphql/schema.js";
+import { EvaluationRunner } from "./evaluations/EvaluationRunner.js";
+import { EvaluationService } from "./evaluations/EvaluationService.js";
+import { EvaluationStateMachine } from "./evaluations/EvaluationStateMachine.js";
 import { ExecutionRunner } from "./executions/ExecutionRunner.js";
 import { ExecutionService } from "./executions/ExecutionService.js";
 import { ExecutionStateMachine } from "./executions/ExecutionStateMachine.js";
@@ -76,14 +79,19 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const stateMachine = new ExecutionStateMachine(database, events);
     const runner = new ExecutionRunner(database, stateMachine, adapter, config.executions);
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications });
-    jobs = await JobScheduler.start(backend, runner, config.jobs);
+    const evaluationStates = new EvaluationStateMachine(database, events);
+    const evaluationRunner = new EvaluationRunner(database, evaluationStates, adapter, events, config.evaluations);
+    closers.push(() => evaluationRunner.close());
+    jobs = await JobScheduler.start(backend, runner, { ...config.jobs, evaluationConcurrency: config.evaluations.concurrency }, evaluationRunner);
     const scheduler = jobs;
     closers.push(() => scheduler.stop(DRAIN_MS));
+    const datasets = new DatasetService(database);
     services = {
       languageModels,
       programs,
-      datasets: new DatasetService(database),
+      datasets,
       executions: new ExecutionService(database, programs, stateMachine, jobs, events, config.executions),
+      evaluations: new EvaluationService(database, programs, datasets, languageModels, evaluationStates, jobs),
       apiKeys: new ApiKeyService(database),
       audit: new AuditTrail(database),
       events,

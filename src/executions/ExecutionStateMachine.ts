@@ -8,11 +8,12 @@ import { newId } from "../ids.js";
 import { publishExecutionUpdate } from "./ExecutionEvents.js";
 import type { EventBus } from "../pubsub.js";
 import type { Scope } from "../scope.js";
+import { isLegal, type LegalTransitions, updateIfUnchanged } from "../state/guardedTransition.js";
 
 const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
 
 /** Every legal transition. COMPLETED and CANCELLED are final; FAILED may be retried. */
-const LEGAL: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
+const LEGAL: LegalTransitions<ExecutionStatus> = {
   [PENDING]: [RUNNING, CANCELLED, FAILED],
   [RUNNING]: [COMPLETED, FAILED, CANCELLED, PENDING],
   [FAILED]: [PENDING],
@@ -23,7 +24,7 @@ const LEGAL: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
 export const TERMINAL: readonly ExecutionStatus[] = [COMPLETED, FAILED, CANCELLED];
 
 export function isLegalTransition(from: ExecutionStatus, to: ExecutionStatus): boolean {
-  return LEGAL[from].includes(to);
+  return isLegal(LEGAL, from, to);
 }
 
 /** What a transition may change besides the status. */
@@ -83,14 +84,7 @@ export class ExecutionStateMachine {
     const event = eventFor(from.id, from.tenantId, from.transitions + 1, from.status, to, reason, request.changes?.attempt ?? from.attempt);
     const changes: Partial<Execution> = { ...request.changes, status: to, transitions: event.seq, updatedAt: event.at };
     const applied = await this.database.transaction(async (manager) => {
-      // The version column advances by itself on update: the lock the next transition checks.
-      const result = await manager
-        .createQueryBuilder()
-        .update(Execution)
-        .set(row<Execution>(changes))
-        .where("id = :id AND version = :version AND status = :status", { id: from.id, version: from.version, status: from.status })
-        .execute();
-      if (result.affected !== 1) return null;
+      if (!(await updateIfUnchanged(manager, Execution, from, changes))) return null;
       await manager.insert(ExecutionEvent, row(event));
       // The row is now exactly this: no need to read it back.
       const after = Object.assign(new Execution(), from, changes, { version: from.version + 1 });

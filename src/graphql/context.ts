@@ -4,6 +4,7 @@ import type { ApiKeyService } from "../auth/ApiKeyService.js";
 import type { Principal } from "../auth/roles.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
 import type { AppError } from "../errors.js";
+import type { EvaluationService } from "../evaluations/EvaluationService.js";
 import type { ExecutionService } from "../executions/ExecutionService.js";
 import type { ExecuteRateLimit } from "../limits/RateLimiter.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
@@ -16,6 +17,7 @@ export interface Services {
   programs: ProgramService;
   datasets: DatasetService;
   executions: ExecutionService;
+  evaluations: EvaluationService;
   apiKeys: ApiKeyService;
   /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
   audit: AuditTrail;

@@ -1,8 +1,11 @@
 import { Agenda, type AgendaBackend, type Job } from "agenda";
 import type { ExecutionQueue } from "../executions/ExecutionService.js";
 import type { ExecutionRunner } from "../executions/ExecutionRunner.js";
+import type { EvaluationRunner } from "../evaluations/EvaluationRunner.js";
+import type { EvaluationQueue } from "../evaluations/EvaluationService.js";
 
 export const EXECUTE_PROGRAM = "execute-program";
+export const EVALUATE_PROGRAM = "evaluate-program";
 /** Times a job whose handler failed unexpectedly is run again before it is left failed in the store. */
 const HANDLER_FAILURE_RETRIES = 5;
 
@@ -16,6 +19,13 @@ export interface JobSchedulerSettings {
   lockLifetimeMs: number;
   /** Executions this instance runs at once. */
   concurrency: number;
+  /** Evaluations this instance runs at once (EVALUATION_CONCURRENCY; default 1), on top of `concurrency`. */
+  evaluationConcurrency?: number;
+}
+
+interface EvaluateProgramData {
+  evaluationId: string;
+  tenantId: string;
 }
 
 interface ExecuteProgramData {
@@ -34,15 +44,16 @@ class RetryLater extends Error {
  * Agenda on the configured job store: `execute-program` jobs hand their execution to the runner.
  * Retries are Agenda's own (backoff), with the delay the runner chose.
  */
-export class JobScheduler implements ExecutionQueue {
+export class JobScheduler implements ExecutionQueue, EvaluationQueue {
   private constructor(private readonly agenda: Agenda) {}
 
-  static async start(backend: AgendaBackend, runner: ExecutionRunner, settings: JobSchedulerSettings): Promise<JobScheduler> {
+  static async start(backend: AgendaBackend, runner: ExecutionRunner, settings: JobSchedulerSettings, evaluations?: EvaluationRunner): Promise<JobScheduler> {
+    const evaluationConcurrency = evaluations ? (settings.evaluationConcurrency ?? 1) : 0;
     const agenda = new Agenda({
       backend,
       processEvery: settings.pollMs,
       defaultLockLifetime: settings.lockLifetimeMs,
-      maxConcurrency: settings.concurrency,
+      maxConcurrency: settings.concurrency + evaluationConcurrency,
       // Finished one-time jobs are history the execution already keeps.
       removeOnComplete: true,
     });
@@ -76,17 +87,48 @@ export class JobScheduler implements ExecutionQueue {
     agenda.on(`complete:${EXECUTE_PROGRAM}`, (job: Job) => {
       setImmediate(() => void agenda.publishJobNotification(job));
     });
+    if (evaluations) {
+      agenda.define<EvaluateProgramData>(
+        EVALUATE_PROGRAM,
+        async (job) => {
+          const stopRenewing = renewLock(job, settings.lockLifetimeMs / 3);
+          try {
+            await evaluations.run(job.attrs.data.evaluationId, job.attrs.data.tenantId);
+          } finally {
+            stopRenewing();
+          }
+        },
+        {
+          concurrency: evaluationConcurrency,
+          lockLimit: evaluationConcurrency,
+          lockLifetime: settings.lockLifetimeMs,
+          // The runner records every failure on the evaluation; only a failing handler (e.g. the database
+          // briefly unreachable) runs again, and picks up from the state the evaluation was left in.
+          backoff: ({ error, attempt }) => {
+            console.error(`[jobs] evaluate-program failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
+            return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
+          },
+        },
+      );
+      agenda.on(`complete:${EVALUATE_PROGRAM}`, (job: Job) => {
+        setImmediate(() => void agenda.publishJobNotification(job));
+      });
+    }
     await agenda.start();
     return new JobScheduler(agenda);
+  }
+
+  async enqueueEvaluation(data: EvaluateProgramData): Promise<void> {
+    await this.agenda.now(EVALUATE_PROGRAM, data);
   }
 
   async enqueue(data: ExecuteProgramData): Promise<void> {
     await this.agenda.now(EXECUTE_PROGRAM, data);
   }
 
-  /** Jobs of executions still in the store (queued, running or waiting for a retry). */
-  async countJobs(): Promise<number> {
-    return (await this.agenda.queryJobs({ name: EXECUTE_PROGRAM })).total;
+  /** Jobs of executions (or of `name`) still in the store (queued, running or waiting for a retry). */
+  async countJobs(name: string = EXECUTE_PROGRAM): Promise<number> {
+    return (await this.agenda.queryJobs({ name })).total;
   }
 
   /** Lets running jobs finish (up to `timeoutMs`), then disconnects from the store. */
@@ -96,7 +138,7 @@ export class JobScheduler implements ExecutionQueue {
 }
 
 /** Keeps a long job's lock fresh so no other instance takes it for abandoned. */
-function renewLock(job: Job<ExecuteProgramData>, everyMs: number): () => void {
+function renewLock(job: Job<ExecuteProgramData> | Job<EvaluateProgramData>, everyMs: number): () => void {
   const timer = setInterval(() => {
     job.touch().catch((error: unknown) => console.error("[jobs] could not renew a job lock:", error instanceof Error ? error.message : error));
   }, everyMs);

@@ -1,0 +1,123 @@
+import { Evaluation, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
+import type { DspyAdapter, MetricSpec } from "../adapters/DspyAdapter.js";
+import type { Database } from "../db/Database.js";
+import { AppError } from "../errors.js";
+import { type EventBus, listen } from "../pubsub.js";
+import { EVALUATION_UPDATED, type EvaluationUpdate } from "./EvaluationEvents.js";
+import { EVALUATION_TERMINAL, type EvaluationStateMachine } from "./EvaluationStateMachine.js";
+import { examplesOf, type MetricInput } from "./EvaluationService.js";
+
+export interface EvaluationRunnerSettings {
+  /** Deadline of one evaluation, from the worker pool's point of view. */
+  deadlineMs: number;
+}
+
+const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
+
+/**
+ * One evaluation, as the `evaluate-program` job runs it: PENDING → RUNNING, the adapter's
+ * `evaluate` (progress written and published as it comes), then COMPLETED or FAILED. An evaluation
+ * runs once: a failure of the whole run (e.g. its worker died) is FAILED with a retriable error, and
+ * a new evaluateProgram is the retry. A cancelled evaluation's worker gets `cancel` (via the signal).
+ */
+export class EvaluationRunner {
+  /** Evaluations running on this instance, to abort when they are cancelled. */
+  private readonly running = new Map<string, AbortController>();
+  private readonly updates: AsyncIterableIterator<EvaluationUpdate>;
+
+  constructor(
+    private readonly database: Database,
+    private readonly stateMachine: EvaluationStateMachine,
+    private readonly adapter: DspyAdapter,
+    events: EventBus,
+    private readonly settings: EvaluationRunnerSettings,
+  ) {
+    this.updates = listen<EvaluationUpdate>(events, EVALUATION_UPDATED);
+    void this.watchCancellations();
+  }
+
+  private async watchCancellations(): Promise<void> {
+    for await (const update of this.updates) {
+      if (update.evaluation.status === CANCELLED) this.running.get(update.evaluation.id)?.abort();
+    }
+  }
+
+  /** Stops watching the bus (the server's shutdown). */
+  async close(): Promise<void> {
+    for (const controller of this.running.values()) controller.abort();
+    await this.updates.return?.();
+  }
+
+  async run(evaluationId: string, tenantId: string): Promise<void> {
+    let evaluation = await this.database.manager.findOneBy(Evaluation, { id: evaluationId, tenantId });
+    if (!evaluation || EVALUATION_TERMINAL.includes(evaluation.status)) return;
+    if (evaluation.status === RUNNING) {
+      // Its job lock expired: the instance running it stopped before it finished. Run it again.
+      evaluation = await this.stateMachine.transition({ from: evaluation, to: PENDING, changes: { progressDone: 0 } });
+      if (!evaluation) return;
+    }
+    const examples = await examplesOf(this.database.manager, tenantId, evaluation.datasetId, evaluation.split);
+    const running = await this.stateMachine.transition({ from: evaluation, to: RUNNING, changes: { startedAt: new Date(), progressDone: 0, progressTotal: examples.length } });
+    if (!running) return; // cancelled in the meantime
+    const controller = new AbortController();
+    this.running.set(running.id, controller);
+    let progress = Promise.resolve();
+    let reported = 0;
+    try {
+      const [version, lm] = await Promise.all([
+        this.database.manager.findOneBy(ProgramVersion, { id: running.programVersionId, tenantId }),
+        this.database.manager.findOneBy(LanguageModel, { id: running.languageModelId, tenantId }),
+      ]);
+      if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
+      if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
+      if (examples.length === 0) throw new AppError("NO_EXAMPLES", `the ${running.split} split no longer has examples`, { layer: "storage" });
+      const result = await this.adapter.evaluate({
+        program: { versionId: version.id, definition: version.definition, compiledState: version.compiledState },
+        lm,
+        examples: examples.map((e) => ({ inputs: e.inputs, labels: e.labels })),
+        metric: await this.metricSpec(running.metric as unknown as MetricInput, tenantId),
+        numThreads: running.numThreads ?? undefined,
+        deadlineMs: this.settings.deadlineMs,
+        signal: controller.signal,
+        onProgress: ({ phase, done, total }) => {
+          if (phase !== "evaluate" || done <= reported) return;
+          reported = done;
+          // One write at a time, in order; a write that finds it no longer RUNNING means it was cancelled (maybe elsewhere).
+          progress = progress.then(async () => {
+            if (!(await this.stateMachine.progress(running, done, total ?? examples.length))) controller.abort();
+          });
+        },
+      });
+      await progress.catch(() => undefined);
+      // Null when it was cancelled meanwhile: the result is discarded.
+      await this.stateMachine.transition({
+        from: running,
+        to: COMPLETED,
+        changes: { score: result.score, results: result.results, progressDone: examples.length, progressTotal: examples.length, error: null, finishedAt: new Date() },
+      });
+    } catch (cause) {
+      await progress.catch(() => undefined);
+      if (controller.signal.aborted) return; // cancelled: the evaluation already says so
+      await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: toError(cause), finishedAt: new Date() } });
+    } finally {
+      this.running.delete(running.id);
+    }
+  }
+
+  private async metricSpec(metric: MetricInput, tenantId: string): Promise<MetricSpec> {
+    const spec: MetricSpec = { kind: metric.kind as MetricSpec["kind"], output: metric.output, label: metric.label };
+    if (metric.tolerance != null) spec.tolerance = metric.tolerance;
+    if (metric.judge) {
+      const lm = await this.database.manager.findOneBy(LanguageModel, { id: metric.judge.languageModelId, tenantId });
+      if (!lm) throw new AppError("NOT_FOUND", `the judge's language model '${metric.judge.languageModelId}' no longer exists`, { layer: "storage" });
+      spec.judge = { definition: metric.judge.definition, lm, score: metric.judge.score, inputs: metric.judge.inputs as Record<string, string> };
+    }
+    return spec;
+  }
+}
+
+function toError(cause: unknown): ExecutionError {
+  if (cause instanceof AppError) return { code: String(cause.code), layer: cause.layer, message: cause.message, retriable: cause.retriable, details: cause.details ?? null };
+  console.error("[evaluation] unexpected error", cause);
+  return { code: "INTERNAL_ERROR", layer: "worker", message: "the evaluation failed with an internal error", retriable: false, details: null };
+}
