@@ -1,6 +1,7 @@
 import { ApiKeyResolver } from "./ApiKeyResolver.js";
 import { AuditEventResolver } from "./AuditEventResolver.js";
 import { DatasetResolver } from "./DatasetResolver.js";
+import { EvaluationResolver, ProgramEvaluationsResolver } from "./EvaluationResolver.js";
 import { ExecutionResolver } from "./ExecutionResolver.js";
 import { ExecutionUpdatesResolver } from "./ExecutionUpdatesResolver.js";
 import { LanguageModelResolver } from "./LanguageModelResolver.js";
@@ -8,4 +9,4 @@ import { ProgramChangedResolver } from "./ProgramChangedResolver.js";
 import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver, AuditEventResolver] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver] as const;

@@ -56,6 +56,8 @@ const AUDITED_MUTATIONS = [
   "executeProgram",
   "cancelExecution",
   "retryExecution",
+  "evaluateProgram",
+  "cancelEvaluation",
 ];
 
 describe("audit trail: units", () => {
@@ -268,6 +270,33 @@ describeEachDatabase(
       assert.equal(event.changes.finishedAt.before, null);
     });
 
+    it("evaluateProgram through an editor key, then cancelEvaluation: the evaluation's fields, then status and finishedAt", async () => {
+      const dataset = expectData(
+        await run(`mutation { createDataset(input: { name: "audit-eval-ds", examples: [{ inputs: { question: "capital of France?", n: 1 }, labels: { capital: "Paris" }, split: TEST }] }) { id } }`, {}, admin),
+      ).createDataset;
+      const versionId = expectData(await run(`query($id: ID!) { program(id: $id) { currentVersion { id } } }`, { id: state.program }, admin)).program.currentVersion.id;
+      const metric = { kind: "exact_match", output: "answer", label: "capital" };
+      const evaluate = `mutation($input: EvaluateProgramInput!) { evaluateProgram(input: $input) { id status } }`;
+      const { data, event } = await audited(evaluate, { input: { versionId, datasetId: dataset.id, split: "TEST", metric } }, asKey(keys.editor));
+      state.evaluation = data.evaluateProgram.id;
+      assert.equal(event.action, "evaluation.create");
+      assert.equal(event.entityType, "Evaluation");
+      assert.equal(event.entityId, state.evaluation);
+      assert.equal(event.actor.apiKeyId, keys.editor?.id);
+      assert.deepEqual(event.changes.metric, { after: metric });
+      assert.deepEqual(event.changes.status, { after: "PENDING" });
+      assert.deepEqual(event.changes.datasetId, { after: dataset.id });
+      assert.deepEqual(event.changes.programVersionId, { after: versionId });
+      await refused("BAD_USER_INPUT", evaluate, { input: { versionId, datasetId: dataset.id, split: "TEST", metric: { ...metric, output: "nope" } } });
+      await refused("FORBIDDEN", evaluate, { input: { versionId, datasetId: dataset.id, split: "TEST", metric } }, asKey(keys.runner));
+      const cancelled = await audited(`mutation($id: ID!) { cancelEvaluation(id: $id) { id status } }`, { id: state.evaluation }, asKey(keys.editor));
+      assert.equal(cancelled.event.action, "evaluation.cancel");
+      assert.equal(cancelled.event.entityId, state.evaluation);
+      assert.deepEqual(Object.keys(cancelled.event.changes).sort(), ["finishedAt", "status"]);
+      assert.deepEqual(cancelled.event.changes.status, { before: "PENDING", after: "CANCELLED" });
+      await refused("ILLEGAL_TRANSITION", `mutation($id: ID!) { cancelEvaluation(id: $id) { id } }`, { id: state.evaluation }, asKey(keys.editor));
+    });
+
     it("retryExecution: FAILED → PENDING, the error cleared", async () => {
       const created = expectData(await run(EXECUTE, { id: state.program, q: "to fail", key: null }, admin)).executeProgram;
       state.failed = created.id;
@@ -354,8 +383,8 @@ describeEachDatabase(
       const actions = async (filter: Record<string, unknown>) => (await allEvents(filter)).nodes.map((n: any) => n.action);
       assert.deepEqual(await actions({ entityType: "Program", entityId: state.program }), ["program.create", "program.update"]);
       assert.deepEqual(await actions({ action: "program.update" }), ["program.update"]);
-      assert.deepEqual(await actions({ actor: `api_key:${keys.editor?.id}` }), ["program.create"]);
-      assert.deepEqual(await actions({ entityType: "Dataset" }), ["dataset.create", "dataset.addExamples"]);
+      assert.deepEqual(await actions({ actor: `api_key:${keys.editor?.id}` }), ["program.create", "evaluation.create", "evaluation.cancel"]);
+      assert.deepEqual(await actions({ entityType: "Dataset" }), ["dataset.create", "dataset.addExamples", "dataset.create"]);
       const all = await allEvents();
       assert.equal(all.nodes.length, all.totalCount);
       const middle = all.nodes[Math.floor(all.nodes.length / 2)];
