@@ -110,7 +110,11 @@ export class ZmqPythonAdapter implements DspyAdapter {
       signal: request.signal,
       onProgress: onProgress ? (p: { phase: string; done: number; total: number | null }) => onProgress({ phase: p.phase, done: p.done, total: p.total }) : undefined,
     };
-    const evaluate = (lease: WorkerLease) => lease.request<EvaluateResult>("evaluate", payload, options);
+    const evaluate = (lease: WorkerLease) => {
+      // Aborted before it was sent: a fast evaluation could finish before the worker reads a `cancel`.
+      if (request.signal?.aborted) throw new AppError("CANCELLED", "the evaluation was cancelled before it started", { layer: "worker" });
+      return lease.request<EvaluateResult>("evaluate", payload, options);
+    };
     const result = await this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
       await ensure(lease);
       try {
