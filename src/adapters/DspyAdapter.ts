@@ -118,6 +118,55 @@ export interface EvaluateResult {
   results: EvaluationExampleResult[];
 }
 
+export type OptimizerName = "LABELED_FEW_SHOT" | "BOOTSTRAP_FEW_SHOT" | "BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH" | "COPRO" | "MIPRO_V2" | "SIMBA" | "GEPA";
+
+/** The worker's `progress` during a `compile`: phase (`compile`, `evaluate`, `done`), metric calls, scored trials, best trial (0–100). */
+export interface CompileProgress {
+  phase: string;
+  done: number;
+  trials: number;
+  bestScore: number | null;
+  metricCalls: number;
+}
+
+export interface CompileRequest {
+  program: ProgramSpec;
+  /** The LM the program runs with (and COPRO / MIPROv2 / SIMBA propose instructions with). */
+  lm: LanguageModelSpec;
+  /** GEPA only (required there): the LM that reflects on failures. */
+  reflectionLm?: LanguageModelSpec | null;
+  optimizer: OptimizerName;
+  /** Per-optimizer keys (bridge-py/PROTOCOL.md, src/optimizations/optimizerConfig.ts). */
+  config: Record<string, unknown>;
+  trainset: EvaluationExample[];
+  devset?: EvaluationExample[] | null;
+  metric: MetricSpec;
+  seed?: number | null;
+  deadlineMs?: number;
+  onProgress?: (progress: CompileProgress) => void;
+  /** Aborting stops the optimization; it then fails with CANCELLED. */
+  signal?: AbortSignal;
+}
+
+export interface CompileResult {
+  /** `module.dump_state()` of the optimized program: a valid `compiledState` of the same definition. */
+  compiledState: Record<string, unknown>;
+  /** Exactly what DSPy's `save("x.json")` writes (the state plus `metadata.dependency_versions`). */
+  dspyState: Record<string, unknown>;
+  /** 0–100: dspy.Evaluate of the compiled program on the devset (or the trainset without one). */
+  score: number;
+  scoredOn: "devset" | "trainset";
+  trials: number;
+  bestTrialScore: number | null;
+  metricCalls: number;
+  compileMs: number;
+}
+
+export interface ImportStateResult {
+  compiledState: Record<string, unknown>;
+  predictors: string[];
+}
+
 export interface AdapterHealth {
   ok: boolean;
   details: Record<string, unknown>;
@@ -131,6 +180,10 @@ export interface DspyAdapter {
   execute(request: ExecuteRequest): Promise<ExecuteResult>;
   /** dspy.Evaluate of one program version on examples with a declarative metric. */
   evaluate(request: EvaluateRequest): Promise<EvaluateResult>;
+  /** Runs a DSPy optimizer (teleprompter) on a program version; the result is the optimized state. */
+  compile(request: CompileRequest): Promise<CompileResult>;
+  /** Checks a DSPy save() JSON against a definition (strict: INVALID_STATE with paths under `state`). */
+  importState(definition: unknown, state: unknown): Promise<ImportStateResult>;
   health(): Promise<AdapterHealth>;
   close(): Promise<void>;
 }

@@ -5,7 +5,10 @@ import { aggregateScore, commonLabels, scoreSimple, validateMetric } from "../ev
 import type { IssueDetail } from "../errors.js";
 import type {
   AdapterHealth,
+  CompileRequest,
+  CompileResult,
   DspyAdapter,
+  ImportStateResult,
   EvaluateRequest,
   EvaluateResult,
   EvaluationExampleResult,
@@ -38,7 +41,7 @@ export class InProcessAdapter implements DspyAdapter {
     }
     if (request.lm.model !== "dummy") throw unreachable(request.lm.model);
     const answers = (request.lm.config?.answers ?? []) as Answers;
-    return run(program, request.inputs, answers, { next: 0 });
+    return run(program, request.inputs, answers, { next: 0 }, request.program.compiledState);
   }
 
   /**
@@ -81,7 +84,7 @@ export class InProcessAdapter implements DspyAdapter {
       let score = 0;
       let error: string | null = null;
       try {
-        prediction = run(program, example.inputs, answers, cursor).outputs;
+        prediction = run(program, example.inputs, answers, cursor, request.program.compiledState).outputs;
         if (!Object.hasOwn(prediction, spec.output)) error = `metric: the prediction has no output '${spec.output}'`;
         else score = scoreSimple(spec.kind, prediction[spec.output], example.labels[spec.label], spec.tolerance ?? 0) ?? 0;
       } catch (cause) {
@@ -93,6 +96,93 @@ export class InProcessAdapter implements DspyAdapter {
     }
     request.onProgress?.({ phase: "done", done: total, total });
     return { score: aggregateScore(results.map((r) => r.score)), results };
+  }
+
+  /**
+   * LABELED_FEW_SHOT only, deterministically: each predictor's demos are the first `k` (default 16)
+   * training examples, inputs and labels together, as DSPy's LabeledFewShot with `sample: false`
+   * keeps them. Every other optimizer needs DSPy: UNSUPPORTED.
+   */
+  async compile(request: CompileRequest): Promise<CompileResult> {
+    const started = performance.now();
+    const program = validDefinition(request.program.definition);
+    if (request.optimizer !== "LABELED_FEW_SHOT") {
+      throw new AppError("UNSUPPORTED", `the in-process adapter cannot run ${request.optimizer}; it needs DSPy (DSPY_ADAPTER=python)`, { layer: "validation" });
+    }
+    const config = request.config ?? {};
+    for (const key of Object.keys(config)) {
+      if (key !== "k" && key !== "sample") throw invalid("INVALID_CONFIG", [{ path: `config.${key}`, reason: `LABELED_FEW_SHOT takes no '${key}' (it takes k, sample)` }]);
+    }
+    const k = config.k ?? 16;
+    if (typeof k !== "number" || !Number.isInteger(k) || k < 1 || k > 100) throw invalid("INVALID_CONFIG", [{ path: "config.k", reason: "must be an integer from 1 to 100" }]);
+    if (request.trainset.length === 0) throw invalid("INVALID_EXAMPLES", [{ path: "trainset", reason: "must not be empty" }]);
+    const demos = request.trainset.slice(0, k).map((e) => ({ ...e.inputs, ...e.labels }));
+    const compiledState: Record<string, unknown> = {};
+    for (const [name, module] of Object.entries(program.modules)) {
+      compiledState[predictorName(name, module)] = { traces: [], train: [], demos, signature: signatureState(module), lm: null };
+    }
+    request.onProgress?.({ phase: "compile", done: 0, trials: 0, bestScore: null, metricCalls: 0 });
+    if (request.signal?.aborted) throw new AppError("CANCELLED", "the optimization was cancelled", { layer: "worker" });
+    request.onProgress?.({ phase: "evaluate", done: 0, trials: 0, bestScore: null, metricCalls: 0 });
+    const scoredOn = request.devset && request.devset.length > 0 ? "devset" : "trainset";
+    const evaluation = await this.evaluate({
+      program: { ...request.program, compiledState },
+      lm: request.lm,
+      examples: scoredOn === "devset" ? request.devset! : request.trainset,
+      metric: request.metric,
+      signal: request.signal,
+    });
+    const metricCalls = evaluation.results.length;
+    request.onProgress?.({ phase: "done", done: metricCalls, trials: 0, bestScore: null, metricCalls });
+    return {
+      compiledState,
+      dspyState: { ...compiledState, metadata: { dependency_versions: { dspy: "in-process" } } },
+      score: evaluation.score,
+      scoredOn,
+      trials: 0,
+      bestTrialScore: null,
+      metricCalls,
+      compileMs: performance.now() - started,
+    };
+  }
+
+  /** The worker's strict import rules (bridge-py/dspy_bridge/state_io.py), checked here in TypeScript. */
+  async importState(definition: unknown, state: unknown): Promise<ImportStateResult> {
+    const program = validDefinition(definition);
+    const issues: IssueDetail[] = [];
+    if (state === null || typeof state !== "object" || Array.isArray(state)) throw invalid("INVALID_STATE", [{ path: "state", reason: "must be an object" }]);
+    const saved = state as Record<string, unknown>;
+    const predictors = new Map(Object.entries(program.modules).map(([name, module]) => [predictorName(name, module), module] as const));
+    for (const key of Object.keys(saved)) {
+      if (key !== "metadata" && !predictors.has(key)) issues.push({ path: `state.${key}`, reason: `the program has no predictor '${key}' (it has ${[...predictors.keys()].join(", ")})` });
+    }
+    const compiledState: Record<string, unknown> = {};
+    for (const [name, module] of predictors) {
+      const entry = saved[name];
+      if (entry === undefined) {
+        issues.push({ path: `state.${name}`, reason: "the program's predictor is missing" });
+        continue;
+      }
+      if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+        issues.push({ path: `state.${name}`, reason: "must be an object" });
+        continue;
+      }
+      const value = entry as Record<string, unknown>;
+      const keys = ["traces", "train", "demos", "signature", "lm"];
+      for (const key of Object.keys(value)) if (!keys.includes(key)) issues.push({ path: `state.${name}.${key}`, reason: `is not a key of a predictor's state (${keys.join(", ")})` });
+      for (const key of keys) if (!Object.hasOwn(value, key)) issues.push({ path: `state.${name}.${key}`, reason: "is missing" });
+      if (value.lm !== null && value.lm !== undefined) issues.push({ path: `state.${name}.lm`, reason: "must be null" });
+      for (const key of ["traces", "train", "demos"]) if (value[key] !== undefined && !Array.isArray(value[key])) issues.push({ path: `state.${name}.${key}`, reason: "must be an array" });
+      const fields = new Set([...Object.keys(program.inputs), ...Object.keys(program.outputs), ...Object.keys(module.signature.inputs), ...Object.keys(module.signature.outputs), "augmented"]);
+      if (module.type === "ChainOfThought") fields.add("reasoning");
+      (Array.isArray(value.demos) ? value.demos : []).forEach((demo: unknown, i: number) => {
+        if (demo === null || typeof demo !== "object" || Array.isArray(demo)) return issues.push({ path: `state.${name}.demos[${i}]`, reason: "must be an object" });
+        for (const field of Object.keys(demo)) if (!fields.has(field)) issues.push({ path: `state.${name}.demos[${i}].${field}`, reason: `'${field}' is not a field of the predictor's signature` });
+      });
+      compiledState[name] = value;
+    }
+    if (issues.length > 0) throw invalid("INVALID_STATE", issues);
+    return { compiledState, predictors: [...predictors.keys()] };
   }
 
   async health(): Promise<AdapterHealth> {
@@ -112,8 +202,27 @@ function invalid(code: string, issues: IssueDetail[]): AppError {
   return new AppError(code, `${issues[0].path}: ${issues[0].reason}`, { layer: "validation", details: { issues } });
 }
 
+/** A predictor's name as DSPy's named_predictors() gives it (PROTOCOL.md "Programs"). */
+function predictorName(name: string, module: ModuleSpec): string {
+  return module.type === "ChainOfThought" ? `${name}.predict` : name;
+}
+
+/** DSPy's dump_state() `signature` of a predictor, approximated: its instructions and one entry per field. */
+function signatureState(module: ModuleSpec): Record<string, unknown> {
+  const names = [...Object.keys(module.signature.inputs), ...(module.type === "ChainOfThought" ? ["reasoning"] : []), ...Object.keys(module.signature.outputs)];
+  const prefix = (name: string) => `${name.charAt(0).toUpperCase()}${name.slice(1).replace(/_/g, " ")}:`;
+  return { instructions: module.signature.instructions ?? "", fields: names.map((name) => ({ prefix: prefix(name), description: `\${${name}}` })) };
+}
+
+/** The demos compiled state gives a predictor (as user / assistant turns, before the real prompt). */
+function demosOf(compiledState: unknown, predictor: string): Record<string, unknown>[] {
+  if (!compiledState || typeof compiledState !== "object") return [];
+  const entry = (compiledState as Record<string, { demos?: unknown }>)[predictor];
+  return Array.isArray(entry?.demos) ? (entry.demos as Record<string, unknown>[]) : [];
+}
+
 /** `cursor.next`: the next answer of a list (one run, or a whole evaluation, shares one DummyLM). */
-function run(program: NormalizedProgram, inputs: Record<string, unknown>, answers: Answers, cursor: { next: number }): ExecuteResult {
+function run(program: NormalizedProgram, inputs: Record<string, unknown>, answers: Answers, cursor: { next: number }, compiledState: unknown = null): ExecuteResult {
   const results: Record<string, Record<string, unknown>> = { input: inputs };
   const trace: ModuleCallTrace[] = [];
   const resolve = (binding: Binding) => ("literal" in binding ? binding.literal : results[binding.ref.step][binding.ref.field]);
@@ -138,10 +247,18 @@ function run(program: NormalizedProgram, inputs: Record<string, unknown>, answer
       inputs: callInputs,
       outputs,
       duration_ms: duration,
-      lm_calls: [{ model: "dummy", messages: [{ role: "user", content: prompt }], response: JSON.stringify(answer), usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, latency_ms: duration }],
+      lm_calls: [{ model: "dummy", messages: [...demoMessages(module, demosOf(compiledState, predictorName(step.call, module))), { role: "user", content: prompt }], response: JSON.stringify(answer), usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, latency_ms: duration }],
     });
   }
   throw new AppError("DSPY_ERROR", "the program ended without a return step", { layer: "dspy" });
+}
+
+function demoMessages(module: ModuleSpec, demos: Record<string, unknown>[]): { role: string; content: string }[] {
+  const show = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
+  return demos.flatMap((demo) => [
+    { role: "user", content: Object.keys(module.signature.inputs).filter((f) => Object.hasOwn(demo, f)).map((f) => `${f}: ${show(demo[f])}`).join("\n") },
+    { role: "assistant", content: Object.keys(module.signature.outputs).filter((f) => Object.hasOwn(demo, f)).map((f) => `${f}: ${show(demo[f])}`).join("\n") },
+  ]);
 }
 
 function renderPrompt(module: ModuleSpec, inputs: Record<string, unknown>): string {

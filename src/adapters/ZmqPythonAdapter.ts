@@ -1,7 +1,7 @@
 import { AppError } from "../errors.js";
 import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
-import type { AdapterHealth, DspyAdapter, EvaluateRequest, EvaluateResult, ExecuteRequest, ExecuteResult, LanguageModelSpec } from "./DspyAdapter.js";
+import type { AdapterHealth, CompileRequest, CompileResult, DspyAdapter, EvaluateRequest, EvaluateResult, ExecuteRequest, ExecuteResult, ImportStateResult, LanguageModelSpec } from "./DspyAdapter.js";
 import { lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
 
 const DEFAULT_DEADLINE_MS = 120_000;
@@ -129,6 +129,110 @@ export class ZmqPythonAdapter implements DspyAdapter {
       }
     });
     return { score: result.score, results: result.results };
+  }
+
+  /**
+   * `compile` on one worker, as `evaluate`: the program, its LM (and GEPA's reflection LM, and a
+   * judge's) rehydrated first, `progress` passed to `onProgress`, `signal` sent as `cancel`.
+   */
+  async compile(request: CompileRequest): Promise<CompileResult> {
+    const config = lmWireConfig(request.lm, process.env, this.keyring);
+    const lm = lmKey(request.lm, config);
+    const hash = programHash(request.program.definition, request.program.compiledState);
+    const programKey = `program:${request.program.versionId}:${hash}`;
+    const lms: [string, unknown][] = [[lm, config]];
+    let reflectionKey: string | null = null;
+    if (request.reflectionLm) {
+      const reflectionConfig = lmWireConfig(request.reflectionLm, process.env, this.keyring);
+      reflectionKey = lmKey(request.reflectionLm, reflectionConfig);
+      lms.push([reflectionKey, reflectionConfig]);
+    }
+    const judge = request.metric.judge;
+    let judgeKey: string | null = null;
+    if (judge) {
+      const judgeConfig = lmWireConfig(judge.lm, process.env, this.keyring);
+      judgeKey = lmKey(judge.lm, judgeConfig);
+      lms.push([judgeKey, judgeConfig]);
+    }
+    const ensure = async (lease: WorkerLease) => {
+      for (const [key, lmConfig] of lms) {
+        if (lease.knows(key)) continue;
+        await lease.request("configure_lm", { lm_key: key, config: lmConfig });
+        lease.remember(key);
+      }
+      if (!lease.knows(programKey)) {
+        await lease.request("define_program", {
+          version_id: request.program.versionId,
+          hash,
+          definition: request.program.definition,
+          compiled_state: request.program.compiledState ?? null,
+        });
+        lease.remember(programKey);
+      }
+    };
+    const { judge: _judge, ...spec } = request.metric;
+    const metric = judge && judgeKey ? { ...spec, judge: { definition: judge.definition, lm_key: judgeKey, score: judge.score, inputs: judge.inputs } } : spec;
+    const payload = {
+      version_id: request.program.versionId,
+      hash,
+      lm_key: lm,
+      optimizer: request.optimizer,
+      config: request.config,
+      trainset: request.trainset,
+      ...(request.devset && request.devset.length > 0 ? { devset: request.devset } : {}),
+      metric,
+      ...(reflectionKey ? { reflection_lm_key: reflectionKey } : {}),
+      ...(request.seed != null ? { seed: request.seed } : {}),
+    };
+    const onProgress = request.onProgress;
+    const options = {
+      signal: request.signal,
+      onProgress: onProgress
+        ? (p: { phase: string; done: number; trials?: number; best_score?: number | null; metric_calls?: number }) =>
+            onProgress({ phase: p.phase, done: p.done, trials: p.trials ?? 0, bestScore: p.best_score ?? null, metricCalls: p.metric_calls ?? p.done })
+        : undefined,
+    };
+    interface Wire {
+      compiled_state: Record<string, unknown>;
+      dspy_state: Record<string, unknown>;
+      score: number;
+      scored_on: "devset" | "trainset";
+      trials: number;
+      best_trial_score: number | null;
+      metric_calls: number;
+      compile_ms: number;
+    }
+    const compile = (lease: WorkerLease) => {
+      if (request.signal?.aborted) throw new AppError("CANCELLED", "the optimization was cancelled before it started", { layer: "worker" });
+      return lease.request<Wire>("compile", payload, options);
+    };
+    const result = await this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
+      await ensure(lease);
+      try {
+        return await compile(lease);
+      } catch (error) {
+        if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
+        if (error.code === "UNKNOWN_PROGRAM") lease.forget(programKey);
+        else for (const [key] of lms) lease.forget(key);
+        await ensure(lease);
+        return compile(lease);
+      }
+    });
+    return {
+      compiledState: result.compiled_state,
+      dspyState: result.dspy_state,
+      score: result.score,
+      scoredOn: result.scored_on,
+      trials: result.trials,
+      bestTrialScore: result.best_trial_score,
+      metricCalls: result.metric_calls,
+      compileMs: result.compile_ms,
+    };
+  }
+
+  async importState(definition: unknown, state: unknown): Promise<ImportStateResult> {
+    const result = await this.pool.request<{ compiled_state: Record<string, unknown>; predictors: string[] }>("import_state", { definition, state }, DEFAULT_DEADLINE_MS);
+    return { compiledState: result.compiled_state, predictors: result.predictors };
   }
 
   async health(): Promise<AdapterHealth> {

@@ -45,6 +45,9 @@ const capitals = [
 const capitalsLm = (id: string) => dummyLm(id, Object.fromEntries(capitals.map(([country, , answer]) => [`capital of ${country}`, { answer }])));
 const capitalExamples = capitals.map(([country, label]) => ({ inputs: { question: `What is the capital of ${country}?` }, labels: { capital: label } }));
 
+/** The same questions labeled with the output's own name, so DSPy shows them as complete demos. */
+const labeledExamples = capitals.map(([country, label]) => ({ inputs: { question: `What is the capital of ${country}?` }, labels: { answer: label } }));
+
 let counter = 0;
 const version = (definition: unknown) => ({ versionId: `00000000-0000-7000-8000-${String(++counter).padStart(12, "0")}`, definition, compiledState: null });
 
@@ -204,6 +207,50 @@ export function describeAdapterConformance(name: string, adapter: () => DspyAdap
         "worker",
         false,
       );
+    });
+
+    it("compiles with LABELED_FEW_SHOT: demos are the first k training examples, scored, and a run with that state shows them", async () => {
+      const program = version(capitalsDefinition);
+      const seen: string[] = [];
+      const result = await adapter().compile({
+        program,
+        lm: capitalsLm("lm-compile"),
+        optimizer: "LABELED_FEW_SHOT",
+        config: { k: 2, sample: false },
+        trainset: labeledExamples,
+        metric: { kind: "exact_match", output: "answer", label: "answer" },
+        onProgress: (p) => seen.push(p.phase),
+      });
+      const state = result.compiledState.answerer as { demos: Record<string, unknown>[]; lm: unknown };
+      assert.deepEqual(Object.keys(result.compiledState), ["answerer"]);
+      assert.deepEqual(state.demos, labeledExamples.slice(0, 2).map((e) => ({ ...e.inputs, ...e.labels })));
+      assert.equal(state.lm, null);
+      assert.equal(result.score, 60);
+      assert.equal(result.scoredOn, "trainset");
+      assert.deepEqual({ ...result.dspyState, metadata: undefined }, { ...result.compiledState, metadata: undefined });
+      assert.equal(seen[0], "compile");
+      assert.equal(seen[seen.length - 1], "done");
+      const executed = await adapter().execute({ program: { ...program, versionId: version(null).versionId, compiledState: result.compiledState }, lm: capitalsLm("lm-compile"), inputs: { question: "What is the capital of Spain?" } });
+      assert.deepEqual(executed.outputs, { answer: "Madrid" });
+      const text = JSON.stringify(executed.trace[0].lm_calls[0].messages);
+      assert.ok(text.includes("What is the capital of France?") && text.includes("What is the capital of Italy?"), text);
+      // The save() JSON imports back; a tampered one is INVALID_STATE with a path.
+      const imported = await adapter().importState(capitalsDefinition, result.dspyState);
+      assert.deepEqual((imported.compiledState.answerer as { demos: unknown }).demos, state.demos);
+      const tampered = structuredClone(result.dspyState) as Record<string, any>;
+      tampered.answerer.demos[0].secret = "x";
+      const error = await expectAppError(adapter().importState(capitalsDefinition, tampered), "INVALID_STATE", "validation", false);
+      assert.equal((error.details?.issues as any[])[0].path, "state.answerer.demos[0].secret");
+    });
+
+    it("refuses a compile with a config key its optimizer does not take (INVALID_CONFIG at config.<key>)", async () => {
+      const error = await expectAppError(
+        adapter().compile({ program: version(capitalsDefinition), lm: capitalsLm("lm-compile"), optimizer: "LABELED_FEW_SHOT", config: { depth: 2 }, trainset: labeledExamples, metric: { kind: "exact_match", output: "answer", label: "answer" } }),
+        "INVALID_CONFIG",
+        "validation",
+        false,
+      );
+      assert.equal((error.details?.issues as any[])[0].path, "config.depth");
     });
 
     it("reports health", async () => {
