@@ -7,6 +7,7 @@ import { TenantScoped } from "./TenantScoped.js";
 export enum VersionSource {
   MANUAL = "manual",
   OPTIMIZATION = "optimization",
+  IMPORT = "import",
 }
 registerEnumType(VersionSource, { name: "VersionSource", description: "How a program version came to be." });
 
@@ -42,7 +43,15 @@ export class ProgramVersion extends TenantScoped {
   @Column({ type: "varchar", length: 20 })
   source!: VersionSource;
 
-  @Field(() => Float, { nullable: true })
+  @Field(() => Float, { nullable: true, description: "0–100: the score of the optimization that created it." })
   @Column({ type: "double", nullable: true })
   score!: number | null;
+
+  /** The optimization that created it (source OPTIMIZATION). */
+  @Column({ type: "varchar", length: 36, nullable: true })
+  optimizationId!: string | null;
+
+  @Field(() => GraphQLJSON, { nullable: true, description: "Exactly what DSPy's save(\"x.json\") writes for this version (compiled state plus metadata); null for a version never optimized or imported." })
+  @Column({ type: "json", nullable: true })
+  dspyState!: unknown;
 }

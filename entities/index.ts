@@ -7,6 +7,7 @@ import { Example } from "./Example.js";
 import { Execution } from "./Execution.js";
 import { ExecutionEvent } from "./ExecutionEvent.js";
 import { LanguageModel } from "./LanguageModel.js";
+import { Optimization } from "./Optimization.js";
 import { Program } from "./Program.js";
 import { ProgramVersion } from "./ProgramVersion.js";
 
@@ -19,7 +20,8 @@ export { Example, ExampleSplit } from "./Example.js";
 export { Execution, ExecutionError, ExecutionStatus, ExecutionUsage, type UsageRecord } from "./Execution.js";
 export { ExecutionEvent } from "./ExecutionEvent.js";
 export { LanguageModel } from "./LanguageModel.js";
+export { Optimization, OptimizationProgress, Optimizer } from "./Optimization.js";
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization];

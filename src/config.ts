@@ -38,6 +38,12 @@ export interface Config {
     /** Deadline of one whole evaluation in its worker. */
     deadlineMs: number;
   };
+  optimizations: {
+    /** Optimizations one instance runs at once (their own job slots). */
+    concurrency: number;
+    /** Deadline of one whole optimization in its worker. */
+    deadlineMs: number;
+  };
   /** Keys for API keys stored encrypted (README: "Secrets"). */
   secrets: SecretKeyring;
   limits: LimitsConfig;
@@ -175,6 +181,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     evaluations: {
       concurrency: int("EVALUATION_CONCURRENCY", 1, 1, 256),
       deadlineMs: int("EVALUATION_DEADLINE_MS", 3_600_000, 1_000, 86_400_000),
+    },
+    optimizations: {
+      concurrency: int("OPTIMIZATION_CONCURRENCY", 1, 1, 256),
+      deadlineMs: int("OPTIMIZATION_DEADLINE_MS", 6 * 3_600_000, 1_000, 7 * 86_400_000),
     },
     secrets: loadKeyring(read),
     limits: {

@@ -22,6 +22,9 @@ import { buildFederatedSchema } from "./graphql/schema.js";
 import { EvaluationRunner } from "./evaluations/EvaluationRunner.js";
 import { EvaluationService } from "./evaluations/EvaluationService.js";
 import { EvaluationStateMachine } from "./evaluations/EvaluationStateMachine.js";
+import { OptimizationRunner } from "./optimizations/OptimizationRunner.js";
+import { OptimizationService } from "./optimizations/OptimizationService.js";
+import { OptimizationStateMachine } from "./optimizations/OptimizationStateMachine.js";
 import { ExecutionRunner } from "./executions/ExecutionRunner.js";
 import { ExecutionService } from "./executions/ExecutionService.js";
 import { ExecutionStateMachine } from "./executions/ExecutionStateMachine.js";
@@ -72,8 +75,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   try {
     const events = createInProcessEventBus();
     const languageModels = new LanguageModelService(database, config.secrets);
-    const programs = new ProgramService(database, languageModels, events);
     adapter = await createAdapter(config);
+    const programs = new ProgramService(database, languageModels, events, adapter);
     const started = adapter;
     closers.push(() => started.close());
     const stateMachine = new ExecutionStateMachine(database, events);
@@ -82,7 +85,16 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const evaluationStates = new EvaluationStateMachine(database, events);
     const evaluationRunner = new EvaluationRunner(database, evaluationStates, adapter, events, config.evaluations);
     closers.push(() => evaluationRunner.close());
-    jobs = await JobScheduler.start(backend, runner, { ...config.jobs, evaluationConcurrency: config.evaluations.concurrency }, evaluationRunner);
+    const optimizationStates = new OptimizationStateMachine(database, events);
+    const optimizationRunner = new OptimizationRunner(database, optimizationStates, adapter, events, config.optimizations);
+    closers.push(() => optimizationRunner.close());
+    jobs = await JobScheduler.start(
+      backend,
+      runner,
+      { ...config.jobs, evaluationConcurrency: config.evaluations.concurrency, optimizationConcurrency: config.optimizations.concurrency },
+      evaluationRunner,
+      optimizationRunner,
+    );
     const scheduler = jobs;
     closers.push(() => scheduler.stop(DRAIN_MS));
     const datasets = new DatasetService(database);
@@ -92,6 +104,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       datasets,
       executions: new ExecutionService(database, programs, stateMachine, jobs, events, config.executions),
       evaluations: new EvaluationService(database, programs, datasets, languageModels, evaluationStates, jobs),
+      optimizations: new OptimizationService(database, programs, datasets, languageModels, optimizationStates, jobs),
       apiKeys: new ApiKeyService(database),
       audit: new AuditTrail(database),
       events,

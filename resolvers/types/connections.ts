@@ -1,4 +1,4 @@
-import { Dataset, Evaluation, Example, Execution, LanguageModel, Program, ProgramVersion } from "../../entities/index.js";
+import { Dataset, Evaluation, Example, Execution, LanguageModel, Optimization, Program, ProgramVersion } from "../../entities/index.js";
 import { connectionType } from "./connection.js";
 
 export const LanguageModelConnection = connectionType(LanguageModel, "LanguageModel");
@@ -8,3 +8,4 @@ export const DatasetConnection = connectionType(Dataset, "Dataset");
 export const ExampleConnection = connectionType(Example, "Example");
 export const ExecutionConnection = connectionType(Execution, "Execution");
 export const EvaluationConnection = connectionType(Evaluation, "Evaluation");
+export const OptimizationConnection = connectionType(Optimization, "Optimization");

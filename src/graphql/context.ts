@@ -5,6 +5,7 @@ import type { Principal } from "../auth/roles.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
 import type { AppError } from "../errors.js";
 import type { EvaluationService } from "../evaluations/EvaluationService.js";
+import type { OptimizationService } from "../optimizations/OptimizationService.js";
 import type { ExecutionService } from "../executions/ExecutionService.js";
 import type { ExecuteRateLimit } from "../limits/RateLimiter.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
@@ -18,6 +19,7 @@ export interface Services {
   datasets: DatasetService;
   executions: ExecutionService;
   evaluations: EvaluationService;
+  optimizations: OptimizationService;
   apiKeys: ApiKeyService;
   /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
   audit: AuditTrail;

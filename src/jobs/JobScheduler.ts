@@ -3,9 +3,12 @@ import type { ExecutionQueue } from "../executions/ExecutionService.js";
 import type { ExecutionRunner } from "../executions/ExecutionRunner.js";
 import type { EvaluationRunner } from "../evaluations/EvaluationRunner.js";
 import type { EvaluationQueue } from "../evaluations/EvaluationService.js";
+import type { OptimizationRunner } from "../optimizations/OptimizationRunner.js";
+import type { OptimizationQueue } from "../optimizations/OptimizationService.js";
 
 export const EXECUTE_PROGRAM = "execute-program";
 export const EVALUATE_PROGRAM = "evaluate-program";
+export const OPTIMIZE_PROGRAM = "optimize-program";
 /** Times a job whose handler failed unexpectedly is run again before it is left failed in the store. */
 const HANDLER_FAILURE_RETRIES = 5;
 
@@ -21,6 +24,13 @@ export interface JobSchedulerSettings {
   concurrency: number;
   /** Evaluations this instance runs at once (EVALUATION_CONCURRENCY; default 1), on top of `concurrency`. */
   evaluationConcurrency?: number;
+  /** Optimizations this instance runs at once (OPTIMIZATION_CONCURRENCY; default 1), on top of the others. */
+  optimizationConcurrency?: number;
+}
+
+interface OptimizeProgramData {
+  optimizationId: string;
+  tenantId: string;
 }
 
 interface EvaluateProgramData {
@@ -44,16 +54,17 @@ class RetryLater extends Error {
  * Agenda on the configured job store: `execute-program` jobs hand their execution to the runner.
  * Retries are Agenda's own (backoff), with the delay the runner chose.
  */
-export class JobScheduler implements ExecutionQueue, EvaluationQueue {
+export class JobScheduler implements ExecutionQueue, EvaluationQueue, OptimizationQueue {
   private constructor(private readonly agenda: Agenda) {}
 
-  static async start(backend: AgendaBackend, runner: ExecutionRunner, settings: JobSchedulerSettings, evaluations?: EvaluationRunner): Promise<JobScheduler> {
+  static async start(backend: AgendaBackend, runner: ExecutionRunner, settings: JobSchedulerSettings, evaluations?: EvaluationRunner, optimizations?: OptimizationRunner): Promise<JobScheduler> {
     const evaluationConcurrency = evaluations ? (settings.evaluationConcurrency ?? 1) : 0;
+    const optimizationConcurrency = optimizations ? (settings.optimizationConcurrency ?? 1) : 0;
     const agenda = new Agenda({
       backend,
       processEvery: settings.pollMs,
       defaultLockLifetime: settings.lockLifetimeMs,
-      maxConcurrency: settings.concurrency + evaluationConcurrency,
+      maxConcurrency: settings.concurrency + evaluationConcurrency + optimizationConcurrency,
       // Finished one-time jobs are history the execution already keeps.
       removeOnComplete: true,
     });
@@ -114,12 +125,42 @@ export class JobScheduler implements ExecutionQueue, EvaluationQueue {
         setImmediate(() => void agenda.publishJobNotification(job));
       });
     }
+    if (optimizations) {
+      agenda.define<OptimizeProgramData>(
+        OPTIMIZE_PROGRAM,
+        async (job) => {
+          const stopRenewing = renewLock(job, settings.lockLifetimeMs / 3);
+          try {
+            await optimizations.run(job.attrs.data.optimizationId, job.attrs.data.tenantId);
+          } finally {
+            stopRenewing();
+          }
+        },
+        {
+          concurrency: optimizationConcurrency,
+          lockLimit: optimizationConcurrency,
+          lockLifetime: settings.lockLifetimeMs,
+          // As evaluate-program: the runner records every failure; only a failing handler runs again.
+          backoff: ({ error, attempt }) => {
+            console.error(`[jobs] optimize-program failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
+            return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
+          },
+        },
+      );
+      agenda.on(`complete:${OPTIMIZE_PROGRAM}`, (job: Job) => {
+        setImmediate(() => void agenda.publishJobNotification(job));
+      });
+    }
     await agenda.start();
     return new JobScheduler(agenda);
   }
 
   async enqueueEvaluation(data: EvaluateProgramData): Promise<void> {
     await this.agenda.now(EVALUATE_PROGRAM, data);
+  }
+
+  async enqueueOptimization(data: OptimizeProgramData): Promise<void> {
+    await this.agenda.now(OPTIMIZE_PROGRAM, data);
   }
 
   async enqueue(data: ExecuteProgramData): Promise<void> {
@@ -138,7 +179,7 @@ export class JobScheduler implements ExecutionQueue, EvaluationQueue {
 }
 
 /** Keeps a long job's lock fresh so no other instance takes it for abandoned. */
-function renewLock(job: Job<ExecuteProgramData> | Job<EvaluateProgramData>, everyMs: number): () => void {
+function renewLock(job: Job<ExecuteProgramData> | Job<EvaluateProgramData> | Job<OptimizeProgramData>, everyMs: number): () => void {
   const timer = setInterval(() => {
     job.touch().catch((error: unknown) => console.error("[jobs] could not renew a job lock:", error instanceof Error ? error.message : error));
   }, everyMs);

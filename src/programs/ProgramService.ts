@@ -1,6 +1,7 @@
 import type { EntityManager } from "typeorm";
 import { In } from "typeorm";
 import { Execution, ExecutionStatus, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
+import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
@@ -45,6 +46,8 @@ export class ProgramService {
     private readonly database: Database,
     private readonly languageModels: LanguageModelService,
     private readonly events: EventBus,
+    /** Checks imported DSPy state files (the worker's import_state, or its in-process mirror). */
+    private readonly adapter?: DspyAdapter,
   ) {}
 
   async get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<Program | null> {
@@ -141,6 +144,71 @@ export class ProgramService {
     return program;
   }
 
+  /**
+   * Makes a version the program's current one (the one executions run by default); promoting an
+   * older version is how to roll back. The program's definition becomes the version's.
+   */
+  async promoteVersion(scope: Scope, versionId: string): Promise<Program> {
+    if (!isId(versionId)) throw AppError.badInput("versionId", "is not a valid id");
+    const { program, changed } = await this.database.transaction(async (manager) => {
+      const version = await manager.findOneBy(ProgramVersion, { id: versionId, tenantId: scope.tenantId });
+      if (!version) throw new AppError("NOT_FOUND", `versionId: program version '${versionId}' not found`, { path: "versionId" });
+      const current = await this.require(scope, version.programId, "versionId", manager);
+      if (current.currentVersionId === version.id) return { program: current, changed: false };
+      const updated = await updateAtVersion(manager, Program, current.id, current.version, { currentVersionId: version.id, definition: version.definition });
+      if (!updated) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, "versionId");
+      const stored = await this.require(scope, current.id, "versionId", manager);
+      const fields = ["currentVersionId", "definition"];
+      await AuditLog.record(manager, scope, { action: "program.promote_version", entityType: "Program", entityId: stored.id, before: AuditLog.snapshot(current, fields), after: AuditLog.snapshot(stored, fields) });
+      return { program: stored, changed: true };
+    });
+    if (changed) publishProgramChanged(this.events, { kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
+    return program;
+  }
+
+  /**
+   * A new (not current) version from a DSPy save() JSON, checked against the definition of the
+   * program's current version (or `versionId`'s) by the adapter's strict import: a file that does
+   * not fit is BAD_USER_INPUT with paths under `input.dspyState`.
+   */
+  async importVersion(scope: Scope, input: { programId: string; dspyState: unknown; versionId?: string | null }): Promise<ProgramVersion> {
+    if (!this.adapter) throw new AppError("UNSUPPORTED", "importing state needs an adapter", { layer: "validation" });
+    if (!isId(input.programId)) throw AppError.badInput("input.programId", "is not a valid id");
+    if (input.versionId != null && !isId(input.versionId)) throw AppError.badInput("input.versionId", "is not a valid id");
+    const program = await this.require(scope, input.programId, "input.programId");
+    const baseId = input.versionId ?? program.currentVersionId;
+    const base = baseId ? await this.getVersion(scope, baseId) : null;
+    if (!base || base.programId !== program.id) throw new AppError("NOT_FOUND", `input.versionId: version '${baseId}' of program '${program.id}' not found`, { path: "input.versionId" });
+    if (input.dspyState === null || typeof input.dspyState !== "object" || Array.isArray(input.dspyState)) throw AppError.badInput("input.dspyState", "must be an object (what DSPy's save() writes)");
+    let compiledState: Record<string, unknown>;
+    try {
+      compiledState = (await this.adapter.importState(base.definition, input.dspyState)).compiledState;
+    } catch (error) {
+      if (error instanceof AppError && error.code === "INVALID_STATE") {
+        const issues = ((error.details?.issues as { path: string; reason: string }[] | undefined) ?? [{ path: "state", reason: error.message }]).map((i) => ({
+          path: i.path.replace(/^state/, "input.dspyState"),
+          reason: i.reason,
+        }));
+        throw AppError.fromIssues(issues);
+      }
+      throw error;
+    }
+    const version = await this.database.transaction(async (manager) => {
+      const last = await manager.maximum(ProgramVersion, "number", { programId: program.id });
+      const created = {
+        ...newVersion(scope, program.id, (last ?? 0) + 1, base.definition),
+        compiledState,
+        dspyState: input.dspyState,
+        source: VersionSource.IMPORT,
+      };
+      await manager.insert(ProgramVersion, row(created)).catch(rethrowConcurrent(program.id));
+      const stored = await manager.findOneByOrFail(ProgramVersion, { id: created.id });
+      await AuditLog.record(manager, scope, { action: "program_version.import", entityType: "ProgramVersion", entityId: stored.id, after: AuditLog.snapshot(stored, ["programId", "number", "source"]) });
+      return stored;
+    });
+    return version;
+  }
+
   async delete(scope: Scope, id: string, expectedVersion?: number | null): Promise<Program> {
     const program = await this.database.transaction(async (manager) => {
       const current = await this.require(scope, id, "id", manager);
@@ -169,6 +237,8 @@ function newVersion(scope: Scope, programId: string, number: number, definition:
     compiledState: null,
     source: VersionSource.MANUAL,
     score: null,
+    optimizationId: null,
+    dspyState: null,
   };
 }
 

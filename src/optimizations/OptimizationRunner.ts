@@ -1,0 +1,165 @@
+import { Example, ExecutionStatus, LanguageModel, Optimization, ProgramVersion, VersionSource, type ExecutionError } from "../../entities/index.js";
+import type { CompileResult, DspyAdapter, MetricSpec, OptimizerName } from "../adapters/DspyAdapter.js";
+import { contentHash } from "../canonicalJson.js";
+import type { Database } from "../db/Database.js";
+import { isUniqueViolation } from "../db/dialect.js";
+import { row } from "../db/rows.js";
+import { AppError } from "../errors.js";
+import { examplesOf, type MetricInput } from "../evaluations/EvaluationService.js";
+import { newId } from "../ids.js";
+import { type EventBus, listen } from "../pubsub.js";
+import { OPTIMIZATION_UPDATED, type OptimizationUpdate, isLater } from "./OptimizationEvents.js";
+import { OPTIMIZATION_TERMINAL, type OptimizationProgressUpdate, type OptimizationStateMachine } from "./OptimizationStateMachine.js";
+
+export interface OptimizationRunnerSettings {
+  /** Deadline of one optimization, from the worker pool's point of view. */
+  deadlineMs: number;
+}
+
+const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
+
+/**
+ * One optimization, as the `optimize-program` job runs it: PENDING → RUNNING, the adapter's
+ * `compile` (progress written and published as it comes), then COMPLETED — with a new program
+ * version holding the compiled state, its score and a link back, not made current — or FAILED.
+ * A cancelled optimization's worker gets `cancel` (via the signal).
+ */
+export class OptimizationRunner {
+  private readonly running = new Map<string, AbortController>();
+  private readonly updates: AsyncIterableIterator<OptimizationUpdate>;
+
+  constructor(
+    private readonly database: Database,
+    private readonly stateMachine: OptimizationStateMachine,
+    private readonly adapter: DspyAdapter,
+    events: EventBus,
+    private readonly settings: OptimizationRunnerSettings,
+  ) {
+    this.updates = listen<OptimizationUpdate>(events, OPTIMIZATION_UPDATED);
+    void this.watchCancellations();
+  }
+
+  private async watchCancellations(): Promise<void> {
+    for await (const update of this.updates) {
+      if (update.optimization.status === CANCELLED) this.running.get(update.optimization.id)?.abort();
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const controller of this.running.values()) controller.abort();
+    await this.updates.return?.();
+  }
+
+  async run(optimizationId: string, tenantId: string): Promise<void> {
+    let optimization = await this.database.manager.findOneBy(Optimization, { id: optimizationId, tenantId });
+    if (!optimization || OPTIMIZATION_TERMINAL.includes(optimization.status)) return;
+    if (optimization.status === RUNNING) {
+      // Its job lock expired: the instance running it stopped before it finished. Run it again.
+      optimization = await this.stateMachine.transition({ from: optimization, to: PENDING, changes: { phase: null, metricCalls: 0, trials: 0, bestScore: null } });
+      if (!optimization) return;
+    }
+    const running = await this.stateMachine.transition({ from: optimization, to: RUNNING, changes: { startedAt: new Date(), phase: null, metricCalls: 0, trials: 0, bestScore: null } });
+    if (!running) return; // cancelled in the meantime
+    const controller = new AbortController();
+    this.running.set(running.id, controller);
+    let progress = Promise.resolve();
+    let reported = running;
+    try {
+      const [version, lm, reflectionLm] = await Promise.all([
+        this.database.manager.findOneBy(ProgramVersion, { id: running.programVersionId, tenantId }),
+        this.database.manager.findOneBy(LanguageModel, { id: running.languageModelId, tenantId }),
+        running.reflectionLanguageModelId ? this.database.manager.findOneBy(LanguageModel, { id: running.reflectionLanguageModelId, tenantId }) : Promise.resolve(null),
+      ]);
+      if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
+      if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
+      if (running.reflectionLanguageModelId && !reflectionLm) throw new AppError("NOT_FOUND", `language model '${running.reflectionLanguageModelId}' no longer exists`, { layer: "storage" });
+      const examples = (list: Example[]) => list.map((e) => ({ inputs: e.inputs, labels: e.labels }));
+      const trainset = examples(await examplesOf(this.database.manager, tenantId, running.datasetId, running.trainSplit));
+      const devset = running.devSplit ? examples(await examplesOf(this.database.manager, tenantId, running.datasetId, running.devSplit)) : null;
+      if (trainset.length === 0) throw new AppError("NO_EXAMPLES", `the ${running.trainSplit} split no longer has examples`, { layer: "storage" });
+      const result = await this.adapter.compile({
+        program: { versionId: version.id, definition: version.definition, compiledState: version.compiledState },
+        lm,
+        reflectionLm,
+        optimizer: running.optimizer as OptimizerName,
+        config: running.config,
+        trainset,
+        devset,
+        metric: await this.metricSpec(running.metric as unknown as MetricInput, tenantId),
+        seed: running.seed,
+        deadlineMs: this.settings.deadlineMs,
+        signal: controller.signal,
+        onProgress: (p) => {
+          const update: OptimizationProgressUpdate = { phase: p.phase, metricCalls: p.metricCalls, trials: p.trials, bestScore: p.bestScore };
+          if (!isLater({ ...update, version: running.version }, reported)) return;
+          reported = Object.assign(new Optimization(), reported, update);
+          // One write at a time, in order; a write that finds it no longer RUNNING means it was cancelled (maybe elsewhere).
+          progress = progress.then(async () => {
+            if (!(await this.stateMachine.progress(running, update))) controller.abort();
+          });
+        },
+      });
+      await progress.catch(() => undefined);
+      await this.complete(running, version, result);
+    } catch (cause) {
+      await progress.catch(() => undefined);
+      if (controller.signal.aborted) return; // cancelled: the optimization already says so
+      await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: toError(cause), finishedAt: new Date() } });
+    } finally {
+      this.running.delete(running.id);
+    }
+  }
+
+  /** COMPLETED and the new version, in one transaction (a number taken concurrently: the next one). */
+  private async complete(running: Optimization, source: ProgramVersion, result: CompileResult): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const versionId = newId();
+      try {
+        await this.stateMachine.transition({
+          from: running,
+          to: COMPLETED,
+          changes: { score: result.score, resultVersionId: versionId, phase: "done", metricCalls: Math.max(result.metricCalls, running.metricCalls), trials: result.trials, bestScore: result.bestTrialScore, error: null, finishedAt: new Date() },
+          also: async (manager) => {
+            const last = await manager.maximum(ProgramVersion, "number", { programId: running.programId });
+            await manager.insert(
+              ProgramVersion,
+              row<ProgramVersion>({
+                id: versionId,
+                tenantId: running.tenantId,
+                programId: running.programId,
+                number: (last ?? 0) + 1,
+                definition: source.definition,
+                contentHash: contentHash(source.definition),
+                compiledState: result.compiledState,
+                dspyState: result.dspyState,
+                source: VersionSource.OPTIMIZATION,
+                score: result.score,
+                optimizationId: running.id,
+              }),
+            );
+          },
+        });
+        return;
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= 4) throw error;
+      }
+    }
+  }
+
+  private async metricSpec(metric: MetricInput, tenantId: string): Promise<MetricSpec> {
+    const spec: MetricSpec = { kind: metric.kind as MetricSpec["kind"], output: metric.output, label: metric.label };
+    if (metric.tolerance != null) spec.tolerance = metric.tolerance;
+    if (metric.judge) {
+      const lm = await this.database.manager.findOneBy(LanguageModel, { id: metric.judge.languageModelId, tenantId });
+      if (!lm) throw new AppError("NOT_FOUND", `the judge's language model '${metric.judge.languageModelId}' no longer exists`, { layer: "storage" });
+      spec.judge = { definition: metric.judge.definition, lm, score: metric.judge.score, inputs: metric.judge.inputs as Record<string, string> };
+    }
+    return spec;
+  }
+}
+
+function toError(cause: unknown): ExecutionError {
+  if (cause instanceof AppError) return { code: String(cause.code), layer: cause.layer, message: cause.message, retriable: cause.retriable, details: cause.details ?? null };
+  console.error("[optimization] unexpected error", cause);
+  return { code: "INTERNAL_ERROR", layer: "worker", message: "the optimization failed with an internal error", retriable: false, details: null };
+}
