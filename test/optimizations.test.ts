@@ -1,0 +1,242 @@
+import assert from "node:assert/strict";
+import { startFakeOpenAI } from "./support/fakeOpenAI.js";
+import { expectData, expectError, graphql, wsClient } from "./support/graphql.js";
+import { createProgram, describeEachStack, dummyLm, EXECUTION_FIELDS } from "./support/stacks.js";
+
+const FIELDS = `id status optimizer config trainSplit devSplit metric seed score queuedAt startedAt finishedAt version resultVersionId
+  progress { phase metricCalls trials bestScore }
+  resultVersion { id number source score compiledState dspyState optimization { id } }
+  error { code layer message retriable details }`;
+const OPTIMIZE = `mutation($input: OptimizeProgramInput!) { optimizeProgram(input: $input) { ${FIELDS} } }`;
+const CANCEL = `mutation($id: ID!) { cancelOptimization(id: $id) { ${FIELDS} } }`;
+const GET = `query($id: ID!) { optimization(id: $id) { ${FIELDS} } }`;
+const PROMOTE = `mutation($v: ID!) { promoteProgramVersion(versionId: $v) { id currentVersion { id number source } } }`;
+const IMPORT = `mutation($input: ImportProgramVersionInput!) { importProgramVersion(input: $input) { id number source compiledState dspyState score } }`;
+const EXECUTE = `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { ${EXECUTION_FIELDS} } }`;
+const UPDATED = `subscription($id: ID!) { optimizationUpdated(id: $id) { id status version progress { phase metricCalls trials bestScore } } }`;
+const TERMINAL = ["COMPLETED", "FAILED", "CANCELLED"];
+
+/** The dummy LM is right for France, Italy, Spain; wrong for Germany (Munich). */
+const ANSWERS: Record<string, Record<string, unknown>> = {
+  "capital of France": { answer: "Paris" },
+  "capital of Italy": { answer: "Rome" },
+  "capital of Spain": { answer: "Madrid" },
+  "capital of Germany": { answer: "Munich" },
+  // What COPRO / MIPROv2 ask their prompt model.
+  proposed_instruction: { proposed_instruction: "Answer with the capital city.", proposed_prefix_for_output_field: "Answer:" },
+};
+const example = (country: string, answer: string, split: string) => ({ inputs: { question: `capital of ${country}?`, n: 1 }, labels: { answer }, split });
+const METRIC = { kind: "exact_match", output: "answer", label: "answer" };
+const LIGHT: Record<string, Record<string, unknown>> = {
+  LABELED_FEW_SHOT: { k: 2 },
+  BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH: { num_candidate_programs: 2, max_bootstrapped_demos: 1, num_threads: 1 },
+  COPRO: { breadth: 2, depth: 1 },
+  MIPRO_V2: { auto: null, num_candidates: 2, num_trials: 2, max_bootstrapped_demos: 1, max_labeled_demos: 1, num_threads: 1 },
+  SIMBA: { bsize: 2, num_candidates: 2, max_steps: 1, num_threads: 1 },
+  GEPA: { max_metric_calls: 12, num_threads: 1 },
+};
+
+/** optimizeProgram end to end: resolver → optimize-program job → pool → Python worker (DSPy optimizer) → a new version. */
+describeEachStack("optimizations through real DSPy workers", { DSPY_ADAPTER: "python", WORKERS: "1", OPTIMIZATION_CONCURRENCY: "1" }, (server) => {
+  const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
+  let program: { programId: string; versionId: string; languageModelId: string };
+  let slow: { programId: string; versionId: string };
+  let datasetId: string;
+  let slowLm: Awaited<ReturnType<typeof startFakeOpenAI>>;
+  let optimizedVersion: any;
+
+  before(async () => {
+    program = await createProgram(server().url, "opt-capitals", dummyLm(ANSWERS));
+    slowLm = await startFakeOpenAI(() => ({ fields: { answer: "Paris" }, delayMs: 300 }));
+    slow = await createProgram(server().url, "opt-slow", { model: "openai/slow", apiBase: slowLm.url, cache: false });
+    const examples = [example("France", "Paris", "TRAIN"), example("Italy", "Rome", "TRAIN"), example("Spain", "Madrid", "TRAIN"), example("Spain", "Madrid", "DEV"), example("Germany", "Berlin", "DEV")];
+    datasetId = expectData(await run(`mutation($e: [ExampleInput!]) { createDataset(input: { name: "opt-capitals", examples: $e }) { id } }`, { e: examples })).createDataset.id;
+  });
+  after(async () => {
+    await slowLm?.close();
+  });
+
+  const optimize = async (input: Record<string, unknown>) =>
+    expectData(await run(OPTIMIZE, { input: { programId: program.programId, optimizer: "BOOTSTRAP_FEW_SHOT", config: { max_bootstrapped_demos: 2, max_labeled_demos: 0 }, datasetId, trainSplit: "TRAIN", metric: METRIC, ...input } })).optimizeProgram;
+
+  async function poll(id: string, done: (o: any) => boolean, timeoutMs = 60_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const optimization = expectData(await run(GET, { id })).optimization;
+      if (done(optimization)) return optimization;
+      if (Date.now() > deadline) throw new Error(`optimization never reached the expected state; last: ${JSON.stringify(optimization)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  const current = async () => expectData(await run(`query($p: ID!) { program(id: $p) { currentVersion { id number } } }`, { p: program.programId })).program.currentVersion;
+  const execute = async (question: string) => {
+    const done = expectData(await run(EXECUTE, { input: { programId: program.programId, inputs: { question, n: 1 }, wait: true } })).executeProgram;
+    assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
+    return done;
+  };
+
+  it("BOOTSTRAP_FEW_SHOT: COMPLETED, a new version with the bootstrapped demos, scored on the dev split, not current", async () => {
+    const queued = await optimize({ devSplit: "DEV", seed: 7 });
+    assert.equal(queued.status, "PENDING");
+    assert.deepEqual(queued.progress, { phase: null, metricCalls: 0, trials: 0, bestScore: null });
+    const done = await poll(queued.id, (o) => TERMINAL.includes(o.status));
+    assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
+    assert.equal(done.score, 50, "Spain right, Germany wrong");
+    assert.equal(done.progress.phase, "done");
+    assert.ok(done.progress.metricCalls > 0);
+    const version = done.resultVersion;
+    assert.equal(version.id, done.resultVersionId);
+    assert.equal(version.number, 2);
+    assert.equal(version.source, "OPTIMIZATION");
+    assert.equal(version.score, 50);
+    assert.equal(version.optimization.id, done.id);
+    assert.deepEqual(
+      version.compiledState.answerer.demos.map((d: any) => [d.question, d.answer]),
+      [["capital of France?", "Paris"], ["capital of Italy?", "Rome"]],
+    );
+    const { metadata, ...saved } = version.dspyState;
+    assert.deepEqual(saved, version.compiledState);
+    assert.ok(metadata.dependency_versions.dspy);
+    assert.equal((await current()).number, 1, "an optimization does not make its version current");
+    const listed = expectData(await run(`query($p: ID!) { optimizations(programId: $p, first: 10) { totalCount } program(id: $p) { optimizations(first: 10) { totalCount } } }`, { p: program.programId }));
+    assert.ok(listed.optimizations.totalCount >= 1);
+    assert.equal(listed.program.optimizations.totalCount, listed.optimizations.totalCount);
+    const entities = expectData(await run(`query($r: [_Any!]!) { _entities(representations: $r) { ... on Optimization { id score optimizer } } }`, { r: [{ __typename: "Optimization", id: done.id }] }))._entities;
+    assert.deepEqual(entities[0], { id: done.id, score: 50, optimizer: "BOOTSTRAP_FEW_SHOT" });
+    optimizedVersion = version;
+  });
+
+  it("promoting it makes executions run it (a worker that never saw it is rehydrated: demos in the prompt); promoting version 1 rolls back", async () => {
+    assert.ok(optimizedVersion, "needs the optimization above");
+    const promoted = expectData(await run(PROMOTE, { v: optimizedVersion.id })).promoteProgramVersion;
+    assert.deepEqual(promoted.currentVersion, { id: optimizedVersion.id, number: 2, source: "OPTIMIZATION" });
+    const withDemos = await execute("capital of Spain?");
+    assert.deepEqual(withDemos.outputs, { answer: "Madrid" });
+    const messages = JSON.stringify(withDemos.trace[0].lm_calls[0].messages);
+    assert.match(messages, /capital of France\?/);
+    assert.match(messages, /capital of Italy\?/);
+    const v1 = expectData(await run(`query($p: ID!) { program(id: $p) { versions(first: 1) { edges { node { id number } } } } }`, { p: program.programId })).program.versions.edges[0].node;
+    assert.equal(v1.number, 1);
+    const rolledBack = expectData(await run(PROMOTE, { v: v1.id })).promoteProgramVersion;
+    assert.equal(rolledBack.currentVersion.number, 1);
+    const plain = await execute("capital of Spain?");
+    assert.doesNotMatch(JSON.stringify(plain.trace[0].lm_calls[0].messages), /capital of France/);
+    expectError(await run(PROMOTE, { v: "00000000-0000-7000-8000-000000000000" }), "NOT_FOUND", "versionId");
+  });
+
+  it("imports the exported dspyState as a new version; a tampered one is BAD_USER_INPUT with its path", async () => {
+    assert.ok(optimizedVersion, "needs the optimization above");
+    const imported = expectData(await run(IMPORT, { input: { programId: program.programId, dspyState: optimizedVersion.dspyState } })).importProgramVersion;
+    assert.equal(imported.source, "IMPORT");
+    assert.deepEqual(imported.compiledState, optimizedVersion.compiledState);
+    assert.deepEqual(imported.dspyState, optimizedVersion.dspyState);
+    assert.ok(imported.number > optimizedVersion.number);
+    const tampered = structuredClone(optimizedVersion.dspyState);
+    tampered.answerer.demos[0].secret = "x";
+    const error = expectError(await run(IMPORT, { input: { programId: program.programId, dspyState: tampered } }), "BAD_USER_INPUT", "input.dspyState.answerer.demos[0].secret");
+    assert.match(error.message, /secret/);
+    const other = structuredClone(optimizedVersion.dspyState);
+    other.extra = other.answerer;
+    expectError(await run(IMPORT, { input: { programId: program.programId, dspyState: other } }), "BAD_USER_INPUT", "input.dspyState.extra");
+  });
+
+  it("streams the current state, then progress and transitions in order, over graphql-ws", async () => {
+    const queued = expectData(
+      await run(OPTIMIZE, { input: { programId: slow.programId, optimizer: "BOOTSTRAP_FEW_SHOT", config: { max_bootstrapped_demos: 1, max_labeled_demos: 0 }, datasetId, trainSplit: "TRAIN", devSplit: "DEV", metric: METRIC } }),
+    ).optimizeProgram;
+    const client = wsClient(server().wsUrl);
+    const seen: any[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no terminal state: ${JSON.stringify(seen)}`)), 60_000);
+        const stop = client.subscribe<any>({ query: UPDATED, variables: { id: queued.id } }, {
+          next: (value) => {
+            if (value.errors) return reject(new Error(JSON.stringify(value.errors)));
+            const update = value.data?.optimizationUpdated;
+            seen.push(update);
+            if (TERMINAL.includes(update?.status)) {
+              clearTimeout(timer);
+              stop();
+              resolve();
+            }
+          },
+          error: reject,
+          complete: () => undefined,
+        });
+      });
+    } finally {
+      await client.dispose();
+    }
+    assert.equal(seen[seen.length - 1].status, "COMPLETED", JSON.stringify(seen));
+    const phases = ["compile", "evaluate", "done"];
+    const rank = (u: any) => [u.version, u.progress.phase === null ? 0 : phases.indexOf(u.progress.phase) + 1, u.progress.metricCalls, u.progress.trials];
+    for (let i = 1; i < seen.length; i++) {
+      const [a, b] = [rank(seen[i - 1]), rank(seen[i])];
+      const k = a.findIndex((x, j) => x !== b[j]);
+      assert.ok(k >= 0 && b[k] > a[k], `in order: ${JSON.stringify(seen)}`);
+    }
+    const running = seen.filter((u) => u.status === "RUNNING" && u.progress.phase !== null).map((u) => u.progress.phase);
+    assert.ok(running.includes("compile") && running.includes("evaluate"), `progress phases while running: ${JSON.stringify(seen)}`);
+  });
+
+  it("refuses a bad metric, config, optimizer or split before writing anything (no row, no audit event, no job)", async () => {
+    const counts = async () => ({
+      optimizations: await server().countRows("optimization"),
+      versions: await server().countRows("program_version"),
+      audit: await server().countRows("audit_event"),
+      jobs: await server().jobs.countJobs("optimize-program"),
+    });
+    const before = await counts();
+    const refused = (code: string, path: string, input: Record<string, unknown>) =>
+      run(OPTIMIZE, { input: { programId: program.programId, optimizer: "BOOTSTRAP_FEW_SHOT", datasetId, trainSplit: "TRAIN", metric: METRIC, ...input } }).then((r) => expectError(r, code, path).message);
+    assert.match(await refused("BAD_USER_INPUT", "input.metric.output", { metric: { ...METRIC, output: "city" } }), /city/);
+    assert.match(await refused("BAD_USER_INPUT", "input.metric.label", { metric: { ...METRIC, label: "country" } }), /country/);
+    assert.match(await refused("BAD_USER_INPUT", "input.config.depth", { config: { depth: 2 } }), /BOOTSTRAP_FEW_SHOT takes no 'depth'/);
+    await refused("BAD_USER_INPUT", "input.config.max_rounds", { config: { max_rounds: 0 } });
+    await refused("BAD_USER_INPUT", "input.config.num_trials", { optimizer: "MIPRO_V2", config: { num_trials: 3 } });
+    await refused("BAD_USER_INPUT", "input.config", { optimizer: "GEPA", config: {}, reflectionLanguageModelId: program.languageModelId });
+    await refused("BAD_USER_INPUT", "input.reflectionLanguageModelId", { optimizer: "GEPA", config: { auto: "light" } });
+    await refused("BAD_USER_INPUT", "input.reflectionLanguageModelId", { reflectionLanguageModelId: program.languageModelId });
+    await refused("BAD_USER_INPUT", "input.config.bsize", { optimizer: "SIMBA", config: { bsize: 10 } });
+    await refused("BAD_USER_INPUT", "input.trainSplit", { trainSplit: "TEST" });
+    await refused("BAD_USER_INPUT", "input.devSplit", { devSplit: "TRAIN" });
+    await refused("NOT_FOUND", "input.programId", { programId: "00000000-0000-7000-8000-000000000000" });
+    await refused("NOT_FOUND", "input.datasetId", { datasetId: "00000000-0000-7000-8000-000000000000" });
+    const badEnum = await run(OPTIMIZE, { input: { programId: program.programId, optimizer: "ADAM", datasetId, trainSplit: "TRAIN", metric: METRIC } });
+    assert.ok(badEnum.errors?.length);
+    assert.deepEqual(await counts(), before);
+  });
+
+  it("cancels a PENDING optimization (and a RUNNING one); nothing is created for them", async () => {
+    const slowInput = { programId: slow.programId, optimizer: "BOOTSTRAP_FEW_SHOT", config: { max_bootstrapped_demos: 1, max_labeled_demos: 0 }, datasetId, trainSplit: "TRAIN", devSplit: "DEV", metric: METRIC };
+    const first = expectData(await run(OPTIMIZE, { input: slowInput })).optimizeProgram;
+    const second = await optimize({});
+    const running = await poll(first.id, (o) => o.status === "RUNNING");
+    assert.equal(expectData(await run(GET, { id: second.id })).optimization.status, "PENDING");
+    const cancelledPending = expectData(await run(CANCEL, { id: second.id })).cancelOptimization;
+    assert.equal(cancelledPending.status, "CANCELLED");
+    assert.ok(cancelledPending.finishedAt);
+    const cancelledRunning = expectData(await run(CANCEL, { id: running.id })).cancelOptimization;
+    assert.equal(cancelledRunning.status, "CANCELLED");
+    expectError(await run(CANCEL, { id: second.id }), "ILLEGAL_TRANSITION", "id");
+    const next = await poll((await optimize({})).id, (o) => TERMINAL.includes(o.status), 30_000);
+    assert.equal(next.status, "COMPLETED", JSON.stringify(next.error));
+    for (const id of [first.id, second.id]) {
+      const after = expectData(await run(GET, { id })).optimization;
+      assert.equal(after.status, "CANCELLED");
+      assert.equal(after.resultVersionId, null);
+      assert.equal(after.score, null);
+    }
+  });
+
+  for (const [optimizer, config] of Object.entries(LIGHT)) {
+    it(`${optimizer}: a light run completes with a new version`, async () => {
+      const extra = optimizer === "GEPA" ? { reflectionLanguageModelId: program.languageModelId } : {};
+      const done = await poll((await optimize({ optimizer, config, seed: 0, ...extra })).id, (o) => TERMINAL.includes(o.status), 90_000);
+      assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
+      assert.equal(done.score, 100);
+      assert.equal(done.resultVersion.source, "OPTIMIZATION");
+      assert.deepEqual(Object.keys(done.resultVersion.compiledState), ["answerer"]);
+    });
+  }
+});
