@@ -58,6 +58,10 @@ const AUDITED_MUTATIONS = [
   "retryExecution",
   "evaluateProgram",
   "cancelEvaluation",
+  "optimizeProgram",
+  "cancelOptimization",
+  "importProgramVersion",
+  "promoteProgramVersion",
 ];
 
 describe("audit trail: units", () => {
@@ -274,6 +278,7 @@ describeEachDatabase(
       const dataset = expectData(
         await run(`mutation { createDataset(input: { name: "audit-eval-ds", examples: [{ inputs: { question: "capital of France?", n: 1 }, labels: { capital: "Paris" }, split: TEST }] }) { id } }`, {}, admin),
       ).createDataset;
+      state.evaluationDataset = dataset.id;
       const versionId = expectData(await run(`query($id: ID!) { program(id: $id) { currentVersion { id } } }`, { id: state.program }, admin)).program.currentVersion.id;
       const metric = { kind: "exact_match", output: "answer", label: "capital" };
       const evaluate = `mutation($input: EvaluateProgramInput!) { evaluateProgram(input: $input) { id status } }`;
@@ -295,6 +300,65 @@ describeEachDatabase(
       assert.deepEqual(Object.keys(cancelled.event.changes).sort(), ["finishedAt", "status"]);
       assert.deepEqual(cancelled.event.changes.status, { before: "PENDING", after: "CANCELLED" });
       await refused("ILLEGAL_TRANSITION", `mutation($id: ID!) { cancelEvaluation(id: $id) { id } }`, { id: state.evaluation }, asKey(keys.editor));
+    });
+
+    it("optimizeProgram through an editor key, then cancelOptimization: the optimization's fields, then status and finishedAt", async () => {
+      const metric = { kind: "exact_match", output: "answer", label: "capital" };
+      const optimize = `mutation($input: OptimizeProgramInput!) { optimizeProgram(input: $input) { id status } }`;
+      const input = { programId: state.program, optimizer: "LABELED_FEW_SHOT", config: { k: 1 }, datasetId: state.evaluationDataset, trainSplit: "TEST", metric };
+      const { data, event } = await audited(optimize, { input }, asKey(keys.editor));
+      state.optimization = data.optimizeProgram.id;
+      assert.equal(event.action, "optimization.create");
+      assert.equal(event.entityType, "Optimization");
+      assert.equal(event.entityId, state.optimization);
+      assert.equal(event.actor.apiKeyId, keys.editor?.id);
+      assert.deepEqual(event.changes.optimizer, { after: "LABELED_FEW_SHOT" });
+      assert.deepEqual(event.changes.config, { after: { k: 1 } });
+      assert.deepEqual(event.changes.metric, { after: metric });
+      assert.deepEqual(event.changes.status, { after: "PENDING" });
+      await refused("BAD_USER_INPUT", optimize, { input: { ...input, config: { depth: 1 } } });
+      await refused("BAD_USER_INPUT", optimize, { input: { ...input, metric: { ...metric, output: "nope" } } });
+      await refused("FORBIDDEN", optimize, { input }, asKey(keys.runner));
+      const cancelled = await audited(`mutation($id: ID!) { cancelOptimization(id: $id) { id status } }`, { id: state.optimization }, asKey(keys.editor));
+      assert.equal(cancelled.event.action, "optimization.cancel");
+      assert.equal(cancelled.event.entityId, state.optimization);
+      assert.deepEqual(Object.keys(cancelled.event.changes).sort(), ["finishedAt", "status"]);
+      assert.deepEqual(cancelled.event.changes.status, { before: "PENDING", after: "CANCELLED" });
+      await refused("ILLEGAL_TRANSITION", `mutation($id: ID!) { cancelOptimization(id: $id) { id } }`, { id: state.optimization }, asKey(keys.editor));
+    });
+
+    it("importProgramVersion, then promoteProgramVersion (editor): the new version, then the program's currentVersionId", async () => {
+      const program = expectData(await run(CREATE_PROGRAM, { n: "audit-promote", d: predictDefinition() }, admin)).createProgram;
+      const v1 = program.currentVersionId.id;
+      const dspyState = {
+        answerer: {
+          traces: [],
+          train: [],
+          demos: [{ question: "capital of France?", answer: "Paris" }],
+          signature: { instructions: "Answer briefly.", fields: [{ prefix: "Question:", description: "${question}" }, { prefix: "Answer:", description: "${answer}" }] },
+          lm: null,
+        },
+        metadata: { dependency_versions: { python: "3.12", dspy: "3.4.1", cloudpickle: "3.1" } },
+      };
+      const importVersion = `mutation($input: ImportProgramVersionInput!) { importProgramVersion(input: $input) { id number source } }`;
+      const imported = await audited(importVersion, { input: { programId: program.id, dspyState } }, asKey(keys.editor));
+      const version = imported.data.importProgramVersion;
+      assert.deepEqual({ number: version.number, source: version.source }, { number: 2, source: "IMPORT" });
+      assert.equal(imported.event.action, "program_version.import");
+      assert.equal(imported.event.entityType, "ProgramVersion");
+      assert.equal(imported.event.entityId, version.id);
+      assert.deepEqual(imported.event.changes.source, { after: "import" });
+      await refused("BAD_USER_INPUT", importVersion, { input: { programId: program.id, dspyState: { ...dspyState, other: dspyState.answerer } } }, asKey(keys.editor));
+      await refused("FORBIDDEN", importVersion, { input: { programId: program.id, dspyState } }, asKey(keys.runner));
+      const promote = `mutation($v: ID!) { promoteProgramVersion(versionId: $v) { id currentVersion { id } } }`;
+      const promoted = await audited(promote, { v: version.id }, asKey(keys.editor));
+      assert.equal(promoted.data.promoteProgramVersion.currentVersion.id, version.id);
+      assert.equal(promoted.event.action, "program.promote_version");
+      assert.equal(promoted.event.entityType, "Program");
+      assert.equal(promoted.event.entityId, program.id);
+      assert.deepEqual(promoted.event.changes.currentVersionId, { before: v1, after: version.id });
+      await refused("FORBIDDEN", promote, { v: v1 }, asKey(keys.runner));
+      await refused("NOT_FOUND", promote, { v: "00000000-0000-7000-8000-000000000000" }, asKey(keys.editor));
     });
 
     it("retryExecution: FAILED → PENDING, the error cleared", async () => {
@@ -383,7 +447,15 @@ describeEachDatabase(
       const actions = async (filter: Record<string, unknown>) => (await allEvents(filter)).nodes.map((n: any) => n.action);
       assert.deepEqual(await actions({ entityType: "Program", entityId: state.program }), ["program.create", "program.update"]);
       assert.deepEqual(await actions({ action: "program.update" }), ["program.update"]);
-      assert.deepEqual(await actions({ actor: `api_key:${keys.editor?.id}` }), ["program.create", "evaluation.create", "evaluation.cancel"]);
+      assert.deepEqual(await actions({ actor: `api_key:${keys.editor?.id}` }), [
+        "program.create",
+        "evaluation.create",
+        "evaluation.cancel",
+        "optimization.create",
+        "optimization.cancel",
+        "program_version.import",
+        "program.promote_version",
+      ]);
       assert.deepEqual(await actions({ entityType: "Dataset" }), ["dataset.create", "dataset.addExamples", "dataset.create"]);
       const all = await allEvents();
       assert.equal(all.nodes.length, all.totalCount);
