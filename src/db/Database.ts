@@ -4,7 +4,9 @@ import mysql from "mysql2/promise";
 import { DataSource, type EntityManager } from "typeorm";
 import { ENTITIES } from "../../entities/index.js";
 import { MIGRATIONS } from "../../migrations/index.js";
-import type { Dialect } from "./dialect.js";
+import { type Dialect, isDeadlock } from "./dialect.js";
+
+const DEADLOCK_ATTEMPTS = 3;
 
 export interface DatabaseOptions {
   /** `mysql://…`; undefined means the embedded SQLite database at `sqlitePath`. */
@@ -45,8 +47,21 @@ export class Database {
     return this.dataSource.manager;
   }
 
-  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    if (this.dialect === "mysql") return this.dataSource.transaction(work);
+  /**
+   * Runs `work` in a transaction. On MySQL, a transaction InnoDB chose as a deadlock victim is run
+   * again from the start (as the server's message asks), a few times: it was rolled back whole, and
+   * the work publishes nothing until it has committed.
+   */
+  async transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    if (this.dialect === "mysql") {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.dataSource.transaction(work);
+        } catch (error) {
+          if (!isDeadlock(error) || attempt >= DEADLOCK_ATTEMPTS) throw error;
+        }
+      }
+    }
     const run = this.sqliteQueue.then(() => this.dataSource.transaction(work));
     this.sqliteQueue = run.catch(() => undefined);
     return run;

@@ -32,6 +32,12 @@ export function isUniqueViolation(error: unknown): boolean {
   return code === "ER_DUP_ENTRY" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
 
+/** Whether a driver error is InnoDB rolling a transaction back as a deadlock victim. */
+export function isDeadlock(error: unknown): boolean {
+  const e = error as { code?: unknown; driverError?: { code?: unknown } } | null;
+  return (e?.driverError?.code ?? e?.code) === "ER_LOCK_DEADLOCK";
+}
+
 /** Whether a driver error is a foreign-key violation. */
 export function isForeignKeyViolation(error: unknown): boolean {
   const e = error as { code?: unknown; driverError?: { code?: unknown } } | null;
