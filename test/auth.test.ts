@@ -296,6 +296,38 @@ describeEachDatabase(
       });
     });
 
+    describe("revocation", () => {
+      it("stops an open subscription at its next event once its API key is revoked", async () => {
+        const viewerKey = expectData(await run(CREATE_KEY, { name: "ws revoked", role: "VIEWER" }, admin)).createApiKey;
+        const client = createClient({ url: server().wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { "x-api-key": viewerKey.secret } });
+        const received: any[] = [];
+        let arrived = () => {};
+        client.subscribe(
+          { query: `subscription($id: ID!) { programChanged(id: $id) { kind version } }`, variables: { id: programA.id } },
+          { next: (value) => (received.push(value), arrived()), error: (error) => (received.push({ error }), arrived()), complete: () => undefined },
+        );
+        const next = () => new Promise<void>((resolve) => (arrived = resolve));
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 500)); // subscribed
+          let waiting = next();
+          expectData(await run(`mutation($id: ID!) { updateProgram(input: { id: $id, description: "seen" }) { id } }`, { id: programA.id }, admin));
+          await waiting;
+          assert.equal(received[0].data?.programChanged?.kind, "UPDATED", JSON.stringify(received));
+          expectData(await run(REVOKE_KEY, { id: viewerKey.apiKey.id }, admin));
+          waiting = next();
+          expectData(await run(`mutation($id: ID!) { updateProgram(input: { id: $id, description: "not seen" }) { id } }`, { id: programA.id }, admin));
+          await waiting;
+          const refused = received[1];
+          assert.equal(refused.data?.programChanged ?? null, null, JSON.stringify(refused));
+          const errors = refused.errors ?? refused.error;
+          assert.equal(errors?.[0]?.extensions?.code, "UNAUTHENTICATED", JSON.stringify(refused));
+          assert.match(errors[0].message, /revoked/);
+        } finally {
+          await client.dispose();
+        }
+      });
+    });
+
     describe("tenancy", () => {
       it("another tenant's program, version, model and execution read as null; lists leave them out", async () => {
         const read = await run(

@@ -12,6 +12,8 @@ import { type Principal, Role, isRole, unauthenticated } from "./roles.js";
 export const API_KEY_PREFIX = "dspy_";
 /** Characters of the key kept for display: the fixed prefix and 8 random characters (48 bits). */
 const DISPLAY_LENGTH = API_KEY_PREFIX.length + 8;
+/** How stale this instance's knowledge of a key's revocation may be (other instances' revocations). */
+const REVOCATION_RECHECK_MS = 1_000;
 /** lastUsedAt is written at most this often per key. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
 const MAX_NAME = 200;
@@ -33,6 +35,9 @@ export interface CreateApiKey {
 }
 
 export class ApiKeyService {
+  /** What this instance last knew of each key's revocation, and when. */
+  private readonly revocations = new Map<string, { revoked: boolean; at: number }>();
+
   constructor(private readonly database: Database) {}
 
   /** Creates a key; the returned `secret` exists only here and is never stored. */
@@ -78,7 +83,7 @@ export class ApiKeyService {
     const key = await this.get(scope, id);
     if (!key) throw new AppError("NOT_FOUND", `id: API key '${id}' not found`, { path: "id" });
     if (key.revokedAt !== null) return key;
-    return this.database.transaction(async (manager) => {
+    const revoked = await this.database.transaction(async (manager) => {
       const result = await manager
         .createQueryBuilder()
         .update(ApiKey)
@@ -92,6 +97,8 @@ export class ApiKeyService {
       }
       return stored;
     });
+    this.revocations.set(key.id, { revoked: true, at: Date.now() });
+    return revoked;
   }
 
   /** The principal a key stands for, or UNAUTHENTICATED. Records the use at most once a minute. */
@@ -105,15 +112,35 @@ export class ApiKeyService {
     if (key.lastUsedAt === null || now.getTime() - key.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
       // Conditional, so that several instances seeing the same stale value write it once.
       const cutoff = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
-      await this.database.manager
-        .createQueryBuilder()
-        .update(ApiKey)
-        .set({ lastUsedAt: now })
-        .where("id = :id AND (lastUsedAt IS NULL OR lastUsedAt <= :cutoff)", { id: key.id, cutoff })
-        .execute()
+      // In a transaction like every write: on SQLite's one connection a bare write would join whichever
+      // transaction happens to be open.
+      await this.database
+        .transaction((manager) =>
+          manager
+            .createQueryBuilder()
+            .update(ApiKey)
+            .set({ lastUsedAt: now })
+            .where("id = :id AND (lastUsedAt IS NULL OR lastUsedAt <= :cutoff)", { id: key.id, cutoff })
+            .execute(),
+        )
         .catch((error: unknown) => console.error("[auth] could not record API key use:", error instanceof Error ? error.message : error));
     }
+    this.revocations.set(key.id, { revoked: false, at: Date.now() });
     return { subject: `api_key:${key.id}`, tenantId: key.tenantId, role: key.role, via: "api_key", apiKeyId: key.id };
+  }
+
+  /**
+   * Whether a key has been revoked since it was authenticated: asked on every authorized field, so an
+   * open subscription stops with its next event. Read from the database at most once per
+   * REVOCATION_RECHECK_MS per key; a revocation made by this instance counts at once.
+   */
+  async isRevoked(id: string): Promise<boolean> {
+    const known = this.revocations.get(id);
+    if (known && (known.revoked || Date.now() - known.at < REVOCATION_RECHECK_MS)) return known.revoked;
+    const key = await this.database.manager.findOne(ApiKey, { select: { id: true, revokedAt: true }, where: { id } });
+    const revoked = !key || key.revokedAt !== null;
+    this.revocations.set(id, { revoked, at: Date.now() });
+    return revoked;
   }
 }
 

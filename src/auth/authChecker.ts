@@ -17,7 +17,9 @@ export function requireRole(ctx: GraphQLContext, roles: readonly Role[] | Role =
 }
 
 /** TypeGraphQL's hook behind every `@Authorized(...)`: throws the AppError itself, so the code is ours. */
-export const authChecker: AuthCheckerFn<GraphQLContext, Role> = ({ context }, roles) => {
-  requireRole(context, roles);
+export const authChecker: AuthCheckerFn<GraphQLContext, Role> = async ({ context }, roles) => {
+  const principal = requireRole(context, roles);
+  // A key revoked since it was authenticated is refused from then on, open subscriptions included.
+  if (principal.apiKeyId && (await context.services.apiKeys.isRevoked(principal.apiKeyId))) throw unauthenticated("API key revoked");
   return true;
 };
