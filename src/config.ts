@@ -43,6 +43,13 @@ export interface Config {
     concurrency: number;
     /** Deadline of one whole optimization in its worker. */
     deadlineMs: number;
+    /**
+     * Local Python workers of the pool evaluations and optimizations run on, apart from executions'
+     * (0 without `workerBind`: they share the executions' pool).
+     */
+    workers: number;
+    /** ZeroMQ endpoint that pool binds for remote workers. */
+    workerBind?: string;
   };
   /** Keys for API keys stored encrypted (README: "Secrets"). */
   secrets: SecretKeyring;
@@ -185,6 +192,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     optimizations: {
       concurrency: int("OPTIMIZATION_CONCURRENCY", 1, 1, 256),
       deadlineMs: int("OPTIMIZATION_DEADLINE_MS", 6 * 3_600_000, 1_000, 7 * 86_400_000),
+      workers: int("OPTIMIZATION_WORKERS", 1, 0, 256),
+      workerBind: read("OPTIMIZATION_WORKER_BIND"),
     },
     secrets: loadKeyring(read),
     limits: {

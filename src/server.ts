@@ -46,7 +46,10 @@ export interface RunningServer {
   port: number;
   database: Database;
   services: Services;
+  /** Executions' adapter (their worker pool). */
   adapter: DspyAdapter;
+  /** Evaluations' and optimizations' adapter: a pool of its own (OPTIMIZATION_WORKERS), or `adapter` when 0. */
+  optimizationAdapter: DspyAdapter;
   jobs: JobScheduler;
   stop(): Promise<void>;
 }
@@ -71,6 +74,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   };
   let services: Services;
   let adapter: DspyAdapter;
+  let optimizationAdapter: DspyAdapter;
   let jobs: JobScheduler;
   try {
     const events = createInProcessEventBus();
@@ -79,14 +83,28 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const programs = new ProgramService(database, languageModels, events, adapter);
     const started = adapter;
     closers.push(() => started.close());
+    // Evaluations and optimizations run on workers of their own, so a long optimization never holds a
+    // worker executions wait for. Closed after the jobs and runners (closers run in reverse).
+    const { workers: optimizationWorkers, workerBind: optimizationBind } = config.optimizations;
+    if (optimizationWorkers > 0 || optimizationBind !== undefined) {
+      optimizationAdapter = await createAdapter({
+        adapter: config.adapter,
+        workers: { count: optimizationWorkers, concurrency: config.workers.concurrency, bind: optimizationBind },
+        secrets: config.secrets,
+      });
+      const own = optimizationAdapter;
+      closers.push(() => own.close());
+    } else {
+      optimizationAdapter = adapter;
+    }
     const stateMachine = new ExecutionStateMachine(database, events);
     const runner = new ExecutionRunner(database, stateMachine, adapter, config.executions);
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications });
     const evaluationStates = new EvaluationStateMachine(database, events);
-    const evaluationRunner = new EvaluationRunner(database, evaluationStates, adapter, events, config.evaluations);
+    const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, config.evaluations);
     closers.push(() => evaluationRunner.close());
     const optimizationStates = new OptimizationStateMachine(database, events);
-    const optimizationRunner = new OptimizationRunner(database, optimizationStates, adapter, events, config.optimizations);
+    const optimizationRunner = new OptimizationRunner(database, optimizationStates, optimizationAdapter, events, config.optimizations);
     closers.push(() => optimizationRunner.close());
     jobs = await JobScheduler.start(
       backend,
@@ -219,6 +237,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     database,
     services,
     adapter,
+    optimizationAdapter,
     jobs,
     stop() {
       stopping ??= (async () => {

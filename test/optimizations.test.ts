@@ -229,6 +229,61 @@ describeEachStack("optimizations through real DSPy workers", { DSPY_ADAPTER: "py
     }
   });
 
+  it("runs on workers of its own (OPTIMIZATION_WORKERS): executions keep their latency while a slow optimization is RUNNING", async () => {
+    const workersOf = async (adapter: { health(): Promise<{ details: unknown }> }) => ((await adapter.health()).details as { workers: { pid: number; busy: number }[] }).workers;
+    const mainWorkers = await workersOf(server().adapter);
+    const optimizationWorkers = await workersOf(server().optimizationAdapter);
+    assert.notEqual(server().optimizationAdapter, server().adapter);
+    assert.equal(mainWorkers.length, 1);
+    assert.equal(optimizationWorkers.length, 1);
+    assert.notEqual(optimizationWorkers[0].pid, mainWorkers[0].pid, "distinct pools, distinct worker processes");
+    const latencies = async (n: number) => {
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const started = performance.now();
+        await execute("capital of Italy?");
+        ms.push(performance.now() - started);
+      }
+      return ms.sort((a, b) => a - b)[Math.floor(n / 2)];
+    };
+    await latencies(3); // warm
+    const idleP50 = await latencies(10);
+    const verySlowLm = await startFakeOpenAI(() => ({ fields: { answer: "Paris" }, delayMs: 1_500 }));
+    try {
+      const verySlow = await createProgram(server().url, "opt-very-slow", { model: "openai/very-slow", apiBase: verySlowLm.url, cache: false });
+      const queued = expectData(
+        await run(OPTIMIZE, { input: { programId: verySlow.programId, optimizer: "BOOTSTRAP_FEW_SHOT", config: { max_bootstrapped_demos: 3, max_labeled_demos: 0 }, datasetId, trainSplit: "TRAIN", devSplit: "DEV", metric: METRIC } }),
+      ).optimizeProgram;
+      await poll(queued.id, (o) => o.status === "RUNNING" && o.progress.phase !== null);
+      const busyP50 = await latencies(10);
+      const during = expectData(await run(GET, { id: queued.id })).optimization;
+      assert.equal(during.status, "RUNNING", "the executions completed while the optimization ran");
+      assert.ok((await workersOf(server().optimizationAdapter))[0].busy > 0, "the optimization holds its own worker");
+      assert.equal((await workersOf(server().adapter))[0].busy, 0, "not the executions' worker");
+      console.log(`      execution latency p50: ${idleP50.toFixed(1)} ms idle, ${busyP50.toFixed(1)} ms while an optimization is RUNNING`);
+      assert.ok(busyP50 < Math.max(1_000, idleP50 * 10), `p50 ${busyP50} ms while optimizing vs ${idleP50} ms idle`);
+      assert.equal(expectData(await run(CANCEL, { id: queued.id })).cancelOptimization.status, "CANCELLED");
+    } finally {
+      await verySlowLm.close();
+    }
+  });
+
+  it("deleteProgram is a CONFLICT at id while an optimization or evaluation of it is PENDING or RUNNING", async () => {
+    const doomed = await createProgram(server().url, "opt-doomed", { model: "openai/slow", apiBase: slowLm.url, cache: false });
+    const DELETE = `mutation($id: ID!) { deleteProgram(id: $id) }`;
+    const optimization = expectData(
+      await run(OPTIMIZE, { input: { programId: doomed.programId, optimizer: "BOOTSTRAP_FEW_SHOT", config: { max_bootstrapped_demos: 1, max_labeled_demos: 0 }, datasetId, trainSplit: "TRAIN", devSplit: "DEV", metric: METRIC } }),
+    ).optimizeProgram;
+    assert.match(expectError(await run(DELETE, { id: doomed.programId }), "CONFLICT", "id").message, /1 optimization/);
+    expectData(await run(CANCEL, { id: optimization.id }));
+    const evaluation = expectData(
+      await run(`mutation($input: EvaluateProgramInput!) { evaluateProgram(input: $input) { id status } }`, { input: { versionId: doomed.versionId, datasetId, split: "DEV", metric: METRIC } }),
+    ).evaluateProgram;
+    assert.match(expectError(await run(DELETE, { id: doomed.programId }), "CONFLICT", "id").message, /1 pending or running evaluation/);
+    expectData(await run(`mutation($id: ID!) { cancelEvaluation(id: $id) { id status } }`, { id: evaluation.id }));
+    assert.equal(expectData(await run(DELETE, { id: doomed.programId })).deleteProgram, doomed.programId);
+  });
+
   for (const [optimizer, config] of Object.entries(LIGHT)) {
     it(`${optimizer}: a light run completes with a new version`, async () => {
       const extra = optimizer === "GEPA" ? { reflectionLanguageModelId: program.languageModelId } : {};

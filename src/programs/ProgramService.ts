@@ -1,6 +1,6 @@
 import type { EntityManager } from "typeorm";
 import { In } from "typeorm";
-import { Execution, ExecutionStatus, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
+import { Evaluation, Execution, ExecutionStatus, Optimization, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import { contentHash } from "../canonicalJson.js";
@@ -216,6 +216,16 @@ export class ProgramService {
       // Finished executions go with the program; queued or running ones would lose their program mid-flight.
       const active = await manager.countBy(Execution, { programId: current.id, status: In([ExecutionStatus.PENDING, ExecutionStatus.RUNNING]) });
       if (active > 0) throw AppError.conflict(`id: program '${current.id}' has ${active} pending or running execution(s); cancel them or let them finish first`, "id");
+      // The same for evaluations and optimizations: their jobs would run against a program that is gone.
+      const unfinished = In([ExecutionStatus.PENDING, ExecutionStatus.RUNNING]);
+      const evaluations = await manager.countBy(Evaluation, { programId: current.id, status: unfinished });
+      const optimizations = await manager.countBy(Optimization, { programId: current.id, status: unfinished });
+      if (evaluations + optimizations > 0) {
+        throw AppError.conflict(
+          `id: program '${current.id}' has ${evaluations} pending or running evaluation(s) and ${optimizations} optimization(s); cancel them or let them finish first`,
+          "id",
+        );
+      }
       const result = await manager.delete(Program, { id: current.id, version: current.version });
       if (result.affected !== 1) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, "expectedVersion");
       await AuditLog.record(manager, scope, { action: "program.delete", entityType: "Program", entityId: current.id, before: AuditLog.snapshot(current) });
