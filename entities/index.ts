@@ -8,6 +8,7 @@ import { Execution } from "./Execution.js";
 import { ExecutionEvent } from "./ExecutionEvent.js";
 import { LanguageModel } from "./LanguageModel.js";
 import { Optimization } from "./Optimization.js";
+import { OptimizationSchedule } from "./OptimizationSchedule.js";
 import { Program } from "./Program.js";
 import { ProgramVersion } from "./ProgramVersion.js";
 
@@ -21,7 +22,8 @@ export { Execution, ExecutionError, ExecutionStatus, ExecutionUsage, type UsageR
 export { ExecutionEvent } from "./ExecutionEvent.js";
 export { LanguageModel } from "./LanguageModel.js";
 export { Optimization, OptimizationProgress, Optimizer } from "./Optimization.js";
+export { OptimizationSchedule, SchedulePromotion } from "./OptimizationSchedule.js";
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule];

@@ -6,9 +6,10 @@ import { ExecutionResolver } from "./ExecutionResolver.js";
 import { ExecutionUpdatesResolver } from "./ExecutionUpdatesResolver.js";
 import { LanguageModelResolver } from "./LanguageModelResolver.js";
 import { OptimizationResolver, ProgramOptimizationsResolver } from "./OptimizationResolver.js";
+import { OptimizationScheduleResolver } from "./OptimizationScheduleResolver.js";
 import { ProgramChangedResolver } from "./ProgramChangedResolver.js";
 import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionMutations } from "./ProgramVersionMutations.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, ProgramVersionMutations] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations] as const;

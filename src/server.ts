@@ -23,13 +23,14 @@ import { EvaluationRunner } from "./evaluations/EvaluationRunner.js";
 import { EvaluationService } from "./evaluations/EvaluationService.js";
 import { EvaluationStateMachine } from "./evaluations/EvaluationStateMachine.js";
 import { OptimizationRunner } from "./optimizations/OptimizationRunner.js";
+import { OptimizationScheduleService } from "./optimizations/OptimizationScheduleService.js";
 import { OptimizationService } from "./optimizations/OptimizationService.js";
 import { OptimizationStateMachine } from "./optimizations/OptimizationStateMachine.js";
 import { ExecutionRunner } from "./executions/ExecutionRunner.js";
 import { ExecutionService } from "./executions/ExecutionService.js";
 import { ExecutionStateMachine } from "./executions/ExecutionStateMachine.js";
 import { createJobBackend } from "./jobs/createJobBackend.js";
-import { JobScheduler } from "./jobs/JobScheduler.js";
+import { JobScheduler, type ScheduledOptimizations } from "./jobs/JobScheduler.js";
 import { LanguageModelService } from "./languageModels/LanguageModelService.js";
 import { graphqlShapedHttpErrors } from "./limits/httpErrors.js";
 import { checkSubscribe, complexityLimitPlugin, depthLimitRule } from "./limits/queryLimits.js";
@@ -106,23 +107,31 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const optimizationStates = new OptimizationStateMachine(database, events);
     const optimizationRunner = new OptimizationRunner(database, optimizationStates, optimizationAdapter, events, config.optimizations);
     closers.push(() => optimizationRunner.close());
+    const scheduled: ScheduledOptimizations = {};
     jobs = await JobScheduler.start(
       backend,
       runner,
       { ...config.jobs, evaluationConcurrency: config.evaluations.concurrency, optimizationConcurrency: config.optimizations.concurrency },
       evaluationRunner,
       optimizationRunner,
+      scheduled,
     );
     const scheduler = jobs;
     closers.push(() => scheduler.stop(DRAIN_MS));
     const datasets = new DatasetService(database);
+    const optimizations = new OptimizationService(database, programs, datasets, languageModels, optimizationStates, jobs);
+    const optimizationSchedules = new OptimizationScheduleService(database, programs, optimizations, jobs, events);
+    scheduled.runScheduled = (scheduleId, tenantId) => optimizationSchedules.runScheduled(scheduleId, tenantId);
+    // Closed before the jobs stop (closers run in reverse): no promotion starts while shutting down.
+    closers.push(() => optimizationSchedules.close());
     services = {
       languageModels,
       programs,
       datasets,
       executions: new ExecutionService(database, programs, stateMachine, jobs, events, config.executions),
       evaluations: new EvaluationService(database, programs, datasets, languageModels, evaluationStates, jobs),
-      optimizations: new OptimizationService(database, programs, datasets, languageModels, optimizationStates, jobs),
+      optimizations,
+      optimizationSchedules,
       apiKeys: new ApiKeyService(database),
       audit: new AuditTrail(database),
       events,

@@ -60,6 +60,8 @@ const AUDITED_MUTATIONS = [
   "cancelEvaluation",
   "optimizeProgram",
   "cancelOptimization",
+  "scheduleOptimization",
+  "unscheduleOptimization",
   "importProgramVersion",
   "promoteProgramVersion",
 ];
@@ -327,6 +329,28 @@ describeEachDatabase(
       await refused("ILLEGAL_TRANSITION", `mutation($id: ID!) { cancelOptimization(id: $id) { id } }`, { id: state.optimization }, asKey(keys.editor));
     });
 
+    it("scheduleOptimization, then unscheduleOptimization (editor): the schedule's fields, then enabled", async () => {
+      const metric = { kind: "exact_match", output: "answer", label: "capital" };
+      const schedule = `mutation($input: ScheduleOptimizationInput!) { scheduleOptimization(input: $input) { id enabled promote } }`;
+      const input = { programId: state.program, cron: "0 3 * * 1", optimizer: "LABELED_FEW_SHOT", config: { k: 1 }, datasetId: state.evaluationDataset, trainSplit: "TEST", metric, promote: "NEVER" };
+      const { data, event } = await audited(schedule, { input }, asKey(keys.editor));
+      const id = data.scheduleOptimization.id;
+      assert.equal(event.action, "optimization_schedule.create");
+      assert.equal(event.entityType, "OptimizationSchedule");
+      assert.equal(event.entityId, id);
+      assert.equal(event.actor.apiKeyId, keys.editor?.id);
+      assert.deepEqual(event.changes.cron, { after: "0 3 * * 1" });
+      assert.deepEqual(event.changes.promote, { after: "NEVER" });
+      assert.deepEqual(event.changes.enabled, { after: true });
+      await refused("BAD_USER_INPUT", schedule, { input: { ...input, cron: "every monday" } });
+      await refused("BAD_USER_INPUT", schedule, { input: { ...input, config: { depth: 1 } } });
+      await refused("FORBIDDEN", schedule, { input }, asKey(keys.runner));
+      const unscheduled = await audited(`mutation($id: ID!) { unscheduleOptimization(id: $id) { id enabled } }`, { id }, asKey(keys.editor));
+      assert.equal(unscheduled.event.action, "optimization_schedule.delete");
+      assert.deepEqual(unscheduled.event.changes.enabled, { before: true, after: false });
+      await refused("CONFLICT", `mutation($id: ID!) { unscheduleOptimization(id: $id) { id } }`, { id }, asKey(keys.editor));
+    });
+
     it("importProgramVersion, then promoteProgramVersion (editor): the new version, then the program's currentVersionId", async () => {
       const program = expectData(await run(CREATE_PROGRAM, { n: "audit-promote", d: predictDefinition() }, admin)).createProgram;
       const v1 = program.currentVersionId.id;
@@ -453,6 +477,8 @@ describeEachDatabase(
         "evaluation.cancel",
         "optimization.create",
         "optimization.cancel",
+        "optimization_schedule.create",
+        "optimization_schedule.delete",
         "program_version.import",
         "program.promote_version",
       ]);

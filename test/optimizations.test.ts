@@ -294,4 +294,44 @@ describeEachStack("optimizations through real DSPy workers", { DSPY_ADAPTER: "py
       assert.deepEqual(Object.keys(done.resultVersion.compiledState), ["answerer"]);
     });
   }
+  it("scheduleOptimization: a per-second cron runs it through the scheduler and promotes IF_BETTER; a bad cron is BAD_USER_INPUT at input.cron", async () => {
+    const SCHEDULE = `mutation($input: ScheduleOptimizationInput!) { scheduleOptimization(input: $input) { id cron promote enabled lastRunAt lastOptimizationId } }`;
+    const GET_SCHEDULE = `query($id: ID!) { optimizationSchedule(id: $id) { id enabled lastRunAt lastOptimization { id status score resultVersionId } } }`;
+    const scheduled = await createProgram(server().url, "opt-scheduled", dummyLm(ANSWERS));
+    const currentOf = async (p: string) => expectData(await run(`query($p: ID!) { program(id: $p) { currentVersion { id number score } } }`, { p })).program.currentVersion;
+    const base = { programId: scheduled.programId, optimizer: "BOOTSTRAP_FEW_SHOT", config: { max_bootstrapped_demos: 2, max_labeled_demos: 0 }, datasetId, trainSplit: "TRAIN", devSplit: "DEV", metric: METRIC };
+    expectError(await run(SCHEDULE, { input: { ...base, cron: "every monday" } }), "BAD_USER_INPUT", "input.cron");
+    expectError(await run(SCHEDULE, { input: { ...base, cron: "0 3 * * 1", timezone: "Mars/Olympus" } }), "BAD_USER_INPUT", "input.timezone");
+    expectError(await run(SCHEDULE, { input: { ...base, cron: "0 3 * * 1", trainSplit: "TEST" } }), "BAD_USER_INPUT", "input.trainSplit");
+    const until = async (id: string, done: (s: any) => boolean) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const s = expectData(await run(GET_SCHEDULE, { id })).optimizationSchedule;
+        if (done(s)) return s;
+        if (Date.now() > deadline) throw new Error(`schedule never got there: ${JSON.stringify(s)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    const UNSCHEDULE = `mutation($id: ID!) { unscheduleOptimization(id: $id) { id enabled } }`;
+    // The current version (1) has no score: any COMPLETED run beats it.
+    const first = expectData(await run(SCHEDULE, { input: { ...base, cron: "*/2 * * * * *" } })).scheduleOptimization;
+    assert.deepEqual([first.promote, first.enabled, first.lastRunAt], ["IF_BETTER", true, null]);
+    const ran = await until(first.id, (s) => s.lastOptimization?.status === "COMPLETED");
+    assert.equal(expectData(await run(UNSCHEDULE, { id: first.id })).unscheduleOptimization.enabled, false);
+    assert.ok(ran.lastRunAt);
+    assert.equal(ran.lastOptimization.score, 50);
+    const deadline = Date.now() + 10_000;
+    while ((await currentOf(scheduled.programId)).id !== ran.lastOptimization.resultVersionId && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const promoted = await currentOf(scheduled.programId);
+    assert.equal(promoted.id, ran.lastOptimization.resultVersionId, "IF_BETTER: a scored version beats an unscored one");
+    assert.equal(promoted.score, 50);
+    // Now the current version scores 50; another run scores 50 too, which does not beat it.
+    const second = expectData(await run(SCHEDULE, { input: { ...base, cron: "*/2 * * * * *" } })).scheduleOptimization;
+    const again = await until(second.id, (s) => s.lastOptimization?.status === "COMPLETED");
+    expectData(await run(UNSCHEDULE, { id: second.id }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(again.lastOptimization.score, 50);
+    assert.equal((await currentOf(scheduled.programId)).id, promoted.id, "IF_BETTER: an equal score is not promoted");
+    assert.equal(await server().jobs.countJobs("scheduled-optimization"), 0, "unscheduling removes the jobs");
+  });
 });

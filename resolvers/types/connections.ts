@@ -1,4 +1,4 @@
-import { Dataset, Evaluation, Example, Execution, LanguageModel, Optimization, Program, ProgramVersion } from "../../entities/index.js";
+import { Dataset, Evaluation, Example, Execution, LanguageModel, Optimization, OptimizationSchedule, Program, ProgramVersion } from "../../entities/index.js";
 import { connectionType } from "./connection.js";
 
 export const LanguageModelConnection = connectionType(LanguageModel, "LanguageModel");
@@ -9,3 +9,4 @@ export const ExampleConnection = connectionType(Example, "Example");
 export const ExecutionConnection = connectionType(Execution, "Execution");
 export const EvaluationConnection = connectionType(Evaluation, "Evaluation");
 export const OptimizationConnection = connectionType(Optimization, "Optimization");
+export const OptimizationScheduleConnection = connectionType(OptimizationSchedule, "OptimizationSchedule");

@@ -5,6 +5,7 @@ import type { Principal } from "../auth/roles.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
 import type { AppError } from "../errors.js";
 import type { EvaluationService } from "../evaluations/EvaluationService.js";
+import type { OptimizationScheduleService } from "../optimizations/OptimizationScheduleService.js";
 import type { OptimizationService } from "../optimizations/OptimizationService.js";
 import type { ExecutionService } from "../executions/ExecutionService.js";
 import type { ExecuteRateLimit } from "../limits/RateLimiter.js";
@@ -20,6 +21,7 @@ export interface Services {
   executions: ExecutionService;
   evaluations: EvaluationService;
   optimizations: OptimizationService;
+  optimizationSchedules: OptimizationScheduleService;
   apiKeys: ApiKeyService;
   /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
   audit: AuditTrail;

@@ -9,6 +9,7 @@ import type { OptimizationQueue } from "../optimizations/OptimizationService.js"
 export const EXECUTE_PROGRAM = "execute-program";
 export const EVALUATE_PROGRAM = "evaluate-program";
 export const OPTIMIZE_PROGRAM = "optimize-program";
+export const SCHEDULED_OPTIMIZATION = "scheduled-optimization";
 /** Times a job whose handler failed unexpectedly is run again before it is left failed in the store. */
 const HANDLER_FAILURE_RETRIES = 5;
 
@@ -26,6 +27,16 @@ export interface JobSchedulerSettings {
   evaluationConcurrency?: number;
   /** Optimizations this instance runs at once (OPTIMIZATION_CONCURRENCY; default 1), on top of the others. */
   optimizationConcurrency?: number;
+}
+
+export interface ScheduledOptimizationData {
+  scheduleId: string;
+  tenantId: string;
+}
+
+/** Runs one firing of an optimization schedule (OptimizationScheduleService, set once it exists). */
+export interface ScheduledOptimizations {
+  runScheduled?: (scheduleId: string, tenantId: string) => Promise<void>;
 }
 
 interface OptimizeProgramData {
@@ -57,7 +68,14 @@ class RetryLater extends Error {
 export class JobScheduler implements ExecutionQueue, EvaluationQueue, OptimizationQueue {
   private constructor(private readonly agenda: Agenda) {}
 
-  static async start(backend: AgendaBackend, runner: ExecutionRunner, settings: JobSchedulerSettings, evaluations?: EvaluationRunner, optimizations?: OptimizationRunner): Promise<JobScheduler> {
+  static async start(
+    backend: AgendaBackend,
+    runner: ExecutionRunner,
+    settings: JobSchedulerSettings,
+    evaluations?: EvaluationRunner,
+    optimizations?: OptimizationRunner,
+    scheduled?: ScheduledOptimizations,
+  ): Promise<JobScheduler> {
     const evaluationConcurrency = evaluations ? (settings.evaluationConcurrency ?? 1) : 0;
     const optimizationConcurrency = optimizations ? (settings.optimizationConcurrency ?? 1) : 0;
     const agenda = new Agenda({
@@ -151,6 +169,17 @@ export class JobScheduler implements ExecutionQueue, EvaluationQueue, Optimizati
         setImmediate(() => void agenda.publishJobNotification(job));
       });
     }
+    if (scheduled) {
+      // A firing only queues an optimize-program job (which has the slots and workers), so it is short.
+      agenda.define<ScheduledOptimizationData>(
+        SCHEDULED_OPTIMIZATION,
+        async (job) => {
+          if (!scheduled.runScheduled) throw new Error("scheduled optimizations are not ready yet");
+          await scheduled.runScheduled(job.attrs.data.scheduleId, job.attrs.data.tenantId);
+        },
+        { concurrency: 1, lockLifetime: settings.lockLifetimeMs },
+      );
+    }
     await agenda.start();
     return new JobScheduler(agenda);
   }
@@ -161,6 +190,23 @@ export class JobScheduler implements ExecutionQueue, EvaluationQueue, Optimizati
 
   async enqueueOptimization(data: OptimizeProgramData): Promise<void> {
     await this.agenda.now(OPTIMIZE_PROGRAM, data);
+  }
+
+  /**
+   * The recurring job of one schedule (unique per schedule id; saving again replaces its cron). The
+   * first run is the cron's next time, not now.
+   */
+  async scheduleRecurring(data: ScheduledOptimizationData, cron: string, timezone: string | null): Promise<void> {
+    await this.agenda
+      .create(SCHEDULED_OPTIMIZATION, data)
+      .unique({ "data.scheduleId": data.scheduleId })
+      .repeatEvery(cron, { timezone: timezone ?? undefined, skipImmediate: true })
+      .save();
+  }
+
+  /** Removes a schedule's recurring job. */
+  async unscheduleRecurring(data: ScheduledOptimizationData): Promise<void> {
+    await this.agenda.cancel({ name: SCHEDULED_OPTIMIZATION, data: { scheduleId: data.scheduleId, tenantId: data.tenantId } });
   }
 
   async enqueue(data: ExecuteProgramData): Promise<void> {

@@ -73,6 +73,12 @@ export class OptimizationService {
    * optimization as PENDING (audited) and queues its job.
    */
   async optimize(scope: Scope, input: OptimizeProgram): Promise<Optimization> {
+    const fields = await this.prepare(scope, input);
+    return this.persist(scope, fields);
+  }
+
+  /** Every check of `optimize`, and the optimization it would create; writes nothing. */
+  async prepare(scope: Scope, input: OptimizeProgram): Promise<NewOptimization> {
     const early: IssueDetail[] = [];
     if (!isId(input.programId)) early.push({ path: "input.programId", reason: "is not a valid id" });
     if (input.versionId != null && !isId(input.versionId)) early.push({ path: "input.versionId", reason: "is not a valid id" });
@@ -153,6 +159,11 @@ export class OptimizationService {
       startedAt: null,
       finishedAt: null,
     } satisfies NewOptimization;
+    return fields;
+  }
+
+  /** Persists a prepared optimization as PENDING (audited) and queues its job. */
+  private async persist(scope: Scope, fields: NewOptimization): Promise<Optimization> {
     const created = await this.database.transaction(async (manager) => {
       const optimization = await this.stateMachine.create(fields, manager);
       await AuditLog.record(manager, scope, { action: "optimization.create", entityType: "Optimization", entityId: optimization.id, after: AuditLog.snapshot(optimization, AUDITED_ON_CREATE) });
