@@ -92,6 +92,37 @@ describeEachStack("evaluations through real DSPy workers", { DSPY_ADAPTER: "pyth
     assert.match(done.results[1].error, /^[A-Z_]+: /);
   });
 
+  it("scores with an LM judge that is itself a stored program (its current version and language model)", async () => {
+    const judgeDefinition = {
+      inputs: { answer: { type: "str" }, expected: { type: "str" } },
+      modules: {
+        judge: {
+          type: "Predict",
+          signature: { instructions: "Judge whether the answer names the expected city.", inputs: { answer: { type: "str" }, expected: { type: "str" } }, outputs: { correct: { type: "bool" } } },
+        },
+      },
+      forward: [{ call: "judge", with: { answer: "$input.answer", expected: "$input.expected" }, as: "j" }, { return: { correct: "$j.correct" } }],
+    };
+    // A lenient judge (DummyLM matches the last message, where the inputs are): every answer is
+    // correct, so the score is 100 where exact match gave 60.
+    const judge = await createProgram(server().url, "eval-judge", dummyLm({ "## expected ##": { correct: true } }), judgeDefinition);
+    const metric = { kind: "lm_judge", output: "answer", label: "capital", judge: { programId: judge.programId, score: "correct", inputs: { answer: "output.answer", expected: "label.capital" } } };
+    const queued = await evaluate({ metric });
+    assert.equal(queued.metric.judge.programId, judge.programId);
+    assert.equal(queued.metric.judge.versionId, judge.versionId);
+    const done = await poll(queued.id, (e) => TERMINAL.includes(e.status));
+    assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
+    assert.equal(done.score, 100, JSON.stringify(done.results[0]));
+    assert.deepEqual(done.results.map((r: any) => r.score), [1, 1, 1, 1, 1]);
+
+    const before = await server().countRows("evaluation");
+    const both = { ...metric, judge: { ...metric.judge, definition: judgeDefinition, languageModelId: judge.languageModelId } };
+    expectError(await run(EVALUATE, { input: { versionId: program.versionId, datasetId, split: "TEST", metric: both } }), "BAD_USER_INPUT", "input.metric.judge");
+    const unknown = { ...metric, judge: { ...metric.judge, programId: "00000000-0000-7000-8000-000000000000" } };
+    expectError(await run(EVALUATE, { input: { versionId: program.versionId, datasetId, split: "TEST", metric: unknown } }), "NOT_FOUND", "input.metric.judge.programId");
+    assert.equal(await server().countRows("evaluation"), before);
+  });
+
   it("streams the current state, then progress and transitions in order, over graphql-ws", async () => {
     const queued = await evaluate({ versionId: slow.versionId });
     const client = wsClient(server().wsUrl);

@@ -2,10 +2,13 @@ import { GraphQLJSON, GraphQLJSONObject } from "graphql-scalars";
 import { Field, Float, ID, InputType, Int } from "type-graphql";
 import { ExampleSplit } from "../../entities/index.js";
 
-@InputType({ description: "An lm_judge metric's judge: a program definition run with its own language model; `score` names its bool/int/float output." })
+@InputType({
+  description: "An lm_judge metric's judge: a stored program (`programId`: its current version and language model), or a definition with a `languageModelId`; `score` names its bool/int/float output.",
+})
 export class MetricJudgeInput {
-  @Field(() => GraphQLJSON, { description: "A program definition (see createProgram)." }) definition!: unknown;
-  @Field(() => ID) languageModelId!: string;
+  @Field(() => ID, { nullable: true, description: "A stored program to judge with (instead of definition and languageModelId)." }) programId?: string | null;
+  @Field(() => GraphQLJSON, { nullable: true, description: "A program definition (see createProgram)." }) definition?: unknown;
+  @Field(() => ID, { nullable: true }) languageModelId?: string | null;
   @Field() score!: string;
   @Field(() => GraphQLJSONObject, { description: "Each judge input from `input.<field>`, `output.<field>` or `label.<field>`." }) inputs!: Record<string, unknown>;
 }

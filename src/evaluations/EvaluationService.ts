@@ -12,22 +12,23 @@ import { validateProgramDefinition } from "../programs/definition/index.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import type { Scope } from "../scope.js";
 import type { EvaluationStateMachine, NewEvaluation } from "./EvaluationStateMachine.js";
+import { resolveMetric, type MetricRequest } from "./judge.js";
 import { commonLabels, validateMetric } from "./metrics.js";
 
-/** The metric as evaluateProgram takes it (a judge names its LM by id). */
+/** A metric as stored and run: a judge is a definition with its LM (and, when it came from a stored program, that program's id and version). */
 export interface MetricInput {
   kind: string;
   output: string;
   label: string;
   tolerance?: number | null;
-  judge?: { definition: unknown; languageModelId: string; score: string; inputs: Record<string, unknown> } | null;
+  judge?: { definition: unknown; languageModelId: string; score: string; inputs: Record<string, unknown>; programId?: string; versionId?: string } | null;
 }
 
 export interface EvaluateProgram {
   versionId: string;
   datasetId: string;
   split: ExampleSplit;
-  metric: MetricInput;
+  metric: MetricRequest;
   numThreads?: number | null;
 }
 
@@ -106,7 +107,7 @@ export class EvaluationService {
       if (issues.length >= 20) break;
     }
     if (issues.length > 0) throw AppError.fromIssues(issues);
-    const metric = cleanMetric(input.metric);
+    const metric = await resolveMetric(scope, input.metric, this.programs);
     const metricIssues = validateMetric(metric, {
       outputs: Object.keys(normalized.outputs),
       labels: commonLabels(examples),
@@ -183,15 +184,6 @@ export class EvaluationService {
 /** The examples an evaluation runs on, in a stable order (at most MAX_EXAMPLES + 1, to tell "too many"). */
 export function examplesOf(manager: EntityManager, tenantId: string, datasetId: string, split: ExampleSplit): Promise<Example[]> {
   return manager.find(Example, { where: { tenantId, datasetId, split }, order: { createdAt: "ASC", id: "ASC" }, take: MAX_EXAMPLES + 1 });
-}
-
-/** Only the metric's own keys (GraphQL gives absent optional fields as undefined or null). */
-function cleanMetric(metric: MetricInput): MetricInput {
-  const clean: MetricInput = { kind: metric.kind, output: metric.output, label: metric.label };
-  if (metric.tolerance != null) clean.tolerance = metric.tolerance;
-  if (metric.judge != null) clean.judge = { definition: metric.judge.definition, languageModelId: metric.judge.languageModelId, score: metric.judge.score, inputs: metric.judge.inputs };
-  for (const key of Object.keys(metric)) if (!["kind", "output", "label", "tolerance", "judge"].includes(key)) (clean as unknown as Record<string, unknown>)[key] = (metric as unknown as Record<string, unknown>)[key];
-  return clean;
 }
 
 function definitionOf(version: ProgramVersion) {

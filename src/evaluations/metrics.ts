@@ -60,7 +60,8 @@ function validateJudge(judge: unknown, issue: (path: string, reason: string) => 
     return;
   }
   const j = judge as Record<string, unknown>;
-  const keys = JUDGE_KEYS.map((k) => (k === "lm_key" ? lmKey : k));
+  // Over GraphQL a judge may also be a stored program: its id and version are kept with the metric.
+  const keys = [...JUDGE_KEYS.map((k) => (k === "lm_key" ? lmKey : k)), ...(lmKey === "languageModelId" ? ["programId", "versionId"] : [])];
   for (const key of Object.keys(j)) if (!keys.includes(key)) issue(`.judge.${key}`, `unknown key '${key}' (expected ${[...keys].sort().join(", ")})`);
   if (typeof j[lmKey] !== "string" || j[lmKey] === "") issue(`.judge.${lmKey}`, "must name the judge's language model");
   const result = validateProgramDefinition(j.definition);

@@ -3,7 +3,8 @@ import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
 import { AppError, type IssueDetail } from "../errors.js";
-import { examplesOf, MAX_EXAMPLES, type MetricInput } from "../evaluations/EvaluationService.js";
+import { examplesOf, MAX_EXAMPLES } from "../evaluations/EvaluationService.js";
+import { resolveMetric, type MetricRequest } from "../evaluations/judge.js";
 import { commonLabels, validateMetric } from "../evaluations/metrics.js";
 import { isId, newId } from "../ids.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
@@ -24,7 +25,7 @@ export interface OptimizeProgram {
   datasetId: string;
   trainSplit: ExampleSplit;
   devSplit?: ExampleSplit | null;
-  metric: MetricInput;
+  metric: MetricRequest;
   /** GEPA only, and required there. */
   reflectionLanguageModelId?: string | null;
   seed?: number | null;
@@ -129,7 +130,7 @@ export class OptimizationService {
     }
     const sized = validateOptimizerConfig(input.optimizer, input.config ?? {}, "input.config", sizes[0], sizes[1]);
     if (sized.length > 0) throw AppError.fromIssues(sized);
-    const metric = cleanMetric(input.metric);
+    const metric = await resolveMetric(scope, input.metric, this.programs);
     const metricIssues = validateMetric(metric, { outputs: Object.keys(normalized.outputs), labels: commonLabels(all), inputs: Object.keys(normalized.inputs), root: "input.metric", judgeLmKey: "languageModelId" });
     if (metricIssues.length > 0) throw AppError.fromIssues(metricIssues);
     if (metric.judge) await this.languageModels.require(scope, metric.judge.languageModelId, "input.metric.judge.languageModelId");
@@ -197,11 +198,3 @@ export class OptimizationService {
   }
 }
 
-/** Only the metric's own keys (GraphQL gives absent optional fields as undefined or null). */
-function cleanMetric(metric: MetricInput): MetricInput {
-  const clean: MetricInput = { kind: metric.kind, output: metric.output, label: metric.label };
-  if (metric.tolerance != null) clean.tolerance = metric.tolerance;
-  if (metric.judge != null) clean.judge = { definition: metric.judge.definition, languageModelId: metric.judge.languageModelId, score: metric.judge.score, inputs: metric.judge.inputs };
-  for (const key of Object.keys(metric)) if (!["kind", "output", "label", "tolerance", "judge"].includes(key)) (clean as unknown as Record<string, unknown>)[key] = (metric as unknown as Record<string, unknown>)[key];
-  return clean;
-}
