@@ -97,11 +97,11 @@ describe("a server killed on its own", function () {
   this.timeout(60_000);
 
   it("takes its Python workers with it: they notice their parent is gone and exit", async () => {
-    const server = await startServerProcess({ DSPY_ADAPTER: "python", WORKERS: "2", DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-orphans-")) });
+    const server = await startServerProcess({ DSPY_ADAPTER: "python", WORKERS: "2", OPTIMIZATION_WORKERS: "1", DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-orphans-")) });
     const pid = server.child.pid as number;
     const workers = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).split("\n").map(Number).filter(Boolean);
     try {
-      assert.equal(workers.length, 2, `the server's workers: ${workers}`);
+      assert.equal(workers.length, 3, `the server's workers (2 for executions, 1 for optimizations): ${workers}`);
       process.kill(pid, "SIGKILL"); // the server only, not its process group
       const deadline = Date.now() + 15_000;
       while (workers.some(running) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
