@@ -1,10 +1,28 @@
 import { AppError } from "../errors.js";
 import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
-import type { AdapterHealth, CompileRequest, CompileResult, DspyAdapter, EvaluateRequest, EvaluateResult, ExecuteRequest, ExecuteResult, ImportStateResult, LanguageModelSpec } from "./DspyAdapter.js";
-import { lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
+import type {
+  AdapterHealth,
+  CompileRequest,
+  CompileResult,
+  DspyAdapter,
+  EvaluateRequest,
+  EvaluateResult,
+  ExecuteRequest,
+  ExecuteResult,
+  ImportStateResult,
+  LanguageModelSpec,
+  MetricSpec,
+  ProgramSpec,
+} from "./DspyAdapter.js";
+import { type LmWireConfig, lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
 
 const DEFAULT_DEADLINE_MS = 120_000;
+
+interface WireLm {
+  key: string;
+  config: LmWireConfig;
+}
 
 /**
  * Real DSPy through the worker pool. Each execution holds one worker; a worker that does not know
@@ -19,52 +37,19 @@ export class ZmqPythonAdapter implements DspyAdapter {
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
   ) {}
 
-  async configure(lm: LanguageModelSpec): Promise<void> {
-    const config = lmWireConfig(lm, process.env, this.keyring);
-    const key = lmKey(lm, config);
+  async configure(spec: LanguageModelSpec): Promise<void> {
+    const lm = this.wireLm(spec);
     await this.pool.withWorker(DEFAULT_DEADLINE_MS, async (lease) => {
-      await lease.request("configure_lm", { lm_key: key, config });
-      lease.remember(key);
+      await lease.request("configure_lm", { lm_key: lm.key, config: lm.config });
+      lease.remember(lm.key);
     });
   }
 
   async execute(request: ExecuteRequest): Promise<ExecuteResult> {
-    const config = lmWireConfig(request.lm, process.env, this.keyring);
-    const keys = {
-      lm: lmKey(request.lm, config),
-      hash: programHash(request.program.definition, request.program.compiledState),
-    };
-    const programKey = `program:${request.program.versionId}:${keys.hash}`;
-    const ensure = async (lease: WorkerLease) => {
-      if (!lease.knows(keys.lm)) {
-        await lease.request("configure_lm", { lm_key: keys.lm, config });
-        lease.remember(keys.lm);
-      }
-      if (!lease.knows(programKey)) {
-        await lease.request("define_program", {
-          version_id: request.program.versionId,
-          hash: keys.hash,
-          definition: request.program.definition,
-          compiled_state: request.program.compiledState ?? null,
-        });
-        lease.remember(programKey);
-      }
-    };
-    const run = (lease: WorkerLease) =>
-      lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash: keys.hash, lm_key: keys.lm, inputs: request.inputs });
-
-    return this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
-      await ensure(lease);
-      try {
-        return await run(lease);
-      } catch (error) {
-        // The worker forgot (evicted, or restarted between our bookkeeping and the run): once more.
-        if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
-        lease.forget(error.code === "UNKNOWN_PROGRAM" ? programKey : keys.lm);
-        await ensure(lease);
-        return run(lease);
-      }
-    });
+    const lm = this.wireLm(request.lm);
+    return this.onRehydratedWorker(request.deadlineMs, request.program, [lm], (lease, hash) =>
+      lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs }),
+    );
   }
 
   /**
@@ -72,61 +57,26 @@ export class ZmqPythonAdapter implements DspyAdapter {
    * worker's `progress` messages passed to `onProgress`, and `signal` turned into the worker's `cancel`.
    */
   async evaluate(request: EvaluateRequest): Promise<EvaluateResult> {
-    const config = lmWireConfig(request.lm, process.env, this.keyring);
-    const lm = lmKey(request.lm, config);
-    const hash = programHash(request.program.definition, request.program.compiledState);
-    const programKey = `program:${request.program.versionId}:${hash}`;
-    const judge = request.metric.judge;
-    const judgeConfig = judge ? lmWireConfig(judge.lm, process.env, this.keyring) : null;
-    const judgeKey = judge && judgeConfig ? lmKey(judge.lm, judgeConfig) : null;
-    const ensure = async (lease: WorkerLease) => {
-      for (const [key, lmConfig] of [[lm, config], [judgeKey, judgeConfig]] as const) {
-        if (key === null || lease.knows(key)) continue;
-        await lease.request("configure_lm", { lm_key: key, config: lmConfig });
-        lease.remember(key);
-      }
-      if (!lease.knows(programKey)) {
-        await lease.request("define_program", {
-          version_id: request.program.versionId,
-          hash,
-          definition: request.program.definition,
-          compiled_state: request.program.compiledState ?? null,
-        });
-        lease.remember(programKey);
-      }
-    };
-    const { judge: _judge, ...spec } = request.metric;
-    const metric = judge && judgeKey ? { ...spec, judge: { definition: judge.definition, lm_key: judgeKey, score: judge.score, inputs: judge.inputs } } : spec;
-    const payload = {
-      version_id: request.program.versionId,
-      hash,
-      lm_key: lm,
-      examples: request.examples,
-      metric,
-      ...(request.numThreads != null ? { num_threads: request.numThreads } : {}),
-    };
+    const lm = this.wireLm(request.lm);
+    const judge = request.metric.judge ? this.wireLm(request.metric.judge.lm) : null;
+    const metric = this.wireMetric(request.metric, judge);
     const onProgress = request.onProgress;
     const options = {
       signal: request.signal,
       onProgress: onProgress ? (p: { phase: string; done: number; total: number | null }) => onProgress({ phase: p.phase, done: p.done, total: p.total }) : undefined,
     };
-    const evaluate = (lease: WorkerLease) => {
+    const result = await this.onRehydratedWorker(request.deadlineMs, request.program, judge ? [lm, judge] : [lm], (lease, hash) => {
       // Aborted before it was sent: a fast evaluation could finish before the worker reads a `cancel`.
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the evaluation was cancelled before it started", { layer: "worker" });
+      const payload = {
+        version_id: request.program.versionId,
+        hash,
+        lm_key: lm.key,
+        examples: request.examples,
+        metric,
+        ...(request.numThreads != null ? { num_threads: request.numThreads } : {}),
+      };
       return lease.request<EvaluateResult>("evaluate", payload, options);
-    };
-    const result = await this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
-      await ensure(lease);
-      try {
-        return await evaluate(lease);
-      } catch (error) {
-        if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
-        const forgotten = error.code === "UNKNOWN_PROGRAM" ? programKey : typeof error.details?.lm_key === "string" ? error.details.lm_key : lm;
-        lease.forget(forgotten);
-        if (error.code === "UNKNOWN_LM") lease.forget(lm);
-        await ensure(lease);
-        return evaluate(lease);
-      }
     });
     return { score: result.score, results: result.results };
   }
@@ -136,54 +86,10 @@ export class ZmqPythonAdapter implements DspyAdapter {
    * judge's) rehydrated first, `progress` passed to `onProgress`, `signal` sent as `cancel`.
    */
   async compile(request: CompileRequest): Promise<CompileResult> {
-    const config = lmWireConfig(request.lm, process.env, this.keyring);
-    const lm = lmKey(request.lm, config);
-    const hash = programHash(request.program.definition, request.program.compiledState);
-    const programKey = `program:${request.program.versionId}:${hash}`;
-    const lms: [string, unknown][] = [[lm, config]];
-    let reflectionKey: string | null = null;
-    if (request.reflectionLm) {
-      const reflectionConfig = lmWireConfig(request.reflectionLm, process.env, this.keyring);
-      reflectionKey = lmKey(request.reflectionLm, reflectionConfig);
-      lms.push([reflectionKey, reflectionConfig]);
-    }
-    const judge = request.metric.judge;
-    let judgeKey: string | null = null;
-    if (judge) {
-      const judgeConfig = lmWireConfig(judge.lm, process.env, this.keyring);
-      judgeKey = lmKey(judge.lm, judgeConfig);
-      lms.push([judgeKey, judgeConfig]);
-    }
-    const ensure = async (lease: WorkerLease) => {
-      for (const [key, lmConfig] of lms) {
-        if (lease.knows(key)) continue;
-        await lease.request("configure_lm", { lm_key: key, config: lmConfig });
-        lease.remember(key);
-      }
-      if (!lease.knows(programKey)) {
-        await lease.request("define_program", {
-          version_id: request.program.versionId,
-          hash,
-          definition: request.program.definition,
-          compiled_state: request.program.compiledState ?? null,
-        });
-        lease.remember(programKey);
-      }
-    };
-    const { judge: _judge, ...spec } = request.metric;
-    const metric = judge && judgeKey ? { ...spec, judge: { definition: judge.definition, lm_key: judgeKey, score: judge.score, inputs: judge.inputs } } : spec;
-    const payload = {
-      version_id: request.program.versionId,
-      hash,
-      lm_key: lm,
-      optimizer: request.optimizer,
-      config: request.config,
-      trainset: request.trainset,
-      ...(request.devset && request.devset.length > 0 ? { devset: request.devset } : {}),
-      metric,
-      ...(reflectionKey ? { reflection_lm_key: reflectionKey } : {}),
-      ...(request.seed != null ? { seed: request.seed } : {}),
-    };
+    const lm = this.wireLm(request.lm);
+    const reflection = request.reflectionLm ? this.wireLm(request.reflectionLm) : null;
+    const judge = request.metric.judge ? this.wireLm(request.metric.judge.lm) : null;
+    const metric = this.wireMetric(request.metric, judge);
     const onProgress = request.onProgress;
     const options = {
       signal: request.signal,
@@ -202,21 +108,22 @@ export class ZmqPythonAdapter implements DspyAdapter {
       metric_calls: number;
       compile_ms: number;
     }
-    const compile = (lease: WorkerLease) => {
+    const lms = [lm, reflection, judge].filter((entry): entry is WireLm => entry !== null);
+    const result = await this.onRehydratedWorker(request.deadlineMs, request.program, lms, (lease, hash) => {
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the optimization was cancelled before it started", { layer: "worker" });
+      const payload = {
+        version_id: request.program.versionId,
+        hash,
+        lm_key: lm.key,
+        optimizer: request.optimizer,
+        config: request.config,
+        trainset: request.trainset,
+        ...(request.devset && request.devset.length > 0 ? { devset: request.devset } : {}),
+        metric,
+        ...(reflection ? { reflection_lm_key: reflection.key } : {}),
+        ...(request.seed != null ? { seed: request.seed } : {}),
+      };
       return lease.request<Wire>("compile", payload, options);
-    };
-    const result = await this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
-      await ensure(lease);
-      try {
-        return await compile(lease);
-      } catch (error) {
-        if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
-        if (error.code === "UNKNOWN_PROGRAM") lease.forget(programKey);
-        else for (const [key] of lms) lease.forget(key);
-        await ensure(lease);
-        return compile(lease);
-      }
     });
     return {
       compiledState: result.compiled_state,
@@ -228,6 +135,51 @@ export class ZmqPythonAdapter implements DspyAdapter {
       metricCalls: result.metric_calls,
       compileMs: result.compile_ms,
     };
+  }
+
+  /** An LM as the worker knows it: its key and its `configure_lm` config (the API key decrypted here). */
+  private wireLm(spec: LanguageModelSpec): WireLm {
+    const config = lmWireConfig(spec, process.env, this.keyring);
+    return { key: lmKey(spec, config), config };
+  }
+
+  /** The metric on the wire: a judge names its LM by the key the worker holds it under. */
+  private wireMetric(metric: MetricSpec, judge: WireLm | null): Record<string, unknown> {
+    const { judge: spec, ...rest } = metric;
+    return spec && judge ? { ...rest, judge: { definition: spec.definition, lm_key: judge.key, score: spec.score, inputs: spec.inputs } } : rest;
+  }
+
+  /**
+   * Runs `call` holding one worker, after sending it whatever of the program and `lms` it does not
+   * hold yet (rehydration). If the worker forgot one of them since (evicted, or restarted between our
+   * bookkeeping and the call), they are sent again and `call` runs once more.
+   */
+  private onRehydratedWorker<T>(deadlineMs: number | undefined, program: ProgramSpec, lms: WireLm[], call: (lease: WorkerLease, hash: string) => Promise<T>): Promise<T> {
+    const hash = programHash(program.definition, program.compiledState);
+    const programKey = `program:${program.versionId}:${hash}`;
+    const ensure = async (lease: WorkerLease) => {
+      for (const lm of lms) {
+        if (lease.knows(lm.key)) continue;
+        await lease.request("configure_lm", { lm_key: lm.key, config: lm.config });
+        lease.remember(lm.key);
+      }
+      if (!lease.knows(programKey)) {
+        await lease.request("define_program", { version_id: program.versionId, hash, definition: program.definition, compiled_state: program.compiledState ?? null });
+        lease.remember(programKey);
+      }
+    };
+    return this.pool.withWorker(deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
+      await ensure(lease);
+      try {
+        return await call(lease, hash);
+      } catch (error) {
+        if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
+        if (error.code === "UNKNOWN_PROGRAM") lease.forget(programKey);
+        else for (const lm of lms) lease.forget(lm.key);
+        await ensure(lease);
+        return call(lease, hash);
+      }
+    });
   }
 
   async importState(definition: unknown, state: unknown): Promise<ImportStateResult> {
