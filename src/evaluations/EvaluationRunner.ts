@@ -1,7 +1,9 @@
-import { Evaluation, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
-import type { DspyAdapter, MetricSpec } from "../adapters/DspyAdapter.js";
+import { Evaluation, ExecutionStatus, LanguageModel, ProgramVersion } from "../../entities/index.js";
+import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
+import { recordedError } from "../state/recordedError.js";
+import { metricSpecFor } from "./judge.js";
 import { type EventBus, listen } from "../pubsub.js";
 import { EVALUATION_UPDATED, type EvaluationUpdate } from "./EvaluationEvents.js";
 import { EVALUATION_TERMINAL, type EvaluationStateMachine } from "./EvaluationStateMachine.js";
@@ -75,7 +77,7 @@ export class EvaluationRunner {
         program: { versionId: version.id, definition: version.definition, compiledState: version.compiledState },
         lm,
         examples: examples.map((e) => ({ inputs: e.inputs, labels: e.labels })),
-        metric: await this.metricSpec(running.metric as unknown as MetricInput, tenantId),
+        metric: await metricSpecFor(this.database.manager, running.metric as unknown as MetricInput, tenantId),
         numThreads: running.numThreads ?? undefined,
         deadlineMs: this.settings.deadlineMs,
         signal: controller.signal,
@@ -98,26 +100,10 @@ export class EvaluationRunner {
     } catch (cause) {
       await progress.catch(() => undefined);
       if (controller.signal.aborted) return; // cancelled: the evaluation already says so
-      await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: toError(cause), finishedAt: new Date() } });
+      await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "evaluation"), finishedAt: new Date() } });
     } finally {
       this.running.delete(running.id);
     }
   }
 
-  private async metricSpec(metric: MetricInput, tenantId: string): Promise<MetricSpec> {
-    const spec: MetricSpec = { kind: metric.kind as MetricSpec["kind"], output: metric.output, label: metric.label };
-    if (metric.tolerance != null) spec.tolerance = metric.tolerance;
-    if (metric.judge) {
-      const lm = await this.database.manager.findOneBy(LanguageModel, { id: metric.judge.languageModelId, tenantId });
-      if (!lm) throw new AppError("NOT_FOUND", `the judge's language model '${metric.judge.languageModelId}' no longer exists`, { layer: "storage" });
-      spec.judge = { definition: metric.judge.definition, lm, score: metric.judge.score, inputs: metric.judge.inputs as Record<string, string> };
-    }
-    return spec;
-  }
-}
-
-function toError(cause: unknown): ExecutionError {
-  if (cause instanceof AppError) return { code: String(cause.code), layer: cause.layer, message: cause.message, retriable: cause.retriable, details: cause.details ?? null };
-  console.error("[evaluation] unexpected error", cause);
-  return { code: "INTERNAL_ERROR", layer: "worker", message: "the evaluation failed with an internal error", retriable: false, details: null };
 }

@@ -1,3 +1,6 @@
+import type { EntityManager } from "typeorm";
+import { LanguageModel } from "../../entities/index.js";
+import type { MetricSpec } from "../adapters/DspyAdapter.js";
 import { AppError } from "../errors.js";
 import type { ProgramService } from "../programs/ProgramService.js";
 import type { Scope } from "../scope.js";
@@ -41,4 +44,16 @@ export async function resolveMetric(scope: Scope, metric: MetricRequest, program
     }
   }
   return resolved;
+}
+
+/** A stored metric as the adapter runs it: the judge's language model loaded as it is now. */
+export async function metricSpecFor(manager: EntityManager, metric: MetricInput, tenantId: string): Promise<MetricSpec> {
+  const spec: MetricSpec = { kind: metric.kind as MetricSpec["kind"], output: metric.output, label: metric.label };
+  if (metric.tolerance != null) spec.tolerance = metric.tolerance;
+  if (metric.judge) {
+    const lm = await manager.findOneBy(LanguageModel, { id: metric.judge.languageModelId, tenantId });
+    if (!lm) throw new AppError("NOT_FOUND", `the judge's language model '${metric.judge.languageModelId}' no longer exists`, { layer: "storage" });
+    spec.judge = { definition: metric.judge.definition, lm, score: metric.judge.score, inputs: metric.judge.inputs as Record<string, string> };
+  }
+  return spec;
 }

@@ -2,6 +2,7 @@ import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type Executi
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
+import { recordedError } from "../state/recordedError.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface RunnerSettings {
@@ -93,7 +94,7 @@ export class ExecutionRunner {
       });
       return DONE;
     } catch (cause) {
-      error = toExecutionError(cause);
+      error = recordedError(cause, "execution");
     }
     if (error.retriable && running.attempt < running.maxAttempts) {
       const retryInMs = Math.min(this.settings.retryInitialMs * 2 ** (running.attempt - 1), this.settings.retryMaxMs);
@@ -120,11 +121,4 @@ const VERSIONS_KEPT = 256;
 
 function failure(code: string, layer: string, message: string, retriable: boolean, details: Record<string, unknown> | null = null): ExecutionError {
   return { code, layer, message, retriable, details };
-}
-
-/** AppErrors keep their code and layer; anything else is a bug, recorded without its internals. */
-function toExecutionError(cause: unknown): ExecutionError {
-  if (cause instanceof AppError) return failure(String(cause.code), cause.layer, cause.message, cause.retriable, cause.details ?? null);
-  console.error("[execution] unexpected error", cause);
-  return failure("INTERNAL_ERROR", "worker", "the execution failed with an internal error", false);
 }

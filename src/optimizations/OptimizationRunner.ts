@@ -1,10 +1,12 @@
-import { Example, ExecutionStatus, LanguageModel, Optimization, ProgramVersion, VersionSource, type ExecutionError } from "../../entities/index.js";
-import type { CompileResult, DspyAdapter, MetricSpec, OptimizerName } from "../adapters/DspyAdapter.js";
+import { Example, ExecutionStatus, LanguageModel, Optimization, ProgramVersion, VersionSource } from "../../entities/index.js";
+import type { CompileResult, DspyAdapter, OptimizerName } from "../adapters/DspyAdapter.js";
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { row } from "../db/rows.js";
 import { AppError } from "../errors.js";
+import { recordedError } from "../state/recordedError.js";
+import { metricSpecFor } from "../evaluations/judge.js";
 import { examplesOf, type MetricInput } from "../evaluations/EvaluationService.js";
 import { newId } from "../ids.js";
 import { type EventBus, listen } from "../pubsub.js";
@@ -85,7 +87,7 @@ export class OptimizationRunner {
         config: running.config,
         trainset,
         devset,
-        metric: await this.metricSpec(running.metric as unknown as MetricInput, tenantId),
+        metric: await metricSpecFor(this.database.manager, running.metric as unknown as MetricInput, tenantId),
         seed: running.seed,
         deadlineMs: this.settings.deadlineMs,
         signal: controller.signal,
@@ -104,7 +106,7 @@ export class OptimizationRunner {
     } catch (cause) {
       await progress.catch(() => undefined);
       if (controller.signal.aborted) return; // cancelled: the optimization already says so
-      await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: toError(cause), finishedAt: new Date() } });
+      await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "optimization"), finishedAt: new Date() } });
     } finally {
       this.running.delete(running.id);
     }
@@ -146,20 +148,4 @@ export class OptimizationRunner {
     }
   }
 
-  private async metricSpec(metric: MetricInput, tenantId: string): Promise<MetricSpec> {
-    const spec: MetricSpec = { kind: metric.kind as MetricSpec["kind"], output: metric.output, label: metric.label };
-    if (metric.tolerance != null) spec.tolerance = metric.tolerance;
-    if (metric.judge) {
-      const lm = await this.database.manager.findOneBy(LanguageModel, { id: metric.judge.languageModelId, tenantId });
-      if (!lm) throw new AppError("NOT_FOUND", `the judge's language model '${metric.judge.languageModelId}' no longer exists`, { layer: "storage" });
-      spec.judge = { definition: metric.judge.definition, lm, score: metric.judge.score, inputs: metric.judge.inputs as Record<string, string> };
-    }
-    return spec;
-  }
-}
-
-function toError(cause: unknown): ExecutionError {
-  if (cause instanceof AppError) return { code: String(cause.code), layer: cause.layer, message: cause.message, retriable: cause.retriable, details: cause.details ?? null };
-  console.error("[optimization] unexpected error", cause);
-  return { code: "INTERNAL_ERROR", layer: "worker", message: "the optimization failed with an internal error", retriable: false, details: null };
 }
