@@ -205,49 +205,75 @@ describe("SocketWriter", () => {
   /** A stand-in for a zeromq 6 socket: at most one send waits; another meanwhile throws EBUSY. */
   function fakeSocket(options: { deferEvery: number; failIds?: string[] }) {
     const sent: string[] = [];
+    const messages: string[][] = []; // each send: the peer, then its frames
     let waiting: (() => void) | undefined;
     let calls = 0;
     const socket = {
       send(frames: Buffer[]): Promise<void> {
         if (waiting) throw Object.assign(new Error("Socket is busy writing"), { code: "EBUSY" });
-        const id = frames[1].toString();
+        const [peer, ...ids] = frames.map((frame) => frame.toString());
         calls += 1;
-        if (options.failIds?.includes(id)) return Promise.reject(Object.assign(new Error("Host unreachable"), { code: "EHOSTUNREACH" }));
+        if (options.failIds && ids.some((id) => options.failIds!.includes(id))) return Promise.reject(Object.assign(new Error("Host unreachable"), { code: "EHOSTUNREACH" }));
+        const deliver = () => {
+          messages.push([peer, ...ids]);
+          sent.push(...ids);
+        };
         if (calls % options.deferEvery !== 0) {
-          sent.push(id);
+          deliver();
           return Promise.resolve();
         }
         // zeromq took it but sends it later: the socket stays busy until this settles.
         return new Promise<void>((resolve) => {
           waiting = () => {
             waiting = undefined;
-            sent.push(id);
+            deliver();
             resolve();
           };
           setTimeout(() => waiting?.(), 2);
         });
       },
     };
-    return { socket, sent };
+    return { socket, sent, messages };
   }
 
   it("hands messages over at once, queues behind a send that waits, and keeps their order", async () => {
     const { socket, sent } = fakeSocket({ deferEvery: 7 });
     const writer = new SocketWriter(socket as never);
-    const ids = Array.from({ length: 200 }, (_, i) => `m${i}`);
-    for (const id of ids) writer.send([Buffer.from("w"), Buffer.from(id)], () => assert.fail(`${id} failed`));
-    assert.ok(writer.queued > 0, "some messages waited behind a deferred send");
-    await waitFor(() => writer.queued === 0 && sent.length === ids.length, 5_000);
-    assert.deepEqual(sent, ids);
+    const to = Buffer.from("w");
+    for (let turn = 0; turn < 40; turn++) {
+      for (let i = 0; i < 5; i++) writer.send(to, Buffer.from(`m${turn * 5 + i}`), () => assert.fail(`m${turn * 5 + i} failed`));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor(() => writer.queued === 0 && sent.length === 200, 5_000);
+    assert.deepEqual(sent, Array.from({ length: 200 }, (_, i) => `m${i}`));
   });
 
-  it("reports a failed send to that message's callback only", async () => {
+  it("sends a turn's first message alone and batches the rest per peer into one multipart message", async () => {
+    const { socket, messages } = fakeSocket({ deferEvery: Number.POSITIVE_INFINITY });
+    const writer = new SocketWriter(socket as never);
+    const [a, b] = [Buffer.from("a"), Buffer.from("b")];
+    for (const [to, id] of [[a, "a1"], [a, "a2"], [b, "b1"], [a, "a3"], [b, "b2"]] as const) writer.send(to, Buffer.from(id));
+    assert.deepEqual(messages, [["a", "a1"]], "only the first went at once");
+    assert.equal(writer.queued, 4);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(messages, [["a", "a1"], ["a", "a2", "a3"], ["b", "b1", "b2"]]);
+    writer.send(a, Buffer.from("a4")); // a new turn: at once again
+    assert.deepEqual(messages.at(-1), ["a", "a4"]);
+  });
+
+  it("reports a failed send to the callbacks of the messages it carried only", async () => {
     const { socket, sent } = fakeSocket({ deferEvery: 3, failIds: ["m4"] });
     const writer = new SocketWriter(socket as never);
     const failed: string[] = [];
-    for (let i = 0; i < 10; i++) writer.send([Buffer.from("w"), Buffer.from(`m${i}`)], (error) => failed.push(`m${i}:${(error as { code: string }).code}`));
+    const onError = (peer: string) => (error: unknown) => failed.push(`${peer}:${(error as { code: string }).code}`);
+    const callbacks = { x: onError("x"), y: onError("y") };
+    for (let i = 0; i < 10; i++) {
+      const peer = i === 4 ? "x" : "y";
+      writer.send(Buffer.from(peer), Buffer.from(`m${i}`), callbacks[peer]);
+      await new Promise((resolve) => setImmediate(resolve)); // one message per turn: each sent alone
+    }
     await waitFor(() => writer.queued === 0 && sent.length === 9, 5_000);
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(failed, ["m4:EHOSTUNREACH"]);
+    assert.deepEqual(failed, ["x:EHOSTUNREACH"]);
   });
 });

@@ -3,8 +3,10 @@
 Threads: the main thread owns the ZeroMQ socket and does only I/O and heartbeats; requests run on
 `concurrency` threads that take them from a queue. A finished request puts its encoded reply on a
 queue and writes one byte to a pipe the main thread polls together with the socket, so the reply
-goes out at once while the socket stays with the thread that owns it. Paranoid Pirate: a pool silent for liveness × heartbeat means
-close, wait (1 s doubling to 32 s), reconnect and say `ready` again.
+goes out at once while the socket stays with the thread that owns it. What the main thread sends
+in one pass of its loop goes out as one multipart message (see `_flush_outbox`). Paranoid Pirate:
+a pool silent for liveness × heartbeat means close, wait (1 s doubling to 32 s), reconnect and say
+`ready` again.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ FINAL_LINGER_MS = 2000
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
+# Replies gathered while a burst of requests is read go out together once this many wait (or the
+# burst ends): one multipart message, one protocol message per frame (PROTOCOL.md "Framing").
+OUTBOX_FLUSH_FRAMES = 32
 # Long jobs: they send `progress` messages and can be cancelled (`cancel`).
 CANCELLABLE = frozenset({"evaluate", "compile"})
 
@@ -102,6 +108,7 @@ class Worker:
         self._poller = zmq.Poller()
         self._poller.register(self._wake_r, zmq.POLLIN)
         self._inflight = 0  # touched by the I/O thread only
+        self._outbox: list[bytes] = []  # frames to send at the end of this pass of the loop
         self._draining = False
         self._signalled = False
         self._backoff = BACKOFF_INITIAL_S
@@ -124,6 +131,7 @@ class Worker:
                     return 0
                 if self._draining and self._inflight == 0:
                     self._flush_results()
+                    self._flush_outbox()
                     log.info("drained; exiting")
                     return 0
         finally:
@@ -153,9 +161,11 @@ class Worker:
         self._last_heard = now
         self._next_heartbeat = now + self.heartbeat_s
         self._send(protocol.ready(self.worker_id, self.pid, self.concurrency, dspy.__version__))
+        self._flush_outbox()
         log.info("connected to %s as %s; ready", self.endpoint, self.worker_id)
 
     def _disconnect(self) -> None:
+        self._outbox.clear()  # a new connection starts with `ready`; replies to the old one are moot
         if self._socket is not None:
             self._poller.unregister(self._socket)
             self._socket.close(linger=0)
@@ -192,6 +202,7 @@ class Worker:
         self._flush_results()
         if readable:
             self._receive()
+        self._flush_outbox()  # replies first; the heartbeat bookkeeping below can wait
 
         now = time.monotonic()
         if self._socket is not None:
@@ -208,6 +219,7 @@ class Worker:
             self._orphaned = True
         elif self._reconnect_at is not None and now >= self._reconnect_at:
             self._connect()
+        self._flush_outbox()
 
     def _parent_gone(self) -> bool:
         # Orphans are re-parented (to init or a subreaper), so the parent id changes.
@@ -221,12 +233,16 @@ class Worker:
                 # A Frame carries its RCVMORE flag (read in C), where recv_multipart asks the socket
                 # again through Python for every message.
                 part = sock.recv(_NOBLOCK, copy=False)
-                # One frame per message; tolerate an envelope in front of it (e.g. an empty delimiter).
-                while part.more:
-                    part = sock.recv(_NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self._handle(part.bytes)
+            # One protocol message per frame (the pool batches them); empty frames (an envelope
+            # delimiter) are skipped.
+            while True:
+                if len(part):
+                    self._handle(part.bytes)
+                if not part.more:
+                    break
+                part = sock.recv(_NOBLOCK, copy=False)
             self._last_heard = time.monotonic()
             self._backoff = BACKOFF_INITIAL_S
             # Finished replies go out between requests of a burst, not after all of it.
@@ -236,13 +252,29 @@ class Worker:
                 return
 
     def _send(self, frame: bytes) -> None:
-        if self._socket is None:
-            log.warning("no connection: dropped a %d-byte message", len(frame))
+        outbox = self._outbox
+        outbox.append(frame)
+        if len(outbox) >= OUTBOX_FLUSH_FRAMES:
+            self._flush_outbox()
+
+    def _flush_outbox(self) -> None:
+        """Sends what this pass of the loop produced as one multipart message (usually one frame)."""
+        frames = self._outbox
+        if not frames:
+            return
+        self._outbox = []
+        sock = self._socket
+        if sock is None:
+            log.warning("no connection: dropped %d message(s)", len(frames))
             return
         try:
-            self._socket.send(frame, _NOBLOCK)
+            if len(frames) > 1:
+                # A multipart message is atomic: once its first frame is taken, the rest are too.
+                for frame in frames[:-1]:
+                    sock.send(frame, _SNDMORE_NOBLOCK)
+            sock.send(frames[-1], _NOBLOCK)
         except zmq.Again:
-            log.warning("send queue full: dropped a %d-byte message", len(frame))
+            log.warning("send queue full: dropped %d message(s)", len(frames))
 
     def _wake(self) -> None:
         try:

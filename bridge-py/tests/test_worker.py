@@ -51,6 +51,8 @@ class Pool:
         self.worker_heartbeats: list[float] = []
         self.readies: list[dict[str, Any]] = []
         self.inbox: list[dict[str, Any]] = []
+        self._received: list[bytes] = []  # frames of the last multipart message not yet looked at
+        self.multipart_sizes: list[int] = []  # frames per message received from the worker
         self._next_beat = 0.0
         self.stderr = tempfile.NamedTemporaryFile(prefix="dspyb-worker-", suffix=".log", delete=False)
         self.cache_dir = tempfile.mkdtemp(prefix="dspyb-cache-")
@@ -79,11 +81,14 @@ class Pool:
             if remaining <= 0:
                 return None
             wait = min(remaining, max(0.0, self._next_beat - now) if self.beat else remaining)
-            if not self.router.poll(int(wait * 1000) + 1):
-                continue
-            identity, frame = self.router.recv_multipart()
-            assert identity.decode() == self.worker_id
-            message = json.loads(frame)
+            if not self._received:
+                if not self.router.poll(int(wait * 1000) + 1):
+                    continue
+                identity, *frames = self.router.recv_multipart()
+                assert identity.decode() == self.worker_id
+                self.multipart_sizes.append(len(frames))
+                self._received.extend(frames)  # the worker batches messages, one per frame
+            message = json.loads(self._received.pop(0))
             if message.get("type") == "heartbeat":
                 self.worker_heartbeats.append(time.monotonic())
                 continue
@@ -248,6 +253,22 @@ def test_ready_on_connect_and_ping(pool):
     assert reply["v"] == 1 and reply["type"] == "reply" and reply["id"] == "ping-1" and reply["ok"] is True
     assert reply["result"] == {"pong": True, "worker": pool.worker_id, "pid": pool.proc.pid, "echo": {"n": [1, "two"]}}
     assert reply["elapsed_ms"] >= 0
+
+
+def test_a_multipart_message_carries_one_message_per_frame_and_replies_come_batched(pool):
+    # Framing (PROTOCOL.md): each non-empty frame is one message, answered as if it came alone; what
+    # the worker answers in one pass of its loop goes back as one multipart message.
+    pings = [json.dumps({"v": 1, "type": "request", "id": f"burst-{i}", "command": "ping", "deadline_ms": 1000, "payload": {"echo": i}}).encode() for i in range(200)]
+    broken = b'{"v":1,"type":"request","id":"burst-bad","command":"ping"'
+    pool.router.send_multipart([pool.worker_id.encode(), b"", *pings[:100], broken, *pings[100:]])
+    sizes_before = len(pool.multipart_sizes)
+    for i in range(200):
+        reply = pool.reply(f"burst-{i}")
+        assert reply["ok"] is True and reply["result"]["echo"] == i
+    assert pool.reply("burst-bad")["error"]["code"] == "BAD_MESSAGE"
+    sizes = pool.multipart_sizes[sizes_before:]
+    assert max(sizes) == 32 and len(sizes) < 201, sizes
+    assert pool.result("ping", {"echo": "after"})["echo"] == "after"  # and it keeps serving
 
 
 def test_unknown_program_then_define_then_run(pool):

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { Router } from "zeromq";
 import type { AppError } from "../errors.js";
@@ -22,7 +23,11 @@ export interface WorkerPoolOptions {
   /** Python interpreter of bridge-py's venv, and bridge-py itself (the workers' cwd). */
   python: string;
   bridgeDir: string;
-  /** ZeroMQ endpoint the pool binds, e.g. tcp://0.0.0.0:5555 for remote workers. Default: tcp on 127.0.0.1, OS-chosen port. */
+  /**
+   * ZeroMQ endpoint the pool binds for remote workers, e.g. tcp://0.0.0.0:5555. Local workers
+   * always connect over an ipc socket of their own (faster than loopback tcp); without local workers
+   * or `bind`, the pool binds tcp on 127.0.0.1 with an OS-chosen port.
+   */
   bind?: string;
   heartbeatMs?: number;
   /** Heartbeats missed before a worker counts as dead. */
@@ -127,6 +132,7 @@ export class WorkerPool extends EventEmitter {
   private nextRequestId = 0;
   private closing = false;
   private endpointValue = "";
+  private localEndpoint = "";
 
   constructor(options: WorkerPoolOptions) {
     super();
@@ -141,15 +147,19 @@ export class WorkerPool extends EventEmitter {
     };
   }
 
-  /** The endpoint workers connect to. */
+  /** The endpoint remote workers connect to (`bind` in the form a worker on this host can use). */
   get endpoint(): string {
     return this.endpointValue;
   }
 
   /** Binds, starts the local workers and waits until each has said `ready`. */
   async start(): Promise<void> {
-    await this.router.bind(this.options.bind ?? "tcp://127.0.0.1:*");
-    this.endpointValue = this.connectableEndpoint(this.router.lastEndpoint ?? "");
+    if (this.options.workers > 0) this.localEndpoint = await this.bindLocal();
+    if (this.options.bind !== undefined || !this.localEndpoint) {
+      await this.router.bind(this.options.bind ?? "tcp://127.0.0.1:*");
+      this.endpointValue = this.connectableEndpoint(this.router.lastEndpoint ?? "");
+    }
+    this.endpointValue ||= this.localEndpoint;
     void this.receiveLoop();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs);
     this.heartbeatTimer.unref();
@@ -223,7 +233,7 @@ export class WorkerPool extends EventEmitter {
     while (this.pending.size > 0 && Date.now() < drainUntil) await sleep(20);
     for (const slot of this.slots) clearTimeout(slot.restartTimer);
     for (const worker of this.workers.values()) {
-      this.writer.send([worker.idFrame, encodeRequest(`shutdown-${worker.id}`, "shutdown", {}, 1000)]);
+      this.writer.send(worker.idFrame, encodeRequest(`shutdown-${worker.id}`, "shutdown", {}, 1000));
     }
     const exits = this.slots.map((slot) => slot.process?.exited);
     await Promise.race([Promise.all(exits), sleep(5_000)]);
@@ -237,6 +247,25 @@ export class WorkerPool extends EventEmitter {
 
   private slotId(slot: { index: number; generation: number }): string {
     return `w-${slot.index}-${slot.generation}`;
+  }
+
+  /**
+   * An ipc socket for this pool's own workers: a round trip over it is about 35 µs shorter than over
+   * loopback tcp here (bench:pool). On Linux it is in the abstract namespace, so no file is left
+   * behind even by a killed server (and, like loopback tcp, any local process may connect).
+   * Loopback tcp where ipc is not available.
+   */
+  private async bindLocal(): Promise<string> {
+    if (process.platform === "linux") {
+      try {
+        await this.router.bind(`ipc://@dspy-pool-${process.pid}-${randomBytes(6).toString("hex")}`);
+        return this.router.lastEndpoint ?? "";
+      } catch {
+        // fall through to tcp
+      }
+    }
+    await this.router.bind("tcp://127.0.0.1:*");
+    return this.connectableEndpoint(this.router.lastEndpoint ?? "");
   }
 
   private connectableEndpoint(bound: string): string {
@@ -253,7 +282,7 @@ export class WorkerPool extends EventEmitter {
       id,
       python: this.options.python,
       bridgeDir: this.options.bridgeDir,
-      endpoint: this.endpointValue,
+      endpoint: this.localEndpoint,
       concurrency: this.options.concurrency,
       heartbeatMs: this.options.heartbeatMs,
       liveness: this.options.liveness,
@@ -303,9 +332,10 @@ export class WorkerPool extends EventEmitter {
     const router = this.router;
     try {
       while (!router.closed) {
-        const [identity, frame] = await router.receive();
-        if (frame === undefined) continue;
-        this.onMessage(identity.toString("utf8"), frame);
+        // The routing id, then one protocol message per frame (a worker batches them under load).
+        const frames = await router.receive();
+        const workerId = frames[0].toString("utf8");
+        for (let i = 1; i < frames.length; i++) if (frames[i].length > 0) this.onMessage(workerId, frames[i]);
       }
     } catch (error) {
       if (router.closed && (error as { code?: string }).code === "EAGAIN") return; // closed while waiting
@@ -375,7 +405,7 @@ export class WorkerPool extends EventEmitter {
         worker.local?.kill("SIGKILL");
         continue;
       }
-      this.writer.send([worker.idFrame, HEARTBEAT_FRAME], worker.onSendError);
+      this.writer.send(worker.idFrame, HEARTBEAT_FRAME, worker.onSendError);
     }
   }
 
@@ -423,7 +453,7 @@ export class WorkerPool extends EventEmitter {
       this.pending.set(id, pending);
       if (pending.deadlineAt < this.deadlineTimerAt) this.armDeadlineTimer(pending.deadlineAt);
       worker.pending.add(id);
-      this.writer.send([worker.idFrame, frame], worker.onSendError);
+      this.writer.send(worker.idFrame, frame, worker.onSendError);
       if (options) this.attachOptions(worker, id, pending, options);
     });
   }
