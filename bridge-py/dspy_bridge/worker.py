@@ -228,7 +228,8 @@ class Worker:
     def _receive(self) -> None:
         sock = self._socket
         assert sock is not None
-        for _ in range(1000):  # bounded, so heartbeats keep flowing under a flood
+        budget = 1000  # frames per call, so heartbeats keep flowing under a flood
+        while budget > 0:
             try:
                 # A Frame carries its RCVMORE flag (read in C), where recv_multipart asks the socket
                 # again through Python for every message.
@@ -238,6 +239,7 @@ class Worker:
             # One protocol message per frame (the pool batches them); empty frames (an envelope
             # delimiter) are skipped.
             while True:
+                budget -= 1
                 if len(part):
                     self._handle(part.bytes)
                 if not part.more:
