@@ -16,6 +16,15 @@ MAX_TRACEBACK = 4000
 MAX_MESSAGE = 2000
 
 
+class Cancelled(BaseException):
+    """Raised inside DSPy when the request was cancelled (`cancel`). A BaseException, so DSPy's
+    `except Exception` handlers (its callback runner's included) let it through."""
+
+
+def cancelled_error() -> "BridgeError":
+    return BridgeError("CANCELLED", "worker", "the request was cancelled", False)
+
+
 class BridgeError(Exception):
     def __init__(self, code: str, layer: str, message: str, retriable: bool = False, details: dict[str, Any] | None = None):
         assert layer in LAYERS, layer

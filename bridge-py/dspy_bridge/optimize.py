@@ -24,7 +24,7 @@ import orjson
 from dspy.utils.callback import BaseCallback
 
 from .definition import validate_program_inputs
-from .errors import BridgeError, from_run_exception
+from .errors import BridgeError, Cancelled, from_run_exception
 from .lm import LMEntry
 from .metrics import DeclarativeMetric, build_metric, raise_invalid_metric, validate_metric
 from .registry import ProgramEntry
@@ -33,15 +33,6 @@ from .tracing import to_jsonable
 MAX_EXAMPLES = 10_000
 MAX_THREADS = 32
 PROGRESS_INTERVAL_S = 0.25
-
-
-class Cancelled(BaseException):
-    """Raised inside DSPy's loops when the request was cancelled (BaseException: DSPy's
-    `except Exception` handlers let it through)."""
-
-
-def cancelled_error() -> BridgeError:
-    return BridgeError("CANCELLED", "worker", "the request was cancelled", False)
 
 
 # --- progress ---------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ import dspy  # noqa: E402
 import zmq  # noqa: E402
 
 from . import protocol  # noqa: E402
-from .errors import BridgeError, bad_message, internal  # noqa: E402
-from .optimize import Cancelled, cancelled_error, compile_program, evaluate_program, saved_state  # noqa: E402
+from .errors import BridgeError, Cancelled, bad_message, cancelled_error, internal  # noqa: E402
+from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
 from .runner import run_program  # noqa: E402
 from .state_io import import_state  # noqa: E402
@@ -54,8 +54,10 @@ _SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
 # Replies gathered while a burst of requests is read go out together once this many wait (or the
 # burst ends): one multipart message, one protocol message per frame (PROTOCOL.md "Framing").
 OUTBOX_FLUSH_FRAMES = 32
-# Long jobs: they send `progress` messages and can be cancelled (`cancel`).
-CANCELLABLE = frozenset({"evaluate", "compile"})
+# Requests `cancel` can stop: a run before its next module or LM call, evaluate and compile (which
+# also send `progress` messages) at their next metric call.
+CANCELLABLE = frozenset({"run", "evaluate", "compile"})
+LONG_JOBS = frozenset({"evaluate", "compile"})
 
 
 class _Progress:
@@ -397,7 +399,7 @@ class Worker:
             lm_key = protocol.require_str(p, "lm_key")
             entry = self.registry.program(version_id, hash_)
             lm = self.registry.lm(lm_key)
-            return run_program(entry, lm, p.get("inputs"), request.deadline_ms)
+            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id))
         if request.command == "dump_state":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             return {"state": self.registry.dump_state(version_id, hash_)}
@@ -407,7 +409,7 @@ class Worker:
                 raise bad_message("payload.state is required", path="payload.state")
             self.registry.load_state(version_id, hash_, p["state"])
             return {"version_id": version_id, "hash": hash_}
-        if request.command in CANCELLABLE:
+        if request.command in LONG_JOBS:
             return self._long_job(request)
         if request.command == "export_state":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")

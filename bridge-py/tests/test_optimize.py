@@ -13,7 +13,8 @@ import pytest
 from dspy.utils.callback import BaseCallback
 
 from dspy_bridge.errors import BridgeError
-from dspy_bridge.optimize import Cancelled, compile_program, evaluate_program
+from dspy_bridge.errors import Cancelled
+from dspy_bridge.optimize import compile_program, evaluate_program
 from dspy_bridge.registry import Registry
 from dspy_bridge.runner import run_program
 from dspy_bridge.state_io import import_state

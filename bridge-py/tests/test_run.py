@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import QA_INPUTS
-from dspy_bridge.errors import BridgeError
+from dspy.utils.callback import BaseCallback
+
+from dspy_bridge.errors import BridgeError, Cancelled
 from dspy_bridge.runner import run_program
 
 
@@ -39,6 +41,31 @@ def test_design_example_with_dummy_lm(registry, qa_definition):
     assert lm_call["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}  # DummyLM reports none
     assert lm_call["latency_ms"] >= 0
     assert result["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "lm_calls": 1}
+
+
+def test_a_cancel_stops_the_run_at_its_next_module_call(registry, two_step_definition):
+    entry = registry.define_program("v2c", "h", two_step_definition)
+    answers = [{"reasoning": "Named.", "answer": "Paris"}, {"summary": "Paris."}]
+    registry.configure_lm("dummy:cancel", {"model": "dummy", "answers": answers})
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    class CancelAfterFirstStep(BaseCallback):
+        def on_module_end(self, call_id, outputs, exception=None):
+            if outputs is not None and hasattr(outputs, "answer"):
+                seen.append("gen")
+                cancel.set()
+
+    # On the module itself: run_program's dspy.context sets the run's own callbacks.
+    entry.module.generate.callbacks = [CancelAfterFirstStep()]
+    try:
+        with pytest.raises(Cancelled):
+            run_program(entry, registry.lm("dummy:cancel"), QA_INPUTS, cancel=cancel)
+    finally:
+        entry.module.generate.callbacks = []
+    assert seen == ["gen"]
+    # Not cancelled: both steps run.
+    assert run_program(entry, registry.lm("dummy:cancel"), QA_INPUTS, cancel=threading.Event())["outputs"] == {"summary": "Paris.", "answer": "Paris"}
 
 
 def test_a_list_of_dummy_answers_starts_over_in_every_run(registry, qa_definition):

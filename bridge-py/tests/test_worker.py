@@ -171,9 +171,12 @@ class Pool:
 class FakeOpenAI(BaseHTTPRequestHandler):
     """OpenAI chat completions in DSPy's ChatAdapter format; a question containing SLOW waits first."""
 
+    prompts: list[str] = []  # every request's messages, joined, in arrival order
+
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
         text = "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"]) for m in body["messages"])
+        FakeOpenAI.prompts.append(text)
         if "SLOW" in text:
             time.sleep(SLOW_S)
         content = "[[ ## reasoning ## ]]\nThe passage names it.\n\n[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"
@@ -418,6 +421,31 @@ def test_heartbeats_and_pings_flow_while_a_slow_lm_call_runs(pool, lm_server):
     assert call["latency_ms"] >= SLOW_S * 1000 * 0.9 and "Paris" in call["response"]
     assert result["usage"] == {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14, "lm_calls": 1}
     assert API_KEY not in json.dumps(first)
+
+
+def test_cancel_stops_a_run_before_its_next_lm_call(pool, lm_server, two_step_definition):
+    pool.result("configure_lm", {"lm_key": "http-2", "config": http_lm(lm_server)})
+    pool.result("define_program", {"version_id": "v-two", "hash": "h", "definition": two_step_definition})
+    question = f"SLOW: capital? {uuid.uuid4().hex}"
+    payload = {"version_id": "v-two", "hash": "h", "lm_key": "http-2", "inputs": {**QA_INPUTS, "question": question}}
+    prompts_before = len(FakeOpenAI.prompts)
+    pool.send({"v": 1, "type": "request", "id": "run-cancel", "command": "run", "deadline_ms": 30000, "payload": payload})
+    deadline = time.monotonic() + 10
+    while len(FakeOpenAI.prompts) == prompts_before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pool.result("cancel", {"id": "run-cancel"}) == {"id": "run-cancel", "cancelled": True}  # while the first LM call waits
+    reply = pool.reply("run-cancel", timeout=SLOW_S + 10)
+    assert reply["ok"] is False and {k: reply["error"][k] for k in ("code", "layer", "retriable")} == {"code": "CANCELLED", "layer": "worker", "retriable": False}
+    # The first step's call ran to its end; the second step's was never made.
+    time.sleep(0.3)
+    sent = FakeOpenAI.prompts[prompts_before:]
+    assert len(sent) == 1 and question in sent[0], sent
+    # Control: the same run, not cancelled, goes on to the second step's call.
+    prompts_before = len(FakeOpenAI.prompts)
+    pool.request("run", {**payload, "inputs": {**QA_INPUTS, "question": "fast"}}, timeout=20)
+    sent = FakeOpenAI.prompts[prompts_before:]
+    assert len(sent) >= 2 and "`summary`" in sent[1], sent
+    pool.assert_alive()
 
 
 # --- shutdown, signals, reconnects -----------------------------------------------------------------

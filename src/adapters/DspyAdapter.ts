@@ -30,6 +30,8 @@ export interface ExecuteRequest {
   lm: LanguageModelSpec;
   inputs: Record<string, unknown>;
   deadlineMs?: number;
+  /** Aborting stops the run before its next module or LM call; it then fails with CANCELLED. */
+  signal?: AbortSignal;
 }
 
 export interface LmCallTrace {

@@ -40,6 +40,8 @@ export class InProcessAdapter implements DspyAdapter {
       throw new AppError("INVALID_INPUTS", `${inputIssues[0].path}: ${inputIssues[0].reason}`, { layer: "validation", details: { issues: inputIssues } });
     }
     if (request.lm.model !== "dummy") throw unreachable(request.lm.model);
+    // A run here is one synchronous step: it can only be cancelled before it starts.
+    if (request.signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled", { layer: "worker" });
     const answers = (request.lm.config?.answers ?? []) as Answers;
     return run(program, request.inputs, answers, { next: 0 }, request.program.compiledState);
   }

@@ -47,9 +47,13 @@ export class ZmqPythonAdapter implements DspyAdapter {
 
   async execute(request: ExecuteRequest): Promise<ExecuteResult> {
     const lm = this.wireLm(request.lm);
-    return this.onRehydratedWorker(request.deadlineMs, request.program, [lm], (lease, hash) =>
-      lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs }),
-    );
+    const signal = request.signal;
+    // Only a run that can be cancelled pays for a cancel listener.
+    const options = signal ? { signal } : undefined;
+    return this.onRehydratedWorker(request.deadlineMs, request.program, [lm], (lease, hash) => {
+      if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
+      return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs }, options);
+    });
   }
 
   /**

@@ -2,7 +2,9 @@ import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type Executi
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
+import { type EventBus, listen } from "../pubsub.js";
 import { recordedError } from "../state/recordedError.js";
+import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface RunnerSettings {
@@ -17,21 +19,41 @@ export interface RunnerSettings {
 export type RunOutcome = { done: true } | { done: false; retryInMs: number };
 
 const DONE: RunOutcome = { done: true };
-const { PENDING, RUNNING, COMPLETED, FAILED } = ExecutionStatus;
+const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
 
 /**
  * One attempt of one execution, as the job handler runs it: PENDING → RUNNING, the adapter, then
  * COMPLETED, FAILED, or back to PENDING for a retry. Every step goes through the state machine, so
  * a cancelled execution's result is discarded and an attempt that lost its job lock cannot complete
- * the execution twice.
+ * the execution twice. An execution cancelled while it runs here is also aborted on its worker,
+ * which stops before its next module or LM call.
  */
 export class ExecutionRunner {
+  /** Attempts running on this instance, to abort when their execution is cancelled. */
+  private readonly running = new Map<string, AbortController>();
+  private readonly updates: AsyncIterableIterator<ExecutionUpdate>;
+
   constructor(
     private readonly database: Database,
     private readonly stateMachine: ExecutionStateMachine,
     private readonly adapter: DspyAdapter,
+    events: EventBus,
     private readonly settings: RunnerSettings,
-  ) {}
+  ) {
+    this.updates = listen<ExecutionUpdate>(events, EXECUTION_UPDATED);
+    void this.watchCancellations();
+  }
+
+  private async watchCancellations(): Promise<void> {
+    for await (const update of this.updates) {
+      if (update.event.to === CANCELLED) this.running.get(update.execution.id)?.abort();
+    }
+  }
+
+  /** Stops watching the bus (the server's shutdown). */
+  async close(): Promise<void> {
+    await this.updates.return?.();
+  }
 
   async run(executionId: string, tenantId: string): Promise<RunOutcome> {
     let execution = await this.database.manager.findOneBy(Execution, { id: executionId, tenantId });
@@ -71,6 +93,16 @@ export class ExecutionRunner {
   }
 
   private async attempt(running: Execution): Promise<RunOutcome> {
+    const controller = new AbortController();
+    this.running.set(running.id, controller);
+    try {
+      return await this.attemptWith(running, controller.signal);
+    } finally {
+      this.running.delete(running.id);
+    }
+  }
+
+  private async attemptWith(running: Execution, signal: AbortSignal): Promise<RunOutcome> {
     let error: ExecutionError;
     try {
       const [version, lm] = await Promise.all([
@@ -84,6 +116,7 @@ export class ExecutionRunner {
         lm,
         inputs: running.inputs,
         deadlineMs: this.settings.deadlineMs,
+        signal,
       });
       // Null when it was cancelled while running: the result is discarded.
       await this.stateMachine.transition({
@@ -94,6 +127,7 @@ export class ExecutionRunner {
       });
       return DONE;
     } catch (cause) {
+      if (signal.aborted) return DONE; // cancelled: the execution already says so
       error = recordedError(cause, "execution");
     }
     if (error.retriable && running.attempt < running.maxAttempts) {

@@ -129,6 +129,15 @@ export function describeAdapterConformance(name: string, adapter: () => DspyAdap
       await expectAppError(adapter().execute({ program: qa, lm, inputs: { context: [], question: "q" } }), "DSPY_ERROR", "dspy", false);
     });
 
+    it("does not run an execution whose signal is already aborted: CANCELLED", async () => {
+      const lm = dummyLm("lm-cancel", [{ reasoning: "r", answer: "Paris" }]);
+      const controller = new AbortController();
+      controller.abort();
+      await expectAppError(adapter().execute({ program: qa, lm, inputs: { context: [], question: "q" }, signal: controller.signal }), "CANCELLED", "worker", false);
+      const result = await adapter().execute({ program: qa, lm, inputs: { context: [], question: "q" }, signal: new AbortController().signal });
+      assert.deepEqual(result.outputs, { answer: "Paris" });
+    });
+
     it("fails with a retriable lm-layer error when the LM cannot be reached", async () => {
       const lm: LanguageModelSpec = { ...dummyLm("lm-down", null), model: "openai/nothing-here", apiBase: "http://127.0.0.1:9/v1", config: null };
       const error = await expectAppError(adapter().execute({ program: qa, lm, inputs: { context: [], question: "q" }, deadlineMs: 30_000 }), "LM_UNAVAILABLE", "lm", true);
