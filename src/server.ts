@@ -90,6 +90,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     if (optimizationWorkers > 0 || optimizationBind !== undefined) {
       optimizationAdapter = await createAdapter({
         adapter: config.adapter,
+        dataDir: config.dataDir,
         workers: { count: optimizationWorkers, concurrency: config.workers.concurrency, bind: optimizationBind },
         secrets: config.secrets,
       });
@@ -99,7 +100,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       optimizationAdapter = adapter;
     }
     const stateMachine = new ExecutionStateMachine(database, events);
-    const runner = new ExecutionRunner(database, stateMachine, adapter, config.executions);
+    const runner = new ExecutionRunner(database, stateMachine, adapter, events, config.executions);
+    closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications });
     const evaluationStates = new EvaluationStateMachine(database, events);
     const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, config.evaluations);

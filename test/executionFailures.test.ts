@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
 import { expectData, expectError, graphql } from "./support/graphql.js";
 import { startFakeOpenAI, type ScriptedReply } from "./support/fakeOpenAI.js";
 import { createProgram, describeEachStack, EXECUTION_FIELDS, pollExecution } from "./support/stacks.js";
@@ -14,12 +17,38 @@ const RETRY = `mutation($id: ID!) { retryExecution(id: $id) { ${EXECUTION_FIELDS
  */
 const flaky = { failing: true };
 function script({ prompt }: { prompt: string }): ScriptedReply {
+  if (prompt.includes("`verdict`")) return { fields: { verdict: "fine" } }; // the second step of twoStepDefinition
   const answer = { fields: { answer: "ok" } };
   if (prompt.includes("slow")) return { ...answer, delayMs: 1_500 };
   const status = /status-(\d{3})/.exec(prompt);
   if (status) return { status: Number(status[1]) };
   if (prompt.includes("flaky") && flaky.failing) return { status: 429 };
   return answer;
+}
+
+/** Two LM calls in a row: an answer, then a verdict on it. */
+function twoStepDefinition(): Record<string, unknown> {
+  return {
+    inputs: { question: { type: "str" } },
+    modules: {
+      answerer: { type: "Predict", signature: { inputs: { question: { type: "str" } }, outputs: { answer: { type: "str" } } } },
+      checker: { type: "Predict", signature: { inputs: { answer: { type: "str" } }, outputs: { verdict: { type: "str" } } } },
+    },
+    forward: [
+      { call: "answerer", with: { question: "$input.question" }, as: "a" },
+      { call: "checker", with: { answer: "$a.answer" }, as: "c" },
+      { return: { answer: "$a.answer", verdict: "$c.verdict" } },
+    ],
+  };
+}
+
+/** The newest modification time of any file under `dir` (0 when it has none). */
+function newestMtimeMs(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) newest = Math.max(newest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
 }
 
 const statuses = (execution: any) => execution.events.map((e: any) => e.to);
@@ -114,6 +143,47 @@ describeEachStack(
       const stillPending = await pollExecution(server().url, pending.id, terminal);
       assert.deepEqual(statuses(stillPending), ["PENDING", "CANCELLED"]);
       assert.equal(stillPending.attempt, 0, "never started");
+    });
+
+    it("cancelling a RUNNING execution stops its worker before the next LM call", async () => {
+      const twoStep = await createProgram(server().url, "two-step", { model: "openai/scripted", apiBase: lm.url, cache: false }, twoStepDefinition());
+      const executeTwoStep = async (question: string, extra: Record<string, unknown> = {}) =>
+        expectData(await run(EXECUTE, { input: { programId: twoStep.programId, inputs: { question }, ...extra } })).executeProgram;
+      // Control: not cancelled, both steps call the LM.
+      let before = lm.requests;
+      const done = await executeTwoStep("quick two-step", { wait: true });
+      assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
+      assert.deepEqual(done.outputs, { answer: "ok", verdict: "fine" });
+      assert.equal(lm.requests - before, 2);
+
+      before = lm.requests;
+      const running = await executeTwoStep("slow two-step");
+      const deadline = Date.now() + 20_000;
+      while (lm.requests === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(lm.requests - before, 1, "the first step's (slow) LM call has started");
+      const cancelled = expectData(await run(CANCEL, { id: running.id })).cancelExecution;
+      assert.equal(cancelled.status, "CANCELLED");
+      // The first call answers after 1.5 s; the second step's call is never made.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      assert.equal(lm.requests - before, 1);
+      const after = await pollExecution(server().url, running.id, terminal);
+      assert.deepEqual(statuses(after), ["PENDING", "RUNNING", "CANCELLED"]);
+      assert.equal(after.outputs, null);
+    });
+
+    it("keeps DSPy's disk cache of LM answers in DATA_DIR/dspy-cache", async () => {
+      const cacheDir = path.resolve(".test-data", "dspy-cache"); // the test servers' DATA_DIR (test/support/harness.ts)
+      const cached = await createProgram(server().url, "cached", { model: "openai/scripted", apiBase: lm.url, cache: true });
+      const inputs = { question: `cache me ${randomUUID()}`, n: 0 };
+      // DSPy opens its disk cache when an LM call first reads it: the directory may not exist yet.
+      const before = { requests: lm.requests, mtime: fs.existsSync(cacheDir) ? newestMtimeMs(cacheDir) : 0 };
+      await new Promise((resolve) => setTimeout(resolve, 20)); // so that a write has a later mtime
+      for (let i = 0; i < 2; i++) {
+        const done = expectData(await run(EXECUTE, { input: { programId: cached.programId, inputs, wait: true } })).executeProgram;
+        assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
+      }
+      assert.equal(lm.requests - before.requests, 1, "the second execution is answered from DSPy's cache");
+      assert.ok(fs.existsSync(cacheDir) && newestMtimeMs(cacheDir) > before.mtime, "the answer was written to the cache in DATA_DIR");
     });
 
     it("of racing transitions exactly one wins: five concurrent cancels, one CANCELLED event", async () => {

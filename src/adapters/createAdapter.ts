@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { Config } from "../config.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../workers/bridgePaths.js";
 import { WorkerPool } from "../workers/WorkerPool.js";
@@ -5,8 +6,12 @@ import type { DspyAdapter } from "./DspyAdapter.js";
 import { InProcessAdapter } from "./InProcessAdapter.js";
 import { ZmqPythonAdapter } from "./ZmqPythonAdapter.js";
 
-/** The adapter the configuration asks for; for `python`, a started worker pool behind it. */
-export async function createAdapter(config: Pick<Config, "adapter" | "workers"> & { secrets?: Config["secrets"] }): Promise<DspyAdapter> {
+/**
+ * The adapter the configuration asks for; for `python`, a started worker pool behind it. Its local
+ * workers keep DSPy's disk cache of LM answers in DATA_DIR/dspy-cache (unless DSPY_CACHEDIR says
+ * otherwise), with the rest of this deployment's data rather than in the user's home directory.
+ */
+export async function createAdapter(config: Pick<Config, "adapter" | "workers" | "dataDir"> & { secrets?: Config["secrets"] }): Promise<DspyAdapter> {
   if (config.adapter === "in-process") return new InProcessAdapter();
   const pool = new WorkerPool({
     workers: config.workers.count,
@@ -14,6 +19,7 @@ export async function createAdapter(config: Pick<Config, "adapter" | "workers"> 
     python: BRIDGE_PYTHON,
     bridgeDir: BRIDGE_DIR,
     bind: config.workers.bind,
+    env: process.env.DSPY_CACHEDIR ? {} : { DSPY_CACHEDIR: path.join(config.dataDir, "dspy-cache") },
   });
   await pool.start();
   return new ZmqPythonAdapter(pool, config.secrets);

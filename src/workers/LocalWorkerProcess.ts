@@ -8,6 +8,8 @@ export interface LocalWorkerSpec {
   concurrency: number;
   heartbeatMs: number;
   liveness: number;
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
 }
 
 /** One Python worker process started by this pool. Keeps the tail of its stderr for diagnostics. */
@@ -36,7 +38,7 @@ export class LocalWorkerProcess {
         "--parent-pid",
         String(process.pid),
       ],
-      { cwd: spec.bridgeDir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" } },
+      { cwd: spec.bridgeDir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...spec.env, PYTHONUNBUFFERED: "1" } },
     );
     this.child.stderr?.setEncoding("utf8");
     this.child.stderr?.on("data", (chunk: string) => {

@@ -38,6 +38,8 @@ export interface WorkerPoolOptions {
   restartBackoffMs?: { initial: number; max: number };
   /** Requests waiting for a free worker, beyond which new ones fail fast. */
   maxQueued?: number;
+  /** Environment variables added for local workers. */
+  env?: Record<string, string>;
 }
 
 export interface WorkerInfo {
@@ -50,11 +52,11 @@ export interface WorkerInfo {
   concurrency: number;
 }
 
-/** Extras of one request; `run` passes none, so its path stays as it was. */
+/** Extras of one request (a request without them pays nothing for them). */
 export interface RequestOptions {
   /** Called with each `progress` message the worker sends for this request, before its reply. */
   onProgress?: (progress: ProgressPayload) => void;
-  /** Aborting sends the worker `cancel` for this request (evaluate / compile); it then replies CANCELLED. */
+  /** Aborting sends the worker `cancel` for this request (run / evaluate / compile); it then replies CANCELLED. */
   signal?: AbortSignal;
 }
 
@@ -114,7 +116,7 @@ export interface WorkerLease {
  * (`WORKER_DIED`, retriable) and, when it was started here, is replaced with backoff.
  */
 export class WorkerPool extends EventEmitter {
-  private readonly options: Required<Omit<WorkerPoolOptions, "bind">> & { bind?: string };
+  private readonly options: Required<Omit<WorkerPoolOptions, "bind" | "env">> & Pick<WorkerPoolOptions, "bind" | "env">;
   private readonly router = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
   private readonly writer = new SocketWriter(this.router);
   private readonly workers = new Map<string, WorkerState>();
@@ -286,6 +288,7 @@ export class WorkerPool extends EventEmitter {
       concurrency: this.options.concurrency,
       heartbeatMs: this.options.heartbeatMs,
       liveness: this.options.liveness,
+      env: this.options.env,
     });
     slot.process = process;
     void process.exited.then(({ code, signal }) => {
