@@ -1,6 +1,6 @@
 import { Arg, Authorized, ID, Resolver, Root, Subscription } from "type-graphql";
 import { Execution, ExecutionStatus } from "../entities/index.js";
-import { EXECUTION_UPDATED, type ExecutionUpdate } from "../src/executions/ExecutionEvents.js";
+import { EXECUTION_UPDATED, type ExecutionUpdate, listenToExecution } from "../src/executions/ExecutionEvents.js";
 import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { filtered, listen } from "../src/pubsub.js";
@@ -50,7 +50,7 @@ function snapshot(update: ExecutionUpdate): ExecutionSnapshot {
 
 /** Subscribes first, then reads the current state, so no transition falls between the two. */
 async function currentThenUpdates(ctx: GraphQLContext, id: string): Promise<AsyncIterable<ExecutionUpdate>> {
-  const updates = listen<ExecutionUpdate>(ctx.services.events, EXECUTION_UPDATED);
+  const updates = listenToExecution(ctx.services.events, id);
   try {
     const current = await ctx.services.executions.require(ctx.scope, id, "id");
     const event = await ctx.services.executions.eventAt(ctx.scope, current.id, current.transitions);

@@ -16,8 +16,8 @@ export function createInProcessEventBus(): EventBus {
  * published between `subscribe()` and that call would be lost; this one asks at once and keeps the
  * answer for the caller, so whatever is read after `listen` returns is covered.
  */
-export function listen<T>(bus: EventBus, topic: string): AsyncIterableIterator<T> {
-  const iterator = (bus.subscribe(topic) as AsyncIterable<T>)[Symbol.asyncIterator]();
+export function listen<T>(bus: EventBus, topic: string, id?: string): AsyncIterableIterator<T> {
+  const iterator = ((id === undefined ? bus.subscribe(topic) : bus.subscribe(topic, id)) as AsyncIterable<T>)[Symbol.asyncIterator]();
   let first: Promise<IteratorResult<T>> | undefined = iterator.next();
   return {
     next() {

@@ -1,5 +1,5 @@
 import type { Execution, ExecutionEvent } from "../../entities/index.js";
-import type { EventBus } from "../pubsub.js";
+import { type EventBus, listen } from "../pubsub.js";
 
 export const EXECUTION_UPDATED = "EXECUTION_UPDATED";
 
@@ -16,5 +16,15 @@ export interface ExecutionUpdate {
 }
 
 export function publishExecutionUpdate(bus: EventBus, execution: Execution, event: ExecutionEvent): void {
-  bus.publish(EXECUTION_UPDATED, { tenantId: execution.tenantId, programId: execution.programId, execution, event } satisfies ExecutionUpdate);
+  const update: ExecutionUpdate = { tenantId: execution.tenantId, programId: execution.programId, execution, event };
+  bus.publish(EXECUTION_UPDATED, update);
+  // Again on the execution's own topic, so that whoever follows one execution (`wait`,
+  // executionUpdated) is not woken by every other execution's transitions: with N of them waiting,
+  // a transition would otherwise cost N wake-ups, and N executions N².
+  bus.publish(EXECUTION_UPDATED, execution.id, update);
+}
+
+/** The updates of one execution (see publishExecutionUpdate), subscribed at once (`listen`). */
+export function listenToExecution(bus: EventBus, executionId: string): AsyncIterableIterator<ExecutionUpdate> {
+  return listen<ExecutionUpdate>(bus, EXECUTION_UPDATED, executionId);
 }

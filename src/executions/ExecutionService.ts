@@ -9,10 +9,10 @@ import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { ProgramService } from "../programs/ProgramService.js";
 import { validateProgramDefinition } from "../programs/definition/index.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
-import { type EventBus, listen } from "../pubsub.js";
+import type { EventBus } from "../pubsub.js";
 import type { Scope } from "../scope.js";
 import { IssueList } from "../validation.js";
-import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
+import { listenToExecution } from "./ExecutionEvents.js";
 import { type ExecutionStateMachine, type NewExecution, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface ExecuteProgram {
@@ -209,7 +209,7 @@ export class ExecutionService {
   private async maybeWait(execution: Execution, waitMs: number | null): Promise<Execution> {
     if (waitMs === null || TERMINAL.includes(execution.status)) return execution;
     const scope = { tenantId: execution.tenantId };
-    const updates = listen<ExecutionUpdate>(this.events, EXECUTION_UPDATED);
+    const updates = listenToExecution(this.events, execution.id);
     const deadline = Date.now() + waitMs;
     try {
       // Subscribed first, then re-read: a transition between the two is seen by one or the other.
