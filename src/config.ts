@@ -31,6 +31,8 @@ export interface Config {
     retryInitialMs: number;
     retryMaxMs: number;
     waitMaxMs: number;
+    /** How often a running attempt reads its status, to see a cancel made on another instance. */
+    cancelPollMs: number;
   };
   evaluations: {
     /** Evaluations one instance runs at once (their own job slots, besides executions'). */
@@ -184,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryInitialMs,
       retryMaxMs: Math.max(retryInitialMs, 30_000),
       waitMaxMs: int("EXECUTION_WAIT_MAX_MS", 60_000, 1, 3_600_000),
+      cancelPollMs: int("EXECUTION_CANCEL_POLL_MS", 2_000, 50, 3_600_000),
     },
     evaluations: {
       concurrency: int("EVALUATION_CONCURRENCY", 1, 1, 256),

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { Execution, ExecutionStatus } from "../entities/index.js";
+import { ExecutionStateMachine } from "../src/executions/ExecutionStateMachine.js";
+import { createInProcessEventBus } from "../src/pubsub.js";
 import { expectData, expectError, graphql } from "./support/graphql.js";
 import { startFakeOpenAI, type ScriptedReply } from "./support/fakeOpenAI.js";
 import { createProgram, describeEachStack, EXECUTION_FIELDS, pollExecution } from "./support/stacks.js";
@@ -57,7 +60,7 @@ const terminal = (e: any) => ["COMPLETED", "FAILED", "CANCELLED"].includes(e.sta
 describeEachStack(
   "execution failures, retries and cancellation",
   // One job at a time, so a second execution stays PENDING behind a slow one.
-  { DSPY_ADAPTER: "python", WORKERS: "1", EXECUTION_MAX_ATTEMPTS: "2", JOB_CONCURRENCY: "1" },
+  { DSPY_ADAPTER: "python", WORKERS: "1", EXECUTION_MAX_ATTEMPTS: "2", JOB_CONCURRENCY: "1", EXECUTION_CANCEL_POLL_MS: "200" },
   (server) => {
     const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
     const execute = async (question: string, extra: Record<string, unknown> = {}) =>
@@ -169,6 +172,24 @@ describeEachStack(
       const after = await pollExecution(server().url, running.id, terminal);
       assert.deepEqual(statuses(after), ["PENDING", "RUNNING", "CANCELLED"]);
       assert.equal(after.outputs, null);
+    });
+
+    it("a cancel made on another instance reaches the running attempt through the database", async () => {
+      const twoStep = await createProgram(server().url, "two-step-elsewhere", { model: "openai/scripted", apiBase: lm.url, cache: false }, twoStepDefinition());
+      const before = lm.requests;
+      const running = expectData(await run(EXECUTE, { input: { programId: twoStep.programId, inputs: { question: "slow, cancelled elsewhere" } } })).executeProgram;
+      const deadline = Date.now() + 20_000;
+      while (lm.requests === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Another instance: the same database, a bus of its own (this instance hears nothing of it).
+      const elsewhere = new ExecutionStateMachine(server().database, createInProcessEventBus());
+      const current = await server().database.manager.findOneByOrFail(Execution, { id: running.id });
+      assert.equal(current.status, "RUNNING");
+      assert.ok(await elsewhere.transition({ from: current, to: ExecutionStatus.CANCELLED, reason: "cancelled elsewhere", changes: { finishedAt: new Date() } }));
+      // The first call answers after 1.5 s; by then the attempt has read CANCELLED, so no second call.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      assert.equal(lm.requests - before, 1);
+      const after = await pollExecution(server().url, running.id, terminal);
+      assert.deepEqual(statuses(after), ["PENDING", "RUNNING", "CANCELLED"]);
     });
 
     it("keeps DSPy's disk cache of LM answers in DATA_DIR/dspy-cache", async () => {

@@ -13,6 +13,8 @@ export interface RunnerSettings {
   /** Delay before the first retry; doubles per attempt up to `retryMaxMs`. */
   retryInitialMs: number;
   retryMaxMs: number;
+  /** How often a running attempt reads its status (a cancel made on another instance is not on this bus). */
+  cancelPollMs: number;
 }
 
 /** What the job should do next: nothing, or run again after a delay. */
@@ -26,7 +28,8 @@ const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
  * COMPLETED, FAILED, or back to PENDING for a retry. Every step goes through the state machine, so
  * a cancelled execution's result is discarded and an attempt that lost its job lock cannot complete
  * the execution twice. An execution cancelled while it runs here is also aborted on its worker,
- * which stops before its next module or LM call.
+ * which stops before its next module or LM call: at once when the cancel was made on this instance
+ * (the bus), within `cancelPollMs` when it was made on another (the database).
  */
 export class ExecutionRunner {
   /** Attempts running on this instance, to abort when their execution is cancelled. */
@@ -95,11 +98,21 @@ export class ExecutionRunner {
   private async attempt(running: Execution): Promise<RunOutcome> {
     const controller = new AbortController();
     this.running.set(running.id, controller);
+    const poll = setInterval(() => void this.abortIfCancelled(running, controller), this.settings.cancelPollMs);
     try {
       return await this.attemptWith(running, controller.signal);
     } finally {
+      clearInterval(poll);
       this.running.delete(running.id);
     }
+  }
+
+  private async abortIfCancelled(running: Execution, controller: AbortController): Promise<void> {
+    if (controller.signal.aborted) return;
+    const now = await this.database.manager
+      .findOne(Execution, { select: { id: true, status: true }, where: { id: running.id, tenantId: running.tenantId } })
+      .catch(() => null); // the database is busy or gone: the next look, or the attempt's end, will tell
+    if (now?.status === CANCELLED) controller.abort();
   }
 
   private async attemptWith(running: Execution, signal: AbortSignal): Promise<RunOutcome> {
