@@ -54,9 +54,10 @@ _SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
 # Replies gathered while a burst of requests is read go out together once this many wait (or the
 # burst ends): one multipart message, one protocol message per frame (PROTOCOL.md "Framing").
 OUTBOX_FLUSH_FRAMES = 32
-# Requests `cancel` can stop: a run before its next module or LM call, evaluate and compile (which
-# also send `progress` messages) at their next metric call.
+# Requests `cancel` can stop: a run before its next module or LM call, evaluate and compile at their
+# next metric call.
 CANCELLABLE = frozenset({"run", "evaluate", "compile"})
+# Of those, the long jobs: they send `progress` messages before their reply.
 LONG_JOBS = frozenset({"evaluate", "compile"})
 
 
