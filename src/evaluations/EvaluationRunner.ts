@@ -4,7 +4,8 @@ import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
 import { recordedError } from "../state/recordedError.js";
 import { metricSpecFor } from "./judge.js";
-import { type EventBus, listen } from "../pubsub.js";
+import type { EventBus } from "../pubsub.js";
+import { CancelWatch } from "../state/CancelWatch.js";
 import { EVALUATION_UPDATED, type EvaluationUpdate } from "./EvaluationEvents.js";
 import { EVALUATION_TERMINAL, type EvaluationStateMachine } from "./EvaluationStateMachine.js";
 import { examplesOf, type MetricInput } from "./EvaluationService.js";
@@ -23,9 +24,7 @@ const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
  * a new evaluateProgram is the retry. A cancelled evaluation's worker gets `cancel` (via the signal).
  */
 export class EvaluationRunner {
-  /** Evaluations running on this instance, to abort when they are cancelled. */
-  private readonly running = new Map<string, AbortController>();
-  private readonly updates: AsyncIterableIterator<EvaluationUpdate>;
+  private readonly cancels: CancelWatch<EvaluationUpdate>;
 
   constructor(
     private readonly database: Database,
@@ -34,20 +33,12 @@ export class EvaluationRunner {
     events: EventBus,
     private readonly settings: EvaluationRunnerSettings,
   ) {
-    this.updates = listen<EvaluationUpdate>(events, EVALUATION_UPDATED);
-    void this.watchCancellations();
+    this.cancels = new CancelWatch(events, EVALUATION_UPDATED, (u) => (u.evaluation.status === CANCELLED ? u.evaluation.id : null));
   }
 
-  private async watchCancellations(): Promise<void> {
-    for await (const update of this.updates) {
-      if (update.evaluation.status === CANCELLED) this.running.get(update.evaluation.id)?.abort();
-    }
-  }
-
-  /** Stops watching the bus (the server's shutdown). */
+  /** Stops watching the bus and what runs (the server's shutdown). */
   async close(): Promise<void> {
-    for (const controller of this.running.values()) controller.abort();
-    await this.updates.return?.();
+    await this.cancels.close(true);
   }
 
   async run(evaluationId: string, tenantId: string): Promise<void> {
@@ -61,8 +52,7 @@ export class EvaluationRunner {
     const examples = await examplesOf(this.database.manager, tenantId, evaluation.datasetId, evaluation.split);
     const running = await this.stateMachine.transition({ from: evaluation, to: RUNNING, changes: { startedAt: new Date(), progressDone: 0, progressTotal: examples.length } });
     if (!running) return; // cancelled in the meantime
-    const controller = new AbortController();
-    this.running.set(running.id, controller);
+    const controller = this.cancels.start(running.id);
     let progress = Promise.resolve();
     let reported = 0;
     try {
@@ -102,7 +92,7 @@ export class EvaluationRunner {
       if (controller.signal.aborted) return; // cancelled: the evaluation already says so
       await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "evaluation"), finishedAt: new Date() } });
     } finally {
-      this.running.delete(running.id);
+      this.cancels.finish(running.id);
     }
   }
 

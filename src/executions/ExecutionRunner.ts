@@ -2,7 +2,8 @@ import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type Executi
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
-import { type EventBus, listen } from "../pubsub.js";
+import type { EventBus } from "../pubsub.js";
+import { CancelWatch } from "../state/CancelWatch.js";
 import { recordedError } from "../state/recordedError.js";
 import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
@@ -32,9 +33,7 @@ const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
  * (the bus), within `cancelPollMs` when it was made on another (the database).
  */
 export class ExecutionRunner {
-  /** Attempts running on this instance, to abort when their execution is cancelled. */
-  private readonly running = new Map<string, AbortController>();
-  private readonly updates: AsyncIterableIterator<ExecutionUpdate>;
+  private readonly cancels: CancelWatch<ExecutionUpdate>;
 
   constructor(
     private readonly database: Database,
@@ -43,19 +42,12 @@ export class ExecutionRunner {
     events: EventBus,
     private readonly settings: RunnerSettings,
   ) {
-    this.updates = listen<ExecutionUpdate>(events, EXECUTION_UPDATED);
-    void this.watchCancellations();
+    this.cancels = new CancelWatch(events, EXECUTION_UPDATED, (u) => (u.event.to === CANCELLED ? u.execution.id : null));
   }
 
-  private async watchCancellations(): Promise<void> {
-    for await (const update of this.updates) {
-      if (update.event.to === CANCELLED) this.running.get(update.execution.id)?.abort();
-    }
-  }
-
-  /** Stops watching the bus (the server's shutdown). */
+  /** Stops watching the bus (the server's shutdown; running attempts drain with the worker pool). */
   async close(): Promise<void> {
-    await this.updates.return?.();
+    await this.cancels.close(false);
   }
 
   async run(executionId: string, tenantId: string): Promise<RunOutcome> {
@@ -96,14 +88,13 @@ export class ExecutionRunner {
   }
 
   private async attempt(running: Execution): Promise<RunOutcome> {
-    const controller = new AbortController();
-    this.running.set(running.id, controller);
+    const controller = this.cancels.start(running.id);
     const poll = setInterval(() => void this.abortIfCancelled(running, controller), this.settings.cancelPollMs);
     try {
       return await this.attemptWith(running, controller.signal);
     } finally {
       clearInterval(poll);
-      this.running.delete(running.id);
+      this.cancels.finish(running.id);
     }
   }
 

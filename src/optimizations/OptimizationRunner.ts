@@ -9,7 +9,8 @@ import { recordedError } from "../state/recordedError.js";
 import { metricSpecFor } from "../evaluations/judge.js";
 import { examplesOf, type MetricInput } from "../evaluations/EvaluationService.js";
 import { newId } from "../ids.js";
-import { type EventBus, listen } from "../pubsub.js";
+import type { EventBus } from "../pubsub.js";
+import { CancelWatch } from "../state/CancelWatch.js";
 import { OPTIMIZATION_UPDATED, type OptimizationUpdate, isLater } from "./OptimizationEvents.js";
 import { OPTIMIZATION_TERMINAL, type OptimizationProgressUpdate, type OptimizationStateMachine } from "./OptimizationStateMachine.js";
 
@@ -27,8 +28,7 @@ const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
  * A cancelled optimization's worker gets `cancel` (via the signal).
  */
 export class OptimizationRunner {
-  private readonly running = new Map<string, AbortController>();
-  private readonly updates: AsyncIterableIterator<OptimizationUpdate>;
+  private readonly cancels: CancelWatch<OptimizationUpdate>;
 
   constructor(
     private readonly database: Database,
@@ -37,19 +37,11 @@ export class OptimizationRunner {
     events: EventBus,
     private readonly settings: OptimizationRunnerSettings,
   ) {
-    this.updates = listen<OptimizationUpdate>(events, OPTIMIZATION_UPDATED);
-    void this.watchCancellations();
-  }
-
-  private async watchCancellations(): Promise<void> {
-    for await (const update of this.updates) {
-      if (update.optimization.status === CANCELLED) this.running.get(update.optimization.id)?.abort();
-    }
+    this.cancels = new CancelWatch(events, OPTIMIZATION_UPDATED, (u) => (u.optimization.status === CANCELLED ? u.optimization.id : null));
   }
 
   async close(): Promise<void> {
-    for (const controller of this.running.values()) controller.abort();
-    await this.updates.return?.();
+    await this.cancels.close(true);
   }
 
   async run(optimizationId: string, tenantId: string): Promise<void> {
@@ -62,8 +54,7 @@ export class OptimizationRunner {
     }
     const running = await this.stateMachine.transition({ from: optimization, to: RUNNING, changes: { startedAt: new Date(), phase: null, metricCalls: 0, trials: 0, bestScore: null } });
     if (!running) return; // cancelled in the meantime
-    const controller = new AbortController();
-    this.running.set(running.id, controller);
+    const controller = this.cancels.start(running.id);
     let progress = Promise.resolve();
     let reported = running;
     try {
@@ -108,7 +99,7 @@ export class OptimizationRunner {
       if (controller.signal.aborted) return; // cancelled: the optimization already says so
       await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "optimization"), finishedAt: new Date() } });
     } finally {
-      this.running.delete(running.id);
+      this.cancels.finish(running.id);
     }
   }
 
