@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startFakeOpenAI } from "./support/fakeOpenAI.js";
 import { expectData, expectError, graphql, wsClient } from "./support/graphql.js";
-import { createProgram, describeEachStack, dummyLm } from "./support/stacks.js";
+import { createProgram, describeEachStack, dummyLm, jobsDrained } from "./support/stacks.js";
 
 const FIELDS = `id status split metric numThreads score results queuedAt startedAt finishedAt version
   progress { done total }
@@ -167,6 +167,7 @@ describeEachStack("evaluations through real DSPy workers", { DSPY_ADAPTER: "pyth
       jobs: await server().jobs.countJobs("evaluate-program"),
     });
     await poll((await evaluate({})).id, (e) => TERMINAL.includes(e.status)); // nothing left running
+    await jobsDrained(server(), "evaluate-program");
     const before = await counts();
     const refused = async (code: string, path: string, input: Record<string, unknown>) => {
       const error = expectError(await run(EVALUATE, { input: { versionId: program.versionId, datasetId, split: "TEST", metric: METRIC, ...input } }), code, path);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startFakeOpenAI } from "./support/fakeOpenAI.js";
 import { expectData, expectError, graphql, wsClient } from "./support/graphql.js";
-import { createProgram, describeEachStack, dummyLm, EXECUTION_FIELDS } from "./support/stacks.js";
+import { createProgram, describeEachStack, dummyLm, EXECUTION_FIELDS, jobsDrained } from "./support/stacks.js";
 
 const FIELDS = `id status optimizer config trainSplit devSplit metric seed score queuedAt startedAt finishedAt version resultVersionId
   progress { phase metricCalls trials bestScore }
@@ -186,6 +186,7 @@ describeEachStack("optimizations through real DSPy workers", { DSPY_ADAPTER: "py
       audit: await server().countRows("audit_event"),
       jobs: await server().jobs.countJobs("optimize-program"),
     });
+    await jobsDrained(server(), "optimize-program"); // the previous test's
     const before = await counts();
     const refused = (code: string, path: string, input: Record<string, unknown>) =>
       run(OPTIMIZE, { input: { programId: program.programId, optimizer: "BOOTSTRAP_FEW_SHOT", datasetId, trainSplit: "TRAIN", metric: METRIC, ...input } }).then((r) => expectError(r, code, path).message);

@@ -100,3 +100,13 @@ export async function pollExecution(url: string, id: string, done: (execution: a
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/**
+ * Waits (at most 10 s) until no job named `name` is left. A job is removed just after its run
+ * ends, so right after an earlier test saw its run complete, the job may still be there.
+ */
+export async function jobsDrained(server: TestServer, name: string): Promise<void> {
+  for (const until = Date.now() + 10_000; (await server.jobs.countJobs(name)) > 0 && Date.now() < until; ) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
