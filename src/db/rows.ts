@@ -6,6 +6,14 @@ export function row<T>(values: Partial<T>): QueryDeepPartialEntity<T> {
 }
 
 /**
+ * INSERT without TypeORM's read-back of the generated columns (created/updated dates, version),
+ * one SELECT per insert: for rows whose every column the caller sets.
+ */
+export async function insertRow<T extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<T>, values: Partial<T>): Promise<void> {
+  await manager.createQueryBuilder().insert().into(entity).values(row(values)).updateEntity(false).execute();
+}
+
+/**
  * Optimistic locking: applies `changes` only if the row is still at `version` (which then advances).
  * Returns false when another writer got there first.
  */

@@ -2,7 +2,7 @@ import type { EntityManager } from "typeorm";
 import { Execution, ExecutionEvent, ExecutionStatus } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
-import { row } from "../db/rows.js";
+import { insertRow } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { newId } from "../ids.js";
 import { publishExecutionUpdate } from "./ExecutionEvents.js";
@@ -62,8 +62,8 @@ export class ExecutionStateMachine {
   async create(fields: NewExecution, reason: string, manager: EntityManager): Promise<{ execution: Execution; event: ExecutionEvent }> {
     const event = eventFor(fields.id, fields.tenantId, 1, null, PENDING, reason, fields.attempt);
     const execution = Object.assign(new Execution(), fields, { status: PENDING, transitions: 1, version: 1, createdAt: event.at, updatedAt: event.at });
-    await manager.insert(Execution, row<Execution>(execution));
-    await manager.insert(ExecutionEvent, row(event));
+    await insertRow(manager, Execution, execution);
+    await insertRow(manager, ExecutionEvent, event);
     return { execution, event };
   }
 
@@ -85,7 +85,7 @@ export class ExecutionStateMachine {
     const changes: Partial<Execution> = { ...request.changes, status: to, transitions: event.seq, updatedAt: event.at };
     const applied = await this.database.transaction(async (manager) => {
       if (!(await updateIfUnchanged(manager, Execution, from, changes))) return null;
-      await manager.insert(ExecutionEvent, row(event));
+      await insertRow(manager, ExecutionEvent, event);
       // The row is now exactly this: no need to read it back.
       const after = Object.assign(new Execution(), from, changes, { version: from.version + 1 });
       if (request.audit) {

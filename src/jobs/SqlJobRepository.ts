@@ -18,7 +18,7 @@ import { AgendaJob } from "../../entities/AgendaJob.js";
 import { canonicalJson } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
-import { row } from "../db/rows.js";
+import { insertRow, row } from "../db/rows.js";
 import { newId } from "../ids.js";
 
 /** The lockable condition of `getNextJobToRun`, exactly as MongoJobRepository states it. */
@@ -128,6 +128,11 @@ export class SqlJobRepository implements JobRepository {
   }
 
   async removeJobs(options: RemoveJobsOptions): Promise<number> {
+    if (isOnlyId(options)) {
+      // One job by id (Job.remove(), e.g. a completed one): one statement, nothing to read first.
+      const result = await this.database.transaction((m) => m.createQueryBuilder().delete().from(AgendaJob).where("id = :id", { id: String(options.id) }).execute());
+      return result.affected ?? 0;
+    }
     return this.database.transaction(async (m) => {
       const ids = await this.matchingIds(m, options);
       if (!ids) return 0;
@@ -308,10 +313,11 @@ export class SqlJobRepository implements JobRepository {
     return this.insert<DATA>(m, values);
   }
 
+  /** `values` has every column (columnsOf), so the job is what was written: no read-back. */
   private async insert<DATA>(m: EntityManager, values: Partial<Row>): Promise<JobParameters<DATA>> {
-    const id = newId();
-    await m.insert(AgendaJob, row<Row>({ ...values, id }));
-    return (await this.reload<DATA>(m, id)) as JobParameters<DATA>;
+    const inserted = { uniqueKey: null, ...values, id: newId() } as Row;
+    await insertRow(m, AgendaJob, inserted);
+    return toParams(inserted) as JobParameters<DATA>;
   }
 
   private async reload<DATA>(m: EntityManager, id: string): Promise<JobParameters<DATA> | undefined> {
@@ -367,6 +373,11 @@ export class SqlJobRepository implements JobRepository {
 }
 
 /** The stored columns of a job, every absent optional field as NULL (MongoJobRepository's `propsWithModifier`). */
+/** True when `options` selects one job by its id and by nothing else. */
+function isOnlyId(options: RemoveJobsOptions): boolean {
+  return Boolean(options.id) && Object.entries(options).every(([key, value]) => key === "id" || value === undefined);
+}
+
 function columnsOf(props: JobProps, lastModifiedBy: string | undefined): Partial<Row> {
   return {
     name: props.name,
