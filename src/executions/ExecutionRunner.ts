@@ -1,6 +1,7 @@
 import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
+import { findRow } from "../db/findRow.js";
 import { AppError } from "../errors.js";
 import type { EventBus } from "../pubsub.js";
 import { CancelWatch } from "../state/CancelWatch.js";
@@ -51,7 +52,7 @@ export class ExecutionRunner {
   }
 
   async run(executionId: string, tenantId: string): Promise<RunOutcome> {
-    let execution = await this.database.manager.findOneBy(Execution, { id: executionId, tenantId });
+    let execution = await findRow(this.database.manager, Execution, { id: executionId, tenantId });
     if (!execution || TERMINAL.includes(execution.status)) return DONE;
     if (execution.status === RUNNING) {
       // Its job lock expired: the instance running this attempt stopped before it finished.
@@ -79,7 +80,7 @@ export class ExecutionRunner {
     const key = `${execution.tenantId}/${execution.programVersionId}`;
     const kept = this.versions.get(key);
     if (kept) return kept;
-    const version = await this.database.manager.findOneBy(ProgramVersion, { id: execution.programVersionId, tenantId: execution.tenantId });
+    const version = await findRow(this.database.manager, ProgramVersion, { id: execution.programVersionId, tenantId: execution.tenantId });
     if (version) {
       if (this.versions.size >= VERSIONS_KEPT) this.versions.delete(this.versions.keys().next().value as string);
       this.versions.set(key, version);
@@ -111,7 +112,7 @@ export class ExecutionRunner {
     try {
       const [version, lm] = await Promise.all([
         this.version(running),
-        this.database.manager.findOneBy(LanguageModel, { id: running.languageModelId, tenantId: running.tenantId }),
+        findRow(this.database.manager, LanguageModel, { id: running.languageModelId, tenantId: running.tenantId }),
       ]);
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });

@@ -3,6 +3,7 @@ import { contentHash } from "../canonicalJson.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
+import { findRow } from "../db/findRow.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
@@ -60,7 +61,7 @@ export class ExecutionService {
 
   async get(scope: Scope, id: string): Promise<Execution | null> {
     if (!isId(id)) return null;
-    return this.database.manager.findOneBy(Execution, { id, tenantId: scope.tenantId });
+    return findRow(this.database.manager, Execution, { id, tenantId: scope.tenantId });
   }
 
   async require(scope: Scope, id: string, path: string): Promise<Execution> {

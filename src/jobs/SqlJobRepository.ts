@@ -18,6 +18,7 @@ import { AgendaJob } from "../../entities/AgendaJob.js";
 import { canonicalJson } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
+import { findRow } from "../db/findRow.js";
 import { insertRow, row } from "../db/rows.js";
 import { newId } from "../ids.js";
 
@@ -57,7 +58,7 @@ export class SqlJobRepository implements JobRepository {
   async connect(): Promise<void> {}
 
   async getJobById(id: string): Promise<JobParameters | null> {
-    const found = await this.database.manager.findOneBy(AgendaJob, { id: String(id) });
+    const found = await findRow(this.database.manager, AgendaJob, { id: String(id) });
     return found ? toParams(found) : null;
   }
 
@@ -203,7 +204,7 @@ export class SqlJobRepository implements JobRepository {
       else update.andWhere("nextRunAt IS NULL");
       const result = await update.execute();
       if (result.affected !== 1) return undefined;
-      const locked = await m.findOneBy(AgendaJob, { id });
+      const locked = await findRow(m, AgendaJob, { id });
       return locked ? toParams(locked) : undefined;
     });
   }
@@ -251,7 +252,7 @@ export class SqlJobRepository implements JobRepository {
             .where("id = :id AND name = :name AND disabled = :no", { ...condition, id })
             .andWhere(`((lockedAt IS NULL AND nextRunAt <= :nextScanAt) OR lockedAt <= :lockDeadline)`, condition)
             .execute();
-          return result.affected === 1 ? m.findOneBy(AgendaJob, { id }) : null;
+          return result.affected === 1 ? findRow(m, AgendaJob, { id }) : null;
         });
         if (claimed) return toParams(claimed);
       }
@@ -321,7 +322,7 @@ export class SqlJobRepository implements JobRepository {
   }
 
   private async reload<DATA>(m: EntityManager, id: string): Promise<JobParameters<DATA> | undefined> {
-    const found = await m.findOneBy(AgendaJob, { id });
+    const found = await findRow(m, AgendaJob, { id });
     return found ? (toParams(found) as JobParameters<DATA>) : undefined;
   }
 

@@ -6,6 +6,7 @@ import { AuditLog } from "../audit/AuditLog.js";
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
+import { findRow } from "../db/findRow.js";
 import { row, updateAtVersion } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
@@ -52,7 +53,7 @@ export class ProgramService {
 
   async get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<Program | null> {
     if (!isId(id)) return null;
-    return manager.findOneBy(Program, { id, tenantId: scope.tenantId });
+    return findRow(manager, Program, { id, tenantId: scope.tenantId });
   }
 
   async require(scope: Scope, id: string, path: string, manager?: EntityManager): Promise<Program> {
@@ -73,7 +74,7 @@ export class ProgramService {
 
   async getVersion(scope: Scope, id: string): Promise<ProgramVersion | null> {
     if (!isId(id)) return null;
-    return this.database.manager.findOneBy(ProgramVersion, { id, tenantId: scope.tenantId });
+    return findRow(this.database.manager, ProgramVersion, { id, tenantId: scope.tenantId });
   }
 
   async versionByNumber(scope: Scope, programId: string, number: number): Promise<ProgramVersion | null> {
