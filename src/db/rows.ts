@@ -6,8 +6,8 @@ export function row<T>(values: Partial<T>): QueryDeepPartialEntity<T> {
 }
 
 /**
- * INSERT without TypeORM's read-back of the generated columns (created/updated dates, version),
- * one SELECT per insert: for rows whose every column the caller sets.
+ * INSERT without the SELECT that TypeORM adds to read generated columns back (created/updated
+ * dates, version): for rows whose every column the caller has set.
  */
 export async function insertRow<T extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<T>, values: Partial<T>): Promise<void> {
   await manager.createQueryBuilder().insert().into(entity).values(row(values)).updateEntity(false).execute();
