@@ -2,8 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { ApiKey } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
+import { findInScope } from "../db/scoped.js";
 import { AppError } from "../errors.js";
-import { isId, newId } from "../ids.js";
+import { newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { Scope } from "../scope.js";
 import { type Principal, Role, isRole, unauthenticated } from "./roles.js";
@@ -67,9 +68,8 @@ export class ApiKeyService {
     return { apiKey, secret };
   }
 
-  async get(scope: Scope, id: string): Promise<ApiKey | null> {
-    if (!isId(id)) return null;
-    return this.database.manager.findOneBy(ApiKey, { id, tenantId: scope.tenantId });
+  get(scope: Scope, id: string): Promise<ApiKey | null> {
+    return findInScope(this.database.manager, ApiKey, scope, id);
   }
 
   list(scope: Scope, includeRevoked: boolean, page: PageArgs): Promise<Page<ApiKey>> {

@@ -3,6 +3,7 @@ import { Dataset, Example, ExampleSplit } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
+import { findInScope } from "../db/scoped.js";
 import { AppError } from "../errors.js";
 import { isId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
@@ -23,9 +24,8 @@ export interface DatasetFilter {
 export class DatasetService {
   constructor(private readonly database: Database) {}
 
-  async get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<Dataset | null> {
-    if (!isId(id)) return null;
-    return manager.findOneBy(Dataset, { id, tenantId: scope.tenantId });
+  get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<Dataset | null> {
+    return findInScope(manager, Dataset, scope, id);
   }
 
   list(scope: Scope, filter: DatasetFilter | null | undefined, page: PageArgs): Promise<Page<Dataset>> {

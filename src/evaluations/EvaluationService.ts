@@ -2,6 +2,7 @@ import type { EntityManager } from "typeorm";
 import { Evaluation, Example, ExampleSplit, ExecutionStatus, type ProgramVersion } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
+import { findInScope, requireInScope } from "../db/scoped.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
 import { AppError, type IssueDetail } from "../errors.js";
 import { isId, newId } from "../ids.js";
@@ -54,15 +55,12 @@ export class EvaluationService {
     private readonly queue: EvaluationQueue,
   ) {}
 
-  async get(scope: Scope, id: string): Promise<Evaluation | null> {
-    if (!isId(id)) return null;
-    return this.database.manager.findOneBy(Evaluation, { id, tenantId: scope.tenantId });
+  get(scope: Scope, id: string): Promise<Evaluation | null> {
+    return findInScope(this.database.manager, Evaluation, scope, id);
   }
 
-  async require(scope: Scope, id: string, path: string): Promise<Evaluation> {
-    const evaluation = await this.get(scope, id);
-    if (!evaluation) throw new AppError("NOT_FOUND", `${path}: evaluation '${id}' not found`, { path });
-    return evaluation;
+  require(scope: Scope, id: string, path: string): Promise<Evaluation> {
+    return requireInScope(this.database.manager, Evaluation, scope, id, path, "evaluation");
   }
 
   list(scope: Scope, programId: string | null | undefined, page: PageArgs): Promise<Page<Evaluation>> {

@@ -3,7 +3,7 @@ import { contentHash } from "../canonicalJson.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
-import { findRow } from "../db/findRow.js";
+import { findInScope, requireInScope } from "../db/scoped.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
@@ -59,15 +59,12 @@ export class ExecutionService {
     private readonly settings: ExecutionSettings,
   ) {}
 
-  async get(scope: Scope, id: string): Promise<Execution | null> {
-    if (!isId(id)) return null;
-    return findRow(this.database.manager, Execution, { id, tenantId: scope.tenantId });
+  get(scope: Scope, id: string): Promise<Execution | null> {
+    return findInScope(this.database.manager, Execution, scope, id);
   }
 
-  async require(scope: Scope, id: string, path: string): Promise<Execution> {
-    const execution = await this.get(scope, id);
-    if (!execution) throw new AppError("NOT_FOUND", `${path}: execution '${id}' not found`, { path });
-    return execution;
+  require(scope: Scope, id: string, path: string): Promise<Execution> {
+    return requireInScope(this.database.manager, Execution, scope, id, path, "execution");
   }
 
   list(scope: Scope, filter: ExecutionFilter, page: PageArgs): Promise<Page<Execution>> {

@@ -4,8 +4,9 @@ import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { updateAtVersion } from "../db/rows.js";
+import { findInScope, requireInScope } from "../db/scoped.js";
 import { AppError } from "../errors.js";
-import { isId, newId } from "../ids.js";
+import { newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { Scope } from "../scope.js";
 import { EMPTY_KEYRING, type SecretKeyring, encryptSecret, languageModelAad, noKeyConfigured } from "../secrets/SecretBox.js";
@@ -41,15 +42,12 @@ export class LanguageModelService {
     return encryptSecret(this.keyring, apiKey, languageModelAad(tenantId, id));
   }
 
-  async get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<LanguageModel | null> {
-    if (!isId(id)) return null;
-    return manager.findOneBy(LanguageModel, { id, tenantId: scope.tenantId });
+  get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<LanguageModel | null> {
+    return findInScope(manager, LanguageModel, scope, id);
   }
 
-  async require(scope: Scope, id: string, path: string, manager?: EntityManager): Promise<LanguageModel> {
-    const model = await this.get(scope, id, manager);
-    if (!model) throw new AppError("NOT_FOUND", `${path}: language model '${id}' not found`, { path });
-    return model;
+  require(scope: Scope, id: string, path: string, manager: EntityManager = this.database.manager): Promise<LanguageModel> {
+    return requireInScope(manager, LanguageModel, scope, id, path, "language model");
   }
 
   list(scope: Scope, filter: LanguageModelFilter | null | undefined, page: PageArgs): Promise<Page<LanguageModel>> {

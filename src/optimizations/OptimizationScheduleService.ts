@@ -3,6 +3,7 @@ import { ExecutionStatus, Optimization, OptimizationSchedule, ProgramVersion, Sc
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { row, updateAtVersion } from "../db/rows.js";
+import { findInScope } from "../db/scoped.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
@@ -50,9 +51,8 @@ export class OptimizationScheduleService {
     await this.updates.return?.();
   }
 
-  async get(scope: Scope, id: string): Promise<OptimizationSchedule | null> {
-    if (!isId(id)) return null;
-    return this.database.manager.findOneBy(OptimizationSchedule, { id, tenantId: scope.tenantId });
+  get(scope: Scope, id: string): Promise<OptimizationSchedule | null> {
+    return findInScope(this.database.manager, OptimizationSchedule, scope, id);
   }
 
   list(scope: Scope, programId: string | null | undefined, page: PageArgs): Promise<Page<OptimizationSchedule>> {

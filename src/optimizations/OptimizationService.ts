@@ -1,6 +1,7 @@
 import { ExampleSplit, ExecutionStatus, Optimization, type Optimizer } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
+import { findInScope, requireInScope } from "../db/scoped.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
 import { AppError, type IssueDetail } from "../errors.js";
 import { examplesOf, MAX_EXAMPLES } from "../evaluations/EvaluationService.js";
@@ -50,15 +51,12 @@ export class OptimizationService {
     private readonly queue: OptimizationQueue,
   ) {}
 
-  async get(scope: Scope, id: string): Promise<Optimization | null> {
-    if (!isId(id)) return null;
-    return this.database.manager.findOneBy(Optimization, { id, tenantId: scope.tenantId });
+  get(scope: Scope, id: string): Promise<Optimization | null> {
+    return findInScope(this.database.manager, Optimization, scope, id);
   }
 
-  async require(scope: Scope, id: string, path: string): Promise<Optimization> {
-    const optimization = await this.get(scope, id);
-    if (!optimization) throw new AppError("NOT_FOUND", `${path}: optimization '${id}' not found`, { path });
-    return optimization;
+  require(scope: Scope, id: string, path: string): Promise<Optimization> {
+    return requireInScope(this.database.manager, Optimization, scope, id, path, "optimization");
   }
 
   list(scope: Scope, programId: string | null | undefined, page: PageArgs): Promise<Page<Optimization>> {

@@ -6,8 +6,8 @@ import { AuditLog } from "../audit/AuditLog.js";
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
-import { findRow } from "../db/findRow.js";
 import { row, updateAtVersion } from "../db/rows.js";
+import { findInScope, requireInScope } from "../db/scoped.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
@@ -51,15 +51,12 @@ export class ProgramService {
     private readonly adapter?: DspyAdapter,
   ) {}
 
-  async get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<Program | null> {
-    if (!isId(id)) return null;
-    return findRow(manager, Program, { id, tenantId: scope.tenantId });
+  get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<Program | null> {
+    return findInScope(manager, Program, scope, id);
   }
 
-  async require(scope: Scope, id: string, path: string, manager?: EntityManager): Promise<Program> {
-    const program = await this.get(scope, id, manager);
-    if (!program) throw new AppError("NOT_FOUND", `${path}: program '${id}' not found`, { path });
-    return program;
+  require(scope: Scope, id: string, path: string, manager: EntityManager = this.database.manager): Promise<Program> {
+    return requireInScope(manager, Program, scope, id, path, "program");
   }
 
   list(scope: Scope, filter: ProgramFilter | null | undefined, page: PageArgs): Promise<Page<Program>> {
@@ -72,9 +69,8 @@ export class ProgramService {
     return paginate(query, page);
   }
 
-  async getVersion(scope: Scope, id: string): Promise<ProgramVersion | null> {
-    if (!isId(id)) return null;
-    return findRow(this.database.manager, ProgramVersion, { id, tenantId: scope.tenantId });
+  getVersion(scope: Scope, id: string): Promise<ProgramVersion | null> {
+    return findInScope(this.database.manager, ProgramVersion, scope, id);
   }
 
   async versionByNumber(scope: Scope, programId: string, number: number): Promise<ProgramVersion | null> {
