@@ -13,19 +13,8 @@ if [[ ! -x "$FERRETDB" ]]; then
   exit 2
 fi
 
-DIR=$(mktemp -d /tmp/dspy-subgraph-ferretdb.XXXXXX)
+source "$HERE/private-server.sh" dspy-subgraph-ferretdb
 mkdir -p "$DIR/data"
-PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-PID=""
-cleanup() {
-  if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
-    kill "$PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$PID" 2>/dev/null || true
-  fi
-  rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
 
 # --debug-addr=- : no metrics/pprof HTTP listener (its fixed default port would clash between runs).
 "$FERRETDB" --handler=sqlite --sqlite-url="file:$DIR/data/" --listen-addr="127.0.0.1:$PORT" \

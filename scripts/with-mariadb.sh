@@ -11,19 +11,8 @@ if [[ -z "$MARIADBD" || -z "$INSTALL_DB" ]]; then
   exit 2
 fi
 
-DIR=$(mktemp -d /tmp/dspy-subgraph-mariadb.XXXXXX)
-PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+source "$(cd "$(dirname "$0")" && pwd)/private-server.sh" dspy-subgraph-mariadb
 SOCKET="$DIR/mysqld.sock"
-PID=""
-cleanup() {
-  if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
-    kill "$PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$PID" 2>/dev/null || true
-  fi
-  rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
 
 "$INSTALL_DB" --no-defaults --datadir="$DIR/data" --user="$(id -un)" --auth-root-authentication-method=normal \
   --skip-test-db >"$DIR/install.log" 2>&1 || { cat "$DIR/install.log" >&2; exit 1; }
