@@ -17,12 +17,14 @@ import { createProgram, EXECUTION_FIELDS, pollExecution, stacks } from "./suppor
 for (const stack of stacks()) {
   describe(`recovery of a job whose server was killed [${stack.name}]`, function () {
     this.timeout(120_000);
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-recovery-"));
+    let dataDir = "";
     let env: Record<string, string> = {};
     let cleanup: (() => Promise<void>)[] = [];
     let servers: ServerProcess[] = [];
 
     before(async () => {
+      // Made here, not when the file loads, so that a run that skips this suite leaves nothing behind.
+      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-recovery-"));
       env = { DATA_DIR: dataDir, DSPY_ADAPTER: "python", WORKERS: "1", JOB_LOCK_LIFETIME_MS: "1500", JOB_POLL_MS: "200" };
       if (stack.mongoServerUrl) {
         const sql = await createScratchDatabase(stack.target);
@@ -85,7 +87,10 @@ describe("start-up with an unreachable MongoDB", function () {
   this.timeout(60_000);
 
   it("fails with a clear message naming the URL without credentials, and no unhandled rejection", async () => {
-    const { code, output } = await failedStart({ MONGO_URL: "mongodb://agenda:s3cret@127.0.0.1:1/jobs", DSPY_ADAPTER: "in-process", DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-nomongo-")) });
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-nomongo-"));
+    const { code, output } = await failedStart({ MONGO_URL: "mongodb://agenda:s3cret@127.0.0.1:1/jobs", DSPY_ADAPTER: "in-process", DATA_DIR: dataDir }).finally(() =>
+      fs.rmSync(dataDir, { recursive: true, force: true }),
+    );
     assert.equal(code, 1);
     assert.match(output, /failed to start: MONGO_URL: cannot reach MongoDB at mongodb:\/\/127\.0\.0\.1:1\/jobs/);
     assert.doesNotMatch(output, /s3cret/);
@@ -95,9 +100,14 @@ describe("start-up with an unreachable MongoDB", function () {
 
 describe("a server killed on its own", function () {
   this.timeout(60_000);
+  let dataDir = "";
+  before(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-orphans-"));
+  });
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
   it("takes its Python workers with it: they notice their parent is gone and exit", async () => {
-    const server = await startServerProcess({ DSPY_ADAPTER: "python", WORKERS: "2", OPTIMIZATION_WORKERS: "1", DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "dspy-subgraph-orphans-")) });
+    const server = await startServerProcess({ DSPY_ADAPTER: "python", WORKERS: "2", OPTIMIZATION_WORKERS: "1", DATA_DIR: dataDir });
     const pid = server.child.pid as number;
     const workers = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).split("\n").map(Number).filter(Boolean);
     try {
