@@ -45,6 +45,7 @@ export interface UsageRecord {
 @Entity("execution")
 @Index("IDX_execution_program", ["programId"])
 @Index("IDX_execution_tenant_status", ["tenantId", "status"])
+@Index("IDX_execution_status", ["status", "updatedAt"])
 @Index("UQ_execution_idempotency", ["tenantId", "idempotencyKey"], { unique: true })
 export class Execution extends TenantScoped {
   @Column({ type: "varchar", length: 36 })
@@ -119,4 +120,11 @@ export class Execution extends TenantScoped {
   @Field(() => Date, { nullable: true })
   @Column({ type: "datetime", precision: 3, nullable: true })
   finishedAt!: Date | null;
+
+  /**
+   * While RUNNING: until when the attempt's instance holds it. That instance renews it as it runs;
+   * another instance may take the execution over (as interrupted) only once it has passed.
+   */
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  leaseExpiresAt!: Date | null;
 }

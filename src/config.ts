@@ -31,8 +31,10 @@ export interface Config {
     retryInitialMs: number;
     retryMaxMs: number;
     waitMaxMs: number;
-    /** How often a running attempt reads its status, to see a cancel made on another instance. */
+    /** How often a running attempt renews its lease (at most), which is also how it sees a cancel made on another instance. */
     cancelPollMs: number;
+    /** How often the reconciler looks for PENDING/RUNNING executions that no job would run. */
+    reconcileMs: number;
   };
   evaluations: {
     /** Evaluations one instance runs at once (their own job slots, besides executions'). */
@@ -187,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryMaxMs: Math.max(retryInitialMs, 30_000),
       waitMaxMs: int("EXECUTION_WAIT_MAX_MS", 60_000, 1, 3_600_000),
       cancelPollMs: int("EXECUTION_CANCEL_POLL_MS", 2_000, 50, 3_600_000),
+      reconcileMs: int("EXECUTION_RECONCILE_MS", 30_000, 100, 86_400_000),
     },
     evaluations: {
       concurrency: int("EVALUATION_CONCURRENCY", 1, 1, 256),

@@ -26,6 +26,7 @@ import { OptimizationRunner } from "./optimizations/OptimizationRunner.js";
 import { OptimizationScheduleService } from "./optimizations/OptimizationScheduleService.js";
 import { OptimizationService } from "./optimizations/OptimizationService.js";
 import { OptimizationStateMachine } from "./optimizations/OptimizationStateMachine.js";
+import { ExecutionReconciler } from "./executions/ExecutionReconciler.js";
 import { ExecutionRunner } from "./executions/ExecutionRunner.js";
 import { ExecutionService } from "./executions/ExecutionService.js";
 import { ExecutionStateMachine } from "./executions/ExecutionStateMachine.js";
@@ -100,7 +101,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       optimizationAdapter = adapter;
     }
     const stateMachine = new ExecutionStateMachine(database, events);
-    const runner = new ExecutionRunner(database, stateMachine, adapter, events, config.executions);
+    const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications });
     const evaluationStates = new EvaluationStateMachine(database, events);
@@ -120,6 +121,10 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     );
     const scheduler = jobs;
     closers.push(() => scheduler.stop(DRAIN_MS));
+    // Stopped before the jobs (closers run in reverse).
+    const reconciler = new ExecutionReconciler(database, jobs, { intervalMs: config.executions.reconcileMs, staleMs: config.jobs.lockLifetimeMs });
+    reconciler.start();
+    closers.push(() => reconciler.stop());
     const datasets = new DatasetService(database);
     const optimizations = new OptimizationService(database, programs, datasets, languageModels, optimizationStates, jobs);
     const optimizationSchedules = new OptimizationScheduleService(database, programs, optimizations, jobs, events);

@@ -15,8 +15,13 @@ export interface RunnerSettings {
   /** Delay before the first retry; doubles per attempt up to `retryMaxMs`. */
   retryInitialMs: number;
   retryMaxMs: number;
-  /** How often a running attempt reads its status (a cancel made on another instance is not on this bus). */
+  /**
+   * How often a running attempt renews its lease, at most (a failed renewal is also how it learns of a
+   * cancel made on another instance, which is not on this bus).
+   */
   cancelPollMs: number;
+  /** How long an attempt's lease lasts without renewal (JOB_LOCK_LIFETIME_MS): a holder silent that long is gone. */
+  leaseMs: number;
 }
 
 /** What the job should do next: nothing, or run again after a delay. */
@@ -29,9 +34,18 @@ const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
  * One attempt of one execution, as the job handler runs it: PENDING → RUNNING, the adapter, then
  * COMPLETED, FAILED, or back to PENDING for a retry. Every step goes through the state machine, so
  * a cancelled execution's result is discarded and an attempt that lost its job lock cannot complete
- * the execution twice. An execution cancelled while it runs here is also aborted on its worker,
- * which stops before its next module or LM call: at once when the cancel was made on this instance
- * (the bus), within `cancelPollMs` when it was made on another (the database).
+ * the execution twice.
+ *
+ * The execution row, not the job store, says who runs an attempt: RUNNING carries a lease that its
+ * instance renews while the attempt runs. A job that finds its execution RUNNING under a live lease
+ * (two holders of one job: a lock taken over from a paused instance, or a job store whose locking is
+ * not atomic) leaves it alone and looks again once the lease would have expired; only an expired
+ * lease means the holder is gone. And a job is done (removed) only once its execution is terminal,
+ * so a holder that lost the race never removes the job the winner still needs.
+ *
+ * An attempt that can no longer renew its lease (cancelled, or taken over after it stalled) is
+ * aborted on its worker, which stops before its next module or LM call: at once for a cancel made
+ * on this instance (the bus), within the renewal period otherwise.
  */
 export class ExecutionRunner {
   private readonly cancels: CancelWatch<ExecutionUpdate>;
@@ -55,23 +69,42 @@ export class ExecutionRunner {
     let execution = await findRow(this.database.manager, Execution, { id: executionId, tenantId });
     if (!execution || TERMINAL.includes(execution.status)) return DONE;
     if (execution.status === RUNNING) {
-      // Its job lock expired: the instance running this attempt stopped before it finished.
-      execution = await this.stateMachine.transition({ from: execution, to: PENDING, reason: `attempt ${execution.attempt} was interrupted (its instance stopped); requeued` });
-      if (!execution) return DONE;
+      const held = leaseLeft(execution);
+      if (held > 0) return later(held); // its holder is alive: this job is a second copy of the same attempt
+      // The lease expired: the instance running this attempt stopped (or stalled) before it finished.
+      const requeued = await this.stateMachine.transition({ from: execution, to: PENDING, reason: `attempt ${execution.attempt} was interrupted (its instance stopped); requeued` });
+      if (!requeued) return this.settle(execution);
+      execution = requeued;
     }
     if (execution.attempt >= execution.maxAttempts) {
       const error = failure("ATTEMPTS_EXHAUSTED", "scheduler", `all ${execution.maxAttempts} attempts were used`, false);
-      await this.stateMachine.transition({ from: execution, to: FAILED, reason: error.message, changes: { error, finishedAt: new Date() } });
-      return DONE;
+      const failed = await this.stateMachine.transition({ from: execution, to: FAILED, reason: error.message, changes: { error, finishedAt: new Date() } });
+      return failed ? DONE : this.settle(execution);
     }
     const running = await this.stateMachine.transition({
       from: execution,
       to: RUNNING,
       reason: `attempt ${execution.attempt + 1} of ${execution.maxAttempts} started`,
-      changes: { attempt: execution.attempt + 1, startedAt: new Date() },
+      changes: { attempt: execution.attempt + 1, startedAt: new Date(), leaseExpiresAt: this.leaseFromNow() },
     });
-    if (!running) return DONE; // cancelled in the meantime
+    if (!running) return this.settle(execution); // cancelled, or another holder started it first
     return this.attempt(running);
+  }
+
+  private leaseFromNow(): Date {
+    return new Date(Date.now() + this.settings.leaseMs);
+  }
+
+  /**
+   * What the job does after a transition of its own did not apply (the execution changed under it):
+   * done once the execution is terminal; otherwise look again later, for someone else holds it (or
+   * will, once its lease has expired). Never done while the execution can still run: removing the job
+   * then would leave the execution with none.
+   */
+  private async settle(seen: Execution): Promise<RunOutcome> {
+    const now = await findRow(this.database.manager, Execution, { id: seen.id, tenantId: seen.tenantId });
+    if (!now || TERMINAL.includes(now.status)) return DONE;
+    return later(now.status === RUNNING ? leaseLeft(now) : 0);
   }
 
   private readonly versions = new Map<string, ProgramVersion>();
@@ -90,21 +123,21 @@ export class ExecutionRunner {
 
   private async attempt(running: Execution): Promise<RunOutcome> {
     const controller = this.cancels.start(running.id);
-    const poll = setInterval(() => void this.abortIfCancelled(running, controller), this.settings.cancelPollMs);
+    const renewal = setInterval(() => void this.renewOrAbort(running, controller), Math.min(this.settings.cancelPollMs, this.settings.leaseMs / 3));
     try {
       return await this.attemptWith(running, controller.signal);
     } finally {
-      clearInterval(poll);
+      clearInterval(renewal);
       this.cancels.finish(running.id);
     }
   }
 
-  private async abortIfCancelled(running: Execution, controller: AbortController): Promise<void> {
+  /** Keeps the attempt's lease; an attempt that lost it (cancelled elsewhere, or taken over) stops. */
+  private async renewOrAbort(running: Execution, controller: AbortController): Promise<void> {
     if (controller.signal.aborted) return;
-    const now = await this.database.manager
-      .findOne(Execution, { select: { id: true, status: true }, where: { id: running.id, tenantId: running.tenantId } })
-      .catch(() => null); // the database is busy or gone: the next look, or the attempt's end, will tell
-    if (now?.status === CANCELLED) controller.abort();
+    // The database busy or gone: the next renewal, or the attempt's end, will tell.
+    const held = await this.stateMachine.renewLease(running, this.leaseFromNow()).catch(() => true);
+    if (!held) controller.abort();
   }
 
   private async attemptWith(running: Execution, signal: AbortSignal): Promise<RunOutcome> {
@@ -123,16 +156,16 @@ export class ExecutionRunner {
         deadlineMs: this.settings.deadlineMs,
         signal,
       });
-      // Null when it was cancelled while running: the result is discarded.
-      await this.stateMachine.transition({
+      // Null when it was cancelled (or taken over) while running: the result is discarded.
+      const completed = await this.stateMachine.transition({
         from: running,
         to: COMPLETED,
         reason: `attempt ${running.attempt} completed`,
-        changes: { outputs: result.outputs, trace: result.trace, usage: result.usage, error: null, finishedAt: new Date() },
+        changes: { outputs: result.outputs, trace: result.trace, usage: result.usage, error: null, finishedAt: new Date(), leaseExpiresAt: null },
       });
-      return DONE;
+      return completed ? DONE : this.settle(running);
     } catch (cause) {
-      if (signal.aborted) return DONE; // cancelled: the execution already says so
+      if (signal.aborted) return this.settle(running); // cancelled or taken over: the execution says which
       error = recordedError(cause, "execution");
     }
     if (error.retriable && running.attempt < running.maxAttempts) {
@@ -141,19 +174,31 @@ export class ExecutionRunner {
         from: running,
         to: PENDING,
         reason: `attempt ${running.attempt} failed (${error.code}: ${error.message}); retrying in ${retryInMs} ms`,
-        changes: { error },
+        changes: { error, leaseExpiresAt: null },
       });
-      return requeued ? { done: false, retryInMs } : DONE;
+      return requeued ? later(retryInMs) : this.settle(running);
     }
-    await this.stateMachine.transition({
+    const failed = await this.stateMachine.transition({
       from: running,
       to: FAILED,
       reason: `attempt ${running.attempt} failed (${error.code}: ${error.message})`,
-      changes: { error, finishedAt: new Date() },
+      changes: { error, finishedAt: new Date(), leaseExpiresAt: null },
     });
-    return DONE;
+    return failed ? DONE : this.settle(running);
   }
 }
+
+/** Milliseconds until a RUNNING execution's lease expires (0 when it has, or it has none). */
+function leaseLeft(execution: Execution): number {
+  return execution.leaseExpiresAt ? Math.max(0, execution.leaseExpiresAt.getTime() - Date.now()) : 0;
+}
+
+/** Look again after `ms` (a little more, so a lease that expires then has expired). */
+function later(ms: number): RunOutcome {
+  return { done: false, retryInMs: ms > 0 ? ms + LEASE_MARGIN_MS : ms };
+}
+
+const LEASE_MARGIN_MS = 100;
 
 /** Versions never change once written, so each is read once (per instance, a bounded number of them). */
 const VERSIONS_KEPT = 256;

@@ -124,6 +124,7 @@ export class ExecutionService {
       queuedAt: now,
       startedAt: null,
       finishedAt: null,
+      leaseExpiresAt: null,
     } satisfies NewExecution;
     let created: { execution: Execution; event: ExecutionEvent };
     try {

@@ -28,7 +28,7 @@ export function isLegalTransition(from: ExecutionStatus, to: ExecutionStatus): b
 }
 
 /** What a transition may change besides the status. */
-export type TransitionChanges = Partial<Pick<Execution, "outputs" | "error" | "trace" | "usage" | "attempt" | "maxAttempts" | "startedAt" | "finishedAt">>;
+export type TransitionChanges = Partial<Pick<Execution, "outputs" | "error" | "trace" | "usage" | "attempt" | "maxAttempts" | "startedAt" | "finishedAt" | "leaseExpiresAt">>;
 
 /** Every column of a new execution except those the database and the state machine fill in. */
 export type NewExecution = Omit<Execution, "createdAt" | "updatedAt" | "version" | "transitions" | "status" | "assignId">;
@@ -102,6 +102,23 @@ export class ExecutionStateMachine {
     });
     if (applied) publishExecutionUpdate(this.events, applied, event);
     return applied;
+  }
+
+  /**
+   * Extends the lease of the attempt that `running` started, if it still holds the execution (still
+   * RUNNING, no transition since). Neither the version nor updatedAt moves: a renewal is not a change
+   * a transition must see. False when the attempt lost it (cancelled, or taken over).
+   */
+  async renewLease(running: Execution, until: Date): Promise<boolean> {
+    const result = await this.database.transaction((manager) =>
+      manager
+        .createQueryBuilder()
+        .update(Execution)
+        .set({ leaseExpiresAt: until, version: () => "version", updatedAt: () => "updatedAt" })
+        .where("id = :id AND status = :status AND transitions = :transitions", { id: running.id, status: RUNNING, transitions: running.transitions })
+        .execute(),
+    );
+    return result.affected === 1;
   }
 }
 

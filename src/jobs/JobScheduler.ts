@@ -1,5 +1,6 @@
 import { Agenda, type AgendaBackend, type Job } from "agenda";
 import type { ExecutionQueue } from "../executions/ExecutionService.js";
+import type { ExecutionJobs } from "../executions/ExecutionReconciler.js";
 import type { ExecutionRunner } from "../executions/ExecutionRunner.js";
 import type { EvaluationRunner } from "../evaluations/EvaluationRunner.js";
 import type { EvaluationQueue } from "../evaluations/EvaluationService.js";
@@ -65,7 +66,7 @@ class RetryLater extends Error {
  * Agenda on the configured job store: `execute-program` jobs hand their execution to the runner.
  * Retries are Agenda's own (backoff), with the delay the runner chose.
  */
-export class JobScheduler implements ExecutionQueue, EvaluationQueue, OptimizationQueue {
+export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQueue, OptimizationQueue {
   private constructor(private readonly agenda: Agenda) {}
 
   static async start(
@@ -211,6 +212,18 @@ export class JobScheduler implements ExecutionQueue, EvaluationQueue, Optimizati
 
   async enqueue(data: ExecuteProgramData): Promise<void> {
     await this.agenda.now(EXECUTE_PROGRAM, data);
+  }
+
+  async executionsWithLiveJobs(): Promise<Set<string>> {
+    const { jobs } = await this.agenda.queryJobs({ name: EXECUTE_PROGRAM });
+    // A job that is neither scheduled nor locked will never run again (a handler that failed for good).
+    const live = jobs.filter((job) => job.nextRunAt || job.lockedAt);
+    return new Set(live.map((job) => (job.data as ExecuteProgramData).executionId));
+  }
+
+  async requeue(data: ExecuteProgramData): Promise<void> {
+    await this.agenda.cancel({ name: EXECUTE_PROGRAM, data: { executionId: data.executionId } });
+    await this.enqueue(data);
   }
 
   /** Jobs of executions (or of `name`) still in the store (queued, running or waiting for a retry). */
