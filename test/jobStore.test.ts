@@ -173,7 +173,7 @@ for (const target of storeTargets()) {
 
       assert.equal(await repo.getJobById("0123456789abcdef01234567"), null);
       await repo.removeJobs({ id: saved._id });
-      await assert.rejects(repo.saveJobState({ ...updated }, undefined), /cannot be updated in the database/);
+      await assert.rejects(repo.saveJobState({ ...updated }, undefined), /no longer this instance's: it was removed, or another instance holds it now/);
       // Saving a job that is gone gives its data back unchanged and inserts nothing.
       const gone = await repo.saveJob({ ...updated, data: { x: 3 } }, undefined);
       assert.deepEqual(gone.data, { x: 3 });
@@ -225,6 +225,26 @@ for (const target of storeTargets()) {
       const disabled = await repo.saveJob(newJob("lock-2", { disabled: true }), undefined);
       assert.equal(await repo.getNextJobToRun("lock-2", new Date(Date.now() + 1000), new Date(0), undefined, undefined), undefined);
       assert.equal(await repo.lockJob(disabled, undefined), undefined);
+    });
+
+    it("lets only the holder save a job's state: a claim overtaken by another instance can neither renew nor unlock it", async () => {
+      await repo.saveJob(newJob("held-1", { nextRunAt: new Date(Date.now() - 1000) }), { lastModifiedBy: "enqueuer" });
+      const claim = (holder: string, lockDeadline: Date) => repo.getNextJobToRun("held-1", new Date(Date.now() + 1000), lockDeadline, undefined, { lastModifiedBy: holder });
+      const first = await claim("instance-a", new Date(Date.now() - 60_000));
+      assert.ok(first?.lockedAt);
+      await repo.saveJobState({ ...first, progress: 10 }, { lastModifiedBy: "instance-a" });
+      // instance-a stalls; its lock counts as expired and instance-b takes the job over.
+      const second = await claim("instance-b", new Date(Date.now() + 1));
+      assert.equal(String(second?._id), String(first._id));
+      const renewal = { ...first, lockedAt: new Date(Date.now() + 5_000), progress: 99 };
+      await assert.rejects(repo.saveJobState(renewal, { lastModifiedBy: "instance-a" }), /no longer this instance's/);
+      await assert.rejects(repo.saveJobState({ ...first, lockedAt: undefined }, { lastModifiedBy: "instance-a" }), /no longer this instance's/);
+      const stored = await repo.getJobById(String(first._id));
+      assert.equal(stored?.lastModifiedBy, "instance-b");
+      assert.equal(stored?.lockedAt?.getTime(), second?.lockedAt?.getTime(), "instance-a's renewal and unlock changed nothing");
+      assert.notEqual(stored?.progress, 99);
+      await repo.saveJobState({ ...second!, progress: 50 }, { lastModifiedBy: "instance-b" });
+      assert.equal((await repo.getJobById(String(first._id)))?.progress, 50);
     });
 
     it("starts a job saved with agenda.now() at once with the notification channel, and only on the poll without it", async function () {

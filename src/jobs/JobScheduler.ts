@@ -6,6 +6,7 @@ import type { EvaluationRunner } from "../evaluations/EvaluationRunner.js";
 import type { EvaluationQueue } from "../evaluations/EvaluationService.js";
 import type { OptimizationRunner } from "../optimizations/OptimizationRunner.js";
 import type { OptimizationQueue } from "../optimizations/OptimizationService.js";
+import { holderName } from "./holder.js";
 
 export const EXECUTE_PROGRAM = "execute-program";
 export const EVALUATE_PROGRAM = "evaluate-program";
@@ -81,6 +82,8 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
     const optimizationConcurrency = optimizations ? (settings.optimizationConcurrency ?? 1) : 0;
     const agenda = new Agenda({
       backend,
+      // Written into every job this instance claims; its saves of a job's state hold only while the job carries it (holder.ts).
+      name: holderName(),
       processEvery: settings.pollMs,
       defaultLockLifetime: settings.lockLifetimeMs,
       maxConcurrency: settings.concurrency + evaluationConcurrency + optimizationConcurrency,

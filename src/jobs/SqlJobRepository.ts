@@ -20,6 +20,7 @@ import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { findRow } from "../db/findRow.js";
 import { insertRow, row } from "../db/rows.js";
+import { lostJob } from "./holder.js";
 import { newId } from "../ids.js";
 
 /** The lockable condition of `getNextJobToRun`, exactly as MongoJobRepository states it. */
@@ -172,12 +173,12 @@ export class SqlJobRepository implements JobRepository {
       lastModifiedBy: options?.lastModifiedBy ?? null,
     };
     const matched = await this.database.transaction(async (m) => {
-      const result = await m.createQueryBuilder().update(AgendaJob).set(row(changes)).where("id = :id AND name = :name", { id: String(job._id), name: job.name }).execute();
-      return result.affected ?? 0;
+      const update = m.createQueryBuilder().update(AgendaJob).set(row(changes)).where("id = :id AND name = :name", { id: String(job._id), name: job.name });
+      // Only the holder saves a job's state: the instance whose claim stands (HOLDER_CONDITION, JobScheduler).
+      if (options?.lastModifiedBy) update.andWhere("lastModifiedBy = :holder", { holder: options.lastModifiedBy });
+      return (await update.execute()).affected ?? 0;
     });
-    if (matched !== 1) {
-      throw new Error(`job ${job._id} (name: ${job.name}) cannot be updated in the database, maybe it does not exist anymore?`);
-    }
+    if (matched !== 1) throw lostJob(job);
   }
 
   async saveJob<DATA = unknown>(job: JobParameters<DATA>, options: JobRepositoryOptions | undefined): Promise<JobParameters<DATA>> {
@@ -373,12 +374,12 @@ export class SqlJobRepository implements JobRepository {
   }
 }
 
-/** The stored columns of a job, every absent optional field as NULL (MongoJobRepository's `propsWithModifier`). */
 /** True when `options` selects one job by its id and by nothing else. */
 function isOnlyId(options: RemoveJobsOptions): boolean {
   return Boolean(options.id) && Object.entries(options).every(([key, value]) => key === "id" || value === undefined);
 }
 
+/** The stored columns of a job, every absent optional field as NULL (MongoJobRepository's `propsWithModifier`). */
 function columnsOf(props: JobProps, lastModifiedBy: string | undefined): Partial<Row> {
   return {
     name: props.name,

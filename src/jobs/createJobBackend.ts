@@ -4,6 +4,7 @@ import { MongoClient } from "mongodb";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
 import { guardLocalLocks } from "./guardLocalLocks.js";
+import { withHolderSaves } from "./holder.js";
 import { SqlBackend } from "./SqlBackend.js";
 
 export interface JobBackendOptions {
@@ -64,6 +65,9 @@ async function connectMongo(url: string, notifications: boolean, timeoutMs: numb
   return new ConnectedMongoBackend(client, inner, notifications ? new InMemoryNotificationChannel({ channelName: "agenda:mongo" }) : undefined);
 }
 
+/** MongoBackend's collection (its default name). */
+const JOBS_COLLECTION = "agendaJobs";
+
 /**
  * MongoBackend over a client connected (and checked) beforehand, plus an optional in-process
  * notification channel (MongoBackend has none of its own). It owns the client: agenda.stop()
@@ -80,7 +84,7 @@ class ConnectedMongoBackend implements AgendaBackend {
   ) {}
 
   get repository(): JobRepository {
-    this.guarded ??= guardLocalLocks(this.inner.repository);
+    this.guarded ??= guardLocalLocks(withHolderSaves(this.inner.repository, this.client.db().collection(JOBS_COLLECTION)));
     return this.guarded;
   }
 
