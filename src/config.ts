@@ -1,6 +1,27 @@
 import path from "node:path";
 import { AppError } from "./errors.js";
+import { SecretEnvPolicy } from "./languageModels/secretEnvPolicy.js";
 import { type SecretKeyring, loadKeyring } from "./secrets/SecretBox.js";
+
+/**
+ * Every environment variable the server reads (or is planned to), in one list: config reads nothing
+ * else (its `read` takes only these names), and a language model's `secretEnv` may never name one
+ * of them (SecretEnvPolicy), so the server's own secrets cannot be sent to an LM endpoint.
+ */
+export const SERVER_ENV = [
+  "PORT", "HOST", "DATABASE_URL", "DATA_DIR", "DEFAULT_TENANT", "MONGO_URL", "REDIS_URL",
+  "AUTH_DEV_MODE", "AUTH_JWT_SECRET", "AUTH_JWKS", "AUTH_ISSUER", "AUTH_AUDIENCE",
+  "SECRETS_KEY", "SECRETS_KEY_PREVIOUS", "LM_SECRET_ENV_ALLOW", "LM_EGRESS_ALLOW",
+  "DSPY_ADAPTER", "DSPY_CACHEDIR", "WORKERS", "WORKER_CONCURRENCY", "WORKER_BIND",
+  "EXECUTION_MAX_ATTEMPTS", "EXECUTION_RETRY_BACKOFF_MS", "EXECUTION_DEADLINE_MS", "EXECUTION_WAIT_MAX_MS",
+  "EXECUTION_CANCEL_POLL_MS", "EXECUTION_RECONCILE_MS",
+  "EVALUATION_CONCURRENCY", "EVALUATION_DEADLINE_MS",
+  "OPTIMIZATION_CONCURRENCY", "OPTIMIZATION_DEADLINE_MS", "OPTIMIZATION_WORKERS", "OPTIMIZATION_WORKER_BIND",
+  "JOB_POLL_MS", "JOB_LOCK_LIFETIME_MS", "JOB_CONCURRENCY", "JOB_NOTIFICATIONS",
+  "MAX_QUERY_DEPTH", "MAX_QUERY_COMPLEXITY", "MAX_REQUEST_BYTES", "EXECUTE_RATE_LIMIT", "EXECUTE_RATE_BURST",
+  "INTROSPECTION", "MAX_SUBSCRIPTIONS_PER_CONNECTION", "LOG_LEVEL", "LOG_INTERNAL_ERRORS", "OTEL_EXPORTER_OTLP_ENDPOINT",
+] as const;
+export type ServerEnvName = (typeof SERVER_ENV)[number];
 
 /** Everything the process reads from its environment, in one place (README: "Configuration"). */
 export interface Config {
@@ -57,6 +78,8 @@ export interface Config {
   };
   /** Keys for API keys stored encrypted (README: "Secrets"). */
   secrets: SecretKeyring;
+  /** Which environment variables a language model's `secretEnv` may name (LM_SECRET_ENV_ALLOW). */
+  secretEnv: SecretEnvPolicy;
   limits: LimitsConfig;
   jobs: {
     pollMs: number;
@@ -114,7 +137,7 @@ export interface AuthConfig {
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
 const MIN_SECRET_BYTES = 32;
 
-function loadAuthConfig(read: (name: string) => string | undefined): AuthConfig {
+function loadAuthConfig(read: (name: ServerEnvName) => string | undefined): AuthConfig {
   const devRaw = read("AUTH_DEV_MODE") ?? "0";
   if (devRaw !== "0" && devRaw !== "1") throw new AppError("BAD_CONFIG", `AUTH_DEV_MODE must be 0 or 1, got '${devRaw}'`);
   const devMode = devRaw === "1";
@@ -147,8 +170,8 @@ function loadAuthConfig(read: (name: string) => string | undefined): AuthConfig 
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const read = (name: string) => (env[name] === undefined || env[name] === "" ? undefined : env[name]);
-  const int = (name: string, fallback: number, min: number, max: number): number => {
+  const read = (name: ServerEnvName) => (env[name] === undefined || env[name] === "" ? undefined : env[name]);
+  const int = (name: ServerEnvName, fallback: number, min: number, max: number): number => {
     const raw = read(name);
     if (raw === undefined) return fallback;
     const value = Number(raw);
@@ -174,10 +197,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const retryInitialMs = int("EXECUTION_RETRY_BACKOFF_MS", 1_000, 0, 3_600_000);
   return {
     port,
-    host: env.HOST ?? "0.0.0.0",
+    host: read("HOST") ?? "0.0.0.0",
     databaseUrl,
-    dataDir: path.resolve(env.DATA_DIR ?? "data"),
-    defaultTenant: env.DEFAULT_TENANT ?? "default",
+    dataDir: path.resolve(read("DATA_DIR") ?? "data"),
+    defaultTenant: read("DEFAULT_TENANT") ?? "default",
     auth: loadAuthConfig(read),
     mongoUrl,
     adapter,
@@ -202,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       workerBind: read("OPTIMIZATION_WORKER_BIND"),
     },
     secrets: loadKeyring(read),
+    secretEnv: SecretEnvPolicy.parse(read("LM_SECRET_ENV_ALLOW"), SERVER_ENV),
     limits: {
       maxQueryDepth: int("MAX_QUERY_DEPTH", 12, 1, 1_000),
       maxQueryComplexity: int("MAX_QUERY_COMPLEXITY", 1_000, 1, 100_000_000),

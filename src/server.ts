@@ -80,7 +80,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   let jobs: JobScheduler;
   try {
     const events = createInProcessEventBus();
-    const languageModels = new LanguageModelService(database, config.secrets);
+    const languageModels = new LanguageModelService(database, config.secrets, config.secretEnv);
     adapter = await createAdapter(config);
     const programs = new ProgramService(database, languageModels, events, adapter);
     const started = adapter;
@@ -94,6 +94,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
         dataDir: config.dataDir,
         workers: { count: optimizationWorkers, concurrency: config.workers.concurrency, bind: optimizationBind },
         secrets: config.secrets,
+        secretEnv: config.secretEnv,
       });
       const own = optimizationAdapter;
       closers.push(() => own.close());

@@ -48,7 +48,7 @@ describeEachDatabase("language models", (server) => {
   });
 
   it("never returns the secret reference, by any query", async () => {
-    const lm = expectData(await run(CREATE, { input: { name: "secretive", model: "openai/gpt-4o", secretEnv: "VERY_SECRET_ENV_NAME" } })).createLanguageModel;
+    const lm = expectData(await run(CREATE, { input: { name: "secretive", model: "openai/gpt-4o", secretEnv: "VERY_SECRET_API_KEY" } })).createLanguageModel;
     const queried = await run(`query($id: ID!) { languageModel(id: $id) { secretEnv } }`, { id: lm.id });
     expectError(queried, "GRAPHQL_VALIDATION_FAILED");
     const everything = await run(
@@ -57,7 +57,7 @@ describeEachDatabase("language models", (server) => {
       { id: lm.id },
     );
     expectData(everything);
-    assert.ok(!JSON.stringify(everything).includes("VERY_SECRET_ENV_NAME"));
+    assert.ok(!JSON.stringify(everything).includes("VERY_SECRET_API_KEY"));
     const sdl = expectData(await run("{ _service { sdl } }"))._service.sdl as string;
     assert.ok(!/secretEnv\s*:/.test(sdl.split("input CreateLanguageModelInput")[0].split("type LanguageModel")[1] ?? ""), "LanguageModel type exposes secretEnv");
   });

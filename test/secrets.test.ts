@@ -59,6 +59,20 @@ describe("SecretBox (AES-256-GCM)", () => {
     assert.equal(storedKeyId(encryptSecret(rotated, "v", "a")), rotated.current?.id);
   });
 
+  it("LM_SECRET_ENV_ALLOW: names and globs, never a server variable; default *_API_KEY", () => {
+    const policy = (raw?: string) => loadConfig(raw === undefined ? {} : { LM_SECRET_ENV_ALLOW: raw }).secretEnv;
+    assert.ok(policy().allows("OPENAI_API_KEY") && !policy().allows("AUTH_JWT_SECRET") && !policy().allows("MY_TOKEN"));
+    const mine = policy("MY_*, OTHER_KEY");
+    assert.ok(mine.allows("MY_TOKEN") && mine.allows("OTHER_KEY") && !mine.allows("OPENAI_API_KEY"));
+    const everything = policy("*");
+    assert.ok(everything.allows("ANY_NAME"));
+    for (const name of ["AUTH_JWT_SECRET", "SECRETS_KEY", "DATABASE_URL", "MONGO_URL", "LM_SECRET_ENV_ALLOW"]) assert.ok(!everything.allows(name), name);
+    assert.ok(!policy("none").allows("OPENAI_API_KEY"));
+    for (const raw of ["SECRETS_KEY", "OPENAI_API_KEY,AUTH_JWT_SECRET", "bad-name", "A B"]) {
+      assert.throws(() => policy(raw), (error: unknown) => error instanceof AppError && error.code === "BAD_CONFIG" && /LM_SECRET_ENV_ALLOW/.test(error.message), raw);
+    }
+  });
+
   it("refuses keys that are not 32 bytes at start (BAD_CONFIG)", () => {
     for (const env of [{ SECRETS_KEY: "short" }, { SECRETS_KEY: randomBytes(16).toString("base64") }, { SECRETS_KEY: KEY_A, SECRETS_KEY_PREVIOUS: "nope" }, { SECRETS_KEY_PREVIOUS: KEY_A }]) {
       assert.throws(() => loadConfig(env), (error: unknown) => error instanceof AppError && error.code === "BAD_CONFIG" && /SECRETS_KEY/.test(error.message));
@@ -96,6 +110,18 @@ describeEachDatabase(
       const switched = expectData(await run(UPDATE, { input: { id: withEnv.id, apiKey: value, secretEnv: null } })).updateLanguageModel;
       assert.equal(switched.hasSecret, true);
       assert.equal((await lmRow(server(), withEnv.id)).secretEnv, null);
+    });
+
+    it("refuses a secretEnv that names a server variable or one the operator did not allow, at create and update; nothing written", async () => {
+      for (const name of ["AUTH_JWT_SECRET", "SECRETS_KEY", "SECRETS_KEY_PREVIOUS", "DATABASE_URL", "MONGO_URL", "MY_TOKEN", "PATH"]) {
+        const before = await server().countRows("language_model");
+        const error = expectError(await run(CREATE, { input: { name: `env-${name}`, model: "openai/x", secretEnv: name } }), "BAD_USER_INPUT", "input.secretEnv");
+        assert.match(error.message, new RegExp(`'${name}' is (one of the server's own variables|not a variable the operator allowed for language models \\(LM_SECRET_ENV_ALLOW: \\*_API_KEY\\))`));
+        assert.equal(await server().countRows("language_model"), before, "nothing written");
+      }
+      const lm = expectData(await run(CREATE, { input: { name: "env-ok", model: "openai/x", secretEnv: "ANTHROPIC_API_KEY" } })).createLanguageModel;
+      expectError(await run(UPDATE, { input: { id: lm.id, secretEnv: "AUTH_JWT_SECRET" } }), "BAD_USER_INPUT", "input.secretEnv");
+      assert.equal((await lmRow(server(), lm.id)).secretEnv, "ANTHROPIC_API_KEY", "unchanged");
     });
 
     it("replaces the key on update and clears it with null", async () => {
@@ -164,17 +190,87 @@ describe("a stored API key through a real Python worker [sqlite]", function () {
       return (original as (...args: unknown[]) => boolean)(chunk, ...rest);
     }) as typeof process.stdout.write;
 
+  /** In this process's environment while the server runs: a worker must inherit neither. */
+  const inherited = { OPENAI_API_KEY: `sk-env-${randomBytes(8).toString("hex")}`, AUTH_JWT_SECRET: `jwt-${randomBytes(16).toString("hex")}` };
+  /** Keys the fake LM repeats in its 401 answer, as a provider's "Incorrect API key provided: …" does. */
+  const echoed = new Set<string>();
+
   before(async () => {
     process.stdout.write = capture(writes.out);
     process.stderr.write = capture(writes.err);
-    lm = await startFakeOpenAI(({ prompt }) => ({ fields: { answer: prompt.includes("France") ? "Paris" : "ok" } }));
+    Object.assign(process.env, inherited);
+    lm = await startFakeOpenAI(({ prompt }) => {
+      const key = prompt.includes("echo-my-key") ? [...echoed][0] : undefined;
+      if (key) return { status: 401, errorMessage: `Incorrect API key provided: ${key}. You can find your API key at https://example.invalid.` };
+      return { fields: { answer: prompt.includes("France") ? "Paris" : "ok" } };
+    });
     server = await startTestServer(databaseTargets()[0], { DSPY_ADAPTER: "python", WORKERS: "1", SECRETS_KEY: KEY_A, LOG_INTERNAL_ERRORS: "1" });
   });
   after(async () => {
     process.stdout.write = writes.out;
     process.stderr.write = writes.err;
+    for (const name of Object.keys(inherited)) delete process.env[name];
     await server?.stop();
     await lm?.close();
+  });
+
+  /** Runs a Predict program on a new model `lm` (create input) and waits for the execution. */
+  async function runOn(input: Record<string, unknown>, question: string): Promise<any> {
+    const created = expectData(await graphql(server!.url, CREATE, { input: { cache: false, ...input } })).createLanguageModel;
+    const program = expectData(
+      await graphql(server!.url, `mutation($d: JSON!, $lm: ID!, $n: String!) { createProgram(input: { name: $n, definition: $d, languageModelId: $lm }) { id } }`, {
+        d: predictDefinition(),
+        lm: created.id,
+        n: `${String(input.name)}-program`,
+      }),
+    ).createProgram;
+    return expectData(
+      await graphql(server!.url, `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { ${EXECUTION_FIELDS} } }`, { input: { programId: program.id, inputs: { question, n: 1 }, wait: true } }),
+    ).executeProgram;
+  }
+
+  it("a provider error that repeats the key is scrubbed from the execution's error, trace and rows", async () => {
+    const value = secret();
+    echoed.add(value);
+    try {
+      const done = await runOn({ name: "echoed", model: "openai/echoed", apiBase: lm!.url, apiKey: value }, "echo-my-key please");
+      assert.equal(done.status, "FAILED");
+      assert.equal(done.error.layer, "lm");
+      assert.match(done.error.message, /Incorrect API key provided: \[REDACTED\]/);
+      const stored = JSON.stringify(await server!.database.dataSource.query("SELECT error, trace FROM execution WHERE id = ?", [done.id]));
+      const full = expectData(await graphql(server!.url, `query($id: ID!) { execution(id: $id) { error { code message details } trace events { reason } } }`, { id: done.id })).execution;
+      for (const [place, text] of Object.entries({ "the GraphQL execution": JSON.stringify([done, full]), "the stored row": stored, "the logs": captured })) {
+        assert.ok(!text.includes(value), `the key appears in ${place}`);
+      }
+      assert.ok(JSON.stringify(full.error.details).includes("[REDACTED]"), "the details kept the provider's message, redacted");
+    } finally {
+      echoed.delete(value);
+    }
+  });
+
+  it("a stored secretEnv the policy does not allow fails the execution before anything is sent", async () => {
+    const created = expectData(await graphql(server!.url, CREATE, { input: { name: "exfil", model: "openai/exfil", apiBase: lm!.url, cache: false, secretEnv: "OPENAI_API_KEY" } })).createLanguageModel;
+    // As if written before the policy existed: the row names the server's JWT secret.
+    await server!.database.dataSource.query("UPDATE language_model SET secretEnv = ? WHERE id = ?", ["AUTH_JWT_SECRET", created.id]);
+    const program = expectData(
+      await graphql(server!.url, `mutation($d: JSON!, $lm: ID!) { createProgram(input: { name: "exfil-program", definition: $d, languageModelId: $lm }) { id } }`, { d: predictDefinition(), lm: created.id }),
+    ).createProgram;
+    const sent = lm!.requests;
+    const done = expectData(
+      await graphql(server!.url, `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { ${EXECUTION_FIELDS} } }`, { input: { programId: program.id, inputs: { question: "q", n: 1 }, wait: true } }),
+    ).executeProgram;
+    assert.equal(done.status, "FAILED");
+    assert.deepEqual([done.error.code, done.error.layer, done.error.retriable], ["SECRET_ENV_NOT_ALLOWED", "lm", false]);
+    assert.equal(lm!.requests, sent, "nothing was sent to the LM");
+    assert.ok(!lm!.authorizations.some((a) => a?.includes(inherited.AUTH_JWT_SECRET)));
+  });
+
+  it("a worker inherits none of the server's environment: a model without a key never sends OPENAI_API_KEY", async () => {
+    const done = await runOn({ name: "keyless", model: "openai/keyless", apiBase: lm!.url }, "capital of France?");
+    assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
+    const last = lm!.authorizations[lm!.authorizations.length - 1];
+    assert.equal(last, "Bearer no-key-needed");
+    assert.ok(!lm!.authorizations.some((a) => a?.includes(inherited.OPENAI_API_KEY) || a?.includes(inherited.AUTH_JWT_SECRET)));
   });
 
   it("reaches the LM inside the request and appears in no response, log, trace or row", async () => {
@@ -198,7 +294,7 @@ describe("a stored API key through a real Python worker [sqlite]", function () {
     assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
     assert.deepEqual(done.outputs, { answer: "Paris" });
     assert.ok(done.trace.length > 0 && done.trace[0].lm_calls.length > 0, "the trace recorded the LM call");
-    assert.deepEqual(lm!.authorizations, [`Bearer ${value}`], "the key reached the LM");
+    assert.equal(lm!.authorizations[lm!.authorizations.length - 1], `Bearer ${value}`, "the key reached the LM");
 
     await run(`query($id: ID!) { execution(id: $id) { ${EXECUTION_FIELDS} } languageModel(id: "${created.id}") { ${LM_FIELDS} config } }`, { id: done.id });
     await run(`query($r: [_Any!]!) { _entities(representations: $r) { ... on LanguageModel { ${LM_FIELDS} } ... on Execution { id trace } } }`, {

@@ -6,6 +6,7 @@ human. Known API keys are scrubbed from messages and tracebacks before they leav
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import traceback
@@ -39,7 +40,8 @@ class BridgeError(Exception):
         error: dict[str, Any] = {
             "code": self.code,
             "layer": self.layer,
-            "message": redact(_shorten(self.message, MAX_MESSAGE)),
+            # Redacted before it is shortened: a cut must not leave half a key behind.
+            "message": _shorten(redact(self.message), MAX_MESSAGE),
             "retriable": self.retriable,
         }
         if self.details:
@@ -69,14 +71,23 @@ def traceback_of(exc: BaseException) -> str:
 # --- secrets -----------------------------------------------------------------------------------
 
 _secrets: set[str] = set()
+# Each secret as it appears inside an encoded frame: its JSON string body, in UTF-8 and \u-escaped ASCII.
+_secret_forms: tuple[bytes, ...] = ()
 _secrets_lock = threading.Lock()
+REDACTED = "[REDACTED]"
 
 
 def register_secret(secret: str | None) -> None:
     """An API key the worker holds; never to appear in anything it sends."""
+    global _secret_forms
     if secret and len(secret) >= 4:
         with _secrets_lock:
+            if secret in _secrets:
+                return
             _secrets.add(secret)
+            forms = {json.dumps(secret, ensure_ascii=False)[1:-1].encode("utf-8"), json.dumps(secret)[1:-1].encode("ascii")}
+            # Longest first, so a key that contains another is replaced whole.
+            _secret_forms = tuple(sorted(set(_secret_forms) | forms, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
@@ -84,8 +95,18 @@ def redact(text: str) -> str:
         secrets = list(_secrets)
     for secret in secrets:
         if secret in text:
-            text = text.replace(secret, "[REDACTED]")
+            text = text.replace(secret, REDACTED)
     return text
+
+
+def redact_frame(frame: bytes) -> bytes:
+    """An encoded protocol message with every registered secret replaced: what leaves the worker
+    (replies, errors' messages and details, traces, progress) is scrubbed here, in one place."""
+    forms = _secret_forms
+    for form in forms:
+        if form in frame:
+            frame = frame.replace(form, REDACTED.encode("ascii"))
+    return frame
 
 
 # --- helpers -----------------------------------------------------------------------------------

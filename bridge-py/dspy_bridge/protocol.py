@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .errors import BridgeError, bad_message
+from .errors import BridgeError, bad_message, redact, redact_frame
 from .tracing import to_jsonable
 
 PROTOCOL_VERSION = 1
@@ -145,7 +145,12 @@ _ORJSON_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_
 
 
 def dumps(message: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; lone surrogates escaped, NaN/Infinity as null (as JSON.stringify does)."""
+    """Compact UTF-8 JSON; lone surrogates escaped, NaN/Infinity as null (as JSON.stringify does);
+    scrubbed of every API key the worker holds (redact_frame), whatever field carried it."""
+    return redact_frame(_encode(message))
+
+
+def _encode(message: dict[str, Any]) -> bytes:
     try:
         # Dataclasses and datetimes go to `default` (repr), as with the json module.
         return orjson.dumps(message, default=repr, option=_ORJSON_PASSTHROUGH)
@@ -200,7 +205,7 @@ def reply_error(req_id: str, error: BridgeError, elapsed_ms: float) -> bytes:
 
 def _slim_trace(trace: list[dict[str, Any]], keep: int = 2000) -> list[dict[str, Any]]:
     def cut(value: Any) -> Any:
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
+        text = redact(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr))
         return text if len(text) <= keep else text[:keep] + "…"
 
     slim = []

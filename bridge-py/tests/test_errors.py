@@ -8,7 +8,8 @@ import pytest
 from dspy.utils import exceptions as dx
 
 from dspy_bridge import protocol
-from dspy_bridge.errors import BridgeError, from_run_exception, register_secret, truncate_traceback
+from dspy_bridge import protocol
+from dspy_bridge.errors import MAX_MESSAGE, BridgeError, from_run_exception, register_secret, truncate_traceback
 from dspy_bridge.lm import build_lm
 
 
@@ -88,6 +89,26 @@ def test_api_keys_never_leave_the_worker():
     with pytest.raises(BridgeError) as bad:
         build_lm({"model": "openai/x", "api_key": 12345678})
     assert bad.value.code == "BAD_MESSAGE" and "12345678" not in bad.value.message
+
+
+def test_every_frame_that_leaves_the_worker_is_scrubbed_of_keys_in_any_field():
+    key = 'sk-frame"secret\\key-0123456789'  # a quote and a backslash: escaped inside the JSON
+    register_secret(key)
+    progress = protocol.progress("r1", {"phase": "trial", "note": f"provider said: Incorrect API key provided: {key}"})
+    reply = protocol.reply_ok("r2", {"outputs": {"answer": key}, "trace": [{"lm_calls": [{"response": f"echo {key}"}]}]}, 1.0)
+    error = protocol.reply_error("r3", BridgeError("LM_ERROR", "lm", "denied", False, {"body": {"error": {"message": f"Incorrect API key provided: {key}"}}}), 1.0)
+    for frame in (progress, reply, error):
+        decoded = json.loads(frame)
+        assert key not in json.dumps(decoded) and "[REDACTED]" in json.dumps(decoded), decoded
+    assert json.loads(reply)["result"]["outputs"]["answer"] == "[REDACTED]"
+
+
+def test_a_key_cut_by_the_message_limit_is_redacted_before_the_cut():
+    key = "sk-cut-" + "k" * 60
+    register_secret(key)
+    message = "x" * (MAX_MESSAGE - 20) + key
+    wire = BridgeError("LM_ERROR", "lm", message, False).to_wire()
+    assert key[:12] not in wire["message"]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ import type {
   MetricSpec,
   ProgramSpec,
 } from "./DspyAdapter.js";
+import type { SecretEnvPolicy } from "../languageModels/secretEnvPolicy.js";
+import { scrubError, scrubSecrets } from "../secrets/scrub.js";
 import { type LmWireConfig, lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
 
 const DEFAULT_DEADLINE_MS = 120_000;
@@ -31,10 +33,11 @@ interface WireLm {
 export class ZmqPythonAdapter implements DspyAdapter {
   readonly name = "zmq-python";
 
-  /** `keyring` decrypts stored API keys, one request at a time (lmWireConfig). */
+  /** `keyring` decrypts stored API keys, one request at a time; `secretEnv` says which variables may be read (lmWireConfig). */
   constructor(
     private readonly pool: WorkerPool,
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
+    private readonly secretEnv?: SecretEnvPolicy,
   ) {}
 
   async configure(spec: LanguageModelSpec): Promise<void> {
@@ -143,7 +146,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
 
   /** An LM as the worker knows it: its key and its `configure_lm` config (the API key decrypted here). */
   private wireLm(spec: LanguageModelSpec): WireLm {
-    const config = lmWireConfig(spec, process.env, this.keyring);
+    const config = lmWireConfig(spec, process.env, this.keyring, this.secretEnv);
     return { key: lmKey(spec, config), config };
   }
 
@@ -172,18 +175,27 @@ export class ZmqPythonAdapter implements DspyAdapter {
         lease.remember(programKey);
       }
     };
-    return this.pool.withWorker(deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
-      await ensure(lease);
-      try {
-        return await call(lease, hash);
-      } catch (error) {
-        if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
-        if (error.code === "UNKNOWN_PROGRAM") lease.forget(programKey);
-        else for (const lm of lms) lease.forget(lm.key);
+    // What comes back is scrubbed of the API keys this request carried, whatever the worker did.
+    const secrets = lms.flatMap((lm) => (lm.config.api_key && lm.config.api_key.length >= 4 ? [lm.config.api_key] : []));
+    return this.pool
+      .withWorker(deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
         await ensure(lease);
-        return call(lease, hash);
-      }
-    });
+        try {
+          return await call(lease, hash);
+        } catch (error) {
+          if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
+          if (error.code === "UNKNOWN_PROGRAM") lease.forget(programKey);
+          else for (const lm of lms) lease.forget(lm.key);
+          await ensure(lease);
+          return call(lease, hash);
+        }
+      })
+      .then(
+        (result) => scrubSecrets(result, secrets),
+        (error: unknown) => {
+          throw scrubError(error, secrets);
+        },
+      );
   }
 
   async importState(definition: unknown, state: unknown): Promise<ImportStateResult> {

@@ -1,5 +1,7 @@
 import { contentHash } from "../canonicalJson.js";
 import { AppError } from "../errors.js";
+import { SERVER_ENV } from "../config.js";
+import { SecretEnvPolicy } from "../languageModels/secretEnvPolicy.js";
 import { EMPTY_KEYRING, type SecretKeyring, decryptSecret, languageModelAad } from "../secrets/SecretBox.js";
 import type { LanguageModelSpec } from "./DspyAdapter.js";
 
@@ -18,18 +20,30 @@ export interface LmWireConfig {
   adapter?: string;
 }
 
+/** The policy when none is configured: LM_SECRET_ENV_ALLOW's default. */
+const DEFAULT_SECRET_ENV = SecretEnvPolicy.parse(undefined, SERVER_ENV);
+
 /**
  * Builds the wire config. The API key is read here, at the moment a request needs it: from the
- * environment variable `secretEnv` names, or decrypted from its stored form with `keyring`
- * (failing closed with SECRET_UNREADABLE). The result goes only into that request's message.
+ * environment variable `secretEnv` names, if `secretEnv` (the policy) still allows it
+ * (SECRET_ENV_NOT_ALLOWED otherwise), or decrypted from its stored form with `keyring` (failing
+ * closed with SECRET_UNREADABLE). The result goes only into that request's message.
  */
-export function lmWireConfig(lm: LanguageModelSpec, env: NodeJS.ProcessEnv = process.env, keyring: SecretKeyring = EMPTY_KEYRING): LmWireConfig {
+export function lmWireConfig(
+  lm: LanguageModelSpec,
+  env: NodeJS.ProcessEnv = process.env,
+  keyring: SecretKeyring = EMPTY_KEYRING,
+  secretEnv: SecretEnvPolicy = DEFAULT_SECRET_ENV,
+): LmWireConfig {
   const retries = lm.config?.num_retries;
   const config: LmWireConfig = { model: lm.model, cache: lm.cache, num_retries: typeof retries === "number" ? retries : 0 };
   if (lm.apiBase) config.api_base = lm.apiBase;
   if (lm.temperature !== null) config.temperature = lm.temperature;
   if (lm.maxTokens !== null) config.max_tokens = lm.maxTokens;
-  if (lm.secretEnv && env[lm.secretEnv]) config.api_key = env[lm.secretEnv];
+  if (lm.secretEnv) {
+    secretEnv.check(lm.secretEnv);
+    if (env[lm.secretEnv]) config.api_key = env[lm.secretEnv];
+  }
   if (lm.apiKeyEncrypted) {
     if (!lm.tenantId) throw new AppError("SECRET_UNREADABLE", "the stored API key could not be decrypted: the language model's tenant is unknown", { layer: "lm" });
     config.api_key = decryptSecret(keyring, lm.apiKeyEncrypted, languageModelAad(lm.tenantId, lm.id));

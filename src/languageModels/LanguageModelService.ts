@@ -9,6 +9,8 @@ import { AppError } from "../errors.js";
 import { newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { Scope } from "../scope.js";
+import { SERVER_ENV } from "../config.js";
+import { SecretEnvPolicy } from "./secretEnvPolicy.js";
 import { EMPTY_KEYRING, type SecretKeyring, encryptSecret, languageModelAad, noKeyConfigured } from "../secrets/SecretBox.js";
 import { DUMMY_MODEL, type LanguageModelFields, validateDummyConfig, validateLanguageModelInput } from "./validateLanguageModelInput.js";
 
@@ -30,10 +32,14 @@ export interface LanguageModelFilter {
 const UPDATABLE = ["name", "model", "apiBase", "temperature", "maxTokens", "cache", "secretEnv", "config"] as const;
 
 export class LanguageModelService {
-  /** `keyring` encrypts `apiKey` inputs (README: "Secrets"); without a current key, storing one is refused. */
+  /**
+   * `keyring` encrypts `apiKey` inputs (README: "Secrets"); without a current key, storing one is
+   * refused. `secretEnv` says which environment variables a model may name.
+   */
   constructor(
     private readonly database: Database,
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
+    private readonly secretEnv: SecretEnvPolicy = SecretEnvPolicy.parse(undefined, SERVER_ENV),
   ) {}
 
   /** The stored form of an `apiKey` input, bound to its row; the plaintext goes no further than here. */
@@ -58,7 +64,7 @@ export class LanguageModelService {
   }
 
   async create(scope: Scope, input: CreateLanguageModel): Promise<LanguageModel> {
-    validateLanguageModelInput(input, "create");
+    validateLanguageModelInput(input, "create", this.secretEnv);
     if (input.model === DUMMY_MODEL) validateDummyConfig(input.config);
     const id = newId();
     const entity = this.database.manager.create(LanguageModel, {
@@ -83,7 +89,7 @@ export class LanguageModelService {
   }
 
   async update(scope: Scope, input: UpdateLanguageModel): Promise<LanguageModel> {
-    validateLanguageModelInput(input, "update");
+    validateLanguageModelInput(input, "update", this.secretEnv);
     return this.database.transaction(async (manager) => {
       const current = await this.require(scope, input.id, "input.id", manager);
       if (input.expectedVersion != null && input.expectedVersion !== current.version) {

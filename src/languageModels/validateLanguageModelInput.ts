@@ -1,5 +1,6 @@
 import { AppError } from "../errors.js";
 import { IssueList, describe } from "../validation.js";
+import type { SecretEnvPolicy } from "./secretEnvPolicy.js";
 
 export interface LanguageModelFields {
   name?: string;
@@ -32,7 +33,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * Checks the fields of create (all required ones present) or update (only those given).
  * Throws BAD_USER_INPUT naming every problem, each with its path under `input`.
  */
-export function validateLanguageModelInput(input: LanguageModelFields, mode: "create" | "update"): void {
+export function validateLanguageModelInput(input: LanguageModelFields, mode: "create" | "update", secretEnv: SecretEnvPolicy): void {
   const issues = new IssueList();
   const given = (key: keyof LanguageModelFields) => input[key] !== undefined;
 
@@ -59,6 +60,8 @@ export function validateLanguageModelInput(input: LanguageModelFields, mode: "cr
   if (input.secretEnv !== undefined && input.secretEnv !== null) {
     if (!ENV_NAME.test(input.secretEnv) || input.secretEnv.length > 200) {
       issues.add("input.secretEnv", "must be the name of an environment variable (letters, digits and _, not starting with a digit)");
+    } else if (!secretEnv.allows(input.secretEnv)) {
+      issues.add("input.secretEnv", secretEnv.refusal(input.secretEnv));
     }
   }
   if (input.apiKey !== undefined && input.apiKey !== null) {

@@ -51,7 +51,7 @@ export function parseSecretKey(variable: string, raw: string): SecretKey {
 }
 
 /** The keyring from SECRETS_KEY (current) and SECRETS_KEY_PREVIOUS (comma-separated older keys, decrypt only). */
-export function loadKeyring(read: (name: string) => string | undefined): SecretKeyring {
+export function loadKeyring(read: (name: "SECRETS_KEY" | "SECRETS_KEY_PREVIOUS") => string | undefined): SecretKeyring {
   const currentRaw = read("SECRETS_KEY");
   const previousRaw = read("SECRETS_KEY_PREVIOUS");
   if (currentRaw === undefined) {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { workerEnv } from "./workerEnv.js";
 
 export interface LocalWorkerSpec {
   id: string;
@@ -8,7 +9,7 @@ export interface LocalWorkerSpec {
   concurrency: number;
   heartbeatMs: number;
   liveness: number;
-  /** Added to this process's environment. */
+  /** Added to the worker's environment (workerEnv: only what Python and DSPy need of this process's). */
   env?: Record<string, string>;
 }
 
@@ -38,7 +39,7 @@ export class LocalWorkerProcess {
         "--parent-pid",
         String(process.pid),
       ],
-      { cwd: spec.bridgeDir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...spec.env, PYTHONUNBUFFERED: "1" } },
+      { cwd: spec.bridgeDir, stdio: ["ignore", "ignore", "pipe"], env: workerEnv(process.env, spec.env) },
     );
     this.child.stderr?.setEncoding("utf8");
     this.child.stderr?.on("data", (chunk: string) => {

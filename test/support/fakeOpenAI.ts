@@ -5,6 +5,8 @@ export interface ScriptedReply {
   /** Output fields, rendered in DSPy's ChatAdapter format. */
   fields?: Record<string, string>;
   status?: number;
+  /** The error message of a non-200 answer (default "scripted <status>"). */
+  errorMessage?: string;
   delayMs?: number;
 }
 
@@ -37,7 +39,7 @@ export async function startFakeOpenAI(
         const status = scripted.status ?? 200;
         res.writeHead(status, { "content-type": "application/json" });
         if (status !== 200) {
-          res.end(JSON.stringify({ error: { message: `scripted ${status}`, type: "scripted", code: status } }));
+          res.end(JSON.stringify({ error: { message: scripted.errorMessage ?? `scripted ${status}`, type: "scripted", code: status } }));
           return;
         }
         const content =
