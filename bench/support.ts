@@ -89,7 +89,7 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
 export async function startBenchServer(env: Record<string, string>, mongoServerUrl?: string): Promise<RunningServer> {
   const data = tempDir("dspy-subgraph-bench-");
   const mongo = mongoServerUrl ? scratchMongoDatabase(mongoServerUrl) : undefined;
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: data.dir, ...env, ...(mongo ? { MONGO_URL: mongo.url } : {}) });
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: data.dir, LM_EGRESS_ALLOW: "127.0.0.0/8,::1", ...env, ...(mongo ? { MONGO_URL: mongo.url } : {}) });
   let server: RunningServer;
   try {
     server = await startServer(config);

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { AppError } from "./errors.js";
+import { EgressPolicy } from "./languageModels/egressPolicy.js";
 import { SecretEnvPolicy } from "./languageModels/secretEnvPolicy.js";
 import { type SecretKeyring, loadKeyring } from "./secrets/SecretBox.js";
 
@@ -80,6 +81,8 @@ export interface Config {
   secrets: SecretKeyring;
   /** Which environment variables a language model's `secretEnv` may name (LM_SECRET_ENV_ALLOW). */
   secretEnv: SecretEnvPolicy;
+  /** Where a language model's `apiBase` may point beyond public addresses (LM_EGRESS_ALLOW). */
+  egress: EgressPolicy;
   limits: LimitsConfig;
   jobs: {
     pollMs: number;
@@ -226,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     secrets: loadKeyring(read),
     secretEnv: SecretEnvPolicy.parse(read("LM_SECRET_ENV_ALLOW"), SERVER_ENV),
+    egress: EgressPolicy.parse(read("LM_EGRESS_ALLOW")),
     limits: {
       maxQueryDepth: int("MAX_QUERY_DEPTH", 12, 1, 1_000),
       maxQueryComplexity: int("MAX_QUERY_COMPLEXITY", 1_000, 1, 100_000_000),

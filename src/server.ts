@@ -80,7 +80,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   let jobs: JobScheduler;
   try {
     const events = createInProcessEventBus();
-    const languageModels = new LanguageModelService(database, config.secrets, config.secretEnv);
+    const languageModels = new LanguageModelService(database, config.secrets, { secretEnv: config.secretEnv, egress: config.egress });
     adapter = await createAdapter(config);
     const programs = new ProgramService(database, languageModels, events, adapter);
     const started = adapter;
@@ -95,6 +95,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
         workers: { count: optimizationWorkers, concurrency: config.workers.concurrency, bind: optimizationBind },
         secrets: config.secrets,
         secretEnv: config.secretEnv,
+        egress: config.egress,
       });
       const own = optimizationAdapter;
       closers.push(() => own.close());

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { lmWireConfig } from "../src/adapters/lmWireConfig.js";
 import { describeEachDatabase } from "./support/harness.js";
 import { expectData, expectError, graphql } from "./support/graphql.js";
+import { TEST_POLICIES } from "./support/harness.js";
 
 const LM_FIELDS = "id name model apiBase temperature maxTokens cache hasSecret config version";
 const CREATE = `mutation($input: CreateLanguageModelInput!) { createLanguageModel(input: $input) { ${LM_FIELDS} } }`;
@@ -124,8 +125,8 @@ describeEachDatabase("language models", (server) => {
 
 describe("LM wire config", () => {
   const spec = { id: "lm", model: "openai/gemma", apiBase: "http://127.0.0.1:1/v1", temperature: 0, maxTokens: 64, cache: false, secretEnv: null };
-  it("passes config.adapter to the worker, and nothing else of config but num_retries", () => {
-    assert.deepEqual(lmWireConfig({ ...spec, config: { adapter: "json_schema", num_retries: 2, other: 1 } }), {
+  it("passes config.adapter to the worker, and nothing else of config but num_retries; and the egress allow list", () => {
+    assert.deepEqual(lmWireConfig({ ...spec, config: { adapter: "json_schema", num_retries: 2, other: 1 } }, {}, undefined, TEST_POLICIES), {
       model: "openai/gemma",
       api_base: "http://127.0.0.1:1/v1",
       temperature: 0,
@@ -133,6 +134,7 @@ describe("LM wire config", () => {
       cache: false,
       num_retries: 2,
       adapter: "json_schema",
+      egress_allow: ["127.0.0.0/8", "::1"],
     });
     assert.equal(lmWireConfig({ ...spec, config: null }).adapter, undefined);
   });

@@ -6,6 +6,7 @@ import type { ExecuteResult, LanguageModelSpec } from "../src/adapters/DspyAdapt
 import { ZmqPythonAdapter } from "../src/adapters/ZmqPythonAdapter.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
 import { WorkerPool } from "../src/workers/WorkerPool.js";
+import { TEST_POLICIES } from "./support/harness.js";
 
 /*
  * A real LM, offline: Gemma 3 270M (a GGUF shipped in PyPI packages) served by llama-cpp-python's
@@ -136,7 +137,7 @@ describe("a real LM: Gemma 3 270M on llama.cpp through a real worker (dspy.LM op
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/v1$/);
     pool = new WorkerPool({ workers: 1, concurrency: 2, python: BRIDGE_PYTHON, bridgeDir: BRIDGE_DIR });
     await pool.start();
-    adapter = new ZmqPythonAdapter(pool);
+    adapter = new ZmqPythonAdapter(pool, undefined, TEST_POLICIES);
     lm = {
       id: "lm-gemma",
       model: "openai/gemma",

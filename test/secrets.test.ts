@@ -124,6 +124,20 @@ describeEachDatabase(
       assert.equal((await lmRow(server(), lm.id)).secretEnv, "ANTHROPIC_API_KEY", "unchanged");
     });
 
+    it("will not redirect a stored key: a new apiBase or provider needs the key again (or apiKey: null); nothing written", async () => {
+      const lm = expectData(await run(CREATE, { input: { name: "redirect", model: "openai/x", apiBase: "https://api.example.com/v1", apiKey: secret() } })).createLanguageModel;
+      const before = await lmRow(server(), lm.id);
+      for (const input of [{ apiBase: "https://attacker.example/v1" }, { apiBase: null }, { model: "anthropic/claude" }]) {
+        const error = expectError(await run(UPDATE, { input: { id: lm.id, ...input } }), "BAD_USER_INPUT", "input.apiKey");
+        assert.match(error.message, /needs the key again in the same update \(apiKey\), or apiKey: null to clear it/);
+        assert.deepEqual(await lmRow(server(), lm.id), before, `unchanged after ${JSON.stringify(input)}`);
+      }
+      expectData(await run(UPDATE, { input: { id: lm.id, model: "openai/y", temperature: 0.5 } }));
+      expectData(await run(UPDATE, { input: { id: lm.id, apiBase: "https://other.example/v1", apiKey: secret() } }));
+      const cleared = expectData(await run(UPDATE, { input: { id: lm.id, apiBase: "https://third.example/v1", apiKey: null } })).updateLanguageModel;
+      assert.equal(cleared.hasSecret, false);
+    });
+
     it("replaces the key on update and clears it with null", async () => {
       const lm = expectData(await run(CREATE, { input: { name: "replace", model: "openai/x", apiKey: secret() } })).createLanguageModel;
       const before = String((await lmRow(server(), lm.id)).apiKeyEncrypted);

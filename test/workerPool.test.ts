@@ -10,6 +10,7 @@ import { WorkerPool, type WorkerPoolOptions } from "../src/workers/WorkerPool.js
 import { dummyLm } from "./adapters/conformance.js";
 import { startFakeOpenAI } from "./support/fakeOpenAI.js";
 import { compactDefinition } from "./support/fixtures.js";
+import { TEST_POLICIES } from "./support/harness.js";
 
 const program = { versionId: "00000000-0000-7000-8000-00000000a001", definition: compactDefinition(), compiledState: null };
 const openAiLm = (id: string, url: string, model = "scripted"): LanguageModelSpec => ({
@@ -27,7 +28,7 @@ async function withPool(options: Partial<WorkerPoolOptions>, body: (pool: Worker
   const pool = new WorkerPool({ workers: 2, concurrency: 4, python: BRIDGE_PYTHON, bridgeDir: BRIDGE_DIR, ...options });
   await pool.start();
   try {
-    await body(pool, new ZmqPythonAdapter(pool));
+    await body(pool, new ZmqPythonAdapter(pool, undefined, TEST_POLICIES));
   } finally {
     await pool.close(2_000);
   }
@@ -175,7 +176,7 @@ describe("WorkerPool with real Python workers", function () {
   it("drains in-flight requests on close", async () => {
     const pool = new WorkerPool({ workers: 1, concurrency: 2, python: BRIDGE_PYTHON, bridgeDir: BRIDGE_DIR });
     await pool.start();
-    const adapter = new ZmqPythonAdapter(pool);
+    const adapter = new ZmqPythonAdapter(pool, undefined, TEST_POLICIES);
     const slow = adapter.execute({ program, lm: openAiLm("lm-slow", lm.url, "slow"), inputs: { question: "drain" } });
     await waitFor(() => pool.info()[0]?.busy === 1);
     const [closed, result] = await Promise.all([pool.close(10_000), slow]);
@@ -191,7 +192,7 @@ describe("WorkerPool with real Python workers", function () {
     try {
       await once(pool, "worker-ready");
       assert.deepEqual(pool.info().map((w) => [w.id, w.local]), [["remote-1", false]]);
-      const result = await new ZmqPythonAdapter(pool).execute({ program, lm: openAiLm("lm-r", lm.url, "remote"), inputs: { question: "hi" } });
+      const result = await new ZmqPythonAdapter(pool, undefined, TEST_POLICIES).execute({ program, lm: openAiLm("lm-r", lm.url, "remote"), inputs: { question: "hi" } });
       assert.equal(result.outputs.answer, "remote says hi");
     } finally {
       await pool.close(2_000);

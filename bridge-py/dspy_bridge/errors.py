@@ -184,6 +184,11 @@ def from_run_exception(exc: BaseException) -> BridgeError:
         return exc
     from dspy.utils.exceptions import AdapterParseError
 
+    from .egress import EgressRefused
+
+    for link in _chain(exc):
+        if isinstance(link, EgressRefused):
+            return BridgeError("LM_EGRESS_REFUSED", "lm", str(link), False, {"exception": "EgressRefused"})
     for link in _chain(exc):
         lm = _lm_code(link)
         if lm is not None:

@@ -17,10 +17,11 @@ from typing import Any
 import dspy
 from dspy.utils.dummies import DummyLM
 
+from . import egress
 from .adapters import ADAPTER_NAMES, build_adapter
 from .errors import bad_message, register_secret
 
-CONFIG_KEYS = ("model", "api_base", "api_key", "temperature", "max_tokens", "cache", "answers", "num_retries", "timeout", "adapter")
+CONFIG_KEYS = ("model", "api_base", "api_key", "temperature", "max_tokens", "cache", "answers", "num_retries", "timeout", "adapter", "egress_allow")
 # LM timeouts derived from request deadlines are rounded up to a power of two seconds: DSPy keys
 # its connection pools (and its cache) by timeout, so arbitrary values would grow both without bound.
 MIN_TIMEOUT_S = 1
@@ -77,6 +78,10 @@ def build_lm(config: Any) -> LMEntry:
     if not isinstance(model, str) or not model.strip():
         raise bad_message("config.model must be a non-empty string", path="config.model")
     adapter = _adapter(config)
+    allow = config.get("egress_allow")
+    if allow is not None and not (isinstance(allow, list) and all(isinstance(entry, str) for entry in allow)):
+        raise bad_message("config.egress_allow must be a list of strings", path="config.egress_allow")
+    egress.configure(allow)
     if model == "dummy":
         answers = config.get("answers")
         return LMEntry(_dummy(answers), model, dummy_answers=copy.deepcopy(answers), adapter=adapter)

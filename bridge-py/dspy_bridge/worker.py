@@ -31,7 +31,7 @@ from typing import Any  # noqa: E402
 import dspy  # noqa: E402
 import zmq  # noqa: E402
 
-from . import protocol  # noqa: E402
+from . import egress, protocol  # noqa: E402
 from .errors import BridgeError, Cancelled, bad_message, cancelled_error, internal  # noqa: E402
 from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
@@ -461,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency < 1 or args.heartbeat_ms < 10 or args.liveness < 1 or args.max_programs < 1 or args.max_lms < 1:
         parser.error("--concurrency, --liveness, --max-programs and --max-lms must be >= 1 and --heartbeat-ms >= 10")
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format=f"%(asctime)s %(levelname)s [{args.id}] %(name)s: %(message)s")
+    # Every connection an LM request makes from here on is checked against the egress policy.
+    egress.install()
     worker = Worker(args.connect, args.id, args.concurrency, args.heartbeat_ms, args.liveness, args.max_programs, args.max_lms, args.parent_pid)
     return worker.run()
 

@@ -15,7 +15,7 @@ import type {
   MetricSpec,
   ProgramSpec,
 } from "./DspyAdapter.js";
-import type { SecretEnvPolicy } from "../languageModels/secretEnvPolicy.js";
+import type { LanguageModelPolicies } from "../languageModels/policies.js";
 import { scrubError, scrubSecrets } from "../secrets/scrub.js";
 import { type LmWireConfig, lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
 
@@ -33,11 +33,11 @@ interface WireLm {
 export class ZmqPythonAdapter implements DspyAdapter {
   readonly name = "zmq-python";
 
-  /** `keyring` decrypts stored API keys, one request at a time; `secretEnv` says which variables may be read (lmWireConfig). */
+  /** `keyring` decrypts stored API keys, one request at a time; `policies` bound what a model may read and reach (lmWireConfig). */
   constructor(
     private readonly pool: WorkerPool,
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
-    private readonly secretEnv?: SecretEnvPolicy,
+    private readonly policies?: LanguageModelPolicies,
   ) {}
 
   async configure(spec: LanguageModelSpec): Promise<void> {
@@ -146,7 +146,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
 
   /** An LM as the worker knows it: its key and its `configure_lm` config (the API key decrypted here). */
   private wireLm(spec: LanguageModelSpec): WireLm {
-    const config = lmWireConfig(spec, process.env, this.keyring, this.secretEnv);
+    const config = lmWireConfig(spec, process.env, this.keyring, this.policies);
     return { key: lmKey(spec, config), config };
   }
 

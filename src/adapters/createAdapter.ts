@@ -11,7 +11,7 @@ import { ZmqPythonAdapter } from "./ZmqPythonAdapter.js";
  * workers keep DSPy's disk cache of LM answers in DATA_DIR/dspy-cache (unless DSPY_CACHEDIR says
  * otherwise), with the rest of this deployment's data rather than in the user's home directory.
  */
-export async function createAdapter(config: Pick<Config, "adapter" | "workers" | "dataDir"> & Partial<Pick<Config, "secrets" | "secretEnv">>): Promise<DspyAdapter> {
+export async function createAdapter(config: Pick<Config, "adapter" | "workers" | "dataDir"> & Partial<Pick<Config, "secrets" | "secretEnv" | "egress">>): Promise<DspyAdapter> {
   if (config.adapter === "in-process") return new InProcessAdapter();
   const pool = new WorkerPool({
     workers: config.workers.count,
@@ -22,5 +22,6 @@ export async function createAdapter(config: Pick<Config, "adapter" | "workers" |
     env: process.env.DSPY_CACHEDIR ? {} : { DSPY_CACHEDIR: path.join(config.dataDir, "dspy-cache") },
   });
   await pool.start();
-  return new ZmqPythonAdapter(pool, config.secrets, config.secretEnv);
+  const policies = config.secretEnv && config.egress ? { secretEnv: config.secretEnv, egress: config.egress } : undefined;
+  return new ZmqPythonAdapter(pool, config.secrets, policies);
 }

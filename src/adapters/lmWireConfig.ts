@@ -1,7 +1,6 @@
 import { contentHash } from "../canonicalJson.js";
 import { AppError } from "../errors.js";
-import { SERVER_ENV } from "../config.js";
-import { SecretEnvPolicy } from "../languageModels/secretEnvPolicy.js";
+import { DEFAULT_POLICIES, type LanguageModelPolicies } from "../languageModels/policies.js";
 import { EMPTY_KEYRING, type SecretKeyring, decryptSecret, languageModelAad } from "../secrets/SecretBox.js";
 import type { LanguageModelSpec } from "./DspyAdapter.js";
 
@@ -18,14 +17,13 @@ export interface LmWireConfig {
   num_retries: number;
   /** The DSPy adapter: "chat" | "json" | "json_schema" (LM_ADAPTERS); absent: DSPy's default. */
   adapter?: string;
+  /** LM_EGRESS_ALLOW: what the worker may connect to beyond public addresses (bridge-py egress.py). */
+  egress_allow: string[];
 }
-
-/** The policy when none is configured: LM_SECRET_ENV_ALLOW's default. */
-const DEFAULT_SECRET_ENV = SecretEnvPolicy.parse(undefined, SERVER_ENV);
 
 /**
  * Builds the wire config. The API key is read here, at the moment a request needs it: from the
- * environment variable `secretEnv` names, if `secretEnv` (the policy) still allows it
+ * environment variable `secretEnv` names, if the policy still allows it
  * (SECRET_ENV_NOT_ALLOWED otherwise), or decrypted from its stored form with `keyring` (failing
  * closed with SECRET_UNREADABLE). The result goes only into that request's message.
  */
@@ -33,15 +31,15 @@ export function lmWireConfig(
   lm: LanguageModelSpec,
   env: NodeJS.ProcessEnv = process.env,
   keyring: SecretKeyring = EMPTY_KEYRING,
-  secretEnv: SecretEnvPolicy = DEFAULT_SECRET_ENV,
+  policies: LanguageModelPolicies = DEFAULT_POLICIES,
 ): LmWireConfig {
   const retries = lm.config?.num_retries;
-  const config: LmWireConfig = { model: lm.model, cache: lm.cache, num_retries: typeof retries === "number" ? retries : 0 };
+  const config: LmWireConfig = { model: lm.model, cache: lm.cache, num_retries: typeof retries === "number" ? retries : 0, egress_allow: [...policies.egress.allow] };
   if (lm.apiBase) config.api_base = lm.apiBase;
   if (lm.temperature !== null) config.temperature = lm.temperature;
   if (lm.maxTokens !== null) config.max_tokens = lm.maxTokens;
   if (lm.secretEnv) {
-    secretEnv.check(lm.secretEnv);
+    policies.secretEnv.check(lm.secretEnv);
     if (env[lm.secretEnv]) config.api_key = env[lm.secretEnv];
   }
   if (lm.apiKeyEncrypted) {

@@ -9,8 +9,7 @@ import { AppError } from "../errors.js";
 import { newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { Scope } from "../scope.js";
-import { SERVER_ENV } from "../config.js";
-import { SecretEnvPolicy } from "./secretEnvPolicy.js";
+import { DEFAULT_POLICIES, type LanguageModelPolicies } from "./policies.js";
 import { EMPTY_KEYRING, type SecretKeyring, encryptSecret, languageModelAad, noKeyConfigured } from "../secrets/SecretBox.js";
 import { DUMMY_MODEL, type LanguageModelFields, validateDummyConfig, validateLanguageModelInput } from "./validateLanguageModelInput.js";
 
@@ -34,12 +33,12 @@ const UPDATABLE = ["name", "model", "apiBase", "temperature", "maxTokens", "cach
 export class LanguageModelService {
   /**
    * `keyring` encrypts `apiKey` inputs (README: "Secrets"); without a current key, storing one is
-   * refused. `secretEnv` says which environment variables a model may name.
+   * refused. `policies` say which environment variables a model may name and where it may point.
    */
   constructor(
     private readonly database: Database,
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
-    private readonly secretEnv: SecretEnvPolicy = SecretEnvPolicy.parse(undefined, SERVER_ENV),
+    private readonly policies: LanguageModelPolicies = DEFAULT_POLICIES,
   ) {}
 
   /** The stored form of an `apiKey` input, bound to its row; the plaintext goes no further than here. */
@@ -64,7 +63,7 @@ export class LanguageModelService {
   }
 
   async create(scope: Scope, input: CreateLanguageModel): Promise<LanguageModel> {
-    validateLanguageModelInput(input, "create", this.secretEnv);
+    validateLanguageModelInput(input, "create", this.policies);
     if (input.model === DUMMY_MODEL) validateDummyConfig(input.config);
     const id = newId();
     const entity = this.database.manager.create(LanguageModel, {
@@ -89,7 +88,7 @@ export class LanguageModelService {
   }
 
   async update(scope: Scope, input: UpdateLanguageModel): Promise<LanguageModel> {
-    validateLanguageModelInput(input, "update", this.secretEnv);
+    validateLanguageModelInput(input, "update", this.policies);
     return this.database.transaction(async (manager) => {
       const current = await this.require(scope, input.id, "input.id", manager);
       if (input.expectedVersion != null && input.expectedVersion !== current.version) {
@@ -100,6 +99,10 @@ export class LanguageModelService {
         if (input[key] !== undefined) (changes as Record<string, unknown>)[key] = input[key];
       }
       if (changes.cache === null) changes.cache = true;
+      if (input.apiKey === undefined && current.apiKeyEncrypted && redirects(current, changes)) {
+        // A write-only key must not be sent somewhere its owner did not send it.
+        throw AppError.badInput("input.apiKey", "changing apiBase or the model's provider of a model with a stored API key needs the key again in the same update (apiKey), or apiKey: null to clear it");
+      }
       if (input.apiKey !== undefined) changes.apiKeyEncrypted = input.apiKey === null ? null : this.encryptApiKey(input.apiKey, current.tenantId, current.id);
       const secretEnvAfter = changes.secretEnv !== undefined ? changes.secretEnv : current.secretEnv;
       const apiKeyAfter = changes.apiKeyEncrypted !== undefined ? changes.apiKeyEncrypted : current.apiKeyEncrypted;
@@ -123,6 +126,13 @@ export class LanguageModelService {
       return stored;
     });
   }
+}
+
+/** Whether `changes` send the model's requests elsewhere: another apiBase, or another litellm provider. */
+function redirects(current: LanguageModel, changes: Partial<LanguageModel>): boolean {
+  const provider = (model: string) => model.split("/", 1)[0];
+  if (changes.apiBase !== undefined && (changes.apiBase ?? null) !== (current.apiBase ?? null)) return true;
+  return changes.model !== undefined && provider(changes.model) !== provider(current.model);
 }
 
 async function saveUnique(manager: EntityManager, entity: LanguageModel): Promise<LanguageModel> {

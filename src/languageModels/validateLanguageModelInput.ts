@@ -1,6 +1,6 @@
 import { AppError } from "../errors.js";
 import { IssueList, describe } from "../validation.js";
-import type { SecretEnvPolicy } from "./secretEnvPolicy.js";
+import type { LanguageModelPolicies } from "./policies.js";
 
 export interface LanguageModelFields {
   name?: string;
@@ -33,7 +33,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * Checks the fields of create (all required ones present) or update (only those given).
  * Throws BAD_USER_INPUT naming every problem, each with its path under `input`.
  */
-export function validateLanguageModelInput(input: LanguageModelFields, mode: "create" | "update", secretEnv: SecretEnvPolicy): void {
+export function validateLanguageModelInput(input: LanguageModelFields, mode: "create" | "update", policies: LanguageModelPolicies): void {
   const issues = new IssueList();
   const given = (key: keyof LanguageModelFields) => input[key] !== undefined;
 
@@ -44,7 +44,10 @@ export function validateLanguageModelInput(input: LanguageModelFields, mode: "cr
       issues.add("input.model", `must be a litellm model string such as 'openai/gpt-4o-mini' (provider/model) or '${DUMMY_MODEL}', got ${describe(model)}`);
     }
   }
-  if (input.apiBase !== undefined && input.apiBase !== null) checkUrl(issues, input.apiBase);
+  if (input.apiBase !== undefined && input.apiBase !== null && checkUrl(issues, input.apiBase)) {
+    const refusal = policies.egress.refusal(input.apiBase);
+    if (refusal) issues.add("input.apiBase", refusal);
+  }
   if (input.temperature !== undefined && input.temperature !== null) {
     const t = input.temperature;
     if (!Number.isFinite(t) || t < 0 || t > LANGUAGE_MODEL_LIMITS.maxTemperature) {
@@ -60,8 +63,8 @@ export function validateLanguageModelInput(input: LanguageModelFields, mode: "cr
   if (input.secretEnv !== undefined && input.secretEnv !== null) {
     if (!ENV_NAME.test(input.secretEnv) || input.secretEnv.length > 200) {
       issues.add("input.secretEnv", "must be the name of an environment variable (letters, digits and _, not starting with a digit)");
-    } else if (!secretEnv.allows(input.secretEnv)) {
-      issues.add("input.secretEnv", secretEnv.refusal(input.secretEnv));
+    } else if (!policies.secretEnv.allows(input.secretEnv)) {
+      issues.add("input.secretEnv", policies.secretEnv.refusal(input.secretEnv));
     }
   }
   if (input.apiKey !== undefined && input.apiKey !== null) {
@@ -106,7 +109,8 @@ export function validateDummyConfig(config: Record<string, unknown> | null | und
   if (!issues.empty) throw AppError.fromIssues(issues.issues);
 }
 
-function checkUrl(issues: IssueList, value: string): void {
+/** Whether `value` is an acceptable URL (issues added when not). */
+function checkUrl(issues: IssueList, value: string): boolean {
   let url: URL | undefined;
   try {
     url = new URL(value);
@@ -115,7 +119,11 @@ function checkUrl(issues: IssueList, value: string): void {
   }
   if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || value.length > 2000) {
     issues.add("input.apiBase", `must be an http(s) URL, got ${describe(value)}`);
-  } else if (url.username || url.password) {
-    issues.add("input.apiBase", "must not contain credentials; put the key in an environment variable and name it in secretEnv");
+    return false;
   }
+  if (url.username || url.password) {
+    issues.add("input.apiBase", "must not contain credentials; put the key in an environment variable and name it in secretEnv");
+    return false;
+  }
+  return true;
 }

@@ -2,6 +2,8 @@ import "reflect-metadata";
 import { randomBytes } from "node:crypto";
 import mysql from "mysql2/promise";
 import { loadConfig } from "../../src/config.js";
+import { EgressPolicy } from "../../src/languageModels/egressPolicy.js";
+import { DEFAULT_POLICIES, type LanguageModelPolicies } from "../../src/languageModels/policies.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 
 export interface DatabaseTarget {
@@ -41,6 +43,12 @@ export async function createScratchDatabase(target: DatabaseTarget): Promise<{ d
   };
 }
 
+/** The tests' fake LMs listen on 127.0.0.1, which the egress policy refuses unless allowed. */
+export const LOOPBACK_EGRESS = { LM_EGRESS_ALLOW: "127.0.0.0/8,::1" };
+
+/** The policies of a server with LOOPBACK_EGRESS, for tests that build an adapter themselves. */
+export const TEST_POLICIES: LanguageModelPolicies = { ...DEFAULT_POLICIES, egress: EgressPolicy.parse(LOOPBACK_EGRESS.LM_EGRESS_ALLOW) };
+
 export interface TestServer extends RunningServer {
   countRows(table: string): Promise<number>;
 }
@@ -52,7 +60,7 @@ export async function startTestServer(target: DatabaseTarget, env: Record<string
   // Development mode (no authentication, admin of the default tenant) unless the suite configures
   // authentication itself (any AUTH_* variable), as test/auth.test.ts does.
   const auth = Object.keys(env).some((name) => name.startsWith("AUTH_")) ? {} : { AUTH_DEV_MODE: "1" };
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: ".test-data", DSPY_ADAPTER: "in-process", ...auth, ...env, DATABASE_URL: scratch.databaseUrl ?? "" });
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: ".test-data", DSPY_ADAPTER: "in-process", ...LOOPBACK_EGRESS, ...auth, ...env, DATABASE_URL: scratch.databaseUrl ?? "" });
   const server = await startServer({ ...config, sqlitePath: ":memory:" });
   return {
     ...server,

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { LOOPBACK_EGRESS } from "./harness.js";
 
 const MAIN = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../src/main.js");
 
@@ -19,7 +20,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
   const child = spawn(process.execPath, [MAIN], {
     // Development mode unless the caller configures authentication: these callers (executionRecovery,
     // bench/*) drive the API without credentials.
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...(Object.keys(env).some((name) => name.startsWith("AUTH_")) ? {} : { AUTH_DEV_MODE: "1" }), ...env },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...LOOPBACK_EGRESS, ...(Object.keys(env).some((name) => name.startsWith("AUTH_")) ? {} : { AUTH_DEV_MODE: "1" }), ...env },
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });
