@@ -1,6 +1,7 @@
 import path from "node:path";
 import { AppError } from "./errors.js";
 import { EgressPolicy } from "./languageModels/egressPolicy.js";
+import { INTROSPECTION_MODES, type IntrospectionMode } from "./limits/introspection.js";
 import { SecretEnvPolicy } from "./languageModels/secretEnvPolicy.js";
 import { type SecretKeyring, loadKeyring } from "./secrets/SecretBox.js";
 
@@ -101,6 +102,10 @@ export interface LimitsConfig {
   maxQueryComplexity: number;
   /** Largest HTTP body or graphql-ws message, in bytes (MAX_REQUEST_BYTES). */
   maxRequestBytes: number;
+  /** Who may read the schema: `on` (anyone), `authenticated`, `off` (INTROSPECTION). */
+  introspection: IntrospectionMode;
+  /** Subscriptions one graphql-ws connection may hold at once (MAX_SUBSCRIPTIONS_PER_CONNECTION). */
+  maxSubscriptionsPerConnection: number;
   /** Token bucket per principal for executeProgram (EXECUTE_RATE_LIMIT, EXECUTE_RATE_BURST); undefined: off. */
   executeRate?: RateLimitConfig;
 }
@@ -127,6 +132,12 @@ export function parseRateLimit(raw: string, burstRaw: string | undefined): RateL
   const burst = burstRaw === undefined ? count : Number(burstRaw);
   if (!Number.isSafeInteger(burst) || burst < 1) throw new AppError("BAD_CONFIG", `EXECUTE_RATE_BURST must be a positive integer, got '${burstRaw}'`);
   return { perMs: count / PERIOD_MS[match[2]], burst, text: `${count}/${match[2]}` };
+}
+
+function introspectionMode(raw: string | undefined): IntrospectionMode {
+  const mode = raw ?? "on";
+  if (!(INTROSPECTION_MODES as readonly string[]).includes(mode)) throw new AppError("BAD_CONFIG", `INTROSPECTION must be one of ${INTROSPECTION_MODES.join(", ")}, got '${mode}'`);
+  return mode as IntrospectionMode;
 }
 
 /** How callers authenticate (README: "Authentication and roles"). API keys are always accepted. */
@@ -234,6 +245,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueryDepth: int("MAX_QUERY_DEPTH", 12, 1, 1_000),
       maxQueryComplexity: int("MAX_QUERY_COMPLEXITY", 1_000, 1, 100_000_000),
       maxRequestBytes: int("MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1_024, 1024 * 1024 * 1024),
+      introspection: introspectionMode(read("INTROSPECTION")),
+      maxSubscriptionsPerConnection: int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 100, 1, 100_000),
       executeRate: parseRateLimit(read("EXECUTE_RATE_LIMIT") ?? "60/minute", read("EXECUTE_RATE_BURST")),
     },
     jobs: {

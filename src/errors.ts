@@ -1,4 +1,5 @@
 import { GraphQLError } from "graphql";
+import { isUnavailable } from "./db/dialect.js";
 
 /** Where a failure happened (DESIGN.md, "Errors"). */
 export type ErrorLayer = "validation" | "transport" | "protocol" | "worker" | "dspy" | "lm" | "storage" | "scheduler";
@@ -96,11 +97,22 @@ export function formatGraphQLError(formatted: FormattedError, error: unknown): F
     return { message: original.message, path, locations, extensions: original.toGraphQLExtensions() };
   }
   if (original instanceof GraphQLError) {
-    const code = typeof original.extensions.code === "string" ? original.extensions.code : formatted.extensions?.code;
-    return { message: original.message, path, locations, extensions: { code: typeof code === "string" ? code : "BAD_USER_INPUT" } };
+    // graphql-js's own (parse, validation, variable coercion) and the limits': the request's fault.
+    const { http: _http, stacktrace: _stacktrace, exception: _exception, ...rest } = original.extensions as Record<string, unknown>;
+    const code = typeof rest.code === "string" ? rest.code : formatted.extensions?.code;
+    return {
+      message: original.message,
+      path,
+      locations,
+      extensions: { ...rest, code: typeof code === "string" ? code : "BAD_USER_INPUT", layer: typeof rest.layer === "string" ? rest.layer : "validation", retriable: rest.retriable === true },
+    };
+  }
+  if (isUnavailable(original)) {
+    logInternal(error);
+    return { message: "the database is unavailable right now; try again shortly", path, extensions: { code: "UNAVAILABLE", layer: "storage", retriable: true } };
   }
   logInternal(error);
-  return { message: "Internal server error", path, extensions: { code: "INTERNAL_SERVER_ERROR" } };
+  return { message: "Internal server error", path, extensions: { code: "INTERNAL_SERVER_ERROR", layer: "storage", retriable: false } };
 }
 
 function originalOf(error: unknown): unknown {

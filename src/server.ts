@@ -34,7 +34,9 @@ import { createJobBackend } from "./jobs/createJobBackend.js";
 import { JobScheduler, type ScheduledOptimizations } from "./jobs/JobScheduler.js";
 import { LanguageModelService } from "./languageModels/LanguageModelService.js";
 import { graphqlShapedHttpErrors } from "./limits/httpErrors.js";
-import { checkSubscribe, complexityLimitPlugin, depthLimitRule } from "./limits/queryLimits.js";
+import { checkSubscribe, complexityLimitPlugin, depthLimitRule, tooManySubscriptions } from "./limits/queryLimits.js";
+import { checkHealth } from "./health.js";
+import { introspectionPlugin } from "./limits/introspection.js";
 import { ExecuteRateLimit } from "./limits/RateLimiter.js";
 import { ProgramService } from "./programs/ProgramService.js";
 import { createInProcessEventBus } from "./pubsub.js";
@@ -193,7 +195,12 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
         return false;
       },
       // The same depth and complexity limits as HTTP, before anything runs.
-      onSubscribe: (_ctx, _id, payload) => checkSubscribe(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, payload),
+      // At most MAX_SUBSCRIPTIONS_PER_CONNECTION operations open on one connection (this one counted);
+      // completing one frees its place.
+      onSubscribe: (ctx, _id, payload) =>
+        Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection
+          ? [tooManySubscriptions(limits.maxSubscriptionsPerConnection)]
+          : checkSubscribe(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, payload),
       // Authenticated again for every subscription, so a key revoked or a token expired since is refused.
       context: (ctx) => contextFor(credentialsFromConnectionParams(ctx.connectionParams), undefined),
       // The same error shaping as HTTP: codes kept, internals never sent.
@@ -214,6 +221,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       complexityLimitPlugin(limits.maxQueryComplexity),
+      introspectionPlugin(limits.introspection),
       // Federated traces for a gateway that asks for them; errors in them are masked like responses.
       ApolloServerPluginInlineTrace({ includeErrors: { masked: true } }),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
@@ -221,8 +229,9 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   });
   await apollo.start();
 
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok", database: database.dialect });
+  app.get("/healthz", async (_req, res) => {
+    const report = await checkHealth({ database, jobs, adapter, optimizationAdapter });
+    res.status(report.status === "ok" ? 200 : 503).json(report);
   });
   app.use(
     GRAPHQL_PATH,

@@ -16,8 +16,8 @@ const AUDIENCE = "dspy-subgraph";
 // Jobs never run here (no notifications, an hour between polls): executions stay PENDING until a test moves them.
 const ENV = { AUTH_JWT_SECRET: SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE, JOB_NOTIFICATIONS: "0", JOB_POLL_MS: "3600000" };
 const PAGE = 20;
-const SECRET_ENV = "AUDIT_SECRET_ENV_NAME_123";
-const SECRET_ENV_2 = "AUDIT_SECRET_ENV_OTHER_456";
+const SECRET_ENV = "AUDIT_SECRET_ENV_NAME_123_API_KEY";
+const SECRET_ENV_2 = "AUDIT_SECRET_ENV_OTHER_456_API_KEY";
 
 async function token(sub: string, role: string, tenant = "tenant-a"): Promise<Record<string, string>> {
   const jwt = await new SignJWT({ tenant_id: tenant, role })

@@ -233,7 +233,8 @@ def closed_port() -> int:
 
 
 def http_lm(api_base: str) -> dict[str, Any]:
-    return {"model": "openai/x", "api_base": api_base, "api_key": API_KEY, "num_retries": 0, "cache": False}
+    # The fake servers listen on loopback, which the worker's egress guard refuses unless allowed.
+    return {"model": "openai/x", "api_base": api_base, "api_key": API_KEY, "num_retries": 0, "cache": False, "egress_allow": ["127.0.0.0/8"]}
 
 
 def setup_qa(p: Pool, version: str, lm_key: str, config: dict[str, Any]) -> None:
@@ -393,6 +394,17 @@ def test_lm_connection_refused_is_lm_unavailable_quickly(pool):
     assert {k: error[k] for k in ("code", "layer", "retriable")} == {"code": "LM_UNAVAILABLE", "layer": "lm", "retriable": True}
     assert len(error["details"]["traceback"]) <= 4000 and "Traceback" not in error["message"]
     assert API_KEY not in json.dumps(reply)
+
+
+def test_a_worker_process_refuses_lm_requests_to_loopback_unless_its_config_allows_them(pool, lm_server):
+    guarded = {**http_lm(lm_server), "egress_allow": []}
+    pool.result("define_program", {"version_id": "v-egress", "hash": "h", "definition": QA_DEFINITION})
+    pool.result("configure_lm", {"lm_key": "egress", "config": guarded})
+    error = pool.request("run", run_payload("v-egress", "egress"))["error"]
+    assert {k: error[k] for k in ("code", "layer", "retriable")} == {"code": "LM_EGRESS_REFUSED", "layer": "lm", "retriable": False}
+    assert "127.0.0.1" in error["message"] and "LM_EGRESS_ALLOW" in error["message"]
+    pool.result("configure_lm", {"lm_key": "egress-ok", "config": http_lm(lm_server)})
+    assert pool.request("run", run_payload("v-egress", "egress-ok"))["ok"]
 
 
 def test_heartbeats_and_pings_flow_while_a_slow_lm_call_runs(pool, lm_server):

@@ -49,3 +49,22 @@ export function isForeignKeyViolation(error: unknown): boolean {
 export function instantColumn(name: string, isNullable: boolean) {
   return { name, type: "datetime", precision: 3, isNullable };
 }
+
+/**
+ * Whether a driver error means the database cannot be reached or used right now (connection refused or
+ * lost, the server going away, a lock or busy timeout, SQLite's file locked or gone): the request may
+ * succeed if tried again, and the client is told UNAVAILABLE, not an internal error.
+ */
+export function isUnavailable(error: unknown): boolean {
+  const e = error as { code?: unknown; errno?: unknown; message?: unknown; driverError?: { code?: unknown }; fatal?: unknown } | null;
+  const code = String(e?.driverError?.code ?? e?.code ?? "");
+  if (UNAVAILABLE_CODES.has(code) || /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|READONLY)/.test(code)) return true;
+  const message = typeof e?.message === "string" ? e.message : "";
+  return /connection is not open|database connection is not open|The server closed the connection|Connection lost|Can't add new command when connection is in closed state|Pool is closed|connect ETIMEDOUT|DataSource is not initialized|Connection is not established/i.test(message);
+}
+
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND", "PROTOCOL_CONNECTION_LOST", "PROTOCOL_SEQUENCE_TIMEOUT",
+  "ER_LOCK_WAIT_TIMEOUT", "ER_SERVER_SHUTDOWN", "ER_CON_COUNT_ERROR", "ER_TOO_MANY_USER_CONNECTIONS", "ER_QUERY_INTERRUPTED", "ER_CONNECTION_KILLED",
+  "CR_SERVER_GONE_ERROR", "CR_SERVER_LOST",
+]);

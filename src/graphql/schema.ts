@@ -6,6 +6,7 @@ import { buildSchema, createResolversMap } from "type-graphql";
 import { RESOLVERS } from "../../resolvers/index.js";
 import { authChecker, requireRole } from "../auth/authChecker.js";
 import type { EventBus } from "../pubsub.js";
+import { AppError, type IssueDetail } from "../errors.js";
 import type { GraphQLContext } from "./context.js";
 
 type Ref = { id: string };
@@ -38,5 +39,37 @@ export async function buildFederatedSchema(events: EventBus): Promise<GraphQLSch
     resolvers[typeName] = { ...resolvers[typeName], __resolveReference: resolveReference };
   }
   const typeDefs = gql(`${FEDERATION_LINK}\n${printSchemaWithDirectives(schema)}`);
-  return buildSubgraphSchema([{ typeDefs, resolvers: resolvers as never }]);
+  return checkRepresentations(buildSubgraphSchema([{ typeDefs, resolvers: resolvers as never }]));
+}
+
+/**
+ * `_entities` refuses representations it cannot resolve with BAD_USER_INPUT at their path
+ * (`representations[2].__typename`), before any is looked up; Apollo's resolver would otherwise
+ * answer an unknown or non-entity `__typename` with an internal error and its own message.
+ */
+function checkRepresentations(schema: GraphQLSchema): GraphQLSchema {
+  const field = schema.getQueryType()?.getFields()._entities;
+  const resolve = field?.resolve;
+  if (!field || !resolve) return schema;
+  field.resolve = (source, args: { representations?: unknown }, context: GraphQLContext, info) => {
+    requireRole(context);
+    const representations = Array.isArray(args.representations) ? args.representations : [];
+    const issues: IssueDetail[] = [];
+    representations.forEach((representation: unknown, i) => {
+      const at = `representations[${i}]`;
+      if (representation === null || typeof representation !== "object" || Array.isArray(representation)) {
+        issues.push({ path: at, reason: "must be an object with __typename and id" });
+        return;
+      }
+      const { __typename: typename, id } = representation as Record<string, unknown>;
+      if (typeof typename !== "string" || !Object.hasOwn(REFERENCE_RESOLVERS, typename)) {
+        issues.push({ path: `${at}.__typename`, reason: `must name an entity of this subgraph (${Object.keys(REFERENCE_RESOLVERS).join(", ")}), got ${JSON.stringify(typename ?? null).slice(0, 80)}` });
+      } else if (typeof id !== "string") {
+        issues.push({ path: `${at}.id`, reason: `must be the ${typename}'s id (a string)` });
+      }
+    });
+    if (issues.length > 0) throw AppError.fromIssues(issues);
+    return resolve(source, args, context, info);
+  };
+  return schema;
 }

@@ -24,6 +24,7 @@ export function graphqlShapedHttpErrors(maxRequestBytes: number): ErrorRequestHa
     } else if (process.env.LOG_INTERNAL_ERRORS !== "0") {
       console.error("[internal error]", error);
     }
-    res.status(httpStatus).json({ errors: [{ message, extensions: { code } }] });
+    // Every error carries layer and retriable (README "Errors"): these are the request's own fault, or ours.
+    res.status(httpStatus).json({ errors: [{ message, extensions: { code, layer: httpStatus === 500 ? "storage" : "transport", retriable: false } }] });
   };
 }

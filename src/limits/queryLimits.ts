@@ -37,49 +37,95 @@ export interface QueryLimits {
   maxComplexity: number;
 }
 
+/** Fields an operation may expand to, fragments expanded (graphql-query-complexity stops at the same number). */
+export const MAX_EXPANDED_FIELDS = 10_000;
+
+/** An operation's shape: its depth and how many fields it expands to (fragments expanded). */
+export interface OperationShape {
+  depth: number;
+  fields: number;
+}
+
 /**
  * Depth = the deepest chain of nested fields, fragments and inline fragments expanded (a top-level
- * field is depth 1). Introspection (`__schema`, `__type`) is not counted: tools that read the schema
- * must keep working, and it touches no data.
+ * field is depth 1); fields = how many fields the operation expands to. Introspection (`__schema`,
+ * `__type`) is not counted: tools that read the schema must keep working, and it touches no data
+ * (its cost is counted instead). Each fragment's shape is computed once per operation and reused at
+ * every spread: fragments that each spread the next twice cost one visit each here, not 2^levels.
  */
-export function operationDepth(operation: OperationDefinitionNode, fragments: (name: string) => FragmentDefinitionNode | null | undefined): number {
-  const visit = (selectionSet: SelectionSetNode, depth: number, seen: ReadonlySet<string>): number => {
-    let deepest = depth;
+export function operationShape(operation: OperationDefinitionNode, fragments: (name: string) => FragmentDefinitionNode | null | undefined): OperationShape {
+  const known = new Map<string, OperationShape>();
+  const inProgress = new Set<string>();
+  const below = (selectionSet: SelectionSetNode): OperationShape => {
+    const shape = { depth: 0, fields: 0 };
+    const add = (inner: OperationShape, extraDepth: number) => {
+      shape.depth = Math.max(shape.depth, inner.depth + extraDepth);
+      shape.fields += inner.fields + extraDepth;
+    };
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
         if (selection.name.value === "__schema" || selection.name.value === "__type") continue;
-        deepest = Math.max(deepest, selection.selectionSet ? visit(selection.selectionSet, depth + 1, seen) : depth + 1);
+        add(selection.selectionSet ? below(selection.selectionSet) : { depth: 0, fields: 0 }, 1);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        deepest = Math.max(deepest, visit(selection.selectionSet, depth, seen));
+        add(below(selection.selectionSet), 0);
       } else {
-        const name = selection.name.value;
-        const fragment = fragments(name);
-        // A cycle is NoFragmentCyclesRule's to report; an unknown fragment KnownFragmentNamesRule's.
-        if (!fragment || seen.has(name)) continue;
-        deepest = Math.max(deepest, visit(fragment.selectionSet, depth, new Set([...seen, name])));
+        add(ofFragment(selection.name.value), 0);
       }
     }
-    return deepest;
+    return shape;
   };
-  return visit(operation.selectionSet, 0, new Set());
+  const ofFragment = (name: string): OperationShape => {
+    const cached = known.get(name);
+    if (cached) return cached;
+    const fragment = fragments(name);
+    // A cycle is NoFragmentCyclesRule's to report; an unknown fragment KnownFragmentNamesRule's.
+    if (!fragment || inProgress.has(name)) return { depth: 0, fields: 0 };
+    inProgress.add(name);
+    const shape = below(fragment.selectionSet);
+    inProgress.delete(name);
+    known.set(name, shape);
+    return shape;
+  };
+  return below(operation.selectionSet);
 }
 
-/** A validation rule refusing operations deeper than `maxDepth` with QUERY_TOO_DEEP. */
+/** Depth only (see operationShape). */
+export function operationDepth(operation: OperationDefinitionNode, fragments: (name: string) => FragmentDefinitionNode | null | undefined): number {
+  return operationShape(operation, fragments).depth;
+}
+
+/**
+ * A validation rule refusing operations deeper than `maxDepth` (QUERY_TOO_DEEP) or expanding to more
+ * than MAX_EXPANDED_FIELDS fields (QUERY_TOO_COMPLEX): checked before anything walks the expanded
+ * operation (the cost estimate, execution), in time linear in the document.
+ */
 export function depthLimitRule(maxDepth: number): (context: ValidationContext) => ASTVisitor {
   return (context) => ({
     OperationDefinition(operation) {
-      const depth = operationDepth(operation, (name) => context.getFragment(name));
+      const { depth, fields } = operationShape(operation, (name) => context.getFragment(name));
       if (depth > maxDepth) {
         context.reportError(
           new GraphQLError(`query too deep: depth ${depth} exceeds the limit of ${maxDepth}`, {
             nodes: [operation],
-            extensions: { code: "QUERY_TOO_DEEP", depth, maxDepth },
+            extensions: { code: "QUERY_TOO_DEEP", layer: "validation", retriable: false, depth, maxDepth },
+          }),
+        );
+      } else if (fields > MAX_EXPANDED_FIELDS) {
+        context.reportError(
+          new GraphQLError(`query too complex: it expands to ${fields} fields (fragments expanded); the limit is ${MAX_EXPANDED_FIELDS}`, {
+            nodes: [operation],
+            extensions: { code: "QUERY_TOO_COMPLEX", layer: "validation", retriable: false, fields, maxFields: MAX_EXPANDED_FIELDS },
           }),
         );
       }
     },
   });
 }
+
+/** Fields that answer the whole schema: introspection and federation's SDL. */
+export const SCHEMA_FIELDS: ReadonlySet<string> = new Set(["__schema", "__type", "_service"]);
+/** What one of them costs: one introspection query (or one `_service`) is 100, ten fill the default limit. */
+export const SCHEMA_FIELD_COST = 100;
 
 /**
  * Cost ≈ the objects an operation resolves: a field returning an object (or a list of them) costs 1
@@ -89,6 +135,8 @@ export function depthLimitRule(maxDepth: number): (context: ValidationContext) =
  * So a page of 100 costs about 200, nested pages of 20 × 20 about 900, of 100 × 100 about 20,000.
  */
 const objectsEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  // The whole schema (or SDL) in one field: a flat price, so a few hundred aliases of it cannot pass.
+  if (SCHEMA_FIELDS.has(field.name)) return SCHEMA_FIELD_COST;
   if (field.name.startsWith("__")) return 0;
   if (field.name === "_entities") {
     const count = Array.isArray(args.representations) ? args.representations.length : 1;
@@ -102,18 +150,33 @@ const objectsEstimator: ComplexityEstimator = ({ field, args, childComplexity })
 };
 
 export function operationComplexity(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined, operationName?: string | null): number {
-  return getComplexity({
-    schema,
-    query: document,
-    variables: variables ?? {},
-    operationName: operationName ?? undefined,
-    estimators: [objectsEstimator],
-  });
+  try {
+    return getComplexity({
+      schema,
+      query: document,
+      variables: variables ?? {},
+      operationName: operationName ?? undefined,
+      estimators: [objectsEstimator],
+      maxQueryNodes: 4 * MAX_EXPANDED_FIELDS,
+    });
+  } catch (error) {
+    // Its own bound on the nodes it visits: too complex, not a variable that failed to coerce.
+    if (error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message)) return Number.POSITIVE_INFINITY;
+    throw error;
+  }
 }
 
 export function complexityError(complexity: number, maxComplexity: number): GraphQLError {
-  return new GraphQLError(`query too complex: estimated cost ${complexity} exceeds the limit of ${maxComplexity}`, {
-    extensions: { code: "QUERY_TOO_COMPLEX", complexity, maxComplexity, http: { status: 400 } },
+  const estimate = Number.isFinite(complexity) ? `estimated cost ${complexity}` : `estimated cost (more than ${4 * MAX_EXPANDED_FIELDS} nodes)`;
+  return new GraphQLError(`query too complex: ${estimate} exceeds the limit of ${maxComplexity}`, {
+    extensions: { code: "QUERY_TOO_COMPLEX", layer: "validation", retriable: false, complexity: Number.isFinite(complexity) ? complexity : null, maxComplexity, http: { status: 400 } },
+  });
+}
+
+/** graphql-ws: one subscription more than a connection may hold. */
+export function tooManySubscriptions(max: number): GraphQLError {
+  return new GraphQLError(`too many subscriptions on this connection: at most ${max} at once (MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one first or open another connection`, {
+    extensions: { code: "TOO_MANY_SUBSCRIPTIONS", layer: "validation", retriable: true, maxSubscriptions: max },
   });
 }
 
