@@ -4,7 +4,9 @@ import { once } from "node:events";
 import type { LanguageModelSpec } from "../src/adapters/DspyAdapter.js";
 import { ZmqPythonAdapter } from "../src/adapters/ZmqPythonAdapter.js";
 import { AppError } from "../src/errors.js";
+import { logWorkerPool } from "../src/observability/workerPoolLog.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
+import { DEFAULT_RESTART_POLICY, nextRestart } from "../src/workers/restartPolicy.js";
 import { SocketWriter } from "../src/workers/SocketWriter.js";
 import { WorkerPool, type WorkerPoolOptions } from "../src/workers/WorkerPool.js";
 import { dummyLm } from "./adapters/conformance.js";
@@ -118,6 +120,83 @@ describe("WorkerPool with real Python workers", function () {
     });
   });
 
+  it("keeps a live worker while its only worker is SIGKILLed every 1.5 s: executions finish on retry, deaths and restarts are logged", async () => {
+    await withPool({ workers: 1 }, async (pool, adapter) => {
+      const lines: string[] = [];
+      logWorkerPool(pool, (line) => lines.push(line));
+      const started = Date.now();
+      const runForMs = 9_000;
+
+      // How long the pool had no ready worker, sampled every 10 ms.
+      let noWorkerSince: number | undefined;
+      let longestGapMs = 0;
+      const sampler = setInterval(() => {
+        const live = pool.info().some((w) => w.ready);
+        if (!live) noWorkerSince ??= Date.now();
+        else if (noWorkerSince !== undefined) {
+          longestGapMs = Math.max(longestGapMs, Date.now() - noWorkerSince);
+          noWorkerSince = undefined;
+        }
+      }, 10);
+      // A crash that is not instantaneous: the worker is killed 1.5 s after the previous kill, once it is up.
+      const killed: number[] = [];
+      const killer = setInterval(() => {
+        const victim = pool.info().find((w) => w.ready && w.pid);
+        if (!victim?.pid) return;
+        killed.push(victim.pid);
+        process.kill(victim.pid, "SIGKILL");
+      }, 1_500);
+
+      // Three clients, each running executions one after another; a retriable failure is retried, as the job runner does.
+      const attemptFailures: Record<string, number> = {};
+      let executions = 0;
+      const client = async (c: number) => {
+        for (let i = 0; Date.now() - started < runForMs; i++) {
+          const question = `c${c}-q${i}`;
+          for (let attempt = 1; ; attempt++) {
+            try {
+              const result = await adapter.execute({ program, lm: openAiLm("lm-kill", lm.url, "steady"), inputs: { question }, deadlineMs: 10_000 });
+              assert.equal(result.outputs.answer, `steady says ${question}`);
+              executions += 1;
+              break;
+            } catch (error) {
+              assert.ok(error instanceof AppError && error.retriable, `attempt ${attempt} of ${question} failed for good: ${String(error)}`);
+              attemptFailures[error.code] = (attemptFailures[error.code] ?? 0) + 1;
+              assert.ok(attempt < 5, `${question} still failing after ${attempt} attempts`);
+            }
+          }
+        }
+      };
+      try {
+        await Promise.all([0, 1, 2].map(client));
+      } finally {
+        clearInterval(killer);
+        clearInterval(sampler);
+      }
+      if (noWorkerSince !== undefined) longestGapMs = Math.max(longestGapMs, Date.now() - noWorkerSince);
+      console.log(`      ${killed.length} kills, ${executions} executions, attempt failures ${JSON.stringify(attemptFailures)}, longest time with no live worker ${longestGapMs} ms`);
+
+      assert.ok(killed.length >= 4, `only ${killed.length} kills`);
+      assert.ok(executions > 50, `only ${executions} executions`);
+      assert.deepEqual(Object.keys(attemptFailures).filter((code) => code !== "WORKER_DIED"), [], "no NO_WORKERS while a restart is pending");
+      // A worker that lived 1.5 s is replaced at once: the gap is one Python start-up (about 0.4 s here), not a growing backoff.
+      assert.ok(longestGapMs < 1_500, `the pool had no live worker for ${longestGapMs} ms`);
+
+      await waitFor(() => pool.info().some((w) => w.ready));
+      const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      for (const pid of killed) {
+        const death = logged.find((entry) => entry.msg === "worker died" && entry.pid === pid);
+        assert.ok(death, `the death of ${pid} was logged: ${lines.join("\n")}`);
+        assert.equal(death.signal, "SIGKILL");
+        assert.equal(death.ready, true);
+        assert.ok(typeof death.uptimeMs === "number" && death.uptimeMs > 0);
+      }
+      const restarts = logged.filter((entry) => entry.msg === "worker restart scheduled");
+      assert.equal(restarts.length, killed.length);
+      assert.ok(restarts.every((entry) => entry.slot === 0 && entry.delayMs === 0), JSON.stringify(restarts));
+    });
+  });
+
   it("detects a hung (stopped) worker by its missing heartbeats and replaces it", async () => {
     await withPool({ workers: 1, heartbeatMs: 200, liveness: 3 }, async (pool, adapter) => {
       const victim = pool.info()[0];
@@ -199,6 +278,30 @@ describe("WorkerPool with real Python workers", function () {
       remote.kill("SIGKILL");
       await once(remote, "exit").catch(() => undefined);
     }
+  });
+});
+
+describe("worker restart policy", () => {
+  const policy = DEFAULT_RESTART_POLICY;
+  const deaths = (backoffMs: number, uptimes: number[], wasReady = true) =>
+    uptimes.map((uptimeMs) => {
+      const next = nextRestart(policy, backoffMs, { uptimeMs, wasReady });
+      backoffMs = next.backoffMs;
+      return next.delayMs;
+    });
+
+  it("replaces a worker that came up and lived past the minimum uptime at once, however often it dies", () => {
+    assert.deepEqual(deaths(policy.initialBackoffMs, Array(20).fill(2_000)), Array(20).fill(0));
+  });
+
+  it("waits after quick deaths, per death doubling from the initial backoff up to the cap", () => {
+    assert.deepEqual(deaths(policy.initialBackoffMs, Array(9).fill(50)), [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000, 5_000]);
+    assert.deepEqual(deaths(policy.initialBackoffMs, [5_000, 5_000], false), [100, 200], "a worker that never said ready waits, however long it took");
+  });
+
+  it("keeps a slot's backoff across a restart at once, and resets it after a stable run", () => {
+    assert.deepEqual(deaths(1_600, [50, 2_000, 50]), [1_600, 0, 3_200]);
+    assert.deepEqual(deaths(5_000, [policy.stableMs, 50]), [0, 100]);
   });
 });
 

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { Config } from "../config.js";
+import { logWorkerPool } from "../observability/workerPoolLog.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../workers/bridgePaths.js";
 import { WorkerPool } from "../workers/WorkerPool.js";
 import type { DspyAdapter } from "./DspyAdapter.js";
@@ -21,6 +22,7 @@ export async function createAdapter(config: Pick<Config, "adapter" | "workers" |
     bind: config.workers.bind,
     env: process.env.DSPY_CACHEDIR ? {} : { DSPY_CACHEDIR: path.join(config.dataDir, "dspy-cache") },
   });
+  logWorkerPool(pool);
   await pool.start();
   const policies = config.secretEnv && config.egress ? { secretEnv: config.secretEnv, egress: config.egress } : undefined;
   return new ZmqPythonAdapter(pool, config.secrets, policies);

@@ -13,6 +13,7 @@ import {
   poolErrors,
   wireErrorToAppError,
 } from "./protocol.js";
+import { DEFAULT_RESTART_POLICY, nextRestart, type RestartPolicy } from "./restartPolicy.js";
 import { SocketWriter } from "./SocketWriter.js";
 
 export interface WorkerPoolOptions {
@@ -35,11 +36,35 @@ export interface WorkerPoolOptions {
   defaultDeadlineMs?: number;
   /** How long a started worker may take to say `ready`. */
   startTimeoutMs?: number;
-  restartBackoffMs?: { initial: number; max: number };
+  /** When a local worker that died is replaced (restartPolicy.ts). */
+  restart?: Partial<RestartPolicy>;
   /** Requests waiting for a free worker, beyond which new ones fail fast. */
   maxQueued?: number;
   /** Environment variables added for local workers. */
   env?: Record<string, string>;
+}
+
+/** `worker-exit`: a local worker's process ended. `expected` when the pool was shutting it down. */
+export interface WorkerExitEvent {
+  id: string;
+  slot: number;
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  uptimeMs: number;
+  /** Whether it had said `ready`. */
+  ready: boolean;
+  expected: boolean;
+  /** The tail of its stderr. */
+  stderr: string;
+}
+
+/** `worker-restarting`: the slot of a worker that died starts a new one after `delayMs`. */
+export interface WorkerRestartEvent {
+  slot: number;
+  /** The id the new worker will have. */
+  id: string;
+  delayMs: number;
 }
 
 export interface WorkerInfo {
@@ -94,6 +119,19 @@ interface WorkerState {
   slot?: number;
 }
 
+interface LocalSlot {
+  index: number;
+  /** How many processes it has started; the current one's id is `w-<index>-<generation>`. */
+  generation: number;
+  /** The wait before its next start after a quick death (restartPolicy.ts). */
+  backoffMs: number;
+  process?: LocalWorkerProcess;
+  startedAt: number;
+  /** Whether its current process has said `ready`. */
+  ready: boolean;
+  restartTimer?: NodeJS.Timeout;
+}
+
 interface Waiter {
   resolve(worker: WorkerState): void;
   reject(error: AppError): void;
@@ -113,10 +151,10 @@ export interface WorkerLease {
  * The pool of Python DSPy workers: one ROUTER socket, workers announce themselves with READY,
  * each call goes to the least busy worker with a free slot, heartbeats flow both ways (the ZeroMQ
  * Guide's Paranoid Pirate), a worker that dies or goes silent fails what it had in flight
- * (`WORKER_DIED`, retriable) and, when it was started here, is replaced with backoff.
+ * (`WORKER_DIED`, retriable) and, when it was started here, is replaced (restartPolicy.ts).
  */
 export class WorkerPool extends EventEmitter {
-  private readonly options: Required<Omit<WorkerPoolOptions, "bind" | "env">> & Pick<WorkerPoolOptions, "bind" | "env">;
+  private readonly options: Required<Omit<WorkerPoolOptions, "bind" | "env" | "restart">> & Pick<WorkerPoolOptions, "bind" | "env"> & { restart: RestartPolicy };
   private readonly router = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
   private readonly writer = new SocketWriter(this.router);
   private readonly workers = new Map<string, WorkerState>();
@@ -129,7 +167,7 @@ export class WorkerPool extends EventEmitter {
   private deadlineTimerAt = Number.POSITIVE_INFINITY;
   private readonly waiters: Waiter[] = [];
   /** One per local worker: the process currently filling it and its restart bookkeeping. */
-  private readonly slots: { index: number; generation: number; backoffMs: number; process?: LocalWorkerProcess; startedAt: number; restartTimer?: NodeJS.Timeout }[] = [];
+  private readonly slots: LocalSlot[] = [];
   private heartbeatTimer?: NodeJS.Timeout;
   private nextRequestId = 0;
   private closing = false;
@@ -143,9 +181,9 @@ export class WorkerPool extends EventEmitter {
       liveness: 3,
       defaultDeadlineMs: 60_000,
       startTimeoutMs: 60_000,
-      restartBackoffMs: { initial: 200, max: 10_000 },
       maxQueued: 10_000,
       ...options,
+      restart: { ...DEFAULT_RESTART_POLICY, ...options.restart },
     };
   }
 
@@ -166,7 +204,7 @@ export class WorkerPool extends EventEmitter {
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs);
     this.heartbeatTimer.unref();
     const ready = Array.from({ length: this.options.workers }, (_, index) => {
-      this.slots.push({ index, generation: 0, backoffMs: this.options.restartBackoffMs.initial, startedAt: 0 });
+      this.slots.push({ index, generation: 0, backoffMs: this.options.restart.initialBackoffMs, startedAt: 0, ready: false });
       return this.startLocal(index);
     });
     try {
@@ -247,8 +285,8 @@ export class WorkerPool extends EventEmitter {
     this.router.close();
   }
 
-  private slotId(slot: { index: number; generation: number }): string {
-    return `w-${slot.index}-${slot.generation}`;
+  private slotId(slot: LocalSlot, generation = slot.generation): string {
+    return `w-${slot.index}-${generation}`;
   }
 
   /**
@@ -279,6 +317,7 @@ export class WorkerPool extends EventEmitter {
     const slot = this.slots[index];
     slot.generation += 1;
     slot.startedAt = Date.now();
+    slot.ready = false;
     const id = this.slotId(slot);
     const process = new LocalWorkerProcess({
       id,
@@ -292,9 +331,21 @@ export class WorkerPool extends EventEmitter {
     });
     slot.process = process;
     void process.exited.then(({ code, signal }) => {
-      this.emit("worker-exit", { id, pid: process.pid, code, signal });
+      const current = slot.process === process;
+      const exit: WorkerExitEvent = {
+        id,
+        slot: index,
+        pid: process.pid,
+        code,
+        signal,
+        uptimeMs: Date.now() - slot.startedAt,
+        ready: current && slot.ready,
+        expected: this.closing || !current,
+        stderr: process.stderr(),
+      };
+      this.emit("worker-exit", exit);
       this.drop(id, signal ? `was killed (${signal})` : `exited with code ${code}`);
-      if (!this.closing && slot.process === process) this.scheduleRestart(index, process);
+      if (!exit.expected) this.scheduleRestart(slot, exit);
     });
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -316,17 +367,16 @@ export class WorkerPool extends EventEmitter {
     });
   }
 
-  private scheduleRestart(index: number, died: LocalWorkerProcess): void {
-    const slot = this.slots[index];
-    // A worker that ran for a while starts over at the shortest backoff.
-    if (Date.now() - slot.startedAt > 30_000) slot.backoffMs = this.options.restartBackoffMs.initial;
-    const delay = slot.backoffMs;
-    slot.backoffMs = Math.min(slot.backoffMs * 2, this.options.restartBackoffMs.max);
-    this.emit("worker-restarting", { slot: index, delayMs: delay, stderr: died.stderr() });
+  /** Requests waiting for a worker meanwhile keep waiting, up to their own deadlines. */
+  private scheduleRestart(slot: LocalSlot, exit: WorkerExitEvent): void {
+    const { delayMs, backoffMs } = nextRestart(this.options.restart, slot.backoffMs, { uptimeMs: exit.uptimeMs, wasReady: exit.ready });
+    slot.backoffMs = backoffMs;
+    const restart: WorkerRestartEvent = { slot: slot.index, id: this.slotId(slot, slot.generation + 1), delayMs };
+    this.emit("worker-restarting", restart);
     slot.restartTimer = setTimeout(() => {
       if (this.closing) return;
-      this.startLocal(index).catch((error: unknown) => this.emit("worker-start-failed", error));
-    }, delay);
+      this.startLocal(slot.index).catch((error: unknown) => this.emit("worker-start-failed", error));
+    }, delayMs);
     slot.restartTimer.unref();
   }
 
@@ -376,6 +426,7 @@ export class WorkerPool extends EventEmitter {
     if (this.workers.has(workerId)) this.drop(workerId, "restarted");
     const slotIndex = this.slots.findIndex((slot) => this.slotId(slot) === workerId);
     const local = slotIndex >= 0 ? this.slots[slotIndex].process : undefined;
+    if (slotIndex >= 0) this.slots[slotIndex].ready = true;
     const worker: WorkerState = {
       id: workerId,
       pid,
