@@ -1,4 +1,4 @@
-import { GraphQLJSON, GraphQLJSONObject } from "graphql-scalars";
+import { GraphQLJSON, GraphQLJSONObject } from "../src/graphql/scalars.js";
 import { Directive, Field, Float, Int, ObjectType } from "type-graphql";
 import { Column, Entity, Index, JoinColumn, ManyToOne, type Relation } from "typeorm";
 import { Dataset } from "./Dataset.js";

@@ -1,4 +1,4 @@
-import { GraphQLJSONObject } from "graphql-scalars";
+import { GraphQLJSONObject } from "../src/graphql/scalars.js";
 import { Directive, Field, Float, Int, ObjectType } from "type-graphql";
 import { Column, Entity, Index } from "typeorm";
 import { TenantScoped } from "./TenantScoped.js";

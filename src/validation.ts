@@ -44,6 +44,51 @@ export class IssueList {
 
 export const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
+/** Deepest nesting of objects and arrays a JSON input may have (README "Limits"). */
+export const MAX_JSON_DEPTH = 64;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The one check of a JSON value at the door (every JSON scalar input): nested at most MAX_JSON_DEPTH
+ * deep (walked without recursion, so no depth overflows a stack), no number that is an integer beyond
+ * 2^53 (it arrived rounded already: refused rather than silently changed), and no string or key with a
+ * NUL or a lone surrogate (Python, MySQL and the LM would each treat them differently). The first
+ * problem, as a path below `root` and a reason; null when there is none.
+ */
+export function jsonValueIssue(value: unknown, root = ""): IssueDetail | null {
+  const stack: [unknown, string, number][] = [[value, root, 0]];
+  while (stack.length > 0) {
+    const [current, path, depth] = stack.pop()!;
+    if (typeof current === "string") {
+      const reason = badText(current);
+      if (reason) return { path: path || "(value)", reason };
+    } else if (typeof current === "number") {
+      if (Number.isInteger(current) && !Number.isSafeInteger(current)) {
+        return { path: path || "(value)", reason: `is an integer beyond 2^53 (${Number.MAX_SAFE_INTEGER}), which JSON numbers cannot carry exactly; send it as a string` };
+      }
+    } else if (current !== null && typeof current === "object") {
+      if (depth >= MAX_JSON_DEPTH) return { path: path || "(value)", reason: `nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays` };
+      if (Array.isArray(current)) {
+        for (let i = current.length - 1; i >= 0; i--) stack.push([current[i], `${path}[${i}]`, depth + 1]);
+      } else {
+        for (const key of Object.keys(current).reverse()) {
+          const reason = badText(key);
+          const at = path ? `${path}.${key}` : key;
+          if (reason) return { path: at, reason: `(a key) ${reason}` };
+          stack.push([(current as Record<string, unknown>)[key], at, depth + 1]);
+        }
+      }
+    }
+  }
+  return null;
+}
+
+function badText(text: string): string | null {
+  if (text.includes("\u0000")) return "contains a NUL character (U+0000)";
+  if (LONE_SURROGATE.test(text)) return "contains a lone surrogate (not valid Unicode)";
+  return null;
+}
+
 export function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
 }

@@ -182,7 +182,7 @@ describeEachStack("evaluations through real DSPy workers", { DSPY_ADAPTER: "pyth
     await refused("BAD_USER_INPUT", "input.numThreads", { numThreads: 0 });
     await refused("NOT_FOUND", "input.versionId", { versionId: "00000000-0000-7000-8000-000000000000" });
     await refused("NOT_FOUND", "input.datasetId", { datasetId: "00000000-0000-7000-8000-000000000000" });
-    await refused("BAD_USER_INPUT", "input.datasetId", { datasetId: "not-an-id" });
+    await refused("NOT_FOUND", "input.datasetId", { datasetId: "not-an-id" });
     assert.deepEqual(await counts(), before);
   });
 

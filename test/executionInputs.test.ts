@@ -35,8 +35,6 @@ describeEachStack("executeProgram input checks and idempotency", { DSPY_ADAPTER:
     ["a value outside the enum", { inputs: { ...valid, tone: "angry" } }, "input.inputs.tone", /formal/],
     ["inputs that are not an object", { inputs: ["q"] }, "input.inputs", /JSON object/],
     ["inputs over the size limit", { inputs: { ...valid, question: "x".repeat(1_100_000) } }, "input.inputs", /limit is 1048576/],
-    ["a malformed program id", { programId: "1; DROP TABLE program", inputs: valid }, "input.programId", /valid id/],
-    ["a malformed version id", { versionId: "v1", inputs: valid }, "input.versionId", /valid id/],
     ["an empty idempotency key", { idempotencyKey: "", inputs: valid }, "input.idempotencyKey", /1 to 200/],
     ["a too long idempotency key", { idempotencyKey: "k".repeat(201), inputs: valid }, "input.idempotencyKey", /1 to 200/],
     ["a wait timeout out of range", { wait: true, waitTimeoutMs: 0, inputs: valid }, "input.waitTimeoutMs", /between 1 and/],
@@ -56,6 +54,9 @@ describeEachStack("executeProgram input checks and idempotency", { DSPY_ADAPTER:
     const other = await createProgram(server().url, "other", dummyLm({ x: { answer: "y" } }));
     const before = await written();
     expectError(await run(EXECUTE, { input: { programId: "00000000-0000-7000-8000-000000000000", inputs: valid } }), "NOT_FOUND", "input.programId");
+    // A malformed id is one that names nothing, like an unknown one (README "Errors").
+    expectError(await run(EXECUTE, { input: { programId: "1; DROP TABLE program", inputs: valid } }), "NOT_FOUND", "input.programId");
+    expectError(await run(EXECUTE, { input: { programId: program.programId, versionId: "v1", inputs: valid } }), "NOT_FOUND", "input.versionId");
     expectError(await run(EXECUTE, { input: { programId: program.programId, versionId: other.versionId, inputs: valid } }), "NOT_FOUND", "input.versionId");
     assert.deepEqual(await written(), before);
   });

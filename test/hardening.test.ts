@@ -175,3 +175,115 @@ for (const target of databaseTargets()) {
     });
   });
 }
+
+describe("bad inputs at the door [sqlite]", function () {
+  this.timeout(60_000);
+  let server: TestServer | undefined;
+  let programId = "";
+  let datasetId = "";
+  const EXECUTE = `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { id status } }`;
+  const ADD = `mutation($input: AddExamplesInput!) { addExamples(input: $input) { examples { id } } }`;
+  before(async () => {
+    server = await startTestServer(databaseTargets()[0]);
+    programId = (await createProgram(server.url, "door", dummyLm({ q: { answer: "a" } }))).programId;
+    datasetId = (await graphql(server.url, `mutation { createDataset(input: { name: "door" }) { id } }`)).data!.createDataset.id;
+  });
+  after(async () => server?.stop());
+
+  const nested = (depth: number): unknown => {
+    // Built bottom-up, as deep as asked.
+    let value: unknown = "leaf";
+    for (let i = 0; i < depth; i++) value = { a: value };
+    return value;
+  };
+
+  it("refuses optimizer config keys that are Object.prototype members, with their path; nothing written (item 6)", async () => {
+    const OPTIMIZE = `mutation($input: OptimizeProgramInput!) { optimizeProgram(input: $input) { id } }`;
+    await graphql(server!.url, ADD, { input: { datasetId, examples: [{ inputs: { question: "q", n: 1 }, labels: { answer: "a" }, split: "TRAIN" }] } });
+    for (const key of ["__proto__", "constructor", "hasOwnProperty", "isPrototypeOf", "toString", "valueOf", "__defineGetter__"]) {
+      const config = JSON.parse(`{${JSON.stringify(key)}: 1}`);
+      const before = await server!.countRows("optimization");
+      const input = { programId, optimizer: "LABELED_FEW_SHOT", config, datasetId, trainSplit: "TRAIN", metric: { kind: "exact_match", output: "answer", label: "answer" } };
+      const error = expectError(await graphql(server!.url, OPTIMIZE, { input }), "BAD_USER_INPUT", `input.config.${key}`);
+      assert.match(error.message, new RegExp(`LABELED_FEW_SHOT takes no '${key.replace(/\$/g, "\\$")}' \\(it takes k, sample\\)`));
+      assert.equal(await server!.countRows("optimization"), before, `nothing written for ${key}`);
+    }
+  });
+
+  it("refuses inputs nested too deep, integers beyond 2^53, NUL and lone surrogates, with their path; nothing written (item 12)", async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ question: "ok", n: 1, deep: nested(100) }, /deep(\.a)+: nests deeper than 64 levels/],
+      [{ question: "ok", n: 2 ** 53 + 2 }, /n: is an integer beyond 2\^53/],
+      [{ question: "ok", n: -(2 ** 60) }, /n: is an integer beyond 2\^53/],
+      [{ question: "nul \u0000 here", n: 1 }, /question: contains a NUL character/],
+      [{ question: "lone \ud800 surrogate", n: 1 }, /question: contains a lone surrogate/],
+      [{ question: "ok", n: 1, ["k\u0000"]: 1 }, /\(a key\) contains a NUL character/],
+    ];
+    for (const [inputs, message] of cases) {
+      const before = await server!.countRows("execution");
+      const error = expectError(await graphql(server!.url, EXECUTE, { input: { programId, inputs } }), "BAD_USER_INPUT");
+      assert.match(error.message, message);
+      assert.deepEqual([error.extensions?.layer, error.extensions?.retriable], ["validation", false]);
+      assert.equal(await server!.countRows("execution"), before, "nothing written");
+    }
+    // Thousands deep (the JSON text is written by hand: JSON.stringify itself cannot go that deep).
+    const deep = `{"query": ${JSON.stringify(EXECUTE)}, "variables": {"input": {"programId": "${programId}", "inputs": {"question": "q", "n": 1, "deep": ${'{"a":'.repeat(20_000)}1${"}".repeat(20_000)}}}}}`;
+    const response = await fetch(server!.url, { method: "POST", headers: { "content-type": "application/json" }, body: deep });
+    const answer = (await response.json()) as any;
+    assert.equal(answer.errors?.[0]?.extensions?.code, "BAD_USER_INPUT", JSON.stringify(answer).slice(0, 300));
+    assert.match(answer.errors[0].message, /nests deeper than 64 levels/);
+    const examples = await server!.countRows("example");
+    const error = expectError(await graphql(server!.url, ADD, { input: { datasetId, examples: [{ inputs: { question: "x\u0000", n: 1 }, labels: { answer: "a" } }] } }), "BAD_USER_INPUT");
+    assert.match(error.message, /question: contains a NUL character/);
+    assert.equal(await server!.countRows("example"), examples);
+    // In the query text too (a literal), and a surrogate pair is fine.
+    const literal = expectError(await graphql(server!.url, `mutation { executeProgram(input: { programId: "${programId}", inputs: { question: "x", n: 9007199254740993 } }) { id } }`), "BAD_USER_INPUT");
+    assert.match(literal.message, /n: is an integer beyond 2\^53/);
+    const fine = await graphql(server!.url, EXECUTE, { input: { programId, inputs: { question: "emoji 😀 ok", n: 2 ** 53 - 1 } } });
+    assert.equal(fine.errors, undefined, JSON.stringify(fine.errors));
+  });
+});
+
+describe("malformed ids are NOT_FOUND, like unknown ones, in every mutation (item 14) [sqlite]", function () {
+  this.timeout(60_000);
+  let server: TestServer | undefined;
+  let good: { programId: string; versionId: string; languageModelId: string };
+  let datasetId = "";
+  before(async () => {
+    server = await startTestServer(databaseTargets()[0]);
+    good = await createProgram(server.url, "ids", dummyLm({ q: { answer: "a" } }));
+    datasetId = (await graphql(server.url, `mutation { createDataset(input: { name: "ids", examples: [{ inputs: { question: "q", n: 1 }, labels: { answer: "a" }, split: TRAIN }] }) { id } }`)).data!.createDataset.id;
+  });
+  after(async () => server?.stop());
+
+  const metric = { kind: "exact_match", output: "answer", label: "answer" };
+  const cases = (bad: string): [string, string, Record<string, unknown>, string][] => [
+    ["updateLanguageModel", `mutation($i: UpdateLanguageModelInput!) { updateLanguageModel(input: $i) { id } }`, { i: { id: bad, temperature: 0 } }, "input.id"],
+    ["updateProgram", `mutation($i: UpdateProgramInput!) { updateProgram(input: $i) { id } }`, { i: { id: bad, description: "x" } }, "input.id"],
+    ["deleteProgram", `mutation($id: ID!) { deleteProgram(id: $id) }`, { id: bad }, "id"],
+    ["createProgram", `mutation($i: CreateProgramInput!) { createProgram(input: $i) { id } }`, { i: { name: `p-${bad.length}`, definition: { inputs: { q: { type: "str" } }, modules: { m: { type: "Predict", signature: "q -> a" } }, forward: [{ call: "m", with: { q: "$input.q" }, as: "s" }, { return: { a: "$s.a" } }] }, languageModelId: bad } }, "input.languageModelId"],
+    ["addExamples", `mutation($i: AddExamplesInput!) { addExamples(input: $i) { examples { id } } }`, { i: { datasetId: bad, examples: [{ inputs: { question: "q", n: 1 } }] } }, "input.datasetId"],
+    ["executeProgram programId", `mutation($i: ExecuteProgramInput!) { executeProgram(input: $i) { id } }`, { i: { programId: bad, inputs: { question: "q", n: 1 } } }, "input.programId"],
+    ["executeProgram versionId", `mutation($i: ExecuteProgramInput!) { executeProgram(input: $i) { id } }`, { i: { programId: good.programId, versionId: bad, inputs: { question: "q", n: 1 } } }, "input.versionId"],
+    ["cancelExecution", `mutation($id: ID!) { cancelExecution(id: $id) { id } }`, { id: bad }, "id"],
+    ["retryExecution", `mutation($id: ID!) { retryExecution(id: $id) { id } }`, { id: bad }, "id"],
+    ["evaluateProgram versionId", `mutation($i: EvaluateProgramInput!) { evaluateProgram(input: $i) { id } }`, { i: { versionId: bad, datasetId, split: "TRAIN", metric } }, "input.versionId"],
+    ["evaluateProgram datasetId", `mutation($i: EvaluateProgramInput!) { evaluateProgram(input: $i) { id } }`, { i: { versionId: good.versionId, datasetId: bad, split: "TRAIN", metric } }, "input.datasetId"],
+    ["cancelEvaluation", `mutation($id: ID!) { cancelEvaluation(id: $id) { id } }`, { id: bad }, "id"],
+    ["optimizeProgram programId", `mutation($i: OptimizeProgramInput!) { optimizeProgram(input: $i) { id } }`, { i: { programId: bad, optimizer: "LABELED_FEW_SHOT", datasetId, trainSplit: "TRAIN", metric } }, "input.programId"],
+    ["optimizeProgram datasetId", `mutation($i: OptimizeProgramInput!) { optimizeProgram(input: $i) { id } }`, { i: { programId: good.programId, optimizer: "LABELED_FEW_SHOT", datasetId: bad, trainSplit: "TRAIN", metric } }, "input.datasetId"],
+    ["cancelOptimization", `mutation($id: ID!) { cancelOptimization(id: $id) { id } }`, { id: bad }, "id"],
+    ["promoteProgramVersion", `mutation($id: ID!) { promoteProgramVersion(versionId: $id) { id } }`, { id: bad }, "versionId"],
+    ["importProgramVersion", `mutation($i: ImportProgramVersionInput!) { importProgramVersion(input: $i) { id } }`, { i: { programId: bad, dspyState: {} } }, "input.programId"],
+    ["revokeApiKey", `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, { id: bad }, "id"],
+  ];
+
+  for (const bad of ["not-a-uuid", "1; DROP TABLE program", "00000000-0000-7000-8000-000000000000"]) {
+    it(`answers NOT_FOUND at the id's path for '${bad}'`, async () => {
+      for (const [name, mutation, variables, path] of cases(bad)) {
+        const error = expectError(await graphql(server!.url, mutation, variables), "NOT_FOUND", path);
+        assert.ok(error.message.length > 0, name);
+      }
+    });
+  }
+});

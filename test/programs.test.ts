@@ -166,7 +166,7 @@ describeEachDatabase("programs", (server) => {
       expectError(await run(UPDATE, { input: { id, name: "x" } }), "NOT_FOUND", "input.id");
     }
     expectError(await run(CREATE, { input: { name: "bad-lm", definition: qaDefinition(), languageModelId: "00000000-0000-7000-8000-000000000000" } }), "NOT_FOUND", "input.languageModelId");
-    expectError(await run(CREATE, { input: { name: "bad-lm", definition: qaDefinition(), languageModelId: "zzz" } }), "BAD_USER_INPUT", "input.languageModelId");
+    expectError(await run(CREATE, { input: { name: "bad-lm", definition: qaDefinition(), languageModelId: "zzz" } }), "NOT_FOUND", "input.languageModelId");
   });
 
   for (const [title, mutate, path, text] of INVALID_DEFINITIONS) {

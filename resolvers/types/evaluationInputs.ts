@@ -1,4 +1,4 @@
-import { GraphQLJSON, GraphQLJSONObject } from "graphql-scalars";
+import { GraphQLJSON, GraphQLJSONObject } from "../../src/graphql/scalars.js";
 import { Field, Float, ID, InputType, Int } from "type-graphql";
 import { ExampleSplit } from "../../entities/index.js";
 

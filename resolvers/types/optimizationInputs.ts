@@ -1,4 +1,4 @@
-import { GraphQLJSONObject } from "graphql-scalars";
+import { GraphQLJSONObject } from "../../src/graphql/scalars.js";
 import { Field, ID, InputType, Int } from "type-graphql";
 import { ExampleSplit, Optimizer, SchedulePromotion } from "../../entities/index.js";
 import { MetricInput } from "./evaluationInputs.js";

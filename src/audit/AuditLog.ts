@@ -118,8 +118,9 @@ function redact(key: string, value: unknown): unknown {
 function redactNested(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactNested);
   if (value !== null && typeof value === "object") {
+    // Defined, not assigned: an own "__proto__" key in a user's JSON stays a plain key.
     const result: Record<string, unknown> = {};
-    for (const [key, inner] of Object.entries(value)) result[key] = redact(key, inner);
+    for (const [key, inner] of Object.entries(value)) Object.defineProperty(result, key, { value: redact(key, inner), enumerable: true, writable: true, configurable: true });
     return result;
   }
   return value;

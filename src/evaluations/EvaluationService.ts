@@ -76,8 +76,6 @@ export class EvaluationService {
    */
   async evaluate(scope: Scope, input: EvaluateProgram): Promise<Evaluation> {
     const early: IssueDetail[] = [];
-    if (!isId(input.versionId)) early.push({ path: "input.versionId", reason: "is not a valid id" });
-    if (!isId(input.datasetId)) early.push({ path: "input.datasetId", reason: "is not a valid id" });
     if (!Object.values(ExampleSplit).includes(input.split)) early.push({ path: "input.split", reason: `must be one of ${Object.values(ExampleSplit).join(", ")}` });
     const threads = input.numThreads;
     if (threads != null && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) early.push({ path: "input.numThreads", reason: `must be an integer from 1 to ${MAX_THREADS}` });

@@ -254,8 +254,6 @@ export class ExecutionService {
   /** Everything about the request that needs no database; returns how long to wait (null: don't). */
   private checkRequest(input: ExecuteProgram): number | null {
     const issues = new IssueList();
-    if (!isId(input.programId)) issues.add("input.programId", "is not a valid id");
-    if (input.versionId != null && !isId(input.versionId)) issues.add("input.versionId", "is not a valid id");
     if (input.idempotencyKey != null) {
       const key = input.idempotencyKey;
       if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY) issues.add("input.idempotencyKey", `must be 1 to ${MAX_IDEMPOTENCY_KEY} characters, got ${key.length}`);

@@ -79,9 +79,6 @@ export class OptimizationService {
   /** Every check of `optimize`, and the optimization it would create; writes nothing. */
   async prepare(scope: Scope, input: OptimizeProgram): Promise<NewOptimization> {
     const early: IssueDetail[] = [];
-    if (!isId(input.programId)) early.push({ path: "input.programId", reason: "is not a valid id" });
-    if (input.versionId != null && !isId(input.versionId)) early.push({ path: "input.versionId", reason: "is not a valid id" });
-    if (!isId(input.datasetId)) early.push({ path: "input.datasetId", reason: "is not a valid id" });
     const splits = Object.values(ExampleSplit);
     if (!splits.includes(input.trainSplit)) early.push({ path: "input.trainSplit", reason: `must be one of ${splits.join(", ")}` });
     if (input.devSplit != null && !splits.includes(input.devSplit)) early.push({ path: "input.devSplit", reason: `must be one of ${splits.join(", ")}` });
@@ -91,7 +88,6 @@ export class OptimizationService {
     if (input.seed != null && !Number.isSafeInteger(input.seed)) early.push({ path: "input.seed", reason: "must be an integer" });
     if (input.optimizer === "GEPA" && input.reflectionLanguageModelId == null) early.push({ path: "input.reflectionLanguageModelId", reason: "GEPA needs a reflection language model" });
     if (input.optimizer !== "GEPA" && input.reflectionLanguageModelId != null) early.push({ path: "input.reflectionLanguageModelId", reason: "only GEPA takes a reflection language model" });
-    if (input.reflectionLanguageModelId != null && !isId(input.reflectionLanguageModelId)) early.push({ path: "input.reflectionLanguageModelId", reason: "is not a valid id" });
     if (early.length > 0) throw AppError.fromIssues(early);
 
     const program = await this.programs.require(scope, input.programId, "input.programId");

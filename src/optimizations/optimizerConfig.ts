@@ -100,7 +100,8 @@ export function validateOptimizerConfig(optimizer: OptimizerName, config: unknow
   const schema = CONFIG_SCHEMAS[optimizer];
   const issues: IssueDetail[] = [];
   for (const [key, value] of Object.entries(values)) {
-    const check = schema[key];
+    // Own keys of the schema only: "constructor", "hasOwnProperty", "__proto__"… name no check.
+    const check = Object.hasOwn(schema, key) ? schema[key] : undefined;
     if (!check) {
       issues.push({ path: `${root}.${key}`, reason: `${optimizer} takes no '${key}' (it takes ${Object.keys(schema).sort().join(", ")})` });
       continue;

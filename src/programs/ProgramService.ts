@@ -146,9 +146,8 @@ export class ProgramService {
    * older version is how to roll back. The program's definition becomes the version's.
    */
   async promoteVersion(scope: Scope, versionId: string): Promise<Program> {
-    if (!isId(versionId)) throw AppError.badInput("versionId", "is not a valid id");
     const { program, changed } = await this.database.transaction(async (manager) => {
-      const version = await manager.findOneBy(ProgramVersion, { id: versionId, tenantId: scope.tenantId });
+      const version = await findInScope(manager, ProgramVersion, scope, versionId);
       if (!version) throw new AppError("NOT_FOUND", `versionId: program version '${versionId}' not found`, { path: "versionId" });
       const current = await this.require(scope, version.programId, "versionId", manager);
       if (current.currentVersionId === version.id) return { program: current, changed: false };
@@ -170,8 +169,6 @@ export class ProgramService {
    */
   async importVersion(scope: Scope, input: { programId: string; dspyState: unknown; versionId?: string | null }): Promise<ProgramVersion> {
     if (!this.adapter) throw new AppError("UNSUPPORTED", "importing state needs an adapter", { layer: "validation" });
-    if (!isId(input.programId)) throw AppError.badInput("input.programId", "is not a valid id");
-    if (input.versionId != null && !isId(input.versionId)) throw AppError.badInput("input.versionId", "is not a valid id");
     const program = await this.require(scope, input.programId, "input.programId");
     const baseId = input.versionId ?? program.currentVersionId;
     const base = baseId ? await this.getVersion(scope, baseId) : null;
@@ -254,7 +251,6 @@ function checkProgramFields(input: CreateProgram | UpdateProgram, mode: "create"
   const issues = new IssueList();
   if (mode === "create" || input.name != null) issues.name("input.name", input.name);
   issues.optionalText("input.description", input.description, MAX_DESCRIPTION);
-  if (input.languageModelId != null && !isId(input.languageModelId)) issues.add("input.languageModelId", "is not a valid id");
   if (mode === "create" || input.definition !== undefined) {
     const result = validateProgramDefinition(input.definition, "input.definition");
     if (!result.ok) issues.issues.push(...result.issues);
