@@ -15,7 +15,7 @@ export class ProgramVersionMutations {
 
   @Authorized(Role.EDITOR)
   @Mutation(() => ProgramVersion, {
-    description: "A new version (source IMPORT, not current) from a DSPy save() JSON, checked strictly against the definition: one that does not fit is BAD_USER_INPUT with paths under input.dspyState.",
+    description: "A new version (source IMPORT, not current) from a DSPy save() JSON: what plain DSPy's load_state takes for the definition's predictors, with every predictor and lm null. One that does not fit is BAD_USER_INPUT with paths under input.dspyState.",
   })
   importProgramVersion(@Arg("input", () => ImportProgramVersionInput) input: ImportProgramVersionInput, @Ctx() ctx: GraphQLContext): Promise<ProgramVersion> {
     return ctx.services.programs.importVersion(ctx.scope, input);

@@ -25,7 +25,7 @@ const ANSWERS: Record<string, Record<string, unknown>> = {
   // What COPRO / MIPROv2 ask their prompt model.
   proposed_instruction: { proposed_instruction: "Answer with the capital city.", proposed_prefix_for_output_field: "Answer:" },
 };
-const example = (country: string, answer: string, split: string) => ({ inputs: { question: `capital of ${country}?`, n: 1 }, labels: { answer }, split });
+const example = (country: string, answer: string, split: string, extraLabels: Record<string, unknown> = {}) => ({ inputs: { question: `capital of ${country}?`, n: 1 }, labels: { answer, ...extraLabels }, split });
 const METRIC = { kind: "exact_match", output: "answer", label: "answer" };
 const LIGHT: Record<string, Record<string, unknown>> = {
   LABELED_FEW_SHOT: { k: 2 },
@@ -42,6 +42,8 @@ describeEachStack("optimizations through real DSPy workers", { DSPY_ADAPTER: "py
   let program: { programId: string; versionId: string; languageModelId: string };
   let slow: { programId: string; versionId: string };
   let datasetId: string;
+  /** The same examples with a label the program's signature does not use (LabeledFewShot keeps it in its demos). */
+  let regionDatasetId: string;
   let slowLm: Awaited<ReturnType<typeof startFakeOpenAI>>;
   let optimizedVersion: any;
 
@@ -51,6 +53,8 @@ describeEachStack("optimizations through real DSPy workers", { DSPY_ADAPTER: "py
     slow = await createProgram(server().url, "opt-slow", { model: "openai/slow", apiBase: slowLm.url, cache: false });
     const examples = [example("France", "Paris", "TRAIN"), example("Italy", "Rome", "TRAIN"), example("Spain", "Madrid", "TRAIN"), example("Spain", "Madrid", "DEV"), example("Germany", "Berlin", "DEV")];
     datasetId = expectData(await run(`mutation($e: [ExampleInput!]) { createDataset(input: { name: "opt-capitals", examples: $e }) { id } }`, { e: examples })).createDataset.id;
+    const regional = examples.map((e) => ({ ...e, labels: { ...e.labels, region: "Europe" } }));
+    regionDatasetId = expectData(await run(`mutation($e: [ExampleInput!]) { createDataset(input: { name: "opt-capitals-regions", examples: $e }) { id } }`, { e: regional })).createDataset.id;
   });
   after(async () => {
     await slowLm?.close();
@@ -132,9 +136,9 @@ describeEachStack("optimizations through real DSPy workers", { DSPY_ADAPTER: "py
     assert.deepEqual(imported.dspyState, optimizedVersion.dspyState);
     assert.ok(imported.number > optimizedVersion.number);
     const tampered = structuredClone(optimizedVersion.dspyState);
-    tampered.answerer.demos[0].secret = "x";
-    const error = expectError(await run(IMPORT, { input: { programId: program.programId, dspyState: tampered } }), "BAD_USER_INPUT", "input.dspyState.answerer.demos[0].secret");
-    assert.match(error.message, /secret/);
+    tampered.answerer.lm = { model: "openai/gpt-4o-mini" };
+    const error = expectError(await run(IMPORT, { input: { programId: program.programId, dspyState: tampered } }), "BAD_USER_INPUT", "input.dspyState.answerer.lm");
+    assert.match(error.message, /must be null/);
     const other = structuredClone(optimizedVersion.dspyState);
     other.extra = other.answerer;
     expectError(await run(IMPORT, { input: { programId: program.programId, dspyState: other } }), "BAD_USER_INPUT", "input.dspyState.extra");
@@ -286,13 +290,23 @@ describeEachStack("optimizations through real DSPy workers", { DSPY_ADAPTER: "py
   });
 
   for (const [optimizer, config] of Object.entries(LIGHT)) {
-    it(`${optimizer}: a light run completes with a new version`, async () => {
+    it(`${optimizer}: a light run completes with a new version, whose dspyState imports back unchanged and runs`, async () => {
       const extra = optimizer === "GEPA" ? { reflectionLanguageModelId: program.languageModelId } : {};
-      const done = await poll((await optimize({ optimizer, config, seed: 0, ...extra })).id, (o) => TERMINAL.includes(o.status), 90_000);
+      const done = await poll((await optimize({ optimizer, config, seed: 0, datasetId: regionDatasetId, ...extra })).id, (o) => TERMINAL.includes(o.status), 90_000);
       assert.equal(done.status, "COMPLETED", JSON.stringify(done.error));
       assert.equal(done.score, 100);
-      assert.equal(done.resultVersion.source, "OPTIMIZATION");
-      assert.deepEqual(Object.keys(done.resultVersion.compiledState), ["answerer"]);
+      const version = done.resultVersion;
+      assert.equal(version.source, "OPTIMIZATION");
+      assert.deepEqual(Object.keys(version.compiledState), ["answerer"]);
+      if (optimizer === "LABELED_FEW_SHOT") assert.ok(version.dspyState.answerer.demos.every((d: any) => d.region === "Europe"), "the demos carry the unused label");
+
+      const imported = expectData(await run(IMPORT, { input: { programId: program.programId, dspyState: version.dspyState } })).importProgramVersion;
+      assert.equal(imported.source, "IMPORT");
+      assert.deepEqual(imported.dspyState, version.dspyState);
+      assert.deepEqual(imported.compiledState, version.compiledState);
+      const ran = expectData(await run(EXECUTE, { input: { programId: program.programId, versionId: imported.id, inputs: { question: "capital of Spain?", n: 1 }, wait: true } })).executeProgram;
+      assert.equal(ran.status, "COMPLETED", JSON.stringify(ran.error));
+      assert.deepEqual(ran.outputs, { answer: "Madrid" });
     });
   }
   it("scheduleOptimization: a per-second cron runs it through the scheduler and promotes IF_BETTER; a bad cron is BAD_USER_INPUT at input.cron", async () => {

@@ -7,20 +7,17 @@ module is built and swapped in, so a run in progress keeps the module it started
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from .definition import validate_definition
-from .definition._js import format_path
 from .errors import BridgeError
 from .lm import LMEntry, build_lm
+from .predictor_state import apply_state
 from .program_builder import DefinedProgram, ProgramBuilder
 from .tracing import to_jsonable
-
-PREDICTOR_STATE_KEYS = ("demos", "traces", "train", "signature", "lm", "fields")
 
 
 @dataclass
@@ -79,7 +76,7 @@ class Registry:
         assert result.program is not None
         module = _build(result.program)
         if compiled_state is not None:
-            _apply_state(module, compiled_state, "compiled_state")
+            apply_state(module, compiled_state, "compiled_state")
         entry = ProgramEntry(version_id, hash_, result.program, module)
         with self._lock:
             key = (version_id, hash_)
@@ -111,7 +108,7 @@ class Registry:
     def load_state(self, version_id: str, hash_: str, state: Any) -> ProgramEntry:
         current = self.program(version_id, hash_)
         module = _build(current.program)
-        _apply_state(module, state, "state")
+        apply_state(module, state, "state")
         updated = ProgramEntry(version_id, hash_, current.program, module)
         with self._lock:
             self._programs[(version_id, hash_)] = updated
@@ -129,71 +126,3 @@ def _build(program: dict[str, Any]) -> DefinedProgram:
             False,
             {"issues": [{"path": "definition", "reason": f"DSPy could not build the program: {exc}"}]},
         ) from None
-
-
-def _apply_state(module: DefinedProgram, state: Any, root: str) -> None:
-    """module.load_state(state) after checking that the state fits this program (INVALID_STATE otherwise)."""
-    issues: list[dict[str, str]] = []
-
-    def issue(segs: list[str | int], reason: str) -> None:
-        issues.append({"path": format_path(root, segs), "reason": reason})
-
-    predictors = dict(module.named_predictors())
-    if not isinstance(state, dict):
-        issue([], "must be an object mapping predictor names to their state")
-        _raise_invalid_state(issues)
-    prepared: dict[str, Any] = {}
-    for name, value in state.items():
-        if name not in predictors:
-            issue([name], f"no predictor named '{name}' (predictors: {', '.join(predictors) or 'none'})")
-            continue
-        if not isinstance(value, dict):
-            issue([name], "a predictor's state must be an object")
-            continue
-        current = predictors[name].dump_state()
-        merged = {**current, **copy.deepcopy(value)}
-        for key in value:
-            if key not in PREDICTOR_STATE_KEYS:
-                issue([name, key], f"unknown key '{key}' in a predictor's state (expected {', '.join(PREDICTOR_STATE_KEYS)})")
-        for key in ("demos", "traces", "train"):
-            if not isinstance(merged.get(key), list):
-                issue([name, key], f"{key} must be an array")
-        for i, demo in enumerate(merged.get("demos") or []):
-            if not isinstance(demo, dict):
-                issue([name, "demos", i], "a demo must be an object of field values")
-        _check_signature_state(merged.get("signature"), len(current["signature"]["fields"]), [name, "signature"], issue)
-        # The LM is chosen per request (dspy.context); a predictor-level LM from saved state would override it.
-        merged["lm"] = None
-        prepared[name] = merged
-    for name in predictors:
-        if name not in state:  # left out: keeps what the build gave it (DSPy needs every name)
-            prepared[name] = predictors[name].dump_state()
-    if issues:
-        _raise_invalid_state(issues)
-    try:
-        module.load_state(prepared)
-    except Exception as exc:
-        issue([], f"DSPy could not load it: {type(exc).__name__}: {exc}")
-        _raise_invalid_state(issues)
-
-
-def _check_signature_state(sig: Any, field_count: int, segs: list[str | int], issue) -> None:
-    if not isinstance(sig, dict):
-        issue(segs, "signature must be an object with instructions and fields")
-        return
-    if not isinstance(sig.get("instructions"), str):
-        issue([*segs, "instructions"], "instructions must be a string")
-    fields = sig.get("fields")
-    if not isinstance(fields, list):
-        issue([*segs, "fields"], "fields must be an array")
-        return
-    if len(fields) != field_count:
-        issue([*segs, "fields"], f"has {len(fields)} fields but the signature has {field_count}")
-    for i, f in enumerate(fields):
-        if not isinstance(f, dict) or not isinstance(f.get("prefix"), str) or not isinstance(f.get("description"), str):
-            issue([*segs, "fields", i], "a field's state must be an object with string prefix and description")
-
-
-def _raise_invalid_state(issues: list[dict[str, str]]) -> NoReturn:
-    first = issues[0]
-    raise BridgeError("INVALID_STATE", "validation", f"{first['path']}: {first['reason']}", False, {"issues": issues})

@@ -194,14 +194,14 @@ def test_import_accepts_what_compile_exports_and_rejects_tampering(reg):
         assert err.value.code == "INVALID_STATE"
         return err.value.details["issues"]
 
-    assert rejected(lambda s: s["answer"]["demos"][0].update(secret="x")) == [
-        {"path": "state.answer.demos[0].secret", "reason": "'secret' is not a field of the predictor's signature (question, answer)"}
+    assert rejected(lambda s: s["answer"].update(temperature=0.3)) == [
+        {"path": "state.answer.temperature", "reason": "unknown key 'temperature' in a predictor's state (expected traces, train, demos, signature, lm, fields)"}
     ]
     assert rejected(lambda s: s.update(other=s["answer"]))[0]["path"] == "state.other"
     assert rejected(lambda s: s.pop("answer")) == [{"path": "state.answer", "reason": "the program's predictor is missing"}]
     assert rejected(lambda s: s["answer"]["signature"]["fields"].pop())[0]["path"] == "state.answer.signature.fields"
     assert rejected(lambda s: s["answer"].update(lm={"model": "openai/x"}))[0]["path"] == "state.answer.lm"
-    assert rejected(lambda s: s["answer"].pop("traces"))[0] == {"path": "state.answer.traces", "reason": "is missing"}
+    assert rejected(lambda s: s["answer"].pop("signature"))[0] == {"path": "state.answer.signature", "reason": "is missing"}
     assert rejected(lambda s: s["answer"]["demos"].append("a string"))[0]["path"] == "state.answer.demos[2]"
 
 

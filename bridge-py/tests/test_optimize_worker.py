@@ -89,9 +89,9 @@ def test_compile_then_a_fresh_worker_runs_the_compiled_version_with_its_demos(po
     # import_state checks the compiled file against the definition
     imported = pool.result("import_state", {"definition": QA, "state": result["dspy_state"]})
     assert imported["compiled_state"] == result["compiled_state"]
-    tampered = {**result["dspy_state"], "answer": {**result["dspy_state"]["answer"], "demos": [{"question": "q", "answer": "a", "exfiltrate": 1}]}}
+    tampered = {**result["dspy_state"], "answer": {**result["dspy_state"]["answer"], "demos": ["What is 1+1? 2"]}}
     error = pool.error("import_state", {"definition": QA, "state": tampered})
-    assert error["code"] == "INVALID_STATE" and error["details"]["issues"][0]["path"] == "state.answer.demos[0].exfiltrate"
+    assert error["code"] == "INVALID_STATE" and error["details"]["issues"][0]["path"] == "state.answer.demos[0]"
 
     # a worker that has seen neither the program nor the compile: definition + compiled_state only
     assert fresh.error("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "x"}})["code"] == "UNKNOWN_PROGRAM"

@@ -17,6 +17,7 @@ import type {
   LanguageModelSpec,
   ModuleCallTrace,
 } from "./DspyAdapter.js";
+import { checkImportedState, predictorName } from "./importedState.js";
 
 type Answers = Record<string, unknown>[] | Record<string, Record<string, unknown>>;
 
@@ -148,43 +149,11 @@ export class InProcessAdapter implements DspyAdapter {
     };
   }
 
-  /** The worker's strict import rules (bridge-py/dspy_bridge/state_io.py), checked here in TypeScript. */
+  /** The worker's import rules (bridge-py/dspy_bridge/state_io.py), checked here in TypeScript. */
   async importState(definition: unknown, state: unknown): Promise<ImportStateResult> {
-    const program = validDefinition(definition);
-    const issues: IssueDetail[] = [];
-    if (state === null || typeof state !== "object" || Array.isArray(state)) throw invalid("INVALID_STATE", [{ path: "state", reason: "must be an object" }]);
-    const saved = state as Record<string, unknown>;
-    const predictors = new Map(Object.entries(program.modules).map(([name, module]) => [predictorName(name, module), module] as const));
-    for (const key of Object.keys(saved)) {
-      if (key !== "metadata" && !predictors.has(key)) issues.push({ path: `state.${key}`, reason: `the program has no predictor '${key}' (it has ${[...predictors.keys()].join(", ")})` });
-    }
-    const compiledState: Record<string, unknown> = {};
-    for (const [name, module] of predictors) {
-      const entry = saved[name];
-      if (entry === undefined) {
-        issues.push({ path: `state.${name}`, reason: "the program's predictor is missing" });
-        continue;
-      }
-      if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
-        issues.push({ path: `state.${name}`, reason: "must be an object" });
-        continue;
-      }
-      const value = entry as Record<string, unknown>;
-      const keys = ["traces", "train", "demos", "signature", "lm"];
-      for (const key of Object.keys(value)) if (!keys.includes(key)) issues.push({ path: `state.${name}.${key}`, reason: `is not a key of a predictor's state (${keys.join(", ")})` });
-      for (const key of keys) if (!Object.hasOwn(value, key)) issues.push({ path: `state.${name}.${key}`, reason: "is missing" });
-      if (value.lm !== null && value.lm !== undefined) issues.push({ path: `state.${name}.lm`, reason: "must be null" });
-      for (const key of ["traces", "train", "demos"]) if (value[key] !== undefined && !Array.isArray(value[key])) issues.push({ path: `state.${name}.${key}`, reason: "must be an array" });
-      const fields = new Set([...Object.keys(program.inputs), ...Object.keys(program.outputs), ...Object.keys(module.signature.inputs), ...Object.keys(module.signature.outputs), "augmented"]);
-      if (module.type === "ChainOfThought") fields.add("reasoning");
-      (Array.isArray(value.demos) ? value.demos : []).forEach((demo: unknown, i: number) => {
-        if (demo === null || typeof demo !== "object" || Array.isArray(demo)) return issues.push({ path: `state.${name}.demos[${i}]`, reason: "must be an object" });
-        for (const field of Object.keys(demo)) if (!fields.has(field)) issues.push({ path: `state.${name}.demos[${i}].${field}`, reason: `'${field}' is not a field of the predictor's signature` });
-      });
-      compiledState[name] = value;
-    }
+    const { issues, compiledState, predictors } = checkImportedState(validDefinition(definition), state);
     if (issues.length > 0) throw invalid("INVALID_STATE", issues);
-    return { compiledState, predictors: [...predictors.keys()] };
+    return { compiledState, predictors };
   }
 
   async health(): Promise<AdapterHealth> {
@@ -202,11 +171,6 @@ function validDefinition(definition: unknown): NormalizedProgram {
 
 function invalid(code: string, issues: IssueDetail[]): AppError {
   return new AppError(code, `${issues[0].path}: ${issues[0].reason}`, { layer: "validation", details: { issues } });
-}
-
-/** A predictor's name as DSPy's named_predictors() gives it (PROTOCOL.md "Programs"). */
-function predictorName(name: string, module: ModuleSpec): string {
-  return module.type === "ChainOfThought" ? `${name}.predict` : name;
 }
 
 /** DSPy's dump_state() `signature` of a predictor, approximated: its instructions and one entry per field. */

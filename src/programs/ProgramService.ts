@@ -164,8 +164,8 @@ export class ProgramService {
 
   /**
    * A new (not current) version from a DSPy save() JSON, checked against the definition of the
-   * program's current version (or `versionId`'s) by the adapter's strict import: a file that does
-   * not fit is BAD_USER_INPUT with paths under `input.dspyState`.
+   * program's current version (or `versionId`'s) by the adapter's import (what plain DSPy's
+   * load_state takes): a file that does not fit is BAD_USER_INPUT with paths under `input.dspyState`.
    */
   async importVersion(scope: Scope, input: { programId: string; dspyState: unknown; versionId?: string | null }): Promise<ProgramVersion> {
     if (!this.adapter) throw new AppError("UNSUPPORTED", "importing state needs an adapter", { layer: "validation" });

@@ -247,9 +247,53 @@ export function describeAdapterConformance(name: string, adapter: () => DspyAdap
       const imported = await adapter().importState(capitalsDefinition, result.dspyState);
       assert.deepEqual((imported.compiledState.answerer as { demos: unknown }).demos, state.demos);
       const tampered = structuredClone(result.dspyState) as Record<string, any>;
-      tampered.answerer.demos[0].secret = "x";
+      tampered.answerer.demos[0] = "What is the capital of France? Paris";
       const error = await expectAppError(adapter().importState(capitalsDefinition, tampered), "INVALID_STATE", "validation", false);
-      assert.equal((error.details?.issues as any[])[0].path, "state.answerer.demos[0].secret");
+      assert.equal((error.details?.issues as any[])[0].path, "state.answerer.demos[0]");
+    });
+
+    it("imports what DSPy's load_state takes (demo keys the signature does not use, arrays left out) and refuses what is not this program's state, at its path", async () => {
+      const saved = () => ({
+        answerer: {
+          traces: [],
+          train: [],
+          demos: [{ question: "What is the capital of France?", answer: "Paris", region: "Europe", id: 7 }],
+          signature: { instructions: "Given the fields `question`, produce the fields `answer`.", fields: [{ prefix: "Question:", description: "${question}" }, { prefix: "Answer:", description: "${answer}" }] },
+          lm: null,
+        },
+        metadata: { dependency_versions: { python: "3.11", dspy: "3.4.1", cloudpickle: "3.1" } },
+      });
+      const labeled = await adapter().importState(capitalsDefinition, saved());
+      assert.deepEqual(labeled.predictors, ["answerer"]);
+      assert.deepEqual((labeled.compiledState.answerer as { demos: unknown }).demos, saved().answerer.demos);
+      const { traces, train, ...sparse } = saved().answerer;
+      const filled = (await adapter().importState(capitalsDefinition, { answerer: { ...sparse, fields: {} } })).compiledState.answerer as Record<string, unknown>;
+      assert.deepEqual([filled.traces, filled.train, filled.lm], [[], [], null]);
+      const reasoned = {
+        "think.predict": {
+          demos: [{ augmented: true, question: "q", reasoning: "r", answer: "a" }],
+          signature: { instructions: "Think.", fields: ["Question:", "Reasoning:", "Answer:"].map((prefix) => ({ prefix, description: "" })) },
+          lm: null,
+        },
+        grade: { demos: [], signature: { instructions: "Grade.", fields: ["Reasoning:", "Answer:", "Confident:", "Score:"].map((prefix) => ({ prefix, description: "" })) }, lm: null },
+      };
+      assert.deepEqual((await adapter().importState(twoStepDefinition, reasoned)).predictors, ["think.predict", "grade"]);
+
+      const refused = async (definition: unknown, state: unknown) =>
+        ((await expectAppError(adapter().importState(definition, state), "INVALID_STATE", "validation", false)).details?.issues as { path: string }[]).map((i) => i.path);
+      const changed = (change: (s: any) => void) => {
+        const state: any = saved();
+        change(state);
+        return refused(capitalsDefinition, state);
+      };
+      assert.deepEqual(await changed((s) => (s.other = s.answerer)), ["state.other"]);
+      assert.deepEqual(await changed((s) => (s.answerer.temperature = 0.3)), ["state.answerer.temperature"]);
+      assert.deepEqual(await changed((s) => (s.answerer.lm = { model: "openai/gpt-4o-mini" })), ["state.answerer.lm"]);
+      assert.deepEqual(await changed((s) => delete s.answerer.lm), ["state.answerer.lm"]);
+      assert.deepEqual(await changed((s) => s.answerer.signature.fields.pop()), ["state.answerer.signature.fields"]);
+      assert.deepEqual(await changed((s) => (s.answerer.demos = {})), ["state.answerer.demos"]);
+      assert.deepEqual(await changed((s) => delete s.answerer), ["state.answerer"]);
+      assert.deepEqual(await refused(twoStepDefinition, { ...reasoned, "think.predict": { ...reasoned["think.predict"], demos: [1] } }), ['state["think.predict"].demos[0]']);
     });
 
     it("refuses a compile with a config key its optimizer does not take (INVALID_CONFIG at config.<key>)", async () => {
