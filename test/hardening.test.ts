@@ -191,7 +191,6 @@ describe("bad inputs at the door [sqlite]", function () {
   after(async () => server?.stop());
 
   const nested = (depth: number): unknown => {
-    // Built bottom-up, as deep as asked.
     let value: unknown = "leaf";
     for (let i = 0; i < depth; i++) value = { a: value };
     return value;

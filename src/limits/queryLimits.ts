@@ -89,11 +89,6 @@ export function operationShape(operation: OperationDefinitionNode, fragments: (n
   return below(operation.selectionSet);
 }
 
-/** Depth only (see operationShape). */
-export function operationDepth(operation: OperationDefinitionNode, fragments: (name: string) => FragmentDefinitionNode | null | undefined): number {
-  return operationShape(operation, fragments).depth;
-}
-
 /**
  * A validation rule refusing operations deeper than `maxDepth` (QUERY_TOO_DEEP) or expanding to more
  * than MAX_EXPANDED_FIELDS fields (QUERY_TOO_COMPLEX): checked before anything walks the expanded
