@@ -126,4 +126,8 @@ export class Optimization extends TenantScoped {
   @Field(() => Date, { nullable: true })
   @Column({ type: "datetime", precision: 3, nullable: true })
   finishedAt!: Date | null;
+
+  /** While RUNNING: until when the attempt's instance holds it (src/state/lease.ts). */
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  leaseExpiresAt!: Date | null;
 }

@@ -109,10 +109,10 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications });
     const evaluationStates = new EvaluationStateMachine(database, events);
-    const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, config.evaluations);
+    const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, { ...config.evaluations, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => evaluationRunner.close());
     const optimizationStates = new OptimizationStateMachine(database, events);
-    const optimizationRunner = new OptimizationRunner(database, optimizationStates, optimizationAdapter, events, config.optimizations);
+    const optimizationRunner = new OptimizationRunner(database, optimizationStates, optimizationAdapter, events, { ...config.optimizations, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => optimizationRunner.close());
     const scheduled: ScheduledOptimizations = {};
     jobs = await JobScheduler.start(

@@ -2,6 +2,7 @@ import { Evaluation, ExecutionStatus, LanguageModel, ProgramVersion } from "../.
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
+import { DONE, keepLease, later, leaseLeft, type RunOutcome, settled } from "../state/lease.js";
 import { recordedError } from "../state/recordedError.js";
 import { metricSpecFor } from "./judge.js";
 import type { EventBus } from "../pubsub.js";
@@ -13,6 +14,8 @@ import { examplesOf, type MetricInput } from "./EvaluationService.js";
 export interface EvaluationRunnerSettings {
   /** Deadline of one evaluation, from the worker pool's point of view. */
   deadlineMs: number;
+  /** How long an attempt's lease lasts without renewal (JOB_LOCK_LIFETIME_MS; src/state/lease.ts). */
+  leaseMs: number;
 }
 
 const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
@@ -41,18 +44,26 @@ export class EvaluationRunner {
     await this.cancels.close(true);
   }
 
-  async run(evaluationId: string, tenantId: string): Promise<void> {
+  async run(evaluationId: string, tenantId: string): Promise<RunOutcome> {
     let evaluation = await this.database.manager.findOneBy(Evaluation, { id: evaluationId, tenantId });
-    if (!evaluation || EVALUATION_TERMINAL.includes(evaluation.status)) return;
+    if (!evaluation || EVALUATION_TERMINAL.includes(evaluation.status)) return DONE;
     if (evaluation.status === RUNNING) {
-      // Its job lock expired: the instance running it stopped before it finished. Run it again.
-      evaluation = await this.stateMachine.transition({ from: evaluation, to: PENDING, changes: { progressDone: 0 } });
-      if (!evaluation) return;
+      const held = leaseLeft(evaluation);
+      if (held > 0) return later(held); // its holder is alive: this job is a second copy of the same attempt
+      // The lease expired: the instance running it stopped (or stalled) before it finished. Run it again.
+      const requeued = await this.stateMachine.transition({ from: evaluation, to: PENDING, changes: { progressDone: 0, leaseExpiresAt: null } });
+      if (!requeued) return this.settle(evaluation);
+      evaluation = requeued;
     }
     const examples = await examplesOf(this.database.manager, tenantId, evaluation.datasetId, evaluation.split);
-    const running = await this.stateMachine.transition({ from: evaluation, to: RUNNING, changes: { startedAt: new Date(), progressDone: 0, progressTotal: examples.length } });
-    if (!running) return; // cancelled in the meantime
+    const running = await this.stateMachine.transition({
+      from: evaluation,
+      to: RUNNING,
+      changes: { startedAt: new Date(), progressDone: 0, progressTotal: examples.length, leaseExpiresAt: this.leaseFromNow() },
+    });
+    if (!running) return this.settle(evaluation); // cancelled, or another holder started it first
     const controller = this.cancels.start(running.id);
+    const stopLease = keepLease(() => this.stateMachine.renewLease(running, this.leaseFromNow()), this.settings.leaseMs / 3, controller);
     let progress = Promise.resolve();
     let reported = 0;
     try {
@@ -81,19 +92,30 @@ export class EvaluationRunner {
         },
       });
       await progress.catch(() => undefined);
-      // Null when it was cancelled meanwhile: the result is discarded.
-      await this.stateMachine.transition({
+      // Null when it was cancelled (or taken over) meanwhile: the result is discarded.
+      const completed = await this.stateMachine.transition({
         from: running,
         to: COMPLETED,
-        changes: { score: result.score, results: result.results, progressDone: examples.length, progressTotal: examples.length, error: null, finishedAt: new Date() },
+        changes: { score: result.score, results: result.results, progressDone: examples.length, progressTotal: examples.length, error: null, finishedAt: new Date(), leaseExpiresAt: null },
       });
+      return completed ? DONE : this.settle(running);
     } catch (cause) {
       await progress.catch(() => undefined);
-      if (controller.signal.aborted) return; // cancelled: the evaluation already says so
-      await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "evaluation"), finishedAt: new Date() } });
+      if (controller.signal.aborted) return this.settle(running); // cancelled or taken over: the row says which
+      const failed = await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "evaluation"), finishedAt: new Date(), leaseExpiresAt: null } });
+      return failed ? DONE : this.settle(running);
     } finally {
+      stopLease();
       this.cancels.finish(running.id);
     }
+  }
+
+  private leaseFromNow(): Date {
+    return new Date(Date.now() + this.settings.leaseMs);
+  }
+
+  private async settle(seen: Evaluation): Promise<RunOutcome> {
+    return settled(await this.database.manager.findOneBy(Evaluation, { id: seen.id, tenantId: seen.tenantId }), EVALUATION_TERMINAL);
   }
 
 }

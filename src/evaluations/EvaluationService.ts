@@ -134,6 +134,7 @@ export class EvaluationService {
       error: null,
       queuedAt: new Date(),
       startedAt: null,
+      leaseExpiresAt: null,
       finishedAt: null,
     } satisfies NewEvaluation;
     const created = await this.database.transaction(async (manager) => {

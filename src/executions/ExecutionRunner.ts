@@ -5,6 +5,7 @@ import { findRow } from "../db/findRow.js";
 import { AppError } from "../errors.js";
 import type { EventBus } from "../pubsub.js";
 import { CancelWatch } from "../state/CancelWatch.js";
+import { DONE, keepLease, later, leaseLeft, type RunOutcome, settled } from "../state/lease.js";
 import { recordedError } from "../state/recordedError.js";
 import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
@@ -24,10 +25,6 @@ export interface RunnerSettings {
   leaseMs: number;
 }
 
-/** What the job should do next: nothing, or run again after a delay. */
-export type RunOutcome = { done: true } | { done: false; retryInMs: number };
-
-const DONE: RunOutcome = { done: true };
 const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
 
 /**
@@ -95,16 +92,8 @@ export class ExecutionRunner {
     return new Date(Date.now() + this.settings.leaseMs);
   }
 
-  /**
-   * What the job does after a transition of its own did not apply (the execution changed under it):
-   * done once the execution is terminal; otherwise look again later, for someone else holds it (or
-   * will, once its lease has expired). Never done while the execution can still run: removing the job
-   * then would leave the execution with none.
-   */
   private async settle(seen: Execution): Promise<RunOutcome> {
-    const now = await findRow(this.database.manager, Execution, { id: seen.id, tenantId: seen.tenantId });
-    if (!now || TERMINAL.includes(now.status)) return DONE;
-    return later(now.status === RUNNING ? leaseLeft(now) : 0);
+    return settled(await findRow(this.database.manager, Execution, { id: seen.id, tenantId: seen.tenantId }), TERMINAL);
   }
 
   private readonly versions = new Map<string, ProgramVersion>();
@@ -123,21 +112,14 @@ export class ExecutionRunner {
 
   private async attempt(running: Execution): Promise<RunOutcome> {
     const controller = this.cancels.start(running.id);
-    const renewal = setInterval(() => void this.renewOrAbort(running, controller), Math.min(this.settings.cancelPollMs, this.settings.leaseMs / 3));
+    // Renewing is also how an attempt learns of a cancel made on another instance: so at least as often as cancelPollMs.
+    const stopLease = keepLease(() => this.stateMachine.renewLease(running, this.leaseFromNow()), Math.min(this.settings.cancelPollMs, this.settings.leaseMs / 3), controller);
     try {
       return await this.attemptWith(running, controller.signal);
     } finally {
-      clearInterval(renewal);
+      stopLease();
       this.cancels.finish(running.id);
     }
-  }
-
-  /** Keeps the attempt's lease; an attempt that lost it (cancelled elsewhere, or taken over) stops. */
-  private async renewOrAbort(running: Execution, controller: AbortController): Promise<void> {
-    if (controller.signal.aborted) return;
-    // The database busy or gone: the next renewal, or the attempt's end, will tell.
-    const held = await this.stateMachine.renewLease(running, this.leaseFromNow()).catch(() => true);
-    if (!held) controller.abort();
   }
 
   private async attemptWith(running: Execution, signal: AbortSignal): Promise<RunOutcome> {
@@ -187,18 +169,6 @@ export class ExecutionRunner {
     return failed ? DONE : this.settle(running);
   }
 }
-
-/** Milliseconds until a RUNNING execution's lease expires (0 when it has, or it has none). */
-function leaseLeft(execution: Execution): number {
-  return execution.leaseExpiresAt ? Math.max(0, execution.leaseExpiresAt.getTime() - Date.now()) : 0;
-}
-
-/** Look again after `ms` (a little more, so a lease that expires then has expired). */
-function later(ms: number): RunOutcome {
-  return { done: false, retryInMs: ms > 0 ? ms + LEASE_MARGIN_MS : ms };
-}
-
-const LEASE_MARGIN_MS = 100;
 
 /** Versions never change once written, so each is read once (per instance, a bounded number of them). */
 const VERSIONS_KEPT = 256;

@@ -126,7 +126,8 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
         async (job) => {
           const stopRenewing = renewLock(job, settings.lockLifetimeMs / 3);
           try {
-            await evaluations.run(job.attrs.data.evaluationId, job.attrs.data.tenantId);
+            const outcome = await evaluations.run(job.attrs.data.evaluationId, job.attrs.data.tenantId);
+            if (!outcome.done) throw new RetryLater(outcome.retryInMs);
           } finally {
             stopRenewing();
           }
@@ -135,9 +136,11 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
           concurrency: evaluationConcurrency,
           lockLimit: evaluationConcurrency,
           lockLifetime: settings.lockLifetimeMs,
-          // The runner records every failure on the evaluation; only a failing handler (e.g. the database
-          // briefly unreachable) runs again, and picks up from the state the evaluation was left in.
+          // The runner records every failure on the evaluation; a run another instance holds is looked at again
+          // when its lease would expire (RetryLater); a failing handler (e.g. the database briefly
+          // unreachable) runs again, and picks up from the state the evaluation was left in.
           backoff: ({ error, attempt }) => {
+            if (error instanceof RetryLater) return error.retryInMs;
             console.error(`[jobs] evaluate-program failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
             return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
           },
@@ -153,7 +156,8 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
         async (job) => {
           const stopRenewing = renewLock(job, settings.lockLifetimeMs / 3);
           try {
-            await optimizations.run(job.attrs.data.optimizationId, job.attrs.data.tenantId);
+            const outcome = await optimizations.run(job.attrs.data.optimizationId, job.attrs.data.tenantId);
+            if (!outcome.done) throw new RetryLater(outcome.retryInMs);
           } finally {
             stopRenewing();
           }
@@ -162,8 +166,9 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
           concurrency: optimizationConcurrency,
           lockLimit: optimizationConcurrency,
           lockLifetime: settings.lockLifetimeMs,
-          // As evaluate-program: the runner records every failure; only a failing handler runs again.
+          // As evaluate-program: the runner records every failure; a held run is looked at again later; a failing handler runs again.
           backoff: ({ error, attempt }) => {
+            if (error instanceof RetryLater) return error.retryInMs;
             console.error(`[jobs] optimize-program failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
             return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
           },

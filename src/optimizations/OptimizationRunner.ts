@@ -5,6 +5,7 @@ import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { row } from "../db/rows.js";
 import { AppError } from "../errors.js";
+import { DONE, keepLease, later, leaseLeft, type RunOutcome, settled } from "../state/lease.js";
 import { recordedError } from "../state/recordedError.js";
 import { metricSpecFor } from "../evaluations/judge.js";
 import { examplesOf, type MetricInput } from "../evaluations/EvaluationService.js";
@@ -17,6 +18,8 @@ import { OPTIMIZATION_TERMINAL, type OptimizationProgressUpdate, type Optimizati
 export interface OptimizationRunnerSettings {
   /** Deadline of one optimization, from the worker pool's point of view. */
   deadlineMs: number;
+  /** How long an attempt's lease lasts without renewal (JOB_LOCK_LIFETIME_MS; src/state/lease.ts). */
+  leaseMs: number;
 }
 
 const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
@@ -44,17 +47,25 @@ export class OptimizationRunner {
     await this.cancels.close(true);
   }
 
-  async run(optimizationId: string, tenantId: string): Promise<void> {
+  async run(optimizationId: string, tenantId: string): Promise<RunOutcome> {
     let optimization = await this.database.manager.findOneBy(Optimization, { id: optimizationId, tenantId });
-    if (!optimization || OPTIMIZATION_TERMINAL.includes(optimization.status)) return;
+    if (!optimization || OPTIMIZATION_TERMINAL.includes(optimization.status)) return DONE;
     if (optimization.status === RUNNING) {
-      // Its job lock expired: the instance running it stopped before it finished. Run it again.
-      optimization = await this.stateMachine.transition({ from: optimization, to: PENDING, changes: { phase: null, metricCalls: 0, trials: 0, bestScore: null } });
-      if (!optimization) return;
+      const held = leaseLeft(optimization);
+      if (held > 0) return later(held); // its holder is alive: this job is a second copy of the same attempt
+      // The lease expired: the instance running it stopped (or stalled) before it finished. Run it again.
+      const requeued = await this.stateMachine.transition({ from: optimization, to: PENDING, changes: { phase: null, metricCalls: 0, trials: 0, bestScore: null, leaseExpiresAt: null } });
+      if (!requeued) return this.settle(optimization);
+      optimization = requeued;
     }
-    const running = await this.stateMachine.transition({ from: optimization, to: RUNNING, changes: { startedAt: new Date(), phase: null, metricCalls: 0, trials: 0, bestScore: null } });
-    if (!running) return; // cancelled in the meantime
+    const running = await this.stateMachine.transition({
+      from: optimization,
+      to: RUNNING,
+      changes: { startedAt: new Date(), phase: null, metricCalls: 0, trials: 0, bestScore: null, leaseExpiresAt: this.leaseFromNow() },
+    });
+    if (!running) return this.settle(optimization); // cancelled, or another holder started it first
     const controller = this.cancels.start(running.id);
+    const stopLease = keepLease(() => this.stateMachine.renewLease(running, this.leaseFromNow()), this.settings.leaseMs / 3, controller);
     let progress = Promise.resolve();
     let reported = running;
     try {
@@ -93,25 +104,38 @@ export class OptimizationRunner {
         },
       });
       await progress.catch(() => undefined);
-      await this.complete(running, version, result);
+      return (await this.complete(running, version, result)) ? DONE : this.settle(running);
     } catch (cause) {
       await progress.catch(() => undefined);
-      if (controller.signal.aborted) return; // cancelled: the optimization already says so
-      await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "optimization"), finishedAt: new Date() } });
+      if (controller.signal.aborted) return this.settle(running); // cancelled or taken over: the row says which
+      const failed = await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "optimization"), finishedAt: new Date(), leaseExpiresAt: null } });
+      return failed ? DONE : this.settle(running);
     } finally {
+      stopLease();
       this.cancels.finish(running.id);
     }
   }
 
-  /** COMPLETED and the new version, in one transaction (a number taken concurrently: the next one). */
-  private async complete(running: Optimization, source: ProgramVersion, result: CompileResult): Promise<void> {
+  private leaseFromNow(): Date {
+    return new Date(Date.now() + this.settings.leaseMs);
+  }
+
+  private async settle(seen: Optimization): Promise<RunOutcome> {
+    return settled(await this.database.manager.findOneBy(Optimization, { id: seen.id, tenantId: seen.tenantId }), OPTIMIZATION_TERMINAL);
+  }
+
+  /**
+   * COMPLETED and the new version, in one transaction (a number taken concurrently: the next one).
+   * False when the optimization changed meanwhile (cancelled, or taken over): nothing is written.
+   */
+  private async complete(running: Optimization, source: ProgramVersion, result: CompileResult): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       const versionId = newId();
       try {
-        await this.stateMachine.transition({
+        const completed = await this.stateMachine.transition({
           from: running,
           to: COMPLETED,
-          changes: { score: result.score, resultVersionId: versionId, phase: "done", metricCalls: Math.max(result.metricCalls, running.metricCalls), trials: result.trials, bestScore: result.bestTrialScore, error: null, finishedAt: new Date() },
+          changes: { score: result.score, resultVersionId: versionId, phase: "done", metricCalls: Math.max(result.metricCalls, running.metricCalls), trials: result.trials, bestScore: result.bestTrialScore, error: null, finishedAt: new Date(), leaseExpiresAt: null },
           also: async (manager) => {
             const last = await manager.maximum(ProgramVersion, "number", { programId: running.programId });
             await manager.insert(
@@ -132,7 +156,7 @@ export class OptimizationRunner {
             );
           },
         });
-        return;
+        return completed !== null;
       } catch (error) {
         if (!isUniqueViolation(error) || attempt >= 4) throw error;
       }

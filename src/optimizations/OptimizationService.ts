@@ -152,6 +152,7 @@ export class OptimizationService {
       error: null,
       queuedAt: new Date(),
       startedAt: null,
+      leaseExpiresAt: null,
       finishedAt: null,
     } satisfies NewOptimization;
     return fields;

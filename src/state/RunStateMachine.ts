@@ -34,6 +34,7 @@ export interface RunRow extends ObjectLiteral {
   status: ExecutionStatus;
   createdAt: Date;
   updatedAt: Date;
+  leaseExpiresAt: Date | null;
 }
 
 export interface RunTransition<E, C extends Partial<E>> {
@@ -118,5 +119,21 @@ export class RunStateMachine<E extends RunRow, C extends Partial<E>> {
     if (result.affected !== 1) return false;
     this.publish(Object.assign(new this.entity(), running, update), "progress");
     return true;
+  }
+
+  /**
+   * Extends the lease of the attempt `running` is (src/state/lease.ts), if the row is still that
+   * attempt's: RUNNING at its version. Nothing is published; the version stays. False when lost.
+   */
+  async renewLease(running: E, until: Date): Promise<boolean> {
+    const result = await this.database.transaction((manager) =>
+      manager
+        .createQueryBuilder()
+        .update(this.entity)
+        .set(row<E>({ leaseExpiresAt: until, version: running.version } as unknown as Partial<E>))
+        .where("id = :id AND version = :version AND status = :status", { id: running.id, version: running.version, status: RUNNING })
+        .execute(),
+    );
+    return result.affected === 1;
   }
 }
