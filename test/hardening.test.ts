@@ -277,6 +277,15 @@ describe("malformed ids are NOT_FOUND, like unknown ones, in every mutation (ite
     ["revokeApiKey", `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, { id: bad }, "id"],
   ];
 
+  it("treats an empty languageModelId as one that names nothing, in createProgram and in the programs filter", async () => {
+    const definition = { inputs: { q: { type: "str" } }, modules: { m: { type: "Predict", signature: "q -> a" } }, forward: [{ call: "m", with: { q: "$input.q" }, as: "s" }, { return: { a: "$s.a" } }] };
+    const before = await server!.countRows("program");
+    expectError(await graphql(server!.url, `mutation($i: CreateProgramInput!) { createProgram(input: $i) { id } }`, { i: { name: "empty-lm", definition, languageModelId: "" } }), "NOT_FOUND", "input.languageModelId");
+    assert.equal(await server!.countRows("program"), before, "nothing written");
+    const listed = (await graphql(server!.url, `{ programs(filter: { languageModelId: "" }) { totalCount } }`)).data as any;
+    assert.equal(listed.programs.totalCount, 0, "an empty id matches no program");
+  });
+
   for (const bad of ["not-a-uuid", "1; DROP TABLE program", "00000000-0000-7000-8000-000000000000"]) {
     it(`answers NOT_FOUND at the id's path for '${bad}'`, async () => {
       for (const [name, mutation, variables, path] of cases(bad)) {

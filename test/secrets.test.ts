@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { lmWireConfig } from "../src/adapters/lmWireConfig.js";
 import { loadConfig } from "../src/config.js";
 import { AppError } from "../src/errors.js";
 import { rotateSecrets } from "../src/secrets/rotate.js";
 import { decryptSecret, encryptSecret, languageModelAad, loadKeyring, storedKeyId } from "../src/secrets/SecretBox.js";
 import { startFakeOpenAI } from "./support/fakeOpenAI.js";
 import { expectData, expectError, graphql } from "./support/graphql.js";
-import { type TestServer, databaseTargets, describeEachDatabase, startTestServer } from "./support/harness.js";
+import { TEST_POLICIES, type TestServer, databaseTargets, describeEachDatabase, startTestServer } from "./support/harness.js";
 import { EXECUTION_FIELDS, predictDefinition } from "./support/stacks.js";
 
 const KEY_A = randomBytes(32).toString("base64");
@@ -68,6 +69,9 @@ describe("SecretBox (AES-256-GCM)", () => {
     assert.ok(everything.allows("ANY_NAME"));
     for (const name of ["AUTH_JWT_SECRET", "SECRETS_KEY", "DATABASE_URL", "MONGO_URL", "LM_SECRET_ENV_ALLOW"]) assert.ok(!everything.allows(name), name);
     assert.ok(!policy("none").allows("OPENAI_API_KEY"));
+    // Even allowed by a glob, a name that is an Object.prototype member is not an environment variable.
+    const spec = { id: "lm", tenantId: "t", model: "openai/x", apiBase: null, temperature: null, maxTokens: null, cache: false, secretEnv: "toString", config: null };
+    assert.equal(lmWireConfig(spec, {}, undefined, { secretEnv: everything, egress: TEST_POLICIES.egress }).api_key, undefined);
     for (const raw of ["SECRETS_KEY", "OPENAI_API_KEY,AUTH_JWT_SECRET", "bad-name", "A B"]) {
       assert.throws(() => policy(raw), (error: unknown) => error instanceof AppError && error.code === "BAD_CONFIG" && /LM_SECRET_ENV_ALLOW/.test(error.message), raw);
     }

@@ -40,7 +40,9 @@ export function lmWireConfig(
   if (lm.maxTokens !== null) config.max_tokens = lm.maxTokens;
   if (lm.secretEnv) {
     policies.secretEnv.check(lm.secretEnv);
-    if (env[lm.secretEnv]) config.api_key = env[lm.secretEnv];
+    // An own variable only: "toString" and friends are not in the environment.
+    const value = Object.hasOwn(env, lm.secretEnv) ? env[lm.secretEnv] : undefined;
+    if (value) config.api_key = value;
   }
   if (lm.apiKeyEncrypted) {
     if (!lm.tenantId) throw new AppError("SECRET_UNREADABLE", "the stored API key could not be decrypted: the language model's tenant is unknown", { layer: "lm" });

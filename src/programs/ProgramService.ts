@@ -65,7 +65,7 @@ export class ProgramService {
     if (filter?.nameContains) {
       query.andWhere("LOWER(p.name) LIKE :pattern ESCAPE '!'", { pattern: `%${escapeLike(filter.nameContains.toLowerCase())}%` });
     }
-    if (filter?.languageModelId) query.andWhere("p.languageModelId = :lm", { lm: isId(filter.languageModelId) ? filter.languageModelId : "" });
+    if (filter?.languageModelId != null) query.andWhere("p.languageModelId = :lm", { lm: isId(filter.languageModelId) ? filter.languageModelId : "" });
     return paginate(query, page);
   }
 
@@ -87,7 +87,7 @@ export class ProgramService {
   async create(scope: Scope, input: CreateProgram): Promise<Program> {
     checkProgramFields(input, "create");
     const program = await this.database.transaction(async (manager) => {
-      if (input.languageModelId) await this.languageModels.require(scope, input.languageModelId, "input.languageModelId", manager);
+      if (input.languageModelId != null) await this.languageModels.require(scope, input.languageModelId, "input.languageModelId", manager);
       const programId = newId();
       const version = newVersion(scope, programId, 1, input.definition);
       const created = row<Program>({
