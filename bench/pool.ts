@@ -1,3 +1,4 @@
+import { normalizeDefinition } from "../src/programs/programOf.js";
 import "reflect-metadata";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -82,11 +83,11 @@ async function directPython(): Promise<{ batch: (n: number, warmup: number) => P
 
 const predictProgram = {
   versionId: "00000000-0000-7000-8000-0000000be0c1",
-  definition: {
+  program: normalizeDefinition({
     inputs: { question: { type: "str" } },
     modules: { answer: { type: "Predict", signature: "question -> answer" } },
     forward: [{ call: "answer", with: { question: "$input.question" }, as: "a" }, { return: { answer: "$a.answer" } }],
-  },
+  }),
   compiledState: null,
 };
 const dummy = { id: "bench-dummy", model: "dummy", apiBase: null, temperature: null, maxTokens: null, cache: false, secretEnv: null, config: { answers: [{ answer: "Paris" }] } };

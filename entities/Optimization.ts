@@ -1,4 +1,6 @@
 import { GraphQLJSONObject } from "../src/graphql/scalars.js";
+import type { OptimizerName } from "../src/adapters/DspyAdapter.js";
+import { OPTIMIZER_ENTRIES } from "../src/catalog.js";
 import { Directive, Field, Float, ID, Int, ObjectType, registerEnumType } from "type-graphql";
 import { Column, Entity, Index, JoinColumn, ManyToOne, type Relation } from "typeorm";
 import { Dataset } from "./Dataset.js";
@@ -8,15 +10,9 @@ import { Program } from "./Program.js";
 import { ProgramVersion } from "./ProgramVersion.js";
 import { TenantScoped } from "./TenantScoped.js";
 
-export enum Optimizer {
-  LABELED_FEW_SHOT = "LABELED_FEW_SHOT",
-  BOOTSTRAP_FEW_SHOT = "BOOTSTRAP_FEW_SHOT",
-  BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH = "BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH",
-  COPRO = "COPRO",
-  MIPRO_V2 = "MIPRO_V2",
-  SIMBA = "SIMBA",
-  GEPA = "GEPA",
-}
+/** The optimizers of the shared catalog (bridge-py/dspy_bridge/catalog.json), as a GraphQL enum. */
+export const Optimizer = Object.freeze(Object.fromEntries(Object.keys(OPTIMIZER_ENTRIES).map((name) => [name, name]))) as Readonly<Record<OptimizerName, OptimizerName>>;
+export type Optimizer = OptimizerName;
 registerEnumType(Optimizer, { name: "Optimizer", description: "A DSPy optimizer (teleprompter)." });
 
 @ObjectType({ description: "How far an optimization is: its phase (compile, evaluate, done), metric calls, scored trials and the best trial's score (0–100)." })

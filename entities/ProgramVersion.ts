@@ -1,5 +1,6 @@
 import { GraphQLJSON } from "../src/graphql/scalars.js";
 import { Directive, Field, Float, Int, ObjectType, registerEnumType } from "type-graphql";
+import type { NormalizedProgram } from "../src/programs/definition/index.js";
 import { Column, Entity, Index, JoinColumn, ManyToOne, type Relation } from "typeorm";
 import { Program } from "./Program.js";
 import { TenantScoped } from "./TenantScoped.js";
@@ -30,6 +31,10 @@ export class ProgramVersion extends TenantScoped {
   @Field(() => GraphQLJSON)
   @Column({ type: "json" })
   definition!: unknown;
+
+  /** The normalized program workers run (src/programs/definition/programSchema.ts); null for versions written before it was stored. */
+  @Column({ type: "json", nullable: true })
+  normalized!: NormalizedProgram | null;
 
   @Field({ description: "SHA-256 of the canonical definition JSON." })
   @Column({ type: "varchar", length: 64 })

@@ -47,6 +47,7 @@ describe("validateProgramDefinition: valid definitions", () => {
             inputs: { context: { type: { list: "str" }, desc: "passages" }, question: { type: "str" } },
             outputs: { answer: { type: "str", desc: "a short answer" } },
           },
+          config: {},
         },
       },
       forward: [
@@ -65,6 +66,7 @@ describe("validateProgramDefinition: valid definitions", () => {
     assert.deepEqual(program.modules["generate"], {
       type: "Predict",
       signature: { inputs: { context: { type: { list: "str" } }, question: { type: "str" } }, outputs: { answer: { type: "str" } } },
+      config: {},
     });
   });
 
@@ -218,8 +220,8 @@ const cases: Case[] = [
   { name: "return output name is a keyword", def: mutated((d) => (d.forward[1].return = { return: "$gen.answer" })), path: "definition.forward[1].return.return", reason: "Python keyword" },
   // modules
   { name: "modules empty", def: mutated((d) => (d.modules = {})), path: "definition.modules", reason: "at least one module" },
-  { name: "unknown module type", def: mutated((d) => (d.modules.generate.type = "ReAct")), path: "definition.modules.generate.type", reason: "unknown module type 'ReAct' (expected Predict or ChainOfThought)" },
-  { name: "unknown module key", def: mutated((d) => (d.modules.generate.lm = "gpt")), path: "definition.modules.generate.lm", reason: "unknown key 'lm' in module" },
+  { name: "unknown module type", def: mutated((d) => (d.modules.generate.type = "Telepathy")), path: "definition.modules.generate.type", reason: "unknown module type 'Telepathy' (expected Predict, ChainOfThought, MultiChainComparison, BestOfN, Refine, ReAct, Retrieve)" },
+  { name: "unknown module key", def: mutated((d) => (d.modules.generate.lm = "gpt")), path: "definition.modules.generate.lm", reason: "unknown key 'lm' in a ChainOfThought module (expected type, signature, config)" },
   { name: "too many modules", def: mutated((d) => { for (let i = 0; i < 32; i++) d.modules[`m${i}`] = d.modules.generate; }), path: "definition.modules", reason: "33 modules; the limit is 32" },
   { name: "unknown signature key", def: mutated((d) => (d.modules.generate.signature.demos = [])), path: "definition.modules.generate.signature.demos", reason: "unknown key 'demos' in signature" },
   { name: "signature without outputs", def: mutated((d) => (d.modules.generate.signature.outputs = {})), path: "definition.modules.generate.signature.outputs", reason: "at least one output field" },
@@ -338,7 +340,7 @@ describe("validateProgramDefinition: invalid definitions", () => {
     const def = mutated((d) => {
       d.extra = 1;
       d.inputs.question = "string";
-      d.modules.generate.type = "ReAct";
+      d.modules.generate.type = "Telepathy";
       d.forward[1].return.answer = "$gen.answer.x";
     });
     assert.deepEqual(

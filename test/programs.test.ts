@@ -12,7 +12,7 @@ type Mutator = (d: any) => void;
 
 /** Invalid definitions, each a change to the valid QA example: [title, change, path, text the message must contain]. */
 const INVALID_DEFINITIONS: [string, Mutator, string, string][] = [
-  ["unknown module type", (d) => (d.modules.generate.type = "ReAct"), "input.definition.modules.generate.type", "ReAct"],
+  ["unknown module type", (d) => (d.modules.generate.type = "Telepathy"), "input.definition.modules.generate.type", "Telepathy"],
   ["invalid module name", (d) => ((d.modules["2fast"] = d.modules.generate), delete d.modules.generate, (d.forward[0].call = "2fast")), 'input.definition.modules["2fast"]', "2fast"],
   ["module name shadowing dspy.Module", (d) => ((d.modules.forward = d.modules.generate), delete d.modules.generate, (d.forward[0].call = "forward")), "input.definition.modules.forward", "shadow"],
   ["duplicate step names", (d) => d.forward.splice(1, 0, { ...d.forward[0] }), "input.definition.forward[1].as", "gen"],

@@ -1,3 +1,4 @@
+import { normalizeDefinition } from "../src/programs/programOf.js";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -81,7 +82,7 @@ async function startLlamaServer(timeoutMs = 120_000): Promise<LlamaServer> {
 const program = {
   versionId: "00000000-0000-7000-8000-00000000b001",
   compiledState: null,
-  definition: {
+  program: normalizeDefinition({
     inputs: { review: { type: "str" } },
     modules: {
       judge: {
@@ -101,7 +102,7 @@ const program = {
       { call: "judge", with: { review: "$input.review" }, as: "j" },
       { return: { sentiment: "$j.sentiment", stars: "$j.stars", summary: "$j.summary" } },
     ],
-  },
+  }),
 };
 
 const REVIEWS = [

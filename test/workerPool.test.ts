@@ -1,3 +1,4 @@
+import { normalizeDefinition } from "../src/programs/programOf.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -14,7 +15,7 @@ import { startFakeOpenAI } from "./support/fakeOpenAI.js";
 import { compactDefinition } from "./support/fixtures.js";
 import { TEST_POLICIES } from "./support/harness.js";
 
-const program = { versionId: "00000000-0000-7000-8000-00000000a001", definition: compactDefinition(), compiledState: null };
+const program = { versionId: "00000000-0000-7000-8000-00000000a001", program: normalizeDefinition(compactDefinition()), compiledState: null };
 const openAiLm = (id: string, url: string, model = "scripted"): LanguageModelSpec => ({
   id,
   model: `openai/${model}`,

@@ -5,7 +5,7 @@
          | "passage_match" | "lm_judge",
  "output": <program output field>, "label": <label field>,
  "tolerance"?: number >= 0                       (numeric only; default 0)
- "judge"?: {"definition", "lm_key", "score", "inputs": {judge input: "input.<f>"|"output.<f>"|"label.<f>"}}
+ "judge"?: {"program", "lm_key", "score", "inputs": {judge input: "input.<f>"|"output.<f>"|"label.<f>"}}
                                                   (lm_judge only)}
 ```
 
@@ -22,7 +22,7 @@ tokens in a normalized passage, DPR's `has_answer`).
 - numeric: both parse as numbers and |output − label| <= tolerance;
 - passage_match: DSPy's passage rule on the output as a passage, or on each element when the
   output is a list of passages (as dspy.evaluate.answer_passage_match does with `context`);
-- lm_judge: a judge program (a definition, validated as any program) run with its own LM; its
+- lm_judge: a judge program (a normalized program, shape-checked as any) run with its own LM; its
   `score` output (bool, or a number clamped to [0, 1]) is the score.
 
 `validate_metric(spec, program_outputs, label_fields)` checks a spec without running anything
@@ -37,12 +37,12 @@ from typing import Any, Callable
 import dspy
 from dspy.evaluate.metrics import em_score, f1_score, normalize_text
 
-from .definition import validate_definition
+from .catalog import METRIC_KINDS
+from .program_schema import program_issues
 from .errors import BridgeError
 
-METRIC_KINDS = ("exact_match", "normalized_exact_match", "contains", "token_f1", "numeric", "passage_match", "lm_judge")
-_SPEC_KEYS = {"kind", "output", "label", "tolerance", "judge"}
-_JUDGE_KEYS = {"definition", "lm_key", "score", "inputs"}
+_SPEC_KEYS = {"kind", "output", "label"} | {key for entry in METRIC_KINDS.values() for key in entry["keys"]}
+_JUDGE_KEYS = {"program", "lm_key", "score", "inputs"}
 _JUDGE_SOURCES = ("input", "output", "label")
 
 
@@ -102,12 +102,12 @@ def _validate_judge(judge: Any, issue: Callable[[str, str], None], program_input
             issue(f".judge.{key}", f"unknown key '{key}' (expected {', '.join(sorted(_JUDGE_KEYS))})")
     if not isinstance(judge.get("lm_key"), str) or not judge.get("lm_key"):
         issue(".judge.lm_key", "must be a non-empty string (the judge's LM)")
-    result = validate_definition(judge.get("definition"))
-    if not result.ok:
-        for found in result.issues:
-            issue(f".judge.{found['path']}", found["reason"])
+    found = program_issues(judge.get("program"), "program")
+    if found:
+        for problem in found:
+            issue(f".judge.{problem['path']}", problem["reason"])
         return
-    program = result.program
+    program = judge["program"]
     score = judge.get("score")
     if not isinstance(score, str) or score not in program["outputs"]:
         issue(".judge.score", f"must name an output of the judge program (outputs: {', '.join(program['outputs'])})")
@@ -280,8 +280,7 @@ def build_metric(spec: dict[str, Any], judge_lm: Callable[[str], Any] | None = N
 def _judge_runner(judge: dict[str, Any], lm_entry: Any) -> Callable[[dict[str, Any]], float]:
     from .program_builder import ProgramBuilder
 
-    program = validate_definition(judge["definition"]).program
-    module = ProgramBuilder.build(program)
+    module = ProgramBuilder.build(judge["program"])
     score_field = judge["score"]
     mapping = {name: source.split(".", 1) for name, source in judge["inputs"].items()}
     settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
@@ -296,10 +295,21 @@ def _judge_runner(judge: dict[str, Any], lm_entry: Any) -> Callable[[dict[str, A
         # traces optimizers bootstrap demos from.
         with dspy.context(lm=lm_entry.for_run(), trace=[], **settings):
             prediction = module(**kwargs)
-        value = prediction[score_field]
-        if isinstance(value, bool):
-            return float(value)
-        number = _number(value)
-        return 0.0 if number is None else min(1.0, max(0.0, number))
+        return judge_score(prediction[score_field])
 
     return run
+
+
+def score_value(kind: str, output: Any, label: Any, tolerance: float = 0.0) -> float:
+    """One output against one label with a simple kind (not lm_judge): what a reward compares."""
+    if kind == "numeric":
+        return numeric(output, label, tolerance)
+    return _SCORERS[kind](output, label)
+
+
+def judge_score(value: Any) -> float:
+    """A judge's score output as a float in [0, 1] (a bool is 1.0 or 0.0)."""
+    if isinstance(value, bool):
+        return float(value)
+    number = _number(value)
+    return 0.0 if number is None else min(1.0, max(0.0, number))

@@ -23,7 +23,8 @@ import dspy
 import orjson
 from dspy.utils.callback import BaseCallback
 
-from .definition import validate_program_inputs
+from .inputs import input_issues
+from .catalog import option_issues, option_stage
 from .errors import BridgeError, Cancelled, from_run_exception
 from .lm import LMEntry
 from .metrics import DeclarativeMetric, build_metric, raise_invalid_metric, validate_metric
@@ -171,7 +172,7 @@ class _FeedbackMetric:
 # --- examples ---------------------------------------------------------------------------------------
 
 
-def parse_examples(value: Any, root: str, program: dict[str, Any], required: bool = True) -> list[dspy.Example]:
+def parse_examples(value: Any, root: str, entry: ProgramEntry, required: bool = True) -> list[dspy.Example]:
     """`[{inputs, labels}]` → dspy.Examples with the inputs marked; INVALID_EXAMPLES with paths."""
     issues: list[dict[str, str]] = []
     if value is None and not required:
@@ -190,8 +191,8 @@ def parse_examples(value: Any, root: str, program: dict[str, Any], required: boo
             if key not in ("inputs", "labels"):
                 issues.append({"path": f"{path}.{key}", "reason": f"unknown key '{key}' (expected inputs, labels)"})
         inputs, labels = item.get("inputs"), item.get("labels", {})
-        for found in validate_program_inputs(program, inputs):
-            issues.append({"path": f"{path}.{found['path']}", "reason": found["reason"]})
+        for found in input_issues(entry.inputs_schema, inputs, f"{path}.inputs"):
+            issues.append(found)
         if not isinstance(labels, dict):
             issues.append({"path": f"{path}.labels", "reason": "labels must be an object of field values"})
             continue
@@ -256,7 +257,7 @@ def evaluate_program(
     send_progress: Callable[[dict[str, Any]], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
-    examples = parse_examples(payload.get("examples"), "examples", entry.program)
+    examples = parse_examples(payload.get("examples"), "examples", entry)
     metric = _metric(payload, entry, lm_of, examples)
     threads = _threads(payload)
     progress = Progress(send_progress, cancel)
@@ -301,154 +302,6 @@ def _evaluate(module: dspy.Module, examples: list[dspy.Example], metric: Declara
 
 # --- compile ----------------------------------------------------------------------------------------
 
-OPTIMIZERS = (
-    "LABELED_FEW_SHOT",
-    "BOOTSTRAP_FEW_SHOT",
-    "BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH",
-    "COPRO",
-    "MIPRO_V2",
-    "SIMBA",
-    "GEPA",
-)
-
-
-def _int(lo: int, hi: int | None = None, nullable: bool = False):
-    def check(v: Any) -> str | None:
-        if v is None and nullable:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
-            return f"must be an integer {'>= ' + str(lo) if hi is None else f'from {lo} to {hi}'}" + (" or null" if nullable else "")
-        return None
-
-    return check
-
-
-def _num(lo: float, hi: float | None = None, nullable: bool = False):
-    def check(v: Any) -> str | None:
-        if v is None and nullable:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < lo or (hi is not None and v > hi):
-            return f"must be a number {'>= ' + str(lo) if hi is None else f'from {lo} to {hi}'}" + (" or null" if nullable else "")
-        return None
-
-    return check
-
-
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "must be true or false"
-
-
-def _one_of(*values: Any, nullable: bool = False):
-    def check(v: Any) -> str | None:
-        if (v is None and nullable) or v in values:
-            return None
-        return f"must be one of {', '.join(map(str, values))}" + (" or null" if nullable else "")
-
-    return check
-
-
-_DEMOS = {"max_bootstrapped_demos": ("init", _int(0, 100)), "max_labeled_demos": ("init", _int(0, 100))}
-_THREADS = {"num_threads": ("init", _int(1, MAX_THREADS, nullable=True))}
-_BOOTSTRAP = {**_DEMOS, "max_rounds": ("init", _int(1, 10)), "max_errors": ("init", _int(0, nullable=True)), "metric_threshold": ("init", _num(0, 1, nullable=True))}
-
-# key → (where it goes: the optimizer's constructor or its compile(), check)
-CONFIG_SCHEMAS: dict[str, dict[str, tuple[str, Callable[[Any], str | None]]]] = {
-    "LABELED_FEW_SHOT": {"k": ("init", _int(1, 100)), "sample": ("compile", _bool)},
-    "BOOTSTRAP_FEW_SHOT": _BOOTSTRAP,
-    "BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH": {
-        **_BOOTSTRAP,
-        **_THREADS,
-        "num_candidate_programs": ("init", _int(1, 100)),
-        "stop_at_score": ("init", _num(0, 100, nullable=True)),
-        "labeled_sample": ("compile", _bool),
-    },
-    "COPRO": {"breadth": ("init", _int(2, 50)), "depth": ("init", _int(1, 20)), "init_temperature": ("init", _num(0, 2)), "track_stats": ("init", _bool)},
-    "MIPRO_V2": {
-        **_DEMOS,
-        **_THREADS,
-        "auto": ("init", _one_of("light", "medium", "heavy", nullable=True)),
-        "num_candidates": ("init", _int(1, 100, nullable=True)),
-        "max_errors": ("init", _int(0, nullable=True)),
-        "init_temperature": ("init", _num(0, 2)),
-        "metric_threshold": ("init", _num(0, 1, nullable=True)),
-        "num_trials": ("compile", _int(1, 1000, nullable=True)),
-        "minibatch": ("compile", _bool),
-        "minibatch_size": ("compile", _int(1, 1000)),
-        "minibatch_full_eval_steps": ("compile", _int(1, 1000)),
-        "program_aware_proposer": ("compile", _bool),
-        "data_aware_proposer": ("compile", _bool),
-        "tip_aware_proposer": ("compile", _bool),
-        "fewshot_aware_proposer": ("compile", _bool),
-        "view_data_batch_size": ("compile", _int(1, 100)),
-    },
-    "SIMBA": {
-        **_THREADS,
-        "bsize": ("init", _int(1, 1000)),
-        "num_candidates": ("init", _int(1, 100)),
-        "max_steps": ("init", _int(1, 1000)),
-        "max_demos": ("init", _int(0, 100)),
-        "demo_input_field_maxlen": ("init", _int(1)),
-        "temperature_for_sampling": ("init", _num(0, 2)),
-        "temperature_for_candidates": ("init", _num(0, 2)),
-    },
-    "GEPA": {
-        **_THREADS,
-        "auto": ("init", _one_of("light", "medium", "heavy", nullable=True)),
-        "max_full_evals": ("init", _int(1, 10_000, nullable=True)),
-        "max_metric_calls": ("init", _int(1, 1_000_000, nullable=True)),
-        "reflection_minibatch_size": ("init", _int(1, 1000)),
-        "candidate_selection_strategy": ("init", _one_of("pareto", "current_best")),
-        "component_selector": ("init", _one_of("round_robin", "all")),
-        "skip_perfect_score": ("init", _bool),
-        "add_format_failure_as_feedback": ("init", _bool),
-        "use_merge": ("init", _bool),
-        "max_merge_invocations": ("init", _int(0, 1000, nullable=True)),
-        "failure_score": ("init", _num(0, 1)),
-        "perfect_score": ("init", _num(0, 1)),
-    },
-}
-
-
-def validate_config(optimizer: Any, config: Any, trainset_size: int | None = None, devset_size: int | None = None) -> list[dict[str, str]]:
-    """Issues `[{path, reason}]` for an optimizer name and its config (paths `optimizer`, `config.<key>`)."""
-    if optimizer not in CONFIG_SCHEMAS:
-        return [{"path": "optimizer", "reason": f"must be one of {', '.join(OPTIMIZERS)}"}]
-    if config is None:
-        config = {}
-    if not isinstance(config, dict):
-        return [{"path": "config", "reason": "must be an object"}]
-    schema = CONFIG_SCHEMAS[optimizer]
-    issues = []
-    for key, value in config.items():
-        if key not in schema:
-            issues.append({"path": f"config.{key}", "reason": f"{optimizer} takes no '{key}' (it takes {', '.join(sorted(schema))})"})
-            continue
-        reason = schema[key][1](value)
-        if reason:
-            issues.append({"path": f"config.{key}", "reason": reason})
-    if issues:
-        return issues
-    # What the optimizers would refuse only once running.
-    if optimizer == "MIPRO_V2":
-        auto = config.get("auto", "light")
-        if auto is None and (config.get("num_candidates") is None or config.get("num_trials") is None):
-            missing = "num_candidates" if config.get("num_candidates") is None else "num_trials"
-            issues.append({"path": f"config.{missing}", "reason": "is required when auto is null"})
-        if auto is not None:
-            for key in ("num_candidates", "num_trials"):
-                if config.get(key) is not None:
-                    issues.append({"path": f"config.{key}", "reason": f"cannot be set with auto '{auto}' (set auto to null to choose it)"})
-        if devset_size is None and trainset_size is not None and trainset_size < 2:
-            issues.append({"path": "trainset", "reason": "MIPRO_V2 needs at least 2 examples when there is no devset"})
-    if optimizer == "GEPA":
-        budgets = [k for k in ("auto", "max_full_evals", "max_metric_calls") if config.get(k) is not None]
-        if len(budgets) != 1:
-            issues.append({"path": "config", "reason": "GEPA needs exactly one of auto, max_full_evals, max_metric_calls" + (f" (got {', '.join(budgets)})" if budgets else "")})
-    if optimizer == "SIMBA" and trainset_size is not None and config.get("bsize", 32) > trainset_size:
-        issues.append({"path": "config.bsize", "reason": f"is {config.get('bsize', 32)} but the trainset has {trainset_size} examples (SIMBA needs bsize <= trainset size)"})
-    return issues
-
-
 @dataclass
 class _Prepared:
     init: dict[str, Any]
@@ -456,9 +309,8 @@ class _Prepared:
 
 
 def _prepare(optimizer: str, config: dict[str, Any], trainset: list, devset: list, seed: int | None) -> _Prepared:
-    schema = CONFIG_SCHEMAS[optimizer]
-    init = {k: v for k, v in config.items() if schema[k][0] == "init"}
-    comp = {k: v for k, v in config.items() if schema[k][0] == "compile"}
+    init = {k: v for k, v in config.items() if option_stage(optimizer, k) == "init"}
+    comp = {k: v for k, v in config.items() if option_stage(optimizer, k) == "compile"}
     if optimizer == "MIPRO_V2":
         init.setdefault("auto", "light")
         init["verbose"] = False
@@ -489,14 +341,12 @@ def compile_program(
     seed = payload.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise _invalid("INVALID_CONFIG", [{"path": "seed", "reason": "must be an integer"}])
-    issues = validate_config(optimizer, config)
+    # The server checked the cross-key rules (they need the data sizes); the catalog's are checked here.
+    issues = option_issues(optimizer, config)
     if issues:
         raise _invalid("INVALID_CONFIG", issues)
-    trainset = parse_examples(payload.get("trainset"), "trainset", entry.program)
-    devset = parse_examples(payload.get("devset"), "devset", entry.program, required=False)
-    issues = validate_config(optimizer, config, len(trainset), len(devset) or None)
-    if issues:
-        raise _invalid("INVALID_CONFIG", issues)
+    trainset = parse_examples(payload.get("trainset"), "trainset", entry)
+    devset = parse_examples(payload.get("devset"), "devset", entry, required=False)
     metric = _metric(payload, entry, lm_of, trainset, devset)
     reflection = None
     if optimizer == "GEPA":

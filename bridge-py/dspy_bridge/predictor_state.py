@@ -16,7 +16,7 @@ from typing import Any, Callable, NoReturn
 
 import dspy
 
-from .definition._js import format_path
+from .program_schema import format_path
 from .errors import BridgeError
 
 PREDICTOR_STATE_KEYS = ("traces", "train", "demos", "signature", "lm", "fields")

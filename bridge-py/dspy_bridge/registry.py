@@ -10,12 +10,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from .definition import validate_definition
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
 from .errors import BridgeError
 from .lm import LMEntry, build_lm
 from .predictor_state import apply_state
+from .program_schema import check_program
 from .program_builder import DefinedProgram, ProgramBuilder
 from .tracing import to_jsonable
 
@@ -24,8 +27,9 @@ from .tracing import to_jsonable
 class ProgramEntry:
     version_id: str
     hash: str
-    program: dict[str, Any]  # the normalized definition
+    program: dict[str, Any]  # the normalized program
     module: DefinedProgram
+    inputs_schema: dict[str, Any] | None = None  # what a run's inputs must be (the server's rule, as data)
 
     @property
     def predictors(self) -> list[str]:
@@ -62,22 +66,11 @@ class Registry:
 
     # --- programs --------------------------------------------------------------------------------
 
-    def define_program(self, version_id: str, hash_: str, definition: Any, compiled_state: Any = None) -> ProgramEntry:
-        result = validate_definition(definition)
-        if not result.ok:
-            first = result.issues[0]
-            raise BridgeError(
-                "INVALID_DEFINITION",
-                "validation",
-                f"{first['path']}: {first['reason']}",
-                False,
-                {"issues": result.issues},
-            )
-        assert result.program is not None
-        module = _build(result.program)
+    def define_program(self, version_id: str, hash_: str, program: Any, compiled_state: Any = None, inputs_schema: Any = None) -> ProgramEntry:
+        module = _build(check_program(program))
         if compiled_state is not None:
             apply_state(module, compiled_state, "compiled_state")
-        entry = ProgramEntry(version_id, hash_, result.program, module)
+        entry = ProgramEntry(version_id, hash_, program, module, check_inputs_schema(inputs_schema))
         with self._lock:
             key = (version_id, hash_)
             self._programs[key] = entry
@@ -102,6 +95,26 @@ class Registry:
             )
         return entry
 
+    def dependencies(self, listed: Any) -> Callable[[str], tuple[DefinedProgram, LMEntry]] | None:
+        """The programs a run may call (`[{version_id, hash, lm_key}]`), all resolved now: one this
+        worker does not hold is UNKNOWN_PROGRAM / UNKNOWN_LM before the run starts (and is sent again)."""
+        if listed is None:
+            return None
+        if not isinstance(listed, list) or not all(isinstance(d, dict) for d in listed):
+            raise BridgeError("BAD_MESSAGE", "protocol", "payload.dependencies must be an array of {version_id, hash, lm_key}", False, {"path": "payload.dependencies"})
+        resolved: dict[str, tuple[DefinedProgram, LMEntry]] = {}
+        for d in listed:
+            if not all(isinstance(d.get(k), str) for k in ("version_id", "hash", "lm_key")):
+                raise BridgeError("BAD_MESSAGE", "protocol", "payload.dependencies must be an array of {version_id, hash, lm_key}", False, {"path": "payload.dependencies"})
+            resolved[d["version_id"]] = (self.program(d["version_id"], d["hash"]).module, self.lm(d["lm_key"]))
+
+        def programs(version_id: str) -> tuple[DefinedProgram, LMEntry]:
+            if version_id not in resolved:
+                raise BridgeError("UNKNOWN_PROGRAM", "protocol", f"program version '{version_id}' was not sent with this run", False, {"version_id": version_id})
+            return resolved[version_id]
+
+        return programs
+
     def dump_state(self, version_id: str, hash_: str) -> dict[str, Any]:
         return to_jsonable(self.program(version_id, hash_).module.dump_state())
 
@@ -109,16 +122,28 @@ class Registry:
         current = self.program(version_id, hash_)
         module = _build(current.program)
         apply_state(module, state, "state")
-        updated = ProgramEntry(version_id, hash_, current.program, module)
+        updated = ProgramEntry(version_id, hash_, current.program, module, current.inputs_schema)
         with self._lock:
             self._programs[(version_id, hash_)] = updated
         return updated
 
 
+def check_inputs_schema(schema: Any) -> dict[str, Any] | None:
+    if schema is None:
+        return None
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise BridgeError("BAD_MESSAGE", "protocol", f"payload.inputs_schema: not a JSON Schema: {exc.message}", False, {"path": "payload.inputs_schema"}) from None
+    return schema
+
+
 def _build(program: dict[str, Any]) -> DefinedProgram:
     try:
         return ProgramBuilder.build(program)
-    except Exception as exc:  # a definition both validators accepted but DSPy would not build
+    except BridgeError:
+        raise
+    except Exception as exc:  # a program the server accepted but DSPy would not build
         raise BridgeError(
             "INVALID_DEFINITION",
             "validation",

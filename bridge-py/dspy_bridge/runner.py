@@ -9,27 +9,30 @@ run stops before its next module or LM call (an LM call already sent runs to its
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import dspy
 from dspy.utils.callback import BaseCallback
 
-from .definition import validate_program_inputs
+from .inputs import input_issues
 from .errors import BridgeError, Cancelled, from_run_exception
 from .program_builder import ProgramBuilder
 from .registry import ProgramEntry
+from .run_context import DEFAULT_MAX_LM_CALLS, RUN_CONTEXT, Budget, LimitExceeded, RunContext
 from .lm import LMEntry
 from .tracing import RunTracer, to_jsonable
 
 
-class CancelCheck(BaseCallback):
-    """Raises Cancelled at the start of a module or LM call once the run's cancel event is set."""
+class RunGuard(BaseCallback):
+    """At the start of a module or LM call: raises Cancelled once the run's cancel event is set, and
+    counts LM calls against the run's budget (LimitExceeded past MAX_LM_CALLS_PER_EXECUTION)."""
 
-    def __init__(self, cancel: threading.Event) -> None:
+    def __init__(self, cancel: threading.Event | None, budget: Budget) -> None:
         self._cancel = cancel
+        self._budget = budget
 
     def _check(self) -> None:
-        if self._cancel.is_set():
+        if self._cancel is not None and self._cancel.is_set():
             raise Cancelled()
 
     def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
@@ -37,10 +40,20 @@ class CancelCheck(BaseCallback):
 
     def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
         self._check()
+        self._budget.lm_call()
 
 
-def run_program(entry: ProgramEntry, lm_entry: LMEntry, inputs: Any, deadline_ms: float | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
-    issues = validate_program_inputs(entry.program, inputs)
+def run_program(
+    entry: ProgramEntry,
+    lm_entry: LMEntry,
+    inputs: Any,
+    deadline_ms: float | None = None,
+    cancel: threading.Event | None = None,
+    programs: Callable[[str], tuple[Any, LMEntry]] | None = None,
+    max_lm_calls: int | None = None,
+) -> dict[str, Any]:
+    """`programs(version_id)`: the module and LM of a program this one calls (tools, judges)."""
+    issues = input_issues(entry.inputs_schema, inputs)
     if issues:
         first = issues[0]
         raise BridgeError("INVALID_INPUTS", "validation", f"{first['path']}: {first['reason']}", False, {"issues": issues})
@@ -48,14 +61,21 @@ def run_program(entry: ProgramEntry, lm_entry: LMEntry, inputs: Any, deadline_ms
     tracer = RunTracer(ProgramBuilder.modules(module))
     lm = lm_entry.for_run(deadline_ms)
     settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
-    # The check runs first, so a cancelled call is never traced as started.
-    callbacks: list[BaseCallback] = [tracer] if cancel is None else [CancelCheck(cancel), tracer]
+    budget = Budget(max_lm_calls=max_lm_calls or DEFAULT_MAX_LM_CALLS)
+    # The guard runs first, so a cancelled or over-budget call is never traced as started.
+    callbacks: list[BaseCallback] = [RunGuard(cancel, budget), tracer]
+    context = RUN_CONTEXT.set(RunContext(budget=budget, programs=programs))
     with dspy.context(lm=lm, callbacks=callbacks, usage_tracker=tracer, disable_history=True, trace=[], **settings):
         try:
             prediction = module(**inputs)
+        except LimitExceeded as exc:
+            exc.error.details.setdefault("trace", tracer.trace())
+            raise exc.error from None
         except Exception as exc:
             error = from_run_exception(exc)
             error.details.setdefault("trace", tracer.trace())
             raise error from None
+        finally:
+            RUN_CONTEXT.reset(context)
     outputs = to_jsonable(dict(prediction.items()))
     return {"outputs": outputs, "trace": tracer.trace(), "usage": tracer.usage()}

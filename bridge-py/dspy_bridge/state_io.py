@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .definition import validate_definition
+from .program_schema import check_program
 from .errors import BridgeError
 from .predictor_state import check_state, issue_collector, load_checked_state, raise_invalid_state
 from .registry import _build
@@ -24,13 +24,9 @@ from .tracing import to_jsonable
 REQUIRED_PREDICTOR_KEYS = ("signature", "lm")
 
 
-def import_state(definition: Any, state: Any) -> dict[str, Any]:
-    """A save() JSON checked against a definition → `{compiled_state, predictors, dependency_versions}`."""
-    result = validate_definition(definition)
-    if not result.ok:
-        first = result.issues[0]
-        raise BridgeError("INVALID_DEFINITION", "validation", f"{first['path']}: {first['reason']}", False, {"issues": result.issues})
-    module = _build(result.program)
+def import_state(program: Any, state: Any) -> dict[str, Any]:
+    """A save() JSON checked against a normalized program → `{compiled_state, predictors, dependency_versions}`."""
+    module = _build(check_program(program))
     predictors = [name for name, _ in module.named_predictors()]
     issues, issue = issue_collector("state")
 

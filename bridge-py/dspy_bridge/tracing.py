@@ -5,7 +5,7 @@ dspy.context is a contextvar, so concurrent requests on other threads never see 
 tracer. DSPy calls
 - on_module_start/end for every dspy.Module call: the tracer keeps those of the program's own
   submodules (by identity) as trace entries, named by the step the interpreter is running
-  (program_builder.CURRENT_STEP); nested modules (ChainOfThought's inner Predict) are not entries;
+  (run_context.CURRENT_STEP); nested modules (ChainOfThought's inner Predict) are not entries;
 - on_lm_start/end for every LM call: recorded in the innermost open entry, with the messages sent
   (instructions, demos, inputs) and the response text;
 - add_usage(model, usage) (DSPy's usage-tracker protocol) from inside the LM call, which is matched
@@ -21,7 +21,7 @@ from typing import Any
 
 from dspy.utils.callback import ACTIVE_CALL_ID, BaseCallback
 
-from .program_builder import CURRENT_STEP
+from .run_context import CURRENT_STEP
 
 MAX_DEPTH = 64
 

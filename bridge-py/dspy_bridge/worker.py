@@ -37,6 +37,7 @@ from .optimize import compile_program, evaluate_program, saved_state  # noqa: E4
 from .registry import Registry  # noqa: E402
 from .runner import run_program  # noqa: E402
 from .state_io import import_state  # noqa: E402
+from .run_context import RUN_CONTEXT, RunContext  # noqa: E402
 
 log = logging.getLogger("dspy_bridge.worker")
 
@@ -391,16 +392,20 @@ class Worker:
             return {"lm_key": lm_key}
         if request.command == "define_program":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
-            if "definition" not in p:
-                raise bad_message("payload.definition is required", path="payload.definition")
-            entry = self.registry.define_program(version_id, hash_, p["definition"], p.get("compiled_state"))
+            if "program" not in p:
+                raise bad_message("payload.program is required", path="payload.program")
+            entry = self.registry.define_program(version_id, hash_, p["program"], p.get("compiled_state"), p.get("inputs_schema"))
             return {"version_id": version_id, "hash": hash_, "predictors": entry.predictors}
         if request.command == "run":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             lm_key = protocol.require_str(p, "lm_key")
             entry = self.registry.program(version_id, hash_)
             lm = self.registry.lm(lm_key)
-            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id))
+            programs = self.registry.dependencies(p.get("dependencies"))
+            max_lm_calls = p.get("max_lm_calls")
+            if max_lm_calls is not None and (isinstance(max_lm_calls, bool) or not isinstance(max_lm_calls, int) or max_lm_calls < 1):
+                raise bad_message("payload.max_lm_calls must be an integer >= 1", path="payload.max_lm_calls")
+            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls)
         if request.command == "dump_state":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             return {"state": self.registry.dump_state(version_id, hash_)}
@@ -416,11 +421,11 @@ class Worker:
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             return {"dspy_state": saved_state(self.registry.program(version_id, hash_).module)}
         if request.command == "import_state":
-            if "definition" not in p:
-                raise bad_message("payload.definition is required", path="payload.definition")
+            if "program" not in p:
+                raise bad_message("payload.program is required", path="payload.program")
             if "state" not in p:
                 raise bad_message("payload.state is required", path="payload.state")
-            return import_state(p["definition"], p["state"])
+            return import_state(p["program"], p["state"])
         raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")
 
     def _long_job(self, request: protocol.Request) -> dict[str, Any]:
@@ -439,7 +444,11 @@ class Worker:
             self._wake()
 
         job = evaluate_program if request.command == "evaluate" else compile_program
-        return job(entry, lm, p, self.registry.lm, send_progress, cancel)
+        token = RUN_CONTEXT.set(RunContext(programs=self.registry.dependencies(p.get("dependencies"))))
+        try:
+            return job(entry, lm, p, self.registry.lm, send_progress, cancel)
+        finally:
+            RUN_CONTEXT.reset(token)
 
 
 def _ms_since(start: float) -> float:

@@ -1,9 +1,16 @@
-"""Shared fixtures: the DESIGN.md example definition and a worker-side registry."""
+"""Shared fixtures: the DESIGN.md example definition and a worker-side registry.
+
+The worker receives programs in normalized form, from the server's one validator; tests get that
+form the same way (`normalize`, through dist/src/cli/normalizeDefinition.js, built by `npm run build`).
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +40,54 @@ QA_DEFINITION = {
 }
 
 QA_INPUTS = {"context": ["Paris is the capital of France."], "question": "What is the capital of France?"}
+
+
+@functools.lru_cache(maxsize=256)
+def _normalize(definition_json: str) -> str:
+    cli = BRIDGE_DIR.parent / "dist" / "src" / "cli" / "normalizeDefinition.js"
+    if not cli.exists():
+        raise RuntimeError(f"{cli} is missing: run `npm run build` first (the test suite does)")
+    return subprocess.run(["node", str(cli)], input=definition_json, capture_output=True, text=True, check=True).stdout
+
+
+def normalize(definition: dict) -> dict:
+    """The server's normalized program for a definition (or {"issues": [...]} when it is invalid)."""
+    return json.loads(_normalize(json.dumps(definition, sort_keys=True)))
+
+
+def program_of(definition: dict) -> dict:
+    """As normalize, for a definition that must be valid."""
+    program = normalize(definition)
+    assert "issues" not in program, program
+    return program
+
+
+def inputs_schema(program: dict) -> dict:
+    """What the server sends as `inputs_schema` with a program (src/programs/validateProgramInputs.ts)."""
+    return json.loads(_inputs_schema(json.dumps(program, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=256)
+def _inputs_schema(program_json: str) -> str:
+    cli = BRIDGE_DIR.parent / "dist" / "src" / "cli" / "normalizeDefinition.js"
+    return subprocess.run(["node", str(cli), "--inputs-schema"], input=program_json, capture_output=True, text=True, check=True).stdout
+
+
+def define(registry, version_id: str, hash_: str, definition: dict, compiled_state=None):
+    """registry.define_program with what the server sends: the normalized program and its inputs schema."""
+    program = program_of(definition)
+    return registry.define_program(version_id, hash_, program, compiled_state, inputs_schema(program))
+
+
+def wire(definition: dict) -> dict:
+    """define_program's payload fields for a definition, as the server sends them."""
+    program = program_of(definition)
+    return {"program": program, "inputs_schema": inputs_schema(program)}
+
+
+@pytest.fixture
+def qa_program() -> dict:
+    return program_of(QA_DEFINITION)
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ import typing
 
 import dspy
 
-from dspy_bridge.definition import validate_definition
-from dspy_bridge.program_builder import ProgramBuilder, annotation
+from conftest import program_of
+from dspy_bridge.program_builder import ProgramBuilder
+from dspy_bridge.signatures import annotation
 
 
 def build(definition: dict) -> dspy.Module:
-    result = validate_definition(definition)
-    assert result.ok, result.issues
-    return ProgramBuilder.build(result.program)
+    return ProgramBuilder.build(program_of(definition))
 
 
 def test_named_predictors_are_stable_and_named_after_the_definition(two_step_definition):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dspy
 import pytest
 
+from conftest import program_of
+
 from dspy_bridge.metrics import build_metric, validate_metric
 from dspy_bridge.registry import Registry
 
@@ -70,7 +72,7 @@ JUDGE = {
 
 
 def judge_spec() -> dict:
-    return spec("lm_judge", judge={"definition": JUDGE, "lm_key": "judge", "score": "correct", "inputs": {"answer": "output.answer", "gold": "label.gold"}})
+    return spec("lm_judge", judge={"program": program_of(JUDGE), "lm_key": "judge", "score": "correct", "inputs": {"answer": "output.answer", "gold": "label.gold"}})
 
 
 def test_lm_judge_runs_its_own_program_with_its_own_lm():
@@ -104,6 +106,6 @@ def test_lm_judge_validation():
     bad["judge"]["score"] = "nope"
     assert validate_metric(bad, OUTPUTS, LABELS)[0]["path"] == "metric.judge.score"
     bad = judge_spec()
-    bad["judge"]["definition"] = {"inputs": {}}
-    assert validate_metric(bad, OUTPUTS, LABELS)[0]["path"].startswith("metric.judge.definition")
+    bad["judge"]["program"] = {"inputs": {}}
+    assert validate_metric(bad, OUTPUTS, LABELS)[0]["path"].startswith("metric.judge.program")
     assert validate_metric(spec("lm_judge"), OUTPUTS, LABELS)[0]["path"] == "metric.judge"

@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from conftest import wire
+
 from test_optimize import ANSWERS, EXACT, EXAMPLES, QA
 from test_worker import Pool
 
@@ -22,7 +24,7 @@ def pools():
         fresh.wait_ready()
         for q in (p, fresh):
             q.result("configure_lm", {"lm_key": "lm", "config": {"model": "dummy", "answers": ANSWERS}})
-        p.result("define_program", {"version_id": "v1", "hash": "h1", "definition": QA})
+        p.result("define_program", {"version_id": "v1", "hash": "h1", **wire(QA)})
         yield p, fresh
     finally:
         p.close()
@@ -87,22 +89,22 @@ def test_compile_then_a_fresh_worker_runs_the_compiled_version_with_its_demos(po
     exported = pool.result("export_state", {"version_id": "v1", "hash": "h1"})["dspy_state"]
     assert exported["answer"]["demos"] == [] and "metadata" in exported
     # import_state checks the compiled file against the definition
-    imported = pool.result("import_state", {"definition": QA, "state": result["dspy_state"]})
+    imported = pool.result("import_state", {**wire(QA), "state": result["dspy_state"]})
     assert imported["compiled_state"] == result["compiled_state"]
     tampered = {**result["dspy_state"], "answer": {**result["dspy_state"]["answer"], "demos": ["What is 1+1? 2"]}}
-    error = pool.error("import_state", {"definition": QA, "state": tampered})
+    error = pool.error("import_state", {**wire(QA), "state": tampered})
     assert error["code"] == "INVALID_STATE" and error["details"]["issues"][0]["path"] == "state.answer.demos[0]"
 
     # a worker that has seen neither the program nor the compile: definition + compiled_state only
     assert fresh.error("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "x"}})["code"] == "UNKNOWN_PROGRAM"
-    fresh.result("define_program", {"version_id": "v2", "hash": "h2", "definition": QA, "compiled_state": result["compiled_state"]})
+    fresh.result("define_program", {"version_id": "v2", "hash": "h2", **wire(QA), "compiled_state": result["compiled_state"]})
     run = fresh.result("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "What is 3+3?"}})
     assert run["outputs"] == {"answer": "6"}
     messages = run["trace"][0]["lm_calls"][0]["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert "What is 1+1?" in messages[1]["content"] and "What is 2+2?" in messages[3]["content"]
     # the same prompt the compiling worker builds for that version
-    pool.result("define_program", {"version_id": "v2", "hash": "h2", "definition": QA, "compiled_state": result["compiled_state"]})
+    pool.result("define_program", {"version_id": "v2", "hash": "h2", **wire(QA), "compiled_state": result["compiled_state"]})
     same = pool.result("run", {"version_id": "v2", "hash": "h2", "lm_key": "lm", "inputs": {"question": "What is 3+3?"}})
     assert same["trace"][0]["lm_calls"][0]["messages"] == messages
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import define
+
 from dspy_bridge.errors import BridgeError
 from dspy_bridge.registry import Registry
 from dspy_bridge.runner import run_program
@@ -58,7 +60,7 @@ def server_url():
 
 def test_outputs_parse_into_typed_fields_with_the_json_schema_adapter(server_url):
     registry = Registry()
-    entry = registry.define_program("real-1", "h", DEFINITION)
+    entry = define(registry, "real-1", "h", DEFINITION)
     registry.configure_lm("gemma:1", {
         "model": "openai/gemma", "api_base": server_url, "temperature": 0, "max_tokens": 256, "cache": False,
         "adapter": "json_schema",
@@ -81,7 +83,7 @@ def test_default_chat_adapter_reaches_the_server_and_fails_cleanly_or_parses(ser
     """Without structured outputs a 270M base model rarely follows ChatAdapter's format; whatever it does,
     the worker answers with typed outputs or a DSPY_ERROR that carries the LM calls made."""
     registry = Registry()
-    entry = registry.define_program("real-2", "h", DEFINITION)
+    entry = define(registry, "real-2", "h", DEFINITION)
     registry.configure_lm("gemma:chat", {"model": "openai/gemma", "api_base": server_url, "temperature": 0, "max_tokens": 128})
     try:
         result = run_program(entry, registry.lm("gemma:chat"), {"question": QUESTIONS[0]}, deadline_ms=60_000)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import QA_INPUTS
+from conftest import QA_INPUTS, define
 from dspy.utils.callback import BaseCallback
 
 from dspy_bridge.errors import BridgeError, Cancelled
@@ -21,7 +21,7 @@ def all_text(messages) -> str:
 
 
 def test_design_example_with_dummy_lm(registry, qa_definition):
-    entry = registry.define_program("v1", "h1", qa_definition)
+    entry = define(registry, "v1", "h1", qa_definition)
     registry.configure_lm("dummy:1", {"model": "dummy", "answers": [{"reasoning": "The passage says so.", "answer": "Paris"}]})
     result = run_program(entry, registry.lm("dummy:1"), QA_INPUTS)
     assert result["outputs"] == {"answer": "Paris"}
@@ -44,7 +44,7 @@ def test_design_example_with_dummy_lm(registry, qa_definition):
 
 
 def test_a_cancel_stops_the_run_at_its_next_module_call(registry, two_step_definition):
-    entry = registry.define_program("v2c", "h", two_step_definition)
+    entry = define(registry, "v2c", "h", two_step_definition)
     answers = [{"reasoning": "Named.", "answer": "Paris"}, {"summary": "Paris."}]
     registry.configure_lm("dummy:cancel", {"model": "dummy", "answers": answers})
     cancel = threading.Event()
@@ -69,14 +69,14 @@ def test_a_cancel_stops_the_run_at_its_next_module_call(registry, two_step_defin
 
 
 def test_a_list_of_dummy_answers_starts_over_in_every_run(registry, qa_definition):
-    entry = registry.define_program("v1", "h1", qa_definition)
+    entry = define(registry, "v1", "h1", qa_definition)
     registry.configure_lm("dummy:list", {"model": "dummy", "answers": [{"reasoning": "r", "answer": "first"}, {"reasoning": "r", "answer": "second"}]})
     for _ in range(3):
         assert run_program(entry, registry.lm("dummy:list"), QA_INPUTS)["outputs"] == {"answer": "first"}
 
 
 def test_two_steps_feed_reasoning_into_a_predict(registry, two_step_definition):
-    entry = registry.define_program("v2", "h", two_step_definition)
+    entry = define(registry, "v2", "h", two_step_definition)
     registry.configure_lm(
         "dummy:2",
         {"model": "dummy", "answers": [{"reasoning": "Paris is named in the passage.", "answer": "Paris"}, {"summary": "Paris, per the passage."}]},
@@ -90,7 +90,7 @@ def test_two_steps_feed_reasoning_into_a_predict(registry, two_step_definition):
 
 
 def test_literals_and_typed_outputs(registry):
-    entry = registry.define_program(
+    entry = define(registry, 
         "v3",
         "h",
         {
@@ -111,7 +111,7 @@ def test_literals_and_typed_outputs(registry):
 
 @pytest.mark.parametrize("adapter", ["json", "json_schema"])
 def test_the_lm_config_chooses_the_json_adapters(registry, adapter):
-    entry = registry.define_program("vj", "h", {
+    entry = define(registry, "vj", "h", {
         "inputs": {"text": "str"},
         "modules": {"rate": {"type": "Predict", "signature": "text -> stars: int, mood: Literal['good', 'bad']"}},
         "forward": [{"call": "rate", "with": {"text": "$input.text"}, "as": "r"}, {"return": {"stars": "$r.stars", "mood": "$r.mood"}}],
@@ -142,20 +142,20 @@ def test_json_schema_always_asks_for_structured_outputs_and_json_only_when_dspy_
 
 
 def test_invalid_inputs(registry, qa_definition):
-    entry = registry.define_program("v1", "h1", qa_definition)
+    entry = define(registry, "v1", "h1", qa_definition)
     registry.configure_lm("d", {"model": "dummy", "answers": []})
     with pytest.raises(BridgeError) as raised:
         run_program(entry, registry.lm("d"), {"context": "not a list"})
     error = raised.value
     assert (error.code, error.layer, error.retriable) == ("INVALID_INPUTS", "validation", False)
-    assert error.details["issues"] == [
-        {"path": "inputs.context", "reason": "expected list[str], got string 'not a list'"},
-        {"path": "inputs.question", "reason": "is required"},
-    ]
+    # The server's rule, sent as the program's inputs schema: each problem at its path.
+    assert [i["path"] for i in error.details["issues"]] == ["inputs.context", "inputs.question"]
+    assert "'not a list' is not of type 'array'" in error.details["issues"][0]["reason"]
+    assert error.details["issues"][1]["reason"] == "is required"
 
 
 def test_an_answer_that_does_not_parse_is_a_dspy_error_with_the_partial_trace(registry, qa_definition):
-    entry = registry.define_program("v1", "h1", qa_definition)
+    entry = define(registry, "v1", "h1", qa_definition)
     # No 'answer' field for ChatAdapter, nor for its JSONAdapter fallback (the second call).
     registry.configure_lm("bad", {"model": "dummy", "answers": [{"reasoning": "hm"}, {"reasoning": "hm"}]})
     with pytest.raises(BridgeError) as raised:
@@ -173,7 +173,7 @@ def test_each_request_uses_its_own_lm_and_trace_concurrently(registry, qa_defini
     # Two programs, two LMs; many runs interleaved on threads must never see each other's LM or trace.
     other = copy.deepcopy(qa_definition)
     other["modules"]["generate"]["signature"]["instructions"] = "Answer tersely."
-    programs = {"a": registry.define_program("va", "h", qa_definition), "b": registry.define_program("vb", "h", other)}
+    programs = {"a": define(registry, "va", "h", qa_definition), "b": define(registry, "vb", "h", other)}
     registry.configure_lm("lm-a", {"model": "dummy", "answers": {"": {"reasoning": "from A", "answer": "alpha"}}})
     registry.configure_lm("lm-b", {"model": "dummy", "answers": {"": {"reasoning": "from B", "answer": "beta"}}})
     start = threading.Barrier(8)
@@ -199,7 +199,7 @@ def test_each_request_uses_its_own_lm_and_trace_concurrently(registry, qa_defini
 
 
 def test_dump_and_load_state_round_trip_puts_demos_in_the_prompt(registry, qa_definition):
-    first = registry.define_program("v1", "h1", qa_definition)
+    first = define(registry, "v1", "h1", qa_definition)
     first.module.generate.predict.demos = [
         {"context": ["Rome is the capital of Italy."], "question": "Capital of Italy?", "reasoning": "Stated.", "answer": "Rome"}
     ]
@@ -207,7 +207,7 @@ def test_dump_and_load_state_round_trip_puts_demos_in_the_prompt(registry, qa_de
     json.dumps(state)
     assert state["generate.predict"]["demos"][0]["answer"] == "Rome"
 
-    fresh = registry.define_program("v1", "h2", qa_definition)
+    fresh = define(registry, "v1", "h2", qa_definition)
     assert fresh.module.generate.predict.demos == []
     registry.load_state("v1", "h2", state)
     loaded = registry.program("v1", "h2")
@@ -219,7 +219,7 @@ def test_dump_and_load_state_round_trip_puts_demos_in_the_prompt(registry, qa_de
     assert registry.dump_state("v1", "h2") == state
 
     # The same state given at definition time (compiled_state) has the same effect.
-    third = registry.define_program("v1", "h3", qa_definition, compiled_state=state)
+    third = define(registry, "v1", "h3", qa_definition, compiled_state=state)
     assert third.module.generate.predict.demos[0]["answer"] == "Rome"
 
 
@@ -235,7 +235,7 @@ def test_dump_and_load_state_round_trip_puts_demos_in_the_prompt(registry, qa_de
     ],
 )
 def test_state_that_does_not_fit_is_invalid_state(registry, qa_definition, state, path):
-    registry.define_program("v1", "h1", qa_definition)
+    define(registry, "v1", "h1", qa_definition)
     with pytest.raises(BridgeError) as raised:
         registry.load_state("v1", "h1", state)
     assert (raised.value.code, raised.value.layer, raised.value.retriable) == ("INVALID_STATE", "validation", False)
@@ -255,10 +255,10 @@ def test_registry_evicts_the_least_recently_used(qa_definition):
     from dspy_bridge.registry import Registry
 
     small = Registry(max_programs=2, max_lms=1)
-    small.define_program("a", "h", qa_definition)
-    small.define_program("b", "h", qa_definition)
+    define(small, "a", "h", qa_definition)
+    define(small, "b", "h", qa_definition)
     small.program("a", "h")  # touch a: b is now the oldest
-    small.define_program("c", "h", qa_definition)
+    define(small, "c", "h", qa_definition)
     small.program("a", "h")
     with pytest.raises(BridgeError):
         small.program("b", "h")

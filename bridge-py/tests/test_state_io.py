@@ -8,6 +8,8 @@ import json
 
 import dspy
 import pytest
+
+from conftest import define, program_of
 from test_optimize import ANSWERS, EXACT, LIGHT, PAIRS, QA
 
 from dspy_bridge.errors import BridgeError
@@ -39,7 +41,7 @@ def plain_module(module_type: str) -> dspy.Module:
 
 def compiled(module_type: str, optimizer: str) -> dict:
     reg = Registry()
-    reg.define_program("v1", "h1", DEFINITIONS[module_type])
+    define(reg, "v1", "h1", DEFINITIONS[module_type])
     reg.configure_lm("lm", {"model": "dummy", "answers": LM_ANSWERS})
     payload = {"optimizer": optimizer, "config": OPTIMIZERS[optimizer], "trainset": TOPICAL, "metric": EXACT, "seed": 0}
     if optimizer == "GEPA":
@@ -56,11 +58,11 @@ def test_what_each_optimizer_writes_imports_back_unchanged_and_runs(optimizer, m
     if optimizer == "LABELED_FEW_SHOT":
         assert [d["topic"] for d in next(iter(exported.values()))["demos"]] == ["arithmetic", "arithmetic"], "the case this guards"
 
-    imported = import_state(definition, copy.deepcopy(exported))
+    imported = import_state(program_of(definition), copy.deepcopy(exported))
     assert imported["compiled_state"] == result["compiled_state"]
     # A version made from it exports the very same file...
     reg = Registry()
-    entry = reg.define_program("v2", "h2", definition, imported["compiled_state"])
+    entry = define(reg, "v2", "h2", definition, imported["compiled_state"])
     assert saved_state(entry.module) == exported
     # ...and runs, with its demos in the prompt.
     reg.configure_lm("lm", {"model": "dummy", "answers": LM_ANSWERS})
@@ -133,13 +135,13 @@ def test_import_takes_what_plain_dspy_load_state_takes(name, mutate, dspy_takes,
     mutate(state)
     assert plain_dspy_takes(copy.deepcopy(state)) is dspy_takes
     if we_take:
-        imported = import_state(QA, copy.deepcopy(state))
+        imported = import_state(program_of(QA), copy.deepcopy(state))
         plain = plain_module("Predict")
         plain.load_state(copy.deepcopy(state))
         assert imported["compiled_state"] == json.loads(json.dumps(plain.dump_state()))
         return
     with pytest.raises(BridgeError) as err:
-        import_state(QA, state)
+        import_state(program_of(QA), state)
     assert err.value.code == "INVALID_STATE" and err.value.layer == "validation"
     issue = err.value.details["issues"][0]
     assert issue["path"].startswith("state") and issue["reason"]

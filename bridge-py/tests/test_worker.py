@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import zmq
 
-from conftest import BRIDGE_DIR, QA_DEFINITION, QA_INPUTS
+from conftest import BRIDGE_DIR, QA_DEFINITION, QA_INPUTS, wire
 
 HEARTBEAT_MS = 200
 LIVENESS = 3
@@ -239,7 +239,7 @@ def http_lm(api_base: str) -> dict[str, Any]:
 
 def setup_qa(p: Pool, version: str, lm_key: str, config: dict[str, Any]) -> None:
     assert p.result("configure_lm", {"lm_key": lm_key, "config": config}) == {"lm_key": lm_key}
-    defined = p.result("define_program", {"version_id": version, "hash": "h", "definition": QA_DEFINITION, "compiled_state": None})
+    defined = p.result("define_program", {"version_id": version, "hash": "h", **wire(QA_DEFINITION), "compiled_state": None})
     assert defined == {"version_id": version, "hash": "h", "predictors": ["generate.predict"]}
 
 
@@ -279,7 +279,7 @@ def test_unknown_program_then_define_then_run(pool):
     assert pool.result("configure_lm", {"lm_key": "dummy:qa", "config": {"model": "dummy", "answers": {"capital": {"reasoning": "Named.", "answer": "Paris"}}}})
     error = pool.error("run", run_payload("v-qa", "dummy:qa"))
     assert {k: error[k] for k in ("code", "layer", "retriable")} == {"code": "UNKNOWN_PROGRAM", "layer": "protocol", "retriable": True}
-    pool.result("define_program", {"version_id": "v-qa", "hash": "h", "definition": QA_DEFINITION})
+    pool.result("define_program", {"version_id": "v-qa", "hash": "h", **wire(QA_DEFINITION)})
     result = pool.result("run", run_payload("v-qa", "dummy:qa"))
     assert result["outputs"] == {"answer": "Paris"}
     assert result["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "lm_calls": 1}
@@ -291,24 +291,26 @@ def test_unknown_program_then_define_then_run(pool):
 
 
 def test_invalid_definition_and_inputs(pool):
-    bad = json.loads(json.dumps(QA_DEFINITION))
-    bad["modules"]["generate"]["type"] = "ReAct"
-    bad["forward"][0]["with"]["question"] = "$input.query"
-    error = pool.error("define_program", {"version_id": "v-bad", "hash": "h", "definition": bad})
+    # The worker checks only the normalized shape (program.schema.json) and the module types it can build.
+    bad = wire(QA_DEFINITION)
+    del bad["program"]["forward"][0]["as"]
+    error = pool.error("define_program", {"version_id": "v-bad", "hash": "h", **bad})
     assert (error["code"], error["layer"], error["retriable"]) == ("INVALID_DEFINITION", "validation", False)
-    assert error["details"]["issues"] == [
-        {"path": "definition.modules.generate.type", "reason": "unknown module type 'ReAct' (expected Predict or ChainOfThought)"},
-        {"path": "definition.forward[0].with.question", "reason": "'$input.query' refers to undeclared program input 'query' (inputs: context, question)"},
-    ]
-    assert error["message"] == "definition.modules.generate.type: unknown module type 'ReAct' (expected Predict or ChainOfThought)"
+    assert error["details"]["issues"][0]["path"] == "definition.forward[0]"
+    assert error["message"].startswith("definition.forward[0]: not a normalized program")
+    bad = wire(QA_DEFINITION)
+    bad["program"]["modules"]["generate"]["type"] = "Telepathy"
+    error = pool.error("define_program", {"version_id": "v-bad", "hash": "h", **bad})
+    assert error["code"] == "INVALID_DEFINITION"
+    assert error["details"]["issues"] == [{"path": "definition.modules.generate.type", "reason": "unknown module type 'Telepathy' (this worker builds Predict, ChainOfThought, MultiChainComparison, BestOfN, Refine, ReAct, Retrieve)"}]
     pool.result("configure_lm", {"lm_key": "dummy:any", "config": {"model": "dummy", "answers": []}})
-    pool.result("define_program", {"version_id": "v-in", "hash": "h", "definition": QA_DEFINITION})
+    pool.result("define_program", {"version_id": "v-in", "hash": "h", **wire(QA_DEFINITION)})
     error = pool.error("run", {"version_id": "v-in", "hash": "h", "lm_key": "dummy:any", "inputs": {"question": 3}})
     assert error["code"] == "INVALID_INPUTS" and error["details"]["issues"][0] == {"path": "inputs.context", "reason": "is required"}
 
 
 def test_dump_state_and_load_state(pool):
-    pool.result("define_program", {"version_id": "v-st", "hash": "h", "definition": QA_DEFINITION})
+    pool.result("define_program", {"version_id": "v-st", "hash": "h", **wire(QA_DEFINITION)})
     state = pool.result("dump_state", {"version_id": "v-st", "hash": "h"})["state"]
     assert list(state) == ["generate.predict"] and state["generate.predict"]["demos"] == []
     state["generate.predict"]["demos"] = [{"context": ["Rome is in Italy."], "question": "DEMO-QUESTION capital of Italy?", "reasoning": "Said.", "answer": "Rome"}]
@@ -320,7 +322,7 @@ def test_dump_state_and_load_state(pool):
     error = pool.error("load_state", {"version_id": "v-st", "hash": "h", "state": {"generate": {}}})
     assert (error["code"], error["layer"]) == ("INVALID_STATE", "validation")
     assert error["details"]["issues"][0]["path"] == "state.generate"
-    error = pool.error("define_program", {"version_id": "v-st2", "hash": "h", "definition": QA_DEFINITION, "compiled_state": {"x": 1}})
+    error = pool.error("define_program", {"version_id": "v-st2", "hash": "h", **wire(QA_DEFINITION), "compiled_state": {"x": 1}})
     assert error["code"] == "INVALID_STATE" and error["details"]["issues"][0]["path"] == "compiled_state.x"
 
 
@@ -385,7 +387,7 @@ def test_oversized_frame_is_payload_too_large(pool):
 
 
 def test_lm_connection_refused_is_lm_unavailable_quickly(pool):
-    pool.result("define_program", {"version_id": "v-down", "hash": "h", "definition": QA_DEFINITION})
+    pool.result("define_program", {"version_id": "v-down", "hash": "h", **wire(QA_DEFINITION)})
     pool.result("configure_lm", {"lm_key": "down", "config": http_lm(f"http://127.0.0.1:{closed_port()}/v1")})
     started = time.monotonic()
     reply = pool.request("run", run_payload("v-down", "down"))
@@ -398,7 +400,7 @@ def test_lm_connection_refused_is_lm_unavailable_quickly(pool):
 
 def test_a_worker_process_refuses_lm_requests_to_loopback_unless_its_config_allows_them(pool, lm_server):
     guarded = {**http_lm(lm_server), "egress_allow": []}
-    pool.result("define_program", {"version_id": "v-egress", "hash": "h", "definition": QA_DEFINITION})
+    pool.result("define_program", {"version_id": "v-egress", "hash": "h", **wire(QA_DEFINITION)})
     pool.result("configure_lm", {"lm_key": "egress", "config": guarded})
     error = pool.request("run", run_payload("v-egress", "egress"))["error"]
     assert {k: error[k] for k in ("code", "layer", "retriable")} == {"code": "LM_EGRESS_REFUSED", "layer": "lm", "retriable": False}
@@ -437,7 +439,7 @@ def test_heartbeats_and_pings_flow_while_a_slow_lm_call_runs(pool, lm_server):
 
 def test_cancel_stops_a_run_before_its_next_lm_call(pool, lm_server, two_step_definition):
     pool.result("configure_lm", {"lm_key": "http-2", "config": http_lm(lm_server)})
-    pool.result("define_program", {"version_id": "v-two", "hash": "h", "definition": two_step_definition})
+    pool.result("define_program", {"version_id": "v-two", "hash": "h", **wire(two_step_definition)})
     question = f"SLOW: capital? {uuid.uuid4().hex}"
     payload = {"version_id": "v-two", "hash": "h", "lm_key": "http-2", "inputs": {**QA_INPUTS, "question": question}}
     prompts_before = len(FakeOpenAI.prompts)
@@ -470,7 +472,7 @@ def test_shutdown_drains_running_requests_and_exits_0(fresh_pool, lm_server):
     time.sleep(0.3)
     assert p.result("shutdown", req_id="bye") == {"draining": 1}
     assert p.result("ping")["pong"] is True  # still answers pings while draining
-    refused = p.error("define_program", {"version_id": "v2", "hash": "h", "definition": QA_DEFINITION})
+    refused = p.error("define_program", {"version_id": "v2", "hash": "h", **wire(QA_DEFINITION)})
     assert (refused["code"], refused["layer"], refused["retriable"]) == ("WORKER_SHUTTING_DOWN", "worker", True)
     assert p.reply("slow")["ok"] is True
     assert p.proc.wait(10) == 0
@@ -489,7 +491,7 @@ def test_sigterm_drains_and_exits_0(fresh_pool, lm_server):
 def test_a_silent_pool_makes_the_worker_reconnect_and_say_ready_again(fresh_pool):
     p = fresh_pool
     p.result("configure_lm", {"lm_key": "d", "config": {"model": "dummy", "answers": {"capital": {"reasoning": "r", "answer": "Paris"}}}})
-    p.result("define_program", {"version_id": "v", "hash": "h", "definition": QA_DEFINITION})
+    p.result("define_program", {"version_id": "v", "hash": "h", **wire(QA_DEFINITION)})
     p.beat = False  # the pool goes silent
     started = time.monotonic()
     ready = p.wait_ready(timeout=6)

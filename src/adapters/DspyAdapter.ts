@@ -1,3 +1,4 @@
+import type { NormalizedProgram } from "../programs/definition/index.js";
 /**
  * How the product runs DSPy programs. Implemented by the ZeroMQ Python adapter (real DSPy in a
  * worker pool) and by a deterministic in-process adapter for fast domain tests; both pass the
@@ -21,7 +22,8 @@ export interface LanguageModelSpec {
 
 export interface ProgramSpec {
   versionId: string;
-  definition: unknown;
+  /** The normalized program (programOf(version)). */
+  program: NormalizedProgram;
   compiledState: unknown;
 }
 
@@ -77,7 +79,7 @@ export interface MetricSpec {
   /** `numeric` only: |output − label| <= tolerance (default 0). */
   tolerance?: number;
   /** `lm_judge` only: a judge program run with its own LM; `score` names its bool/int/float output. */
-  judge?: { definition: unknown; lm: LanguageModelSpec; score: string; inputs: Record<string, string> };
+  judge?: { program: NormalizedProgram; lm: LanguageModelSpec; score: string; inputs: Record<string, string> };
 }
 
 export interface EvaluationExample {
@@ -185,7 +187,7 @@ export interface DspyAdapter {
   /** Runs a DSPy optimizer (teleprompter) on a program version; the result is the optimized state. */
   compile(request: CompileRequest): Promise<CompileResult>;
   /** Checks a DSPy save() JSON against a definition (strict: INVALID_STATE with paths under `state`). */
-  importState(definition: unknown, state: unknown): Promise<ImportStateResult>;
+  importState(program: NormalizedProgram, state: unknown): Promise<ImportStateResult>;
   health(): Promise<AdapterHealth>;
   close(): Promise<void>;
 }

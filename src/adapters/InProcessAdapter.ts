@@ -1,5 +1,6 @@
+import { MODULE_TYPES } from "../catalog.js";
 import { AppError } from "../errors.js";
-import { type Binding, type FieldType, type ModuleSpec, type NormalizedProgram, checkValue, validateProgramDefinition } from "../programs/definition/index.js";
+import { type Binding, type Condition, type FieldType, type ModuleSpec, type NormalizedProgram, type Step, checkValue } from "../programs/definition/index.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import { aggregateScore, commonLabels, scoreSimple, validateMetric } from "../evaluations/metrics.js";
 import type { IssueDetail } from "../errors.js";
@@ -35,7 +36,7 @@ export class InProcessAdapter implements DspyAdapter {
   }
 
   async execute(request: ExecuteRequest): Promise<ExecuteResult> {
-    const program = validDefinition(request.program.definition);
+    const program = buildable(request.program.program);
     const inputIssues = validateProgramInputs(program, request.inputs, "inputs");
     if (inputIssues.length > 0) {
       throw new AppError("INVALID_INPUTS", `${inputIssues[0].path}: ${inputIssues[0].reason}`, { layer: "validation", details: { issues: inputIssues } });
@@ -53,7 +54,7 @@ export class InProcessAdapter implements DspyAdapter {
    * answered in turn across the whole evaluation.
    */
   async evaluate(request: EvaluateRequest): Promise<EvaluateResult> {
-    const program = validDefinition(request.program.definition);
+    const program = request.program.program;
     const exampleIssues: IssueDetail[] = [];
     request.examples.forEach((example, i) => {
       exampleIssues.push(...validateProgramInputs(program, example.inputs, `examples[${i}].inputs`));
@@ -108,7 +109,7 @@ export class InProcessAdapter implements DspyAdapter {
    */
   async compile(request: CompileRequest): Promise<CompileResult> {
     const started = performance.now();
-    const program = validDefinition(request.program.definition);
+    const program = request.program.program;
     if (request.optimizer !== "LABELED_FEW_SHOT") {
       throw new AppError("UNSUPPORTED", `the in-process adapter cannot run ${request.optimizer}; it needs DSPy (DSPY_ADAPTER=python)`, { layer: "validation" });
     }
@@ -150,8 +151,8 @@ export class InProcessAdapter implements DspyAdapter {
   }
 
   /** The worker's import rules (bridge-py/dspy_bridge/state_io.py), checked here in TypeScript. */
-  async importState(definition: unknown, state: unknown): Promise<ImportStateResult> {
-    const { issues, compiledState, predictors } = checkImportedState(validDefinition(definition), state);
+  async importState(program: NormalizedProgram, state: unknown): Promise<ImportStateResult> {
+    const { issues, compiledState, predictors } = checkImportedState(program, state);
     if (issues.length > 0) throw invalid("INVALID_STATE", issues);
     return { compiledState, predictors };
   }
@@ -163,10 +164,13 @@ export class InProcessAdapter implements DspyAdapter {
   async close(): Promise<void> {}
 }
 
-function validDefinition(definition: unknown): NormalizedProgram {
-  const validation = validateProgramDefinition(definition);
-  if (!validation.ok) throw invalid("INVALID_DEFINITION", validation.issues);
-  return validation.program;
+/** What the worker's builder refuses (an unknown module type) is refused here the same way. */
+function buildable(program: NormalizedProgram): NormalizedProgram {
+  const issues = Object.entries(program.modules)
+    .filter(([, module]) => !Object.hasOwn(MODULE_TYPES, module.type))
+    .map(([name, module]) => ({ path: `definition.modules.${name}.type`, reason: `unknown module type '${module.type}' (this adapter builds ${Object.keys(MODULE_TYPES).join(", ")})` }));
+  if (issues.length > 0) throw invalid("INVALID_DEFINITION", issues);
+  return program;
 }
 
 function invalid(code: string, issues: IssueDetail[]): AppError {
@@ -189,22 +193,17 @@ function demosOf(compiledState: unknown, predictor: string): Record<string, unkn
 
 /** `cursor.next`: the next answer of a list (one run, or a whole evaluation, shares one DummyLM). */
 function run(program: NormalizedProgram, inputs: Record<string, unknown>, answers: Answers, cursor: { next: number }, compiledState: unknown = null): ExecuteResult {
-  const results: Record<string, Record<string, unknown>> = { input: inputs };
   const trace: ModuleCallTrace[] = [];
-  const resolve = (binding: Binding) => ("literal" in binding ? binding.literal : results[binding.ref.step][binding.ref.field]);
-  for (const step of program.forward) {
-    if ("return" in step) {
-      const outputs = Object.fromEntries(Object.entries(step.return).map(([name, binding]) => [name, resolve(binding)]));
-      return { outputs, trace, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, lm_calls: trace.length } };
-    }
+  const call = (step: { call: string; as: string }, callInputs: Record<string, unknown>): Record<string, unknown> => {
     const started = performance.now();
-    const module = program.modules[step.call];
-    const callInputs = Object.fromEntries(Object.entries(step.with).map(([name, binding]) => [name, resolve(binding)]));
+    const module = program.modules[step.call]!;
+    if (module.type !== "Predict" && module.type !== "ChainOfThought") {
+      throw new AppError("UNSUPPORTED", `the in-process adapter runs Predict and ChainOfThought modules; ${module.type} needs DSPy (the Python worker pool)`, { layer: "worker" });
+    }
     const prompt = renderPrompt(module, callInputs);
     const answer = Array.isArray(answers) ? answers[cursor.next++] : Object.entries(answers).find(([key]) => prompt.includes(key))?.[1];
     if (answer === undefined) throw new AppError("LM_ERROR", "the dummy model has no answer for this prompt", { layer: "lm" });
     const outputs = parseOutputs(step.call, module, answer);
-    results[step.as] = outputs;
     const duration = performance.now() - started;
     trace.push({
       step: step.as,
@@ -215,8 +214,53 @@ function run(program: NormalizedProgram, inputs: Record<string, unknown>, answer
       duration_ms: duration,
       lm_calls: [{ model: "dummy", messages: [...demoMessages(module, demosOf(compiledState, predictorName(step.call, module))), { role: "user", content: prompt }], response: JSON.stringify(answer), usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, latency_ms: duration }],
     });
+    return outputs;
+  };
+  const outputs = runSteps(program.forward, { input: inputs }, call);
+  if (!outputs) throw new AppError("DSPY_ERROR", "the program ended without a return step", { layer: "dspy" });
+  return { outputs, trace, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, lm_calls: trace.length } };
+}
+
+type Results = Record<string, Record<string, unknown>>;
+type Call = (step: { call: string; as: string }, inputs: Record<string, unknown>) => Record<string, unknown>;
+
+/** The forward interpreter's rules (bridge-py/dspy_bridge/forward.py), sequentially: map runs one item at a time. */
+function runSteps(steps: readonly Step[], scope: Results, call: Call): Record<string, unknown> | undefined {
+  return runBlock(steps, { ...scope }, call);
+}
+
+/** Runs steps in `results` (which they extend); the return step's values, if there is one. */
+function runBlock(steps: readonly Step[], results: Results, call: Call): Record<string, unknown> | undefined {
+  const value = (binding: Binding) => ("literal" in binding ? structuredClone(binding.literal) : results[binding.ref.step]![binding.ref.field]);
+  const bindAll = (bindings: Record<string, Binding>) => Object.fromEntries(Object.entries(bindings).map(([name, binding]) => [name, value(binding)]));
+  const holds = (c: Condition) => results[c.ref.step]![c.ref.field] === c.equals;
+  for (const step of steps) {
+    if ("return" in step) return bindAll(step.return);
+    if ("call" in step) results[step.as] = call(step, bindAll(step.with));
+    else if ("map" in step) {
+      const runs = (value(step.map) as unknown[]).map((item, index) => runSteps(step.steps, { ...results, [step.as]: { item, index } }, call)!);
+      const fields = runs.length > 0 ? Object.keys(runs[0]!) : [];
+      results[step.as] = Object.fromEntries(fields.map((f) => [f, runs.map((r) => r[f])]));
+    } else if ("loop" in step) {
+      results[step.as] = Object.fromEntries(Object.entries(step.vars).map(([name, v]) => [name, value(v.value)]));
+      const outer = results;
+      for (let round = 0; round < step.loop.max; round++) {
+        const inner: Results = { ...outer, [step.as]: { ...outer[step.as] } };
+        runBlock(step.steps, inner, call);
+        const get = (b: Binding) => ("literal" in b ? structuredClone(b.literal) : inner[b.ref.step]![b.ref.field]);
+        const vars = { ...inner[step.as] };
+        for (const [name, b] of Object.entries(step.set)) vars[name] = get(b);
+        for (const [name, b] of Object.entries(step.append)) vars[name] = [...(vars[name] as unknown[]), get(b)];
+        for (const [name, b] of Object.entries(step.extend)) vars[name] = [...(vars[name] as unknown[]), ...(get(b) as unknown[])];
+        outer[step.as] = inner[step.as] = vars;
+        const until = step.loop.until;
+        if (until && inner[until.ref.step]![until.ref.field] === until.equals) break;
+      }
+    } else {
+      results[step.as] = runSteps(holds(step.if) ? step.then : step.else, results, call)!;
+    }
   }
-  throw new AppError("DSPY_ERROR", "the program ended without a return step", { layer: "dspy" });
+  return undefined;
 }
 
 function demoMessages(module: ModuleSpec, demos: Record<string, unknown>[]): { role: string; content: string }[] {

@@ -1,3 +1,5 @@
+import type { NormalizedProgram } from "../programs/definition/index.js";
+import { inputsJsonSchema } from "../programs/validateProgramInputs.js";
 import { AppError } from "../errors.js";
 import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
@@ -153,7 +155,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
   /** The metric on the wire: a judge names its LM by the key the worker holds it under. */
   private wireMetric(metric: MetricSpec, judge: WireLm | null): Record<string, unknown> {
     const { judge: spec, ...rest } = metric;
-    return spec && judge ? { ...rest, judge: { definition: spec.definition, lm_key: judge.key, score: spec.score, inputs: spec.inputs } } : rest;
+    return spec && judge ? { ...rest, judge: { program: spec.program, lm_key: judge.key, score: spec.score, inputs: spec.inputs } } : rest;
   }
 
   /**
@@ -162,7 +164,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
    * bookkeeping and the call), they are sent again and `call` runs once more.
    */
   private onRehydratedWorker<T>(deadlineMs: number | undefined, program: ProgramSpec, lms: WireLm[], call: (lease: WorkerLease, hash: string) => Promise<T>): Promise<T> {
-    const hash = programHash(program.definition, program.compiledState);
+    const hash = programHash(program.program, program.compiledState);
     const programKey = `program:${program.versionId}:${hash}`;
     const ensure = async (lease: WorkerLease) => {
       for (const lm of lms) {
@@ -171,7 +173,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
         lease.remember(lm.key);
       }
       if (!lease.knows(programKey)) {
-        await lease.request("define_program", { version_id: program.versionId, hash, definition: program.definition, compiled_state: program.compiledState ?? null });
+        await lease.request("define_program", { version_id: program.versionId, hash, program: program.program, inputs_schema: inputsJsonSchema(program.program), compiled_state: program.compiledState ?? null });
         lease.remember(programKey);
       }
     };
@@ -198,8 +200,8 @@ export class ZmqPythonAdapter implements DspyAdapter {
       );
   }
 
-  async importState(definition: unknown, state: unknown): Promise<ImportStateResult> {
-    const result = await this.pool.request<{ compiled_state: Record<string, unknown>; predictors: string[] }>("import_state", { definition, state }, DEFAULT_DEADLINE_MS);
+  async importState(program: NormalizedProgram, state: unknown): Promise<ImportStateResult> {
+    const result = await this.pool.request<{ compiled_state: Record<string, unknown>; predictors: string[] }>("import_state", { program, state }, DEFAULT_DEADLINE_MS);
     return { compiledState: result.compiled_state, predictors: result.predictors };
   }
 

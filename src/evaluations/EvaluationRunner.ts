@@ -1,4 +1,5 @@
 import { Evaluation, ExecutionStatus, LanguageModel, ProgramVersion } from "../../entities/index.js";
+import { programOf } from "../programs/programOf.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
@@ -75,7 +76,7 @@ export class EvaluationRunner {
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
       if (examples.length === 0) throw new AppError("NO_EXAMPLES", `the ${running.split} split no longer has examples`, { layer: "storage" });
       const result = await this.adapter.evaluate({
-        program: { versionId: version.id, definition: version.definition, compiledState: version.compiledState },
+        program: { versionId: version.id, program: programOf(version), compiledState: version.compiledState },
         lm,
         examples: examples.map((e) => ({ inputs: e.inputs, labels: e.labels })),
         metric: await metricSpecFor(this.database.manager, running.metric as unknown as MetricInput, tenantId),

@@ -1,5 +1,6 @@
+import { programOf } from "../programs/programOf.js";
 import type { EntityManager } from "typeorm";
-import { Evaluation, Example, ExampleSplit, ExecutionStatus, type ProgramVersion } from "../../entities/index.js";
+import { Evaluation, Example, ExampleSplit, ExecutionStatus } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { findInScope, requireInScope } from "../db/scoped.js";
@@ -9,7 +10,6 @@ import { isId, newId } from "../ids.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { ProgramService } from "../programs/ProgramService.js";
-import { validateProgramDefinition } from "../programs/definition/index.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import type { Scope } from "../scope.js";
 import type { EvaluationStateMachine, NewEvaluation } from "./EvaluationStateMachine.js";
@@ -183,9 +183,5 @@ export function examplesOf(manager: EntityManager, tenantId: string, datasetId: 
   return manager.find(Example, { where: { tenantId, datasetId, split }, order: { createdAt: "ASC", id: "ASC" }, take: MAX_EXAMPLES + 1 });
 }
 
-function definitionOf(version: ProgramVersion) {
-  const result = validateProgramDefinition(version.definition);
-  if (!result.ok) throw new AppError("INVALID_DEFINITION", `version ${version.number} no longer validates: ${result.issues[0].reason}`, { layer: "validation" });
-  return result.program;
-}
+const definitionOf = programOf;
 

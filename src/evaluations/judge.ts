@@ -2,6 +2,7 @@ import type { EntityManager } from "typeorm";
 import { LanguageModel } from "../../entities/index.js";
 import type { MetricSpec } from "../adapters/DspyAdapter.js";
 import { AppError } from "../errors.js";
+import { normalizeDefinition } from "../programs/programOf.js";
 import type { ProgramService } from "../programs/ProgramService.js";
 import type { Scope } from "../scope.js";
 import type { MetricInput } from "./EvaluationService.js";
@@ -53,7 +54,7 @@ export async function metricSpecFor(manager: EntityManager, metric: MetricInput,
   if (metric.judge) {
     const lm = await manager.findOneBy(LanguageModel, { id: metric.judge.languageModelId, tenantId });
     if (!lm) throw new AppError("NOT_FOUND", `the judge's language model '${metric.judge.languageModelId}' no longer exists`, { layer: "storage" });
-    spec.judge = { definition: metric.judge.definition, lm, score: metric.judge.score, inputs: metric.judge.inputs as Record<string, string> };
+    spec.judge = { program: normalizeDefinition(metric.judge.definition), lm, score: metric.judge.score, inputs: metric.judge.inputs as Record<string, string> };
   }
   return spec;
 }

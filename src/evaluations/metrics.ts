@@ -1,13 +1,14 @@
 import type { IssueDetail } from "../errors.js";
 import { validateProgramDefinition } from "../programs/definition/index.js";
 import type { MetricKind } from "../adapters/DspyAdapter.js";
+import { METRIC_KIND_ENTRIES } from "../catalog.js";
 
 /**
- * Declarative metrics on the TypeScript side: the same check as bridge-py/dspy_bridge/metrics.py
- * `validate_metric` (so a bad metric is refused before anything is written or queued), and the
- * scorers of the simple kinds for the in-process adapter (same semantics as the Python ones).
+ * Declarative metrics: the one check of a metric spec (so a bad metric is refused before anything is
+ * written or queued; the kinds are the shared catalog's), and the scorers of the simple kinds for the
+ * in-process adapter (same semantics as the Python ones).
  */
-export const METRIC_KINDS: readonly MetricKind[] = ["exact_match", "normalized_exact_match", "contains", "token_f1", "numeric", "passage_match", "lm_judge"];
+export const METRIC_KINDS = Object.keys(METRIC_KIND_ENTRIES) as readonly MetricKind[];
 const SPEC_KEYS = ["judge", "kind", "label", "output", "tolerance"];
 const JUDGE_KEYS = ["definition", "inputs", "lm_key", "score"];
 const JUDGE_SOURCES = ["input", "output", "label"];

@@ -1,4 +1,5 @@
 import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
+import { programOf } from "../programs/programOf.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { findRow } from "../db/findRow.js";
@@ -132,7 +133,7 @@ export class ExecutionRunner {
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
       const result = await this.adapter.execute({
-        program: { versionId: version.id, definition: version.definition, compiledState: version.compiledState },
+        program: { versionId: version.id, program: programOf(version), compiledState: version.compiledState },
         lm,
         inputs: running.inputs,
         deadlineMs: this.settings.deadlineMs,

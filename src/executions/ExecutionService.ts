@@ -1,3 +1,4 @@
+import { programOf } from "../programs/programOf.js";
 import { Execution, ExecutionEvent, ExecutionStatus, type ProgramVersion } from "../../entities/index.js";
 import { contentHash } from "../canonicalJson.js";
 import { AuditLog } from "../audit/AuditLog.js";
@@ -8,7 +9,6 @@ import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { ProgramService } from "../programs/ProgramService.js";
-import { validateProgramDefinition } from "../programs/definition/index.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import type { EventBus } from "../pubsub.js";
 import type { Scope } from "../scope.js";
@@ -269,12 +269,7 @@ export class ExecutionService {
   }
 }
 
-/** The stored definition was validated when it was saved; normalizing it again gives its input fields. */
-function normalized(version: ProgramVersion) {
-  const result = validateProgramDefinition(version.definition);
-  if (!result.ok) throw new AppError("INVALID_DEFINITION", `version ${version.number} no longer validates: ${result.issues[0].reason}`, { layer: "validation" });
-  return result.program;
-}
+const normalized = programOf;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,4 +1,5 @@
 import { Example, ExecutionStatus, LanguageModel, Optimization, ProgramVersion, VersionSource } from "../../entities/index.js";
+import { programOf } from "../programs/programOf.js";
 import type { CompileResult, DspyAdapter, OptimizerName } from "../adapters/DspyAdapter.js";
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
@@ -82,7 +83,7 @@ export class OptimizationRunner {
       const devset = running.devSplit ? examples(await examplesOf(this.database.manager, tenantId, running.datasetId, running.devSplit)) : null;
       if (trainset.length === 0) throw new AppError("NO_EXAMPLES", `the ${running.trainSplit} split no longer has examples`, { layer: "storage" });
       const result = await this.adapter.compile({
-        program: { versionId: version.id, definition: version.definition, compiledState: version.compiledState },
+        program: { versionId: version.id, program: programOf(version), compiledState: version.compiledState },
         lm,
         reflectionLm,
         optimizer: running.optimizer as OptimizerName,
@@ -146,6 +147,7 @@ export class OptimizationRunner {
                 programId: running.programId,
                 number: (last ?? 0) + 1,
                 definition: source.definition,
+                normalized: source.normalized,
                 contentHash: contentHash(source.definition),
                 compiledState: result.compiledState,
                 dspyState: result.dspyState,

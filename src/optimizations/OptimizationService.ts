@@ -1,3 +1,4 @@
+import { programOf } from "../programs/programOf.js";
 import { ExampleSplit, ExecutionStatus, Optimization, type Optimizer } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
@@ -11,7 +12,6 @@ import { isId, newId } from "../ids.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { ProgramService } from "../programs/ProgramService.js";
-import { validateProgramDefinition } from "../programs/definition/index.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import type { Scope } from "../scope.js";
 import type { NewOptimization, OptimizationStateMachine } from "./OptimizationStateMachine.js";
@@ -99,9 +99,7 @@ export class OptimizationService {
     if (!dataset) throw new AppError("NOT_FOUND", `input.datasetId: dataset '${input.datasetId}' not found`, { path: "input.datasetId" });
     if (input.reflectionLanguageModelId != null) await this.languageModels.require(scope, input.reflectionLanguageModelId, "input.reflectionLanguageModelId");
 
-    const definition = validateProgramDefinition(version.definition);
-    if (!definition.ok) throw new AppError("INVALID_DEFINITION", `version ${version.number} no longer validates: ${definition.issues[0].reason}`, { layer: "validation" });
-    const normalized = definition.program;
+    const normalized = programOf(version);
     const sets: { split: ExampleSplit; path: string }[] = [{ split: input.trainSplit, path: "input.trainSplit" }];
     if (input.devSplit != null) sets.push({ split: input.devSplit, path: "input.devSplit" });
     const all = [];

@@ -15,7 +15,9 @@ import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { EventBus } from "../pubsub.js";
 import type { Scope } from "../scope.js";
 import { IssueList } from "../validation.js";
-import { validateProgramDefinition } from "./definition/index.js";
+import { validateProgramDefinition, type NormalizedProgram } from "./definition/index.js";
+import { programOf } from "./programOf.js";
+import { pinProgramRefs, type VersionLookup } from "./programRefs.js";
 import { publishProgramChanged } from "./ProgramEvents.js";
 
 export interface CreateProgram {
@@ -85,11 +87,12 @@ export class ProgramService {
   }
 
   async create(scope: Scope, input: CreateProgram): Promise<Program> {
-    checkProgramFields(input, "create");
+    const checked = checkProgramFields(input, "create")!;
     const program = await this.database.transaction(async (manager) => {
       if (input.languageModelId != null) await this.languageModels.require(scope, input.languageModelId, "input.languageModelId", manager);
+      const normalized = await this.pinned(scope, checked, manager);
       const programId = newId();
-      const version = newVersion(scope, programId, 1, input.definition);
+      const version = newVersion(scope, programId, 1, input.definition, normalized);
       const created = row<Program>({
         id: programId,
         tenantId: scope.tenantId,
@@ -110,7 +113,7 @@ export class ProgramService {
   }
 
   async update(scope: Scope, input: UpdateProgram): Promise<Program> {
-    checkProgramFields(input, "update");
+    const checked = checkProgramFields(input, "update");
     const { program, newVersionId } = await this.database.transaction(async (manager) => {
       const current = await this.require(scope, input.id, "input.id", manager);
       checkExpectedVersion(current, input.expectedVersion);
@@ -124,7 +127,7 @@ export class ProgramService {
       let newVersionId: string | null = null;
       if (input.definition !== undefined && contentHash(input.definition) !== contentHash(current.definition)) {
         const last = await manager.maximum(ProgramVersion, "number", { programId: current.id });
-        const version = newVersion(scope, current.id, (last ?? 0) + 1, input.definition);
+        const version = newVersion(scope, current.id, (last ?? 0) + 1, input.definition, await this.pinned(scope, checked!, manager));
         await manager.insert(ProgramVersion, row(version)).catch(rethrowConcurrent(current.id));
         changes.definition = input.definition;
         changes.currentVersionId = version.id;
@@ -162,6 +165,21 @@ export class ProgramService {
     return program;
   }
 
+  /** The normalized program with the stored programs it names pinned to versions of this tenant (BAD_USER_INPUT otherwise). */
+  private async pinned(scope: Scope, program: NormalizedProgram, manager: EntityManager): Promise<NormalizedProgram> {
+    const lookup: VersionLookup = async (programId, versionId) => {
+      const referenced = isId(programId) ? await manager.findOneBy(Program, { id: programId, tenantId: scope.tenantId }) : null;
+      const id = versionId ?? referenced?.currentVersionId;
+      if (!referenced || !id || !isId(id)) return null;
+      const version = await manager.findOneBy(ProgramVersion, { id, programId: referenced.id, tenantId: scope.tenantId });
+      if (!version) return null;
+      return { programId: referenced.id, versionId: version.id, description: referenced.description, program: programOf(version), hasLanguageModel: referenced.languageModelId != null };
+    };
+    const { program: pinned, issues } = await pinProgramRefs(program, lookup, "input.definition");
+    if (issues.length > 0) throw AppError.fromIssues(issues);
+    return pinned;
+  }
+
   /**
    * A new (not current) version from a DSPy save() JSON, checked against the definition of the
    * program's current version (or `versionId`'s) by the adapter's import (what plain DSPy's
@@ -176,7 +194,7 @@ export class ProgramService {
     if (input.dspyState === null || typeof input.dspyState !== "object" || Array.isArray(input.dspyState)) throw AppError.badInput("input.dspyState", "must be an object (what DSPy's save() writes)");
     let compiledState: Record<string, unknown>;
     try {
-      compiledState = (await this.adapter.importState(base.definition, input.dspyState)).compiledState;
+      compiledState = (await this.adapter.importState(programOf(base), input.dspyState)).compiledState;
     } catch (error) {
       if (error instanceof AppError && error.code === "INVALID_STATE") {
         const issues = ((error.details?.issues as { path: string; reason: string }[] | undefined) ?? [{ path: "state", reason: error.message }]).map((i) => ({
@@ -190,7 +208,7 @@ export class ProgramService {
     const version = await this.database.transaction(async (manager) => {
       const last = await manager.maximum(ProgramVersion, "number", { programId: program.id });
       const created = {
-        ...newVersion(scope, program.id, (last ?? 0) + 1, base.definition),
+        ...newVersion(scope, program.id, (last ?? 0) + 1, base.definition, programOf(base)),
         compiledState,
         dspyState: input.dspyState,
         source: VersionSource.IMPORT,
@@ -230,13 +248,14 @@ export class ProgramService {
   }
 }
 
-function newVersion(scope: Scope, programId: string, number: number, definition: unknown): Partial<ProgramVersion> & { id: string } {
+function newVersion(scope: Scope, programId: string, number: number, definition: unknown, normalized: NormalizedProgram): Partial<ProgramVersion> & { id: string } {
   return {
     id: newId(),
     tenantId: scope.tenantId,
     programId,
     number,
     definition,
+    normalized,
     contentHash: contentHash(definition),
     compiledState: null,
     source: VersionSource.MANUAL,
@@ -246,16 +265,19 @@ function newVersion(scope: Scope, programId: string, number: number, definition:
   };
 }
 
-/** Name, description and definition: everything that can be checked before touching the database. */
-function checkProgramFields(input: CreateProgram | UpdateProgram, mode: "create" | "update"): void {
+/** Name, description and definition: everything that can be checked before touching the database. The normalized program, when a definition is given. */
+function checkProgramFields(input: CreateProgram | UpdateProgram, mode: "create" | "update"): NormalizedProgram | undefined {
   const issues = new IssueList();
   if (mode === "create" || input.name != null) issues.name("input.name", input.name);
   issues.optionalText("input.description", input.description, MAX_DESCRIPTION);
+  let normalized: NormalizedProgram | undefined;
   if (mode === "create" || input.definition !== undefined) {
     const result = validateProgramDefinition(input.definition, "input.definition");
     if (!result.ok) issues.issues.push(...result.issues);
+    else normalized = result.program;
   }
   if (!issues.empty) throw AppError.fromIssues(issues.issues);
+  return normalized;
 }
 
 function checkExpectedVersion(current: Program, expected: number | null | undefined, path = "input.expectedVersion"): void {

@@ -1,6 +1,6 @@
 import type { IssueDetail } from "../errors.js";
 import { jsonBytes } from "../validation.js";
-import { checkValue, type NormalizedProgram } from "./definition/index.js";
+import { checkValue, type FieldType, type NormalizedProgram } from "./definition/index.js";
 
 export const MAX_INPUT_BYTES = 1_048_576;
 
@@ -25,4 +25,31 @@ export function validateProgramInputs(program: NormalizedProgram, inputs: unknow
     }
   }
   return issues;
+}
+
+/**
+ * The same rule as data, for the worker: a JSON Schema of the program's inputs (sent with the
+ * program, bridge-py checks a run's inputs and an optimizer's examples with it). The byte limit
+ * is checked where the inputs are received.
+ */
+export function inputsJsonSchema(program: NormalizedProgram): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(program.inputs)) properties[name] = fieldTypeJsonSchema(spec.type);
+  return { type: "object", properties, required: Object.keys(program.inputs), additionalProperties: false };
+}
+
+function fieldTypeJsonSchema(type: FieldType): Record<string, unknown> {
+  switch (type) {
+    case "str":
+      return { type: "string" };
+    case "int":
+      return { type: "integer" };
+    case "float":
+      return { type: "number" };
+    case "bool":
+      return { type: "boolean" };
+    case "dict":
+      return { type: "object" };
+  }
+  return "list" in type ? { type: "array", items: fieldTypeJsonSchema(type.list) } : { enum: type.enum };
 }

@@ -1,3 +1,4 @@
+import { normalizeDefinition } from "../../src/programs/programOf.js";
 import assert from "node:assert/strict";
 import type { DspyAdapter, EvaluationProgress, ExecuteRequest, LanguageModelSpec } from "../../src/adapters/DspyAdapter.js";
 import { AppError } from "../../src/errors.js";
@@ -49,7 +50,7 @@ const capitalExamples = capitals.map(([country, label]) => ({ inputs: { question
 const labeledExamples = capitals.map(([country, label]) => ({ inputs: { question: `What is the capital of ${country}?` }, labels: { answer: label } }));
 
 let counter = 0;
-const version = (definition: unknown) => ({ versionId: `00000000-0000-7000-8000-${String(++counter).padStart(12, "0")}`, definition, compiledState: null });
+const version = (definition: unknown) => ({ versionId: `00000000-0000-7000-8000-${String(++counter).padStart(12, "0")}`, program: normalizeDefinition(definition), compiledState: null });
 
 async function expectAppError(promise: Promise<unknown>, code: string, layer: string, retriable?: boolean): Promise<AppError> {
   try {
@@ -110,10 +111,10 @@ export function describeAdapterConformance(name: string, adapter: () => DspyAdap
       results.forEach((result, i) => assert.equal(result.outputs.answer, `answer ${i} from lm-${i % 3}`));
     });
 
-    it("rejects an invalid definition as INVALID_DEFINITION with the issues", async () => {
-      const bad = qaDefinition();
-      (bad.modules as any).generate.type = "Unknown";
-      const error = await expectAppError(adapter().execute({ program: version(bad), lm: dummyLm("lm-x", [{}]), inputs: {} }), "INVALID_DEFINITION", "validation", false);
+    it("rejects a program it cannot build as INVALID_DEFINITION with the issues", async () => {
+      const bad = version(qaDefinition());
+      (bad.program.modules as any).generate.type = "Unknown";
+      const error = await expectAppError(adapter().execute({ program: bad, lm: dummyLm("lm-x", [{}]), inputs: { context: [], question: "q" } }), "INVALID_DEFINITION", "validation", false);
       assert.ok(JSON.stringify(error.details).includes("definition.modules.generate.type"));
     });
 
@@ -239,16 +240,16 @@ export function describeAdapterConformance(name: string, adapter: () => DspyAdap
       assert.deepEqual({ ...result.dspyState, metadata: undefined }, { ...result.compiledState, metadata: undefined });
       assert.equal(seen[0], "compile");
       assert.equal(seen[seen.length - 1], "done");
-      const executed = await adapter().execute({ program: { ...program, versionId: version(null).versionId, compiledState: result.compiledState }, lm: capitalsLm("lm-compile"), inputs: { question: "What is the capital of Spain?" } });
+      const executed = await adapter().execute({ program: { ...program, versionId: version(qaDefinition()).versionId, compiledState: result.compiledState }, lm: capitalsLm("lm-compile"), inputs: { question: "What is the capital of Spain?" } });
       assert.deepEqual(executed.outputs, { answer: "Madrid" });
       const text = JSON.stringify(executed.trace[0].lm_calls[0].messages);
       assert.ok(text.includes("What is the capital of France?") && text.includes("What is the capital of Italy?"), text);
       // The save() JSON imports back; a tampered one is INVALID_STATE with a path.
-      const imported = await adapter().importState(capitalsDefinition, result.dspyState);
+      const imported = await adapter().importState(normalizeDefinition(capitalsDefinition), result.dspyState);
       assert.deepEqual((imported.compiledState.answerer as { demos: unknown }).demos, state.demos);
       const tampered = structuredClone(result.dspyState) as Record<string, any>;
       tampered.answerer.demos[0] = "What is the capital of France? Paris";
-      const error = await expectAppError(adapter().importState(capitalsDefinition, tampered), "INVALID_STATE", "validation", false);
+      const error = await expectAppError(adapter().importState(normalizeDefinition(capitalsDefinition), tampered), "INVALID_STATE", "validation", false);
       assert.equal((error.details?.issues as any[])[0].path, "state.answerer.demos[0]");
     });
 
@@ -263,11 +264,11 @@ export function describeAdapterConformance(name: string, adapter: () => DspyAdap
         },
         metadata: { dependency_versions: { python: "3.11", dspy: "3.4.1", cloudpickle: "3.1" } },
       });
-      const labeled = await adapter().importState(capitalsDefinition, saved());
+      const labeled = await adapter().importState(normalizeDefinition(capitalsDefinition), saved());
       assert.deepEqual(labeled.predictors, ["answerer"]);
       assert.deepEqual((labeled.compiledState.answerer as { demos: unknown }).demos, saved().answerer.demos);
       const { traces, train, ...sparse } = saved().answerer;
-      const filled = (await adapter().importState(capitalsDefinition, { answerer: { ...sparse, fields: {} } })).compiledState.answerer as Record<string, unknown>;
+      const filled = (await adapter().importState(normalizeDefinition(capitalsDefinition), { answerer: { ...sparse, fields: {} } })).compiledState.answerer as Record<string, unknown>;
       assert.deepEqual([filled.traces, filled.train, filled.lm], [[], [], null]);
       const reasoned = {
         "think.predict": {
@@ -277,10 +278,10 @@ export function describeAdapterConformance(name: string, adapter: () => DspyAdap
         },
         grade: { demos: [], signature: { instructions: "Grade.", fields: ["Reasoning:", "Answer:", "Confident:", "Score:"].map((prefix) => ({ prefix, description: "" })) }, lm: null },
       };
-      assert.deepEqual((await adapter().importState(twoStepDefinition, reasoned)).predictors, ["think.predict", "grade"]);
+      assert.deepEqual((await adapter().importState(normalizeDefinition(twoStepDefinition), reasoned)).predictors, ["think.predict", "grade"]);
 
       const refused = async (definition: unknown, state: unknown) =>
-        ((await expectAppError(adapter().importState(definition, state), "INVALID_STATE", "validation", false)).details?.issues as { path: string }[]).map((i) => i.path);
+        ((await expectAppError(adapter().importState(normalizeDefinition(definition), state), "INVALID_STATE", "validation", false)).details?.issues as { path: string }[]).map((i) => i.path);
       const changed = (change: (s: any) => void) => {
         const state: any = saved();
         change(state);

@@ -1,26 +1,32 @@
-import { DEFINITION_LIMITS as LIMITS, type FieldSpec, type FieldType, type ModuleType } from "./types.js";
+import { DEFINITION_LIMITS as LIMITS, type FieldSpec, type FieldType } from "./types.js";
+import { entryOf, MODULE_TYPES, optionDefaults, optionProblem, type AddedOutput, type ModuleTypeEntry } from "../../catalog.js";
+import { parseReward, parseTools, type RawReward, type RawTool } from "./moduleParts.js";
 import { enumProblems, parseFieldType } from "./fieldTypes.js";
 import { parseCompactSignature } from "./compactSignature.js";
 import { nameProblem } from "./names.js";
 import { dspyFieldNameProblem, dspyProgramInputProblem } from "./dspyNames.js";
-import { describeValue, isObject, quote, type Seg } from "./format.js";
+import { describeValue, isObject, quote, setOwn, type Seg } from "./format.js";
 
 /** Records an issue at a path relative to the definition root. */
-export type Add = (segs: readonly Seg[], reason: string) => void;
+export type Add = ((segs: readonly Seg[], reason: string) => void) & { count: () => number };
 
 /** Declared fields; null marks a field whose spec was invalid (already reported), so its type is unknown. */
 export type Fields = Map<string, FieldSpec | null>;
 
 /** What is known of a module; a missing part was invalid (already reported), so checks that need it are skipped. */
 export interface ModuleInfo {
-  type?: ModuleType;
+  type?: string;
+  entry?: ModuleTypeEntry;
   instructions?: string;
   inputs?: Fields;
   outputs?: Fields;
+  config?: Record<string, unknown>;
+  reward?: RawReward;
+  tools?: RawTool[];
+  corpusId?: string;
 }
 
 const FIELD_KEYS = ["type", "desc", "values"];
-const MODULE_KEYS = ["type", "signature"];
 const SIGNATURE_KEYS = ["instructions", "inputs", "outputs"];
 
 export function parseFields(value: unknown, segs: Seg[], what: string, add: Add): Fields | undefined {
@@ -118,22 +124,86 @@ function parseModule(value: unknown, segs: Seg[], add: Add): ModuleInfo {
     add(segs, `module must be an object like { "type": "Predict", "signature": "question -> answer" }, got ${describeValue(value)}`);
     return {};
   }
-  for (const key of Object.keys(value)) {
-    if (!MODULE_KEYS.includes(key)) add([...segs, key], `unknown key ${quote(key)} in module (expected type, signature)`);
-  }
-  let type: ModuleType | undefined;
   const t = value["type"];
-  if (!Object.hasOwn(value, "type")) add(segs, "missing required key 'type'");
-  else if (t === "Predict" || t === "ChainOfThought") type = t;
-  else add([...segs, "type"], `unknown module type ${typeof t === "string" ? quote(t) : describeValue(t)} (expected Predict or ChainOfThought)`);
-  if (!Object.hasOwn(value, "signature")) {
-    add(segs, "missing required key 'signature'");
-    return type === undefined ? {} : { type };
+  const entry = entryOf(MODULE_TYPES, t);
+  const keys = entry ? moduleKeys(entry) : ["type", "signature", "config", "reward", "tools", "corpus"];
+  for (const key of Object.keys(value)) {
+    if (!keys.includes(key)) add([...segs, key], `unknown key ${quote(key)} in ${entry ? `a ${String(t)} module` : "module"} (expected ${keys.join(", ")})`);
   }
-  return { ...parseSignature(value["signature"], [...segs, "signature"], type, add), ...(type === undefined ? {} : { type }) };
+  if (!Object.hasOwn(value, "type")) add(segs, "missing required key 'type'");
+  else if (!entry) add([...segs, "type"], `unknown module type ${typeof t === "string" ? quote(t) : describeValue(t)} (expected ${Object.keys(MODULE_TYPES).join(", ")})`);
+  const info: ModuleInfo = entry ? { type: t as string, entry } : {};
+  if (entry?.signature) {
+    info.inputs = fixedFields(entry.signature.inputs);
+    info.outputs = fixedFields(entry.signature.outputs);
+  } else if (!Object.hasOwn(value, "signature")) {
+    add(segs, "missing required key 'signature'");
+  } else {
+    Object.assign(info, parseSignature(value["signature"], [...segs, "signature"], entry ? String(t) : undefined, entry, add));
+  }
+  if (!entry) return info;
+  const config = parseConfig(Object.hasOwn(value, "config") ? value["config"] : {}, [...segs, "config"], String(t), entry, add);
+  if (config) info.config = config;
+  for (const key of ["reward", "tools", "corpus"] as const) {
+    if (entry[key] && !Object.hasOwn(value, key)) add(segs, `missing required key '${key}' (a ${String(t)} module needs ${key === "reward" ? "a reward" : key === "tools" ? "tools" : "a corpus"})`);
+  }
+  if (entry.reward && Object.hasOwn(value, "reward")) {
+    const reward = parseReward(value["reward"], [...segs, "reward"], add);
+    if (reward) info.reward = reward;
+  }
+  if (entry.tools && Object.hasOwn(value, "tools")) {
+    const tools = parseTools(value["tools"], [...segs, "tools"], add);
+    if (tools) info.tools = tools;
+  }
+  if (entry.corpus && Object.hasOwn(value, "corpus")) {
+    const corpus = value["corpus"];
+    if (typeof corpus !== "string" || corpus === "") add([...segs, "corpus"], `corpus must be a corpus id, got ${describeValue(corpus)}`);
+    else info.corpusId = corpus;
+  }
+  return info;
 }
 
-function parseSignature(value: unknown, segs: Seg[], moduleType: ModuleType | undefined, add: Add): ModuleInfo {
+function moduleKeys(entry: ModuleTypeEntry): string[] {
+  return ["type", ...(entry.signature ? [] : ["signature"]), "config", ...(["reward", "tools", "corpus"] as const).filter((k) => entry[k])];
+}
+
+function fixedFields(fields: Record<string, { type: unknown }>): Fields {
+  return new Map(Object.entries(fields).map(([name, spec]) => [name, { type: spec.type as FieldType }]));
+}
+
+/** The type's options, checked against the catalog, with every default filled in. */
+function parseConfig(value: unknown, segs: Seg[], type: string, entry: ModuleTypeEntry, add: Add): Record<string, unknown> | undefined {
+  if (!isObject(value)) {
+    add(segs, `config must be an object of ${type} options, got ${describeValue(value)}`);
+    return undefined;
+  }
+  const config = optionDefaults(entry.options);
+  let ok = true;
+  for (const key of Object.keys(value)) {
+    const option = Object.hasOwn(entry.options, key) ? entry.options[key] : undefined;
+    if (!option) {
+      const takes = Object.keys(entry.options);
+      add([...segs, key], `${type} takes no option ${quote(key)} (${takes.length > 0 ? `it takes ${takes.join(", ")}` : "it takes none"})`);
+      ok = false;
+      continue;
+    }
+    const problem = optionProblem(option, value[key]);
+    if (problem) {
+      add([...segs, key], problem);
+      ok = false;
+    } else setOwn(config, key, value[key]);
+  }
+  return ok ? config : undefined;
+}
+
+/** The inner module type of a wrapping type (BestOfN, Refine): what its outputs and predictors come from. */
+export function innerEntry(info: ModuleInfo): ModuleTypeEntry | undefined {
+  const wraps = info.entry?.wraps;
+  if (!wraps) return info.entry;
+  return entryOf(MODULE_TYPES, info.config?.[wraps] ?? info.entry?.options[wraps]?.default);
+}
+
+function parseSignature(value: unknown, segs: Seg[], typeName: string | undefined, moduleType: ModuleTypeEntry | undefined, add: Add): ModuleInfo {
   const sig: ModuleInfo = {};
   let fieldSegs: (side: "inputs" | "outputs", name: string) => Seg[];
   if (typeof value === "string") {
@@ -176,10 +246,11 @@ function parseSignature(value: unknown, segs: Seg[], moduleType: ModuleType | un
   for (const name of sig.outputs?.keys() ?? []) {
     if (sig.inputs?.has(name)) add(fieldSegs("outputs", name), `field ${quote(name)} is declared as both an input and an output`);
   }
-  if (moduleType === "ChainOfThought") {
+  for (const added of addedOutputs(moduleType)) {
     for (const side of ["inputs", "outputs"] as const) {
-      if (sig[side]?.has("reasoning")) {
-        add(fieldSegs(side, "reasoning"), "'reasoning' is reserved: ChainOfThought adds its own 'reasoning' output");
+      if (sig[side]?.has(added.name)) {
+        const who = moduleType?.wraps ? `${typeName} may wrap a module that` : typeName;
+        add(fieldSegs(side, added.name), `${quote(added.name)} is reserved: ${who} adds its own ${quote(added.name)} output`);
       }
     }
   }
@@ -190,4 +261,14 @@ function parseSignature(value: unknown, segs: Seg[], moduleType: ModuleType | un
     }
   }
   return sig;
+}
+
+/** Outputs a module type adds before the signature's (ChainOfThought's reasoning…); a wrapper's come from its inner type. */
+export function addedOutputs(entry: ModuleTypeEntry | undefined, config?: Record<string, unknown>): AddedOutput[] {
+  if (!entry) return [];
+  if (!entry.wraps) return entry.adds ?? [];
+  if (config) return entryOf(MODULE_TYPES, config[entry.wraps])?.adds ?? [];
+  // Any inner type it could wrap: reserve all of their names.
+  const inner = entry.options[entry.wraps]?.enum ?? [];
+  return inner.flatMap((name) => entryOf(MODULE_TYPES, name)?.adds ?? []);
 }

@@ -4,36 +4,22 @@ export interface Issue {
   reason: string;
 }
 
-export type FieldType = "str" | "int" | "float" | "bool" | "dict" | { list: FieldType } | { enum: (string | number | boolean)[] };
-
-export interface FieldSpec {
-  type: FieldType;
-  desc?: string;
-}
-
-export interface SignatureSpec {
-  instructions?: string;
-  inputs: Record<string, FieldSpec>;
-  outputs: Record<string, FieldSpec>;
-}
-
-export type ModuleType = "Predict" | "ChainOfThought";
-
-export interface ModuleSpec {
-  type: ModuleType;
-  signature: SignatureSpec;
-}
-
-export type Binding = { ref: { step: "input" | string; field: string } } | { literal: unknown };
-
-export type Step = { call: string; with: Record<string, Binding>; as: string } | { return: Record<string, Binding> };
-
-export interface NormalizedProgram {
-  inputs: Record<string, FieldSpec>;
-  outputs: Record<string, FieldSpec>;
-  modules: Record<string, ModuleSpec>;
-  forward: Step[];
-}
+export type {
+  Binding,
+  Condition,
+  FieldSpec,
+  FieldType,
+  HttpToolSpec,
+  ModuleSpec,
+  NormalizedProgram,
+  ProgramRef,
+  Ref,
+  RewardSpec,
+  SignatureSpec,
+  Step,
+  ToolSpec,
+} from "./programSchema.js";
+import type { NormalizedProgram } from "./programSchema.js";
 
 export type ValidationResult = { ok: true; program: NormalizedProgram } | { ok: false; issues: Issue[] };
 
@@ -50,4 +36,9 @@ export const DEFINITION_LIMITS = {
   maxListNesting: 4,
   /** JSON nesting of the whole definition; guards recursion and cyclic input. */
   maxDepth: 32,
+  /** map / loop / if inside one another. */
+  maxBlockNesting: 3,
+  maxLoopRounds: 10,
+  maxParallel: 8,
+  maxTools: 16,
 } as const;

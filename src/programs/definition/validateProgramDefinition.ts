@@ -1,5 +1,6 @@
-import { DEFINITION_LIMITS as LIMITS, type FieldSpec, type ModuleSpec, type NormalizedProgram, type ValidationResult } from "./types.js";
-import { parseFields, parseModules, type Add, type Fields } from "./declarations.js";
+import { DEFINITION_LIMITS as LIMITS, type FieldSpec, type ModuleSpec, type NormalizedProgram, type ProgramRef, type ValidationResult } from "./types.js";
+import { addedOutputs, parseFields, parseModules, type Add, type Fields, type ModuleInfo } from "./declarations.js";
+import type { RawProgramRef, RawReward } from "./moduleParts.js";
 import { parseForward } from "./forward.js";
 import { describeValue, formatPath, isObject, quote, setOwn, type Seg } from "./format.js";
 
@@ -13,9 +14,12 @@ const ROOT_KEYS = ["inputs", "modules", "forward", "description"];
 /** Validates a program definition completely; returns every issue, in document order. Never throws. */
 export function validateProgramDefinition(definition: unknown, rootPath = "definition"): ValidationResult {
   const raw: RawIssue[] = [];
-  const add: Add = (segs, reason) => {
-    raw.push({ segs, reason });
-  };
+  const add: Add = Object.assign(
+    (segs: readonly Seg[], reason: string) => {
+      raw.push({ segs, reason });
+    },
+    { count: () => raw.length },
+  );
   let program: NormalizedProgram | undefined;
   try {
     program = validateRoot(definition, add);
@@ -64,14 +68,54 @@ function validateRoot(def: unknown, add: Add): NormalizedProgram | undefined {
   const forward = Object.hasOwn(def, "forward") ? parseForward(def["forward"], inputs, modules, add) : undefined;
   if (!inputs || !modules || !forward) return undefined;
 
+  for (const m of modules.values()) if (m.reward) checkRewardFields(m, m.reward, add);
+  if (add.count() > 0) return undefined;
   const program: NormalizedProgram = { inputs: toRecord(inputs), outputs: forward.outputs, modules: {}, forward: forward.steps };
   for (const [name, m] of modules) {
     if (!m.type || !m.inputs || !m.outputs) continue;
-    const signature = { ...(m.instructions === undefined ? {} : { instructions: m.instructions }), inputs: toRecord(m.inputs), outputs: toRecord(m.outputs) };
-    setOwn<ModuleSpec>(program.modules, name, { type: m.type, signature });
+    setOwn<ModuleSpec>(program.modules, name, moduleSpec(m));
   }
   // The parts share FieldType objects; hand out an unaliased copy.
   return structuredClone(program);
+}
+
+/** A module in normalized form. Stored programs it names keep an empty versionId until ProgramService pins them. */
+function moduleSpec(m: ModuleInfo): ModuleSpec {
+  const signature = { ...(m.instructions === undefined ? {} : { instructions: m.instructions }), inputs: toRecord(m.inputs!), outputs: toRecord(m.outputs!) };
+  const spec: ModuleSpec = { type: m.type!, signature, config: m.config ?? {} };
+  if (m.reward) {
+    const { segs: _segs, judge, ...rest } = m.reward;
+    spec.reward = { ...rest, ...(judge ? { judge: { program: pinLater(judge.program), score: judge.score, inputs: judge.inputs } } : {}) };
+  }
+  if (m.tools) {
+    spec.tools = m.tools.map((t) => ({
+      name: t.name,
+      description: t.description ?? "",
+      args: t.args ? toRecord(t.args) : {},
+      ...(t.program ? { program: pinLater(t.program) } : {}),
+      ...(t.http ? { http: t.http } : {}),
+    }));
+  }
+  if (m.corpusId !== undefined) spec.corpus = { corpusId: m.corpusId };
+  return spec;
+}
+
+function pinLater(ref: RawProgramRef): ProgramRef {
+  return { programId: ref.programId, versionId: ref.versionId ?? "" };
+}
+
+/** A reward reads the module's own fields: its output among the module's outputs, its input among its inputs. */
+function checkRewardFields(m: ModuleInfo, reward: RawReward, add: Add): void {
+  const outputs = [...addedOutputs(m.entry, m.config).map((a) => a.name), ...(m.outputs?.keys() ?? [])];
+  if (m.outputs && !outputs.includes(reward.output)) add([...reward.segs, "output"], `the module has no output ${quote(reward.output)} (outputs: ${outputs.join(", ")})`);
+  if (reward.input !== undefined && m.inputs && !m.inputs.has(reward.input)) {
+    add([...reward.segs, "input"], `the module has no input ${quote(reward.input)} (inputs: ${[...m.inputs.keys()].join(", ")})`);
+  }
+  for (const [name, source] of Object.entries(reward.judge?.inputs ?? {})) {
+    const [where, field] = source.split(".") as ["input" | "output", string];
+    const known = where === "input" ? [...(m.inputs?.keys() ?? [])] : outputs;
+    if (!known.includes(field)) add([...reward.segs, "judge", "inputs", name], `the module has no ${where} ${quote(field)} (${where}s: ${known.join(", ")})`);
+  }
 }
 
 /** Iterative walk (no recursion) bounding depth and size, so cyclic or absurdly deep input cannot hang or overflow. */
