@@ -16,7 +16,7 @@ export const SERVER_ENV = [
   "SECRETS_KEY", "SECRETS_KEY_PREVIOUS", "LM_SECRET_ENV_ALLOW", "LM_EGRESS_ALLOW",
   "DSPY_ADAPTER", "DSPY_CACHEDIR", "WORKERS", "WORKER_CONCURRENCY", "WORKER_BIND",
   "EXECUTION_MAX_ATTEMPTS", "EXECUTION_RETRY_BACKOFF_MS", "EXECUTION_DEADLINE_MS", "EXECUTION_WAIT_MAX_MS",
-  "EXECUTION_CANCEL_POLL_MS", "EXECUTION_RECONCILE_MS",
+  "EXECUTION_CANCEL_POLL_MS", "EXECUTION_RECONCILE_MS", "MAX_LM_CALLS_PER_EXECUTION",
   "EVALUATION_CONCURRENCY", "EVALUATION_DEADLINE_MS",
   "OPTIMIZATION_CONCURRENCY", "OPTIMIZATION_DEADLINE_MS", "OPTIMIZATION_WORKERS", "OPTIMIZATION_WORKER_BIND",
   "JOB_POLL_MS", "JOB_LOCK_LIFETIME_MS", "JOB_CONCURRENCY", "JOB_NOTIFICATIONS",
@@ -58,6 +58,8 @@ export interface Config {
     cancelPollMs: number;
     /** How often the reconciler looks for PENDING/RUNNING executions that no job would run. */
     reconcileMs: number;
+    /** LM calls one execution may make (agents, loops, nested program calls included). */
+    maxLmCalls: number;
   };
   evaluations: {
     /** Evaluations one instance runs at once (their own job slots, besides executions'). */
@@ -227,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       waitMaxMs: int("EXECUTION_WAIT_MAX_MS", 60_000, 1, 3_600_000),
       cancelPollMs: int("EXECUTION_CANCEL_POLL_MS", 2_000, 50, 3_600_000),
       reconcileMs: int("EXECUTION_RECONCILE_MS", 30_000, 100, 86_400_000),
+      maxLmCalls: int("MAX_LM_CALLS_PER_EXECUTION", 200, 1, 100_000),
     },
     evaluations: {
       concurrency: int("EVALUATION_CONCURRENCY", 1, 1, 256),

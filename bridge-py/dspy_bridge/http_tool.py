@@ -2,15 +2,15 @@
 
 `{arg}` in the URL's path and query is replaced by the URL-encoded argument; a body string that is
 exactly "{arg}" becomes the argument's JSON value, and "{arg}" inside a longer string its text.
-Header values may name secrets as ${ENV_NAME}: the worker's environment holds only the variables the
-operator allowed (LM_SECRET_ENV_ALLOW), so nothing else can be read. Connections go through the
+Header values may name secrets as ${NAME}: the server reads them from its environment under the
+secret policy (LM_SECRET_ENV_ALLOW) and sends their values with the request (run_context.secrets);
+the worker's own environment is never read, and the values are redacted from every frame it sends. Connections go through the
 worker's egress guard (egress.py), the same policy as LM requests. Redirects are not followed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.parse
 from typing import Any, Callable
@@ -18,6 +18,7 @@ from typing import Any, Callable
 import httpx
 
 from .errors import BridgeError
+from .run_context import current
 
 TIMEOUT_S = 15.0
 MAX_RESPONSE_BYTES = 256 * 1024
@@ -47,11 +48,13 @@ def _fill_body(template: Any, args: dict[str, Any]) -> Any:
 
 
 def _header(value: str, tool: str) -> str:
+    secrets = current().secrets
+
     def secret(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in os.environ:
-            raise BridgeError("TOOL_ERROR", "worker", f"tool '{tool}': the secret {name} is not set on this worker (or not allowed by LM_SECRET_ENV_ALLOW)", False)
-        return os.environ[name]
+        if name not in secrets:
+            raise BridgeError("TOOL_ERROR", "worker", f"tool '{tool}': the secret {name} was not sent with this request", False)
+        return secrets[name]
 
     return _SECRET.sub(secret, value)
 

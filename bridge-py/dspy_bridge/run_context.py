@@ -59,6 +59,8 @@ class RunContext:
     # version_id → (the program module, its LM for this run): the programs this run may call.
     programs: Callable[[str], tuple[Any, Any]] | None = None
     depth: int = 0
+    # Values of the ${NAME}s HTTP tools name in headers, sent with the request (never in the environment).
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 RUN_CONTEXT: ContextVar[RunContext | None] = ContextVar("dspy_bridge_run_context", default=None)

@@ -6,8 +6,11 @@ tracer. DSPy calls
 - on_module_start/end for every dspy.Module call: the tracer keeps those of the program's own
   submodules (by identity) as trace entries, named by the step the interpreter is running
   (run_context.CURRENT_STEP); nested modules (ChainOfThought's inner Predict) are not entries;
-- on_lm_start/end for every LM call: recorded in the innermost open entry, with the messages sent
-  (instructions, demos, inputs) and the response text;
+- on_lm_start/end for every LM call: recorded in the innermost open entry of the calling thread
+  (a parallel map runs entries on several threads), with the messages sent (instructions, demos,
+  inputs) and the response text; a tool program's own LM calls are its caller's;
+- on_tool_start/end for every ReAct tool call: recorded in the entry as `tool_calls` (arguments,
+  result or error);
 - add_usage(model, usage) (DSPy's usage-tracker protocol) from inside the LM call, which is matched
   to its LM call through DSPy's ACTIVE_CALL_ID.
 """
@@ -74,7 +77,8 @@ class RunTracer(BaseCallback):
         self._lock = threading.Lock()
         self.entries: list[dict[str, Any]] = []
         self._open: dict[str, tuple[dict[str, Any], float]] = {}  # module call id → entry
-        self._stack: list[dict[str, Any]] = []  # open entries, innermost last
+        self._stacks: dict[int, list[dict[str, Any]]] = {}  # open entries per thread, innermost last
+        self._tools_open: dict[str, tuple[dict[str, Any], float]] = {}
         self._lm_open: dict[str, tuple[dict[str, Any], float]] = {}
         self._lm_last: dict[str, Any] | None = None
         self.orphan_lm_calls: list[dict[str, Any]] = []
@@ -97,7 +101,7 @@ class RunTracer(BaseCallback):
         }
         with self._lock:
             self.entries.append(entry)
-            self._stack.append(entry)
+            self._stack().append(entry)
             self._open[call_id] = (entry, time.perf_counter())
 
     def on_module_end(self, call_id: str, outputs: Any, exception: BaseException | None = None) -> None:
@@ -106,8 +110,9 @@ class RunTracer(BaseCallback):
             if opened is None:
                 return
             entry, started = opened
-            if entry in self._stack:
-                self._stack.remove(entry)
+            stack = self._stack()
+            if entry in stack:
+                stack.remove(entry)
         entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         if exception is not None:
             entry["error"] = f"{type(exception).__name__}: {exception}"[:1000]
@@ -129,7 +134,8 @@ class RunTracer(BaseCallback):
             "latency_ms": 0.0,
         }
         with self._lock:
-            (self._stack[-1]["lm_calls"] if self._stack else self.orphan_lm_calls).append(call)
+            stack = self._stack()
+            (stack[-1]["lm_calls"] if stack else self.orphan_lm_calls).append(call)
             self._lm_open[call_id] = (call, time.perf_counter())
             self._lm_last = call
 
@@ -144,6 +150,32 @@ class RunTracer(BaseCallback):
             call["error"] = f"{type(exception).__name__}: {exception}"[:1000]
         else:
             call["response"] = _response_text(outputs)
+
+    # --- tool calls (ReAct) -----------------------------------------------------------------------
+
+    def on_tool_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        call = {"tool": str(getattr(instance, "name", "?")), "args": to_jsonable(inputs.get("kwargs", {})), "result": None, "duration_ms": 0.0}
+        with self._lock:
+            stack = self._stack()
+            if stack:
+                stack[-1].setdefault("tool_calls", []).append(call)
+            self._tools_open[call_id] = (call, time.perf_counter())
+
+    def on_tool_end(self, call_id: str, outputs: Any, exception: BaseException | None = None) -> None:
+        with self._lock:
+            opened = self._tools_open.pop(call_id, None)
+        if opened is None:
+            return
+        call, started = opened
+        call["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        if exception is not None:
+            call["error"] = f"{type(exception).__name__}: {exception}"[:1000]
+        else:
+            call["result"] = to_jsonable(outputs)
+
+    def _stack(self) -> list[dict[str, Any]]:
+        """This thread's open entries (callers hold the lock)."""
+        return self._stacks.setdefault(threading.get_ident(), [])
 
     # --- DSPy's usage-tracker protocol -----------------------------------------------------------
 

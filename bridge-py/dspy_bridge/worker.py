@@ -32,7 +32,7 @@ import dspy  # noqa: E402
 import zmq  # noqa: E402
 
 from . import egress, protocol  # noqa: E402
-from .errors import BridgeError, Cancelled, bad_message, cancelled_error, internal  # noqa: E402
+from .errors import BridgeError, Cancelled, bad_message, cancelled_error, internal, register_secret  # noqa: E402
 from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
 from .runner import run_program  # noqa: E402
@@ -405,7 +405,7 @@ class Worker:
             max_lm_calls = p.get("max_lm_calls")
             if max_lm_calls is not None and (isinstance(max_lm_calls, bool) or not isinstance(max_lm_calls, int) or max_lm_calls < 1):
                 raise bad_message("payload.max_lm_calls must be an integer >= 1", path="payload.max_lm_calls")
-            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls)
+            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p))
         if request.command == "dump_state":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             return {"state": self.registry.dump_state(version_id, hash_)}
@@ -444,11 +444,21 @@ class Worker:
             self._wake()
 
         job = evaluate_program if request.command == "evaluate" else compile_program
-        token = RUN_CONTEXT.set(RunContext(programs=self.registry.dependencies(p.get("dependencies"))))
+        token = RUN_CONTEXT.set(RunContext(programs=self.registry.dependencies(p.get("dependencies")), secrets=_secrets(p)))
         try:
             return job(entry, lm, p, self.registry.lm, send_progress, cancel)
         finally:
             RUN_CONTEXT.reset(token)
+
+
+def _secrets(payload: dict[str, Any]) -> dict[str, str]:
+    """The tool secrets a request carries, each registered for redaction before anything can echo it."""
+    secrets = payload.get("secrets") or {}
+    if not isinstance(secrets, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
+        raise bad_message("payload.secrets must map names to strings", path="payload.secrets")
+    for value in secrets.values():
+        register_secret(value)
+    return secrets
 
 
 def _ms_since(start: float) -> float:

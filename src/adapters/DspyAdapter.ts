@@ -27,10 +27,20 @@ export interface ProgramSpec {
   compiledState: unknown;
 }
 
+/** A stored program another one calls (a ReAct tool, an lm_judge reward), with the LM it runs with. */
+export interface ProgramDependency {
+  program: ProgramSpec;
+  lm: LanguageModelSpec;
+}
+
 export interface ExecuteRequest {
   program: ProgramSpec;
   lm: LanguageModelSpec;
   inputs: Record<string, unknown>;
+  /** The programs it calls (loadDependencies). */
+  dependencies?: ProgramDependency[];
+  /** LM calls one run may make, nested runs included (MAX_LM_CALLS_PER_EXECUTION). */
+  maxLmCalls?: number;
   deadlineMs?: number;
   /** Aborting stops the run before its next module or LM call; it then fails with CANCELLED. */
   signal?: AbortSignal;
@@ -96,6 +106,8 @@ export interface EvaluationProgress {
 export interface EvaluateRequest {
   program: ProgramSpec;
   lm: LanguageModelSpec;
+  /** The programs it calls (loadDependencies). */
+  dependencies?: ProgramDependency[];
   examples: EvaluationExample[];
   metric: MetricSpec;
   /** dspy.Evaluate's threads, 1–32 (default 1). */
@@ -135,6 +147,8 @@ export interface CompileProgress {
 
 export interface CompileRequest {
   program: ProgramSpec;
+  /** The programs it calls (loadDependencies). */
+  dependencies?: ProgramDependency[];
   /** The LM the program runs with (and COPRO / MIPROv2 / SIMBA propose instructions with). */
   lm: LanguageModelSpec;
   /** GEPA only (required there): the LM that reflects on failures. */

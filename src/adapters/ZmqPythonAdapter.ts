@@ -15,11 +15,13 @@ import type {
   ImportStateResult,
   LanguageModelSpec,
   MetricSpec,
+  ProgramDependency,
   ProgramSpec,
 } from "./DspyAdapter.js";
 import type { LanguageModelPolicies } from "../languageModels/policies.js";
 import { scrubError, scrubSecrets } from "../secrets/scrub.js";
 import { type LmWireConfig, lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
+import { toolSecrets } from "./toolSecrets.js";
 
 const DEFAULT_DEADLINE_MS = 120_000;
 
@@ -55,9 +57,12 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const signal = request.signal;
     // Only a run that can be cancelled pays for a cancel listener.
     const options = signal ? { signal } : undefined;
-    return this.onRehydratedWorker(request.deadlineMs, request.program, [lm], (lease, hash) => {
+    const deps = this.wireDependencies(request.dependencies);
+    const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
+    const payload = { dependencies: deps.payload, secrets, ...(request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {}) };
+    return this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [lm, ...deps.lms], Object.values(secrets), (lease, hash) => {
       if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
-      return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs }, options);
+      return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs, ...payload }, options);
     });
   }
 
@@ -74,10 +79,14 @@ export class ZmqPythonAdapter implements DspyAdapter {
       signal: request.signal,
       onProgress: onProgress ? (p: { phase: string; done: number; total: number | null }) => onProgress({ phase: p.phase, done: p.done, total: p.total }) : undefined,
     };
-    const result = await this.onRehydratedWorker(request.deadlineMs, request.program, judge ? [lm, judge] : [lm], (lease, hash) => {
+    const deps = this.wireDependencies(request.dependencies);
+    const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
+    const result = await this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [...(judge ? [lm, judge] : [lm]), ...deps.lms], Object.values(secrets), (lease, hash) => {
       // Aborted before it was sent: a fast evaluation could finish before the worker reads a `cancel`.
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the evaluation was cancelled before it started", { layer: "worker" });
       const payload = {
+        dependencies: deps.payload,
+        secrets,
         version_id: request.program.versionId,
         hash,
         lm_key: lm.key,
@@ -118,9 +127,13 @@ export class ZmqPythonAdapter implements DspyAdapter {
       compile_ms: number;
     }
     const lms = [lm, reflection, judge].filter((entry): entry is WireLm => entry !== null);
-    const result = await this.onRehydratedWorker(request.deadlineMs, request.program, lms, (lease, hash) => {
+    const deps = this.wireDependencies(request.dependencies);
+    const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
+    const result = await this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [...lms, ...deps.lms], Object.values(secrets), (lease, hash) => {
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the optimization was cancelled before it started", { layer: "worker" });
       const payload = {
+        dependencies: deps.payload,
+        secrets,
         version_id: request.program.versionId,
         hash,
         lm_key: lm.key,
@@ -152,6 +165,16 @@ export class ZmqPythonAdapter implements DspyAdapter {
     return { key: lmKey(spec, config), config };
   }
 
+  /** The programs a run calls: sent (with their LMs) before it, and named in its payload by version, hash and LM key. */
+  private wireDependencies(dependencies: ProgramDependency[] | undefined): { programs: ProgramSpec[]; lms: WireLm[]; payload: { version_id: string; hash: string; lm_key: string }[] } {
+    const wired = (dependencies ?? []).map((d) => ({ program: d.program, lm: this.wireLm(d.lm) }));
+    return {
+      programs: wired.map((d) => d.program),
+      lms: wired.map((d) => d.lm),
+      payload: wired.map((d) => ({ version_id: d.program.versionId, hash: programHash(d.program.program, d.program.compiledState), lm_key: d.lm.key })),
+    };
+  }
+
   /** The metric on the wire: a judge names its LM by the key the worker holds it under. */
   private wireMetric(metric: MetricSpec, judge: WireLm | null): Record<string, unknown> {
     const { judge: spec, ...rest } = metric;
@@ -163,22 +186,33 @@ export class ZmqPythonAdapter implements DspyAdapter {
    * hold yet (rehydration). If the worker forgot one of them since (evicted, or restarted between our
    * bookkeeping and the call), they are sent again and `call` runs once more.
    */
-  private onRehydratedWorker<T>(deadlineMs: number | undefined, program: ProgramSpec, lms: WireLm[], call: (lease: WorkerLease, hash: string) => Promise<T>): Promise<T> {
-    const hash = programHash(program.program, program.compiledState);
-    const programKey = `program:${program.versionId}:${hash}`;
+  private onRehydratedWorker<T>(
+    deadlineMs: number | undefined,
+    programOrPrograms: ProgramSpec | ProgramSpec[],
+    lms: WireLm[],
+    toolSecretValues: string[],
+    call: (lease: WorkerLease, hash: string) => Promise<T>,
+  ): Promise<T> {
+    // The first program is the one run; the others are programs it calls (sent the same way).
+    const programs = (Array.isArray(programOrPrograms) ? programOrPrograms : [programOrPrograms]).map((program) => {
+      const hash = programHash(program.program, program.compiledState);
+      return { program, hash, key: `program:${program.versionId}:${hash}` };
+    });
+    const hash = programs[0]!.hash;
     const ensure = async (lease: WorkerLease) => {
       for (const lm of lms) {
         if (lease.knows(lm.key)) continue;
         await lease.request("configure_lm", { lm_key: lm.key, config: lm.config });
         lease.remember(lm.key);
       }
-      if (!lease.knows(programKey)) {
-        await lease.request("define_program", { version_id: program.versionId, hash, program: program.program, inputs_schema: inputsJsonSchema(program.program), compiled_state: program.compiledState ?? null });
-        lease.remember(programKey);
+      for (const { program, hash: programHashed, key } of programs) {
+        if (lease.knows(key)) continue;
+        await lease.request("define_program", { version_id: program.versionId, hash: programHashed, program: program.program, inputs_schema: inputsJsonSchema(program.program), compiled_state: program.compiledState ?? null });
+        lease.remember(key);
       }
     };
     // What comes back is scrubbed of the API keys this request carried, whatever the worker did.
-    const secrets = lms.flatMap((lm) => (lm.config.api_key && lm.config.api_key.length >= 4 ? [lm.config.api_key] : []));
+    const secrets = [...lms.flatMap((lm) => (lm.config.api_key ? [lm.config.api_key] : [])), ...toolSecretValues].filter((s) => s.length >= 4);
     return this.pool
       .withWorker(deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
         await ensure(lease);
@@ -186,7 +220,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
           return await call(lease, hash);
         } catch (error) {
           if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
-          if (error.code === "UNKNOWN_PROGRAM") lease.forget(programKey);
+          if (error.code === "UNKNOWN_PROGRAM") for (const { key } of programs) lease.forget(key);
           else for (const lm of lms) lease.forget(lm.key);
           await ensure(lease);
           return call(lease, hash);

@@ -1,4 +1,5 @@
 import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
+import { loadDependencies } from "../programs/dependencies.js";
 import { programOf } from "../programs/programOf.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
@@ -14,6 +15,8 @@ import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js
 export interface RunnerSettings {
   /** Deadline of one attempt, from the worker's point of view. */
   deadlineMs: number;
+  /** LM calls one attempt may make (MAX_LM_CALLS_PER_EXECUTION); unset: the worker's default. */
+  maxLmCalls?: number;
   /** Delay before the first retry; doubles per attempt up to `retryMaxMs`. */
   retryInitialMs: number;
   retryMaxMs: number;
@@ -132,11 +135,14 @@ export class ExecutionRunner {
       ]);
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
+      const program = programOf(version);
       const result = await this.adapter.execute({
-        program: { versionId: version.id, program: programOf(version), compiledState: version.compiledState },
+        program: { versionId: version.id, program, compiledState: version.compiledState },
         lm,
         inputs: running.inputs,
+        dependencies: await loadDependencies(this.database.manager, running.tenantId, program),
         deadlineMs: this.settings.deadlineMs,
+        ...(this.settings.maxLmCalls ? { maxLmCalls: this.settings.maxLmCalls } : {}),
         signal,
       });
       // Null when it was cancelled (or taken over) while running: the result is discarded.

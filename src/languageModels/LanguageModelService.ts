@@ -38,7 +38,7 @@ export class LanguageModelService {
   constructor(
     private readonly database: Database,
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
-    private readonly policies: LanguageModelPolicies = DEFAULT_POLICIES,
+    readonly policies: LanguageModelPolicies = DEFAULT_POLICIES,
   ) {}
 
   /** The stored form of an `apiKey` input, bound to its row; the plaintext goes no further than here. */

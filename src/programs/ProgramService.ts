@@ -18,6 +18,7 @@ import { IssueList } from "../validation.js";
 import { validateProgramDefinition, type NormalizedProgram } from "./definition/index.js";
 import { programOf } from "./programOf.js";
 import { pinProgramRefs, type VersionLookup } from "./programRefs.js";
+import { httpToolIssues } from "./httpToolPolicy.js";
 import { publishProgramChanged } from "./ProgramEvents.js";
 
 export interface CreateProgram {
@@ -176,6 +177,7 @@ export class ProgramService {
       return { programId: referenced.id, versionId: version.id, description: referenced.description, program: programOf(version), hasLanguageModel: referenced.languageModelId != null };
     };
     const { program: pinned, issues } = await pinProgramRefs(program, lookup, "input.definition");
+    issues.push(...httpToolIssues(pinned, this.languageModels.policies, "input.definition"));
     if (issues.length > 0) throw AppError.fromIssues(issues);
     return pinned;
   }

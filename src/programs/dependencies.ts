@@ -1,0 +1,33 @@
+import type { EntityManager } from "typeorm";
+import { LanguageModel, Program, ProgramVersion } from "../../entities/index.js";
+import type { ProgramDependency } from "../adapters/DspyAdapter.js";
+import { AppError } from "../errors.js";
+import type { NormalizedProgram } from "./definition/index.js";
+import { programOf } from "./programOf.js";
+import { MAX_PROGRAM_NESTING, referencedVersions } from "./programRefs.js";
+
+/**
+ * The stored programs a run may call (ReAct tools, lm_judge rewards), transitively: each pinned
+ * version with its compiled state and the language model its program runs with now. Pinning made
+ * the graph acyclic and shallow (MAX_PROGRAM_NESTING); a version seen twice is loaded once.
+ */
+export async function loadDependencies(manager: EntityManager, tenantId: string, program: NormalizedProgram): Promise<ProgramDependency[]> {
+  const loaded = new Map<string, ProgramDependency>();
+  let frontier = referencedVersions(program);
+  for (let depth = 0; frontier.length > 0 && depth <= MAX_PROGRAM_NESTING; depth++) {
+    const next = [];
+    for (const ref of frontier) {
+      if (loaded.has(ref.versionId)) continue;
+      const version = await manager.findOneBy(ProgramVersion, { id: ref.versionId, programId: ref.programId, tenantId });
+      const owner = version ? await manager.findOneBy(Program, { id: ref.programId, tenantId }) : null;
+      if (!version || !owner) throw new AppError("NOT_FOUND", `program '${ref.programId}' (version '${ref.versionId}'), which this program calls, no longer exists`, { layer: "storage" });
+      const lm = owner.languageModelId ? await manager.findOneBy(LanguageModel, { id: owner.languageModelId, tenantId }) : null;
+      if (!lm) throw new AppError("NOT_FOUND", `program '${ref.programId}', which this program calls, has no language model`, { layer: "storage" });
+      const normalized = programOf(version);
+      loaded.set(version.id, { program: { versionId: version.id, program: normalized, compiledState: version.compiledState }, lm });
+      next.push(...referencedVersions(normalized));
+    }
+    frontier = next;
+  }
+  return [...loaded.values()];
+}

@@ -1,0 +1,213 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { expectData, expectError, graphql } from "./support/graphql.js";
+import { describeEachDatabase } from "./support/harness.js";
+
+const CREATE_LM = `mutation($input: CreateLanguageModelInput!) { createLanguageModel(input: $input) { id } }`;
+const CREATE = `mutation($input: CreateProgramInput!) { createProgram(input: $input) { id currentVersion { id modules { name type config predictors demos instructions inputs { name type } outputs { name type values } tools { name description kind programId versionId args { name type } } } } } }`;
+const EXECUTE = `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { id status outputs trace error { code layer message } usage { lmCalls } } }`;
+
+/** A weather API on 127.0.0.1: `/now?q=<city>` → `{ current: { temp, city }, echo }`; it echoes the Authorization header it got. */
+function weatherApi(): Promise<{ url: string; seen: { path: string; auth: string | undefined }[]; close(): Promise<void> }> {
+  const seen: { path: string; auth: string | undefined }[] = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ path: req.url ?? "", auth: req.headers.authorization });
+    res.setHeader("Content-Type", "application/json");
+    res.end(JSON.stringify({ current: { temp: 21, city: req.url }, echo: req.headers.authorization }));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => new Promise((done) => server.close(() => done())) }),
+    ),
+  );
+}
+
+describeEachDatabase(
+  "the program language through real DSPy workers",
+  (server) => {
+    const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
+    const lm = async (name: string, answers: unknown) => expectData(await run(CREATE_LM, { input: { name, model: "dummy", config: { answers } } })).createLanguageModel.id as string;
+    let api: Awaited<ReturnType<typeof weatherApi>>;
+    let tool: { id: string; currentVersion: { id: string } };
+
+    before(async () => {
+      process.env.WEATHER_API_KEY = "k-secret-123";
+      api = await weatherApi();
+      const toolLm = await lm("tool-lm", { Paris: { weather: "sunny, 24C" } });
+      tool = expectData(
+        await run(CREATE, {
+          input: {
+            name: "weather-lookup",
+            description: "The weather in a city.",
+            languageModelId: toolLm,
+            definition: { inputs: { city: "str" }, modules: { w: { type: "Predict", signature: "city -> weather" } }, forward: [{ call: "w", with: { city: "$input.city" }, as: "x" }, { return: { weather: "$x.weather" } }] },
+          },
+        }),
+      ).createProgram;
+    });
+
+    after(async () => {
+      delete process.env.WEATHER_API_KEY;
+      await api.close();
+    });
+
+    const agentDefinition = (extraTool: Record<string, unknown> = {}) => ({
+      inputs: { question: "str" },
+      modules: {
+        agent: {
+          type: "ReAct",
+          signature: "question -> answer",
+          config: { max_iters: 4 },
+          tools: [
+            { program: tool.id, name: "weather" },
+            { name: "temperature", description: "Current temperature of a city.", args: { city: "str" }, http: { method: "GET", url: `${api.url}/now?q={city}`, headers: { Authorization: "Bearer ${WEATHER_API_KEY}" }, response: "current.temp", ...extraTool } },
+          ],
+        },
+      },
+      forward: [{ call: "agent", with: { question: "$input.question" }, as: "a" }, { return: { answer: "$a.answer" } }],
+    });
+
+    it("runs a ReAct agent whose tools are a stored program (a nested run) and an HTTP call with a secret header", async () => {
+      const agentLm = await lm("agent-lm", [
+        { next_thought: "Ask the weather program.", next_tool_name: "weather", next_tool_args: '{"city": "Paris"}' },
+        { next_thought: "And the temperature.", next_tool_name: "temperature", next_tool_args: '{"city": "Paris"}' },
+        { next_thought: "Done.", next_tool_name: "finish", next_tool_args: "{}" },
+        { reasoning: "Both tools answered.", answer: "Sunny, 21 degrees." },
+      ]);
+      const agent = expectData(await run(CREATE, { input: { name: "agent", languageModelId: agentLm, definition: agentDefinition() } })).createProgram;
+      const [module] = agent.currentVersion.modules;
+      assert.deepEqual([module.name, module.type, module.config, module.predictors], ["agent", "ReAct", { max_iters: 4 }, ["agent.react", "agent.extract.predict"]]);
+      // The program tool is pinned to the tool's current version, its arguments and description taken from it.
+      assert.deepEqual(module.tools[0], { name: "weather", description: "The weather in a city.", kind: "program", programId: tool.id, versionId: tool.currentVersion.id, args: [{ name: "city", type: "str" }] });
+      assert.equal(module.tools[1].kind, "http");
+
+      const execution = expectData(await run(EXECUTE, { input: { programId: agent.id, inputs: { question: "Weather in Paris?" }, wait: true } })).executeProgram;
+      assert.equal(execution.status, "COMPLETED", JSON.stringify(execution.error));
+      assert.deepEqual(execution.outputs, { answer: "Sunny, 21 degrees." });
+      const [step] = execution.trace;
+      assert.deepEqual(
+        step.tool_calls.map((c: any) => [c.tool, c.args, c.result]),
+        [
+          ["weather", { city: "Paris" }, { weather: "sunny, 24C" }],
+          ["temperature", { city: "Paris" }, 21],
+          ["finish", {}, "Completed."],
+        ],
+      );
+      // 4 agent calls and the tool program's own call, all in the one trace entry.
+      assert.equal(step.lm_calls.length, 5);
+      assert.equal(execution.usage.lmCalls, 5);
+      assert.deepEqual(api.seen.at(-1), { path: "/now?q=Paris", auth: "Bearer k-secret-123" });
+    });
+
+    it("never lets a tool's secret out, even when the endpoint echoes it back", async () => {
+      const agentLm = await lm("echo-lm", [
+        { next_thought: "t", next_tool_name: "temperature", next_tool_args: '{"city": "Rome"}' },
+        { next_thought: "t", next_tool_name: "finish", next_tool_args: "{}" },
+        { reasoning: "r", answer: "ok" },
+      ]);
+      const agent = expectData(await run(CREATE, { input: { name: "echo-agent", languageModelId: agentLm, definition: agentDefinition({ response: "echo" }) } })).createProgram;
+      const execution = expectData(await run(EXECUTE, { input: { programId: agent.id, inputs: { question: "q" }, wait: true } })).executeProgram;
+      assert.equal(execution.status, "COMPLETED", JSON.stringify(execution.error));
+      const text = JSON.stringify(execution);
+      assert.equal(api.seen.at(-1)?.auth, "Bearer k-secret-123");
+      assert.ok(!text.includes("k-secret-123"), "the secret reached the client");
+      assert.ok(text.includes("Bearer [REDACTED]"));
+    });
+
+    it("runs Refine with an LM-judge reward: the attempt the judge program passes is kept", async () => {
+      const judgeLm = await lm("judge-lm", { Paris: { ok: "true" }, London: { ok: "false" } });
+      const judge = expectData(
+        await run(CREATE, {
+          input: {
+            name: "judge",
+            languageModelId: judgeLm,
+            definition: { inputs: { question: "str", answer: "str" }, modules: { j: { type: "Predict", signature: "question, answer -> ok: bool" } }, forward: [{ call: "j", with: { question: "$input.question", answer: "$input.answer" }, as: "v" }, { return: { ok: "$v.ok" } }] },
+          },
+        }),
+      ).createProgram;
+      const refineLm = await lm("refine-lm", [{ answer: "London" }, { discussion: "d", advice: '{"best.module": "Check the country."}' }, { answer: "Paris" }]);
+      const definition = {
+        inputs: { question: "str" },
+        modules: {
+          best: {
+            type: "Refine",
+            signature: "question -> answer",
+            config: { N: 3, threshold: 1 },
+            reward: { kind: "lm_judge", output: "answer", judge: { program: judge.id, score: "ok", inputs: { question: "input.question", answer: "output.answer" } } },
+          },
+        },
+        forward: [{ call: "best", with: { question: "$input.question" }, as: "b" }, { return: { answer: "$b.answer" } }],
+      };
+      const program = expectData(await run(CREATE, { input: { name: "refined", languageModelId: refineLm, definition } })).createProgram;
+      assert.deepEqual(program.currentVersion.modules[0].predictors, ["best.module"]);
+      const execution = expectData(await run(EXECUTE, { input: { programId: program.id, inputs: { question: "Capital of France?" }, wait: true } })).executeProgram;
+      assert.equal(execution.status, "COMPLETED", JSON.stringify(execution.error));
+      assert.deepEqual(execution.outputs, { answer: "Paris" });
+      // Two attempts, Refine's advice, and a judge call per attempt.
+      assert.equal(execution.usage.lmCalls, 5);
+    });
+
+    it("refuses references it cannot pin, secrets and hosts the operator did not allow, with paths, writing nothing", async () => {
+      const agentLm = await lm("refused-lm", [{ answer: "unused" }]);
+      const before = await server().countRows("program");
+      const cases: [unknown, string, string][] = [
+        [{ ...agentDefinition(), modules: { agent: { ...agentDefinition().modules.agent, tools: [{ program: "00000000-0000-7000-8000-000000000000", name: "weather" }] } } }, "input.definition.modules.agent.tools[0].program", "no program"],
+        [{ ...agentDefinition(), modules: { agent: { ...agentDefinition().modules.agent, tools: [{ program: tool.id, version: "00000000-0000-7000-8000-000000000000", name: "weather" }] } } }, "input.definition.modules.agent.tools[0].program", "no version"],
+        [agentDefinition({ headers: { Authorization: "Bearer ${SECRETS_KEY}" } }), "input.definition.modules.agent.tools[1].http.headers.Authorization", "server's own variables"],
+        [agentDefinition({ headers: { "X-Token": "${HOME}" } }), 'input.definition.modules.agent.tools[1].http.headers["X-Token"]', "not a variable the operator allowed"],
+        [agentDefinition({ url: "http://169.254.169.254/latest/meta-data?q={city}" }), "input.definition.modules.agent.tools[1].http.url", "169.254.169.254"],
+        [agentDefinition({ url: "http://{city}.example.com/" }), "input.definition.modules.agent.tools[1].http.url", "fixed host"],
+        [agentDefinition({ url: `${api.url}/now?q={town}` }), "input.definition.modules.agent.tools[1].http.url", "{town} is not an argument"],
+      ];
+      for (const [definition, path, reason] of cases) {
+        const error = expectError(await run(CREATE, { input: { name: `refused-${path.length}`, languageModelId: agentLm, definition } }), "BAD_USER_INPUT");
+        const issues = (error.extensions?.issues ?? [{ path: error.extensions?.path, reason: error.message }]) as { path: string; reason: string }[];
+        assert.ok(issues.some((i) => i.path === path && i.reason.includes(reason)), `${path}: ${JSON.stringify(issues)}`);
+      }
+      assert.equal(await server().countRows("program"), before);
+    });
+
+    it("runs map, loop and if in the worker as the definition says, bounded by MAX_LM_CALLS_PER_EXECUTION", async () => {
+      const answers = [{ query: "first", done: "False" }, { query: "second", done: "True" }, { answer: "A" }, { answer: "B" }];
+      const qaLm = await lm("flow-lm", answers);
+      const definition = {
+        inputs: { question: "str" },
+        modules: { q: { type: "Predict", signature: "question, notes: list[str] -> query, done: bool" }, a: { type: "Predict", signature: "question -> answer" } },
+        forward: [
+          { loop: { max: 3, until: { field: "$s.done", equals: true } }, as: "hops", vars: { notes: { type: "list[str]", value: [] } }, steps: [{ call: "q", with: { question: "$input.question", notes: "$hops.notes" }, as: "s" }], append: { notes: "$s.query" } },
+          { map: "$hops.notes", as: "each", steps: [{ call: "a", with: { question: "$each.item" }, as: "r" }, { return: { answer: "$r.answer" } }] },
+          { return: { notes: "$hops.notes", answers: "$each.answer" } },
+        ],
+      };
+      const program = expectData(await run(CREATE, { input: { name: "flow", languageModelId: qaLm, definition } })).createProgram;
+      const execution = expectData(await run(EXECUTE, { input: { programId: program.id, inputs: { question: "q" }, wait: true } })).executeProgram;
+      assert.equal(execution.status, "COMPLETED", JSON.stringify(execution.error));
+      assert.deepEqual(execution.outputs, { notes: ["first", "second"], answers: ["A", "B"] });
+      assert.deepEqual(execution.trace.map((e: any) => e.step), ["hops[0].s", "hops[1].s", "each[0].r", "each[1].r"]);
+    });
+  },
+  { DSPY_ADAPTER: "python", WORKERS: "1" },
+);
+
+describeEachDatabase(
+  "a run over its LM call budget",
+  (server) => {
+    it("fails with LIMIT_EXCEEDED and its partial trace, not retried", async () => {
+      const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
+      const answers = Array.from({ length: 10 }, (_, i) => ({ query: `q${i}`, done: "False" }));
+      const lmId = expectData(await run(CREATE_LM, { input: { name: "loop-lm", model: "dummy", config: { answers } } })).createLanguageModel.id;
+      const definition = {
+        inputs: { question: "str" },
+        modules: { q: { type: "Predict", signature: "question -> query, done: bool" } },
+        forward: [{ loop: { max: 10 }, as: "hops", vars: { n: { type: "list[str]", value: [] } }, steps: [{ call: "q", with: { question: "$input.question" }, as: "s" }], append: { n: "$s.query" } }, { return: { n: "$hops.n" } }],
+      };
+      const program = expectData(await run(CREATE, { input: { name: "looping", languageModelId: lmId, definition } })).createProgram;
+      const execution = expectData(await run(EXECUTE, { input: { programId: program.id, inputs: { question: "q" }, wait: true } })).executeProgram;
+      assert.equal(execution.status, "FAILED");
+      assert.deepEqual([execution.error.code, execution.error.layer], ["LIMIT_EXCEEDED", "validation"]);
+      assert.match(execution.error.message, /more than 3 LM calls/);
+    });
+  },
+  { DSPY_ADAPTER: "python", WORKERS: "1", MAX_LM_CALLS_PER_EXECUTION: "3" },
+);
