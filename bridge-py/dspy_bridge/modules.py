@@ -37,6 +37,37 @@ class MultiChainComparisonModule(dspy.Module):
         return self.compare(completions=completions, **kwargs)
 
 
+def _traced(cls: type[dspy.Module]) -> type[dspy.Module]:
+    """BestOfN / Refine whose attempts count as the wrapped module's in DSPy's trace.
+
+    DSPy 3.4.1 runs each attempt on a deep copy of the wrapped module and adds the best attempt's
+    trace to dspy.settings.trace: entries of the copy's predictor, which optimizers bootstrapping from
+    traces (BootstrapFewShot…) cannot map to a predictor of the program, so they learn nothing. The
+    wrapped module here is a Predict or a ChainOfThought (one predictor, the catalog's `wraps`): its
+    copy's entries are put back on the original.
+    """
+
+    class Traced(cls):  # type: ignore[misc, valid-type]
+        def forward(self, **kwargs: Any) -> Any:
+            trace = dspy.settings.trace
+            start = len(trace) if trace is not None else 0
+            result = super().forward(**kwargs)
+            if trace is not None:
+                [(_, original)] = self.module.named_predictors()
+                for i in range(start, len(trace)):
+                    predictor, inputs, outputs = trace[i]
+                    if predictor is not original and predictor.signature.equals(original.signature):
+                        trace[i] = (original, inputs, outputs)
+            return result
+
+    Traced.__name__ = Traced.__qualname__ = cls.__name__
+    return Traced
+
+
+TracedBestOfN = _traced(dspy.BestOfN)
+TracedRefine = _traced(dspy.Refine)
+
+
 def _wrapped(spec: dict[str, Any]) -> dspy.Module:
     inner = spec["config"]["module"]
     return MODULE_BUILDERS[inner]({**spec, "type": inner, "config": {}})
@@ -75,8 +106,8 @@ MODULE_BUILDERS: dict[str, Builder] = {
     "Predict": lambda spec: dspy.Predict(build_signature(spec["signature"])),
     "ChainOfThought": lambda spec: dspy.ChainOfThought(build_signature(spec["signature"])),
     "MultiChainComparison": lambda spec: MultiChainComparisonModule(build_signature(spec["signature"]), spec["config"]["M"], spec["config"]["temperature"]),
-    "BestOfN": lambda spec: dspy.BestOfN(_wrapped(spec), N=spec["config"]["N"], reward_fn=reward_function(spec["reward"]), threshold=spec["config"]["threshold"]),
-    "Refine": lambda spec: dspy.Refine(_wrapped(spec), N=spec["config"]["N"], reward_fn=reward_function(spec["reward"]), threshold=spec["config"]["threshold"]),
+    "BestOfN": lambda spec: TracedBestOfN(_wrapped(spec), N=spec["config"]["N"], reward_fn=reward_function(spec["reward"]), threshold=spec["config"]["threshold"]),
+    "Refine": lambda spec: TracedRefine(_wrapped(spec), N=spec["config"]["N"], reward_fn=reward_function(spec["reward"]), threshold=spec["config"]["threshold"]),
     "ReAct": lambda spec: dspy.ReAct(build_signature(spec["signature"]), tools=_tools(spec), max_iters=spec["config"]["max_iters"]),
     "Retrieve": _retrieve,
 }

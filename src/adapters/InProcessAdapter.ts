@@ -36,7 +36,7 @@ export class InProcessAdapter implements DspyAdapter {
   }
 
   async execute(request: ExecuteRequest): Promise<ExecuteResult> {
-    const program = buildable(request.program.program);
+    const program = runnable(buildable(request.program.program));
     const inputIssues = validateProgramInputs(program, request.inputs, "inputs");
     if (inputIssues.length > 0) {
       throw new AppError("INVALID_INPUTS", `${inputIssues[0].path}: ${inputIssues[0].reason}`, { layer: "validation", details: { issues: inputIssues } });
@@ -54,7 +54,7 @@ export class InProcessAdapter implements DspyAdapter {
    * answered in turn across the whole evaluation.
    */
   async evaluate(request: EvaluateRequest): Promise<EvaluateResult> {
-    const program = request.program.program;
+    const program = runnable(buildable(request.program.program));
     const exampleIssues: IssueDetail[] = [];
     request.examples.forEach((example, i) => {
       exampleIssues.push(...validateProgramInputs(program, example.inputs, `examples[${i}].inputs`));
@@ -109,7 +109,7 @@ export class InProcessAdapter implements DspyAdapter {
    */
   async compile(request: CompileRequest): Promise<CompileResult> {
     const started = performance.now();
-    const program = request.program.program;
+    const program = runnable(buildable(request.program.program));
     if (request.optimizer !== "LABELED_FEW_SHOT") {
       throw new AppError("UNSUPPORTED", `the in-process adapter cannot run ${request.optimizer}; it needs DSPy (DSPY_ADAPTER=python)`, { layer: "validation" });
     }
@@ -152,7 +152,7 @@ export class InProcessAdapter implements DspyAdapter {
 
   /** The worker's import rules (bridge-py/dspy_bridge/state_io.py), checked here in TypeScript. */
   async importState(program: NormalizedProgram, state: unknown): Promise<ImportStateResult> {
-    const { issues, compiledState, predictors } = checkImportedState(program, state);
+    const { issues, compiledState, predictors } = checkImportedState(runnable(buildable(program)), state);
     if (issues.length > 0) throw invalid("INVALID_STATE", issues);
     return { compiledState, predictors };
   }
@@ -170,6 +170,16 @@ function buildable(program: NormalizedProgram): NormalizedProgram {
     .filter(([, module]) => !Object.hasOwn(MODULE_TYPES, module.type))
     .map(([name, module]) => ({ path: `definition.modules.${name}.type`, reason: `unknown module type '${module.type}' (this adapter builds ${Object.keys(MODULE_TYPES).join(", ")})` }));
   if (issues.length > 0) throw invalid("INVALID_DEFINITION", issues);
+  return program;
+}
+
+/** The module types this adapter runs (one LM call each); the others need DSPy. */
+function runnable(program: NormalizedProgram): NormalizedProgram {
+  for (const module of Object.values(program.modules)) {
+    if (module.type !== "Predict" && module.type !== "ChainOfThought") {
+      throw new AppError("UNSUPPORTED", `the in-process adapter runs Predict and ChainOfThought modules; ${module.type} needs DSPy (DSPY_ADAPTER=python)`, { layer: "validation" });
+    }
+  }
   return program;
 }
 
@@ -197,9 +207,6 @@ function run(program: NormalizedProgram, inputs: Record<string, unknown>, answer
   const call = (step: { call: string; as: string }, callInputs: Record<string, unknown>): Record<string, unknown> => {
     const started = performance.now();
     const module = program.modules[step.call]!;
-    if (module.type !== "Predict" && module.type !== "ChainOfThought") {
-      throw new AppError("UNSUPPORTED", `the in-process adapter runs Predict and ChainOfThought modules; ${module.type} needs DSPy (the Python worker pool)`, { layer: "worker" });
-    }
     const prompt = renderPrompt(module, callInputs);
     const answer = Array.isArray(answers) ? answers[cursor.next++] : Object.entries(answers).find(([key]) => prompt.includes(key))?.[1];
     if (answer === undefined) throw new AppError("LM_ERROR", "the dummy model has no answer for this prompt", { layer: "lm" });

@@ -1,6 +1,7 @@
 import type { IssueDetail } from "../errors.js";
 import type { ModuleSpec, NormalizedProgram } from "../programs/definition/index.js";
 import { formatPath } from "../programs/definition/format.js";
+import { predictorPaths } from "../programs/programModules.js";
 
 /** The keys of a predictor's state in DSPy's save() files (`Predict.dump_state()`). */
 const PREDICTOR_STATE_KEYS = ["traces", "train", "demos", "signature", "lm", "fields"];
@@ -74,7 +75,7 @@ function checkSignature(signature: unknown, count: number, segs: (string | numbe
 
 /** A predictor's name as DSPy's named_predictors() gives it (PROTOCOL.md "Programs"). */
 export function predictorName(name: string, module: ModuleSpec): string {
-  return module.type === "ChainOfThought" ? `${name}.predict` : name;
+  return predictorPaths(name, module)[0] ?? name;
 }
 
 /** Fields of the predictor's signature: ChainOfThought's adds `reasoning`. */
