@@ -31,7 +31,7 @@ from typing import Any  # noqa: E402
 import dspy  # noqa: E402
 import zmq  # noqa: E402
 
-from . import egress, protocol  # noqa: E402
+from . import corpora, corpus_commands, egress, protocol  # noqa: E402
 from .errors import BridgeError, Cancelled, bad_message, cancelled_error, internal  # noqa: E402
 from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
@@ -421,6 +421,8 @@ class Worker:
             if "state" not in p:
                 raise bad_message("payload.state is required", path="payload.state")
             return import_state(p["definition"], p["state"])
+        if request.command in corpus_commands.COMMANDS:
+            return corpus_commands.handle(request.command, p)
         raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")
 
     def _long_job(self, request: protocol.Request) -> dict[str, Any]:
@@ -455,11 +457,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--liveness", type=int, default=3, help="heartbeats missed before the pool counts as gone")
     parser.add_argument("--max-programs", type=int, default=256, help="program versions held (least recently used evicted)")
     parser.add_argument("--max-lms", type=int, default=64, help="LMs held (least recently used evicted)")
+    parser.add_argument("--max-corpora", type=int, default=corpora.DEFAULT_MAX_CORPORA, help="corpora held (least recently used evicted)")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is no longer the parent (local workers)")
     parser.add_argument("--log-level", default=os.environ.get("DSPY_BRIDGE_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.heartbeat_ms < 10 or args.liveness < 1 or args.max_programs < 1 or args.max_lms < 1:
-        parser.error("--concurrency, --liveness, --max-programs and --max-lms must be >= 1 and --heartbeat-ms >= 10")
+    if args.concurrency < 1 or args.heartbeat_ms < 10 or args.liveness < 1 or args.max_programs < 1 or args.max_lms < 1 or args.max_corpora < 1:
+        parser.error("--concurrency, --liveness, --max-programs, --max-lms and --max-corpora must be >= 1 and --heartbeat-ms >= 10")
+    corpora.CORPORA.max_corpora = args.max_corpora
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format=f"%(asctime)s %(levelname)s [{args.id}] %(name)s: %(message)s")
     # Every connection an LM request makes from here on is checked against the egress policy.
     egress.install()
