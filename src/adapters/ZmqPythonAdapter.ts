@@ -3,6 +3,11 @@ import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
 import type {
   AdapterHealth,
+  CorpusHit,
+  CorpusSpec,
+  EmbedRequest,
+  EmbedResult,
+  SearchCorpusRequest,
   CompileRequest,
   CompileResult,
   DspyAdapter,
@@ -18,6 +23,8 @@ import type {
 import type { LanguageModelPolicies } from "../languageModels/policies.js";
 import { scrubError, scrubSecrets } from "../secrets/scrub.js";
 import { type LmWireConfig, lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
+import { DEFAULT_POLICIES } from "../languageModels/policies.js";
+import { corpusKey, embeddingModelWire, sendCorpus } from "./corpusWire.js";
 
 const DEFAULT_DEADLINE_MS = 120_000;
 
@@ -53,7 +60,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const signal = request.signal;
     // Only a run that can be cancelled pays for a cancel listener.
     const options = signal ? { signal } : undefined;
-    return this.onRehydratedWorker(request.deadlineMs, request.program, [lm], (lease, hash) => {
+    return this.onRehydratedWorker(request.deadlineMs, request.program, [lm], request.corpora ?? [], (lease, hash) => {
       if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
       return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs }, options);
     });
@@ -72,7 +79,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
       signal: request.signal,
       onProgress: onProgress ? (p: { phase: string; done: number; total: number | null }) => onProgress({ phase: p.phase, done: p.done, total: p.total }) : undefined,
     };
-    const result = await this.onRehydratedWorker(request.deadlineMs, request.program, judge ? [lm, judge] : [lm], (lease, hash) => {
+    const result = await this.onRehydratedWorker(request.deadlineMs, request.program, judge ? [lm, judge] : [lm], request.corpora ?? [], (lease, hash) => {
       // Aborted before it was sent: a fast evaluation could finish before the worker reads a `cancel`.
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the evaluation was cancelled before it started", { layer: "worker" });
       const payload = {
@@ -116,7 +123,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
       compile_ms: number;
     }
     const lms = [lm, reflection, judge].filter((entry): entry is WireLm => entry !== null);
-    const result = await this.onRehydratedWorker(request.deadlineMs, request.program, lms, (lease, hash) => {
+    const result = await this.onRehydratedWorker(request.deadlineMs, request.program, lms, request.corpora ?? [], (lease, hash) => {
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the optimization was cancelled before it started", { layer: "worker" });
       const payload = {
         version_id: request.program.versionId,
@@ -161,7 +168,13 @@ export class ZmqPythonAdapter implements DspyAdapter {
    * hold yet (rehydration). If the worker forgot one of them since (evicted, or restarted between our
    * bookkeeping and the call), they are sent again and `call` runs once more.
    */
-  private onRehydratedWorker<T>(deadlineMs: number | undefined, program: ProgramSpec, lms: WireLm[], call: (lease: WorkerLease, hash: string) => Promise<T>): Promise<T> {
+  private onRehydratedWorker<T>(
+    deadlineMs: number | undefined,
+    program: ProgramSpec,
+    lms: WireLm[],
+    corpora: CorpusSpec[],
+    call: (lease: WorkerLease, hash: string) => Promise<T>,
+  ): Promise<T> {
     const hash = programHash(program.definition, program.compiledState);
     const programKey = `program:${program.versionId}:${hash}`;
     const ensure = async (lease: WorkerLease) => {
@@ -174,6 +187,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
         await lease.request("define_program", { version_id: program.versionId, hash, definition: program.definition, compiled_state: program.compiledState ?? null });
         lease.remember(programKey);
       }
+      for (const corpus of corpora) await this.ensureCorpus(lease, corpus);
     };
     // What comes back is scrubbed of the API keys this request carried, whatever the worker did.
     const secrets = lms.flatMap((lm) => (lm.config.api_key && lm.config.api_key.length >= 4 ? [lm.config.api_key] : []));
@@ -183,8 +197,9 @@ export class ZmqPythonAdapter implements DspyAdapter {
         try {
           return await call(lease, hash);
         } catch (error) {
-          if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
+          if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM" && error.code !== "UNKNOWN_CORPUS")) throw error;
           if (error.code === "UNKNOWN_PROGRAM") lease.forget(programKey);
+          else if (error.code === "UNKNOWN_CORPUS") for (const corpus of corpora) lease.forget(corpusKey(corpus));
           else for (const lm of lms) lease.forget(lm.key);
           await ensure(lease);
           return call(lease, hash);
@@ -196,6 +211,44 @@ export class ZmqPythonAdapter implements DspyAdapter {
           throw scrubError(error, secrets);
         },
       );
+  }
+
+  /** Sends `corpus` to this worker unless it holds it already (in parts when large: corpusWire.ts). */
+  private async ensureCorpus(lease: WorkerLease, corpus: CorpusSpec): Promise<void> {
+    const key = corpusKey(corpus);
+    if (lease.knows(key)) return;
+    await sendCorpus(lease, corpus, this.embeddingPolicies());
+    lease.remember(key);
+  }
+
+  private embeddingPolicies() {
+    return this.policies ?? DEFAULT_POLICIES;
+  }
+
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    const payload = { model: embeddingModelWire(request.model, this.embeddingPolicies()), texts: request.texts, encoding: "base64" };
+    return this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, (lease) => lease.request<EmbedResult>("embed", payload));
+  }
+
+  async defineCorpus(corpus: CorpusSpec): Promise<void> {
+    await this.pool.withWorker(DEFAULT_DEADLINE_MS, (lease) => this.ensureCorpus(lease, corpus));
+  }
+
+  /** `search` on one worker; a worker that lacks the corpus (UNKNOWN_CORPUS) is sent it and asked once more. */
+  async searchCorpus(request: SearchCorpusRequest): Promise<CorpusHit[]> {
+    const { corpus } = request;
+    const payload = { corpus_key: corpus.corpusId, hash: corpus.hash, query: request.query, k: request.k };
+    return this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
+      await this.ensureCorpus(lease, corpus);
+      try {
+        return (await lease.request<{ results: CorpusHit[] }>("search", payload)).results;
+      } catch (error) {
+        if (!(error instanceof AppError) || error.code !== "UNKNOWN_CORPUS") throw error;
+        lease.forget(corpusKey(corpus));
+        await this.ensureCorpus(lease, corpus);
+        return (await lease.request<{ results: CorpusHit[] }>("search", payload)).results;
+      }
+    });
   }
 
   async importState(definition: unknown, state: unknown): Promise<ImportStateResult> {
