@@ -1,7 +1,9 @@
 import { AgendaJob } from "./AgendaJob.js";
 import { ApiKey } from "./ApiKey.js";
 import { AuditEvent } from "./AuditEvent.js";
+import { Corpus } from "./Corpus.js";
 import { Dataset } from "./Dataset.js";
+import { Document } from "./Document.js";
 import { Evaluation } from "./Evaluation.js";
 import { Example } from "./Example.js";
 import { Execution } from "./Execution.js";
@@ -15,7 +17,9 @@ import { ProgramVersion } from "./ProgramVersion.js";
 export { AgendaJob } from "./AgendaJob.js";
 export { ApiKey } from "./ApiKey.js";
 export { AuditActor, AuditEvent } from "./AuditEvent.js";
+export { Corpus, CorpusStatus } from "./Corpus.js";
 export { Dataset } from "./Dataset.js";
+export { Document } from "./Document.js";
 export { Evaluation, EvaluationProgress, type EvaluationResultRecord } from "./Evaluation.js";
 export { Example, ExampleSplit } from "./Example.js";
 export { Execution, ExecutionError, ExecutionStatus, ExecutionUsage, type UsageRecord } from "./Execution.js";
@@ -26,4 +30,4 @@ export { OptimizationSchedule, SchedulePromotion } from "./OptimizationSchedule.
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document];

@@ -1,5 +1,6 @@
 import { ApiKeyResolver } from "./ApiKeyResolver.js";
 import { AuditEventResolver } from "./AuditEventResolver.js";
+import { CorpusResolver, DocumentResolver } from "./CorpusResolver.js";
 import { DatasetResolver } from "./DatasetResolver.js";
 import { EvaluationResolver, ProgramEvaluationsResolver } from "./EvaluationResolver.js";
 import { ExecutionResolver } from "./ExecutionResolver.js";
@@ -12,4 +13,4 @@ import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionMutations } from "./ProgramVersionMutations.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver] as const;

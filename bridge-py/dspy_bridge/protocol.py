@@ -33,6 +33,10 @@ COMMANDS = (
     "export_state",
     "import_state",
     "shutdown",
+    # Corpora (corpus_commands.py)
+    "embed",
+    "define_corpus",
+    "search",
 )
 _COMMAND_SET = frozenset(COMMANDS)
 MAX_ID_LENGTH = 256

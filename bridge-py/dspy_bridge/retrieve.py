@@ -1,4 +1,10 @@
-"""The Retrieve module: the top k passages of a stored corpus for a query (no LM call)."""
+"""The Retrieve module: the top k passages of a stored corpus for a query (no LM call).
+
+The corpus is the server's (a Corpus with embedded Documents); the run names the version of it the
+worker must hold (`corpora` of the run: corpus id → hash, checked before the run starts, so a worker
+that lacks it answers UNKNOWN_CORPUS and is sent it). Search is corpora.search, on DSPy's
+dspy.retrievers.Embeddings over the stored vectors.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from typing import Any
 
 import dspy
 
+from .corpora import search
 from .errors import BridgeError
+from .run_context import current
 
 
 class RetrieveModule(dspy.Module):
@@ -16,4 +24,8 @@ class RetrieveModule(dspy.Module):
         self.k = k
 
     def forward(self, query: str, **_: Any) -> dspy.Prediction:
-        raise BridgeError("UNSUPPORTED", "worker", f"corpus '{self.corpus_id}': retrieval is not available on this worker yet", False)
+        corpus_hash = current().corpora.get(self.corpus_id)
+        if corpus_hash is None:
+            raise BridgeError("UNKNOWN_CORPUS", "protocol", f"corpus '{self.corpus_id}' was not named by this run", False, {"corpus_key": self.corpus_id})
+        hits = search(self.corpus_id, corpus_hash, str(query), self.k)
+        return dspy.Prediction(passages=[hit["text"] for hit in hits], ids=[hit["id"] for hit in hits], scores=[hit["score"] for hit in hits])

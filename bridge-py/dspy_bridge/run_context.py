@@ -61,6 +61,8 @@ class RunContext:
     depth: int = 0
     # Values of the ${NAME}s HTTP tools name in headers, sent with the request (never in the environment).
     secrets: dict[str, str] = field(default_factory=dict)
+    # Corpus id → the hash of the version the run searches (Retrieve modules).
+    corpora: dict[str, str] = field(default_factory=dict)
 
 
 RUN_CONTEXT: ContextVar[RunContext | None] = ContextVar("dspy_bridge_run_context", default=None)

@@ -52,6 +52,7 @@ def run_program(
     programs: Callable[[str], tuple[Any, LMEntry]] | None = None,
     max_lm_calls: int | None = None,
     secrets: dict[str, str] | None = None,
+    corpora: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """`programs(version_id)`: the module and LM of a program this one calls (tools, judges)."""
     issues = input_issues(entry.inputs_schema, inputs)
@@ -65,7 +66,7 @@ def run_program(
     budget = Budget(max_lm_calls=max_lm_calls or DEFAULT_MAX_LM_CALLS)
     # The guard runs first, so a cancelled or over-budget call is never traced as started.
     callbacks: list[BaseCallback] = [RunGuard(cancel, budget), tracer]
-    context = RUN_CONTEXT.set(RunContext(budget=budget, programs=programs, secrets=secrets or {}))
+    context = RUN_CONTEXT.set(RunContext(budget=budget, programs=programs, secrets=secrets or {}, corpora=corpora or {}))
     with dspy.context(lm=lm, callbacks=callbacks, usage_tracker=tracer, disable_history=True, trace=[], **settings):
         try:
             prediction = module(**inputs)

@@ -31,7 +31,7 @@ from typing import Any  # noqa: E402
 import dspy  # noqa: E402
 import zmq  # noqa: E402
 
-from . import egress, protocol  # noqa: E402
+from . import corpora, corpus_commands, egress, protocol  # noqa: E402
 from .errors import BridgeError, Cancelled, bad_message, cancelled_error, internal, register_secret  # noqa: E402
 from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
@@ -405,7 +405,7 @@ class Worker:
             max_lm_calls = p.get("max_lm_calls")
             if max_lm_calls is not None and (isinstance(max_lm_calls, bool) or not isinstance(max_lm_calls, int) or max_lm_calls < 1):
                 raise bad_message("payload.max_lm_calls must be an integer >= 1", path="payload.max_lm_calls")
-            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p))
+            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p), _corpora(p))
         if request.command == "dump_state":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             return {"state": self.registry.dump_state(version_id, hash_)}
@@ -426,6 +426,8 @@ class Worker:
             if "state" not in p:
                 raise bad_message("payload.state is required", path="payload.state")
             return import_state(p["program"], p["state"])
+        if request.command in corpus_commands.COMMANDS:
+            return corpus_commands.handle(request.command, p)
         raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")
 
     def _long_job(self, request: protocol.Request) -> dict[str, Any]:
@@ -444,7 +446,7 @@ class Worker:
             self._wake()
 
         job = evaluate_program if request.command == "evaluate" else compile_program
-        token = RUN_CONTEXT.set(RunContext(programs=self.registry.dependencies(p.get("dependencies")), secrets=_secrets(p)))
+        token = RUN_CONTEXT.set(RunContext(programs=self.registry.dependencies(p.get("dependencies")), secrets=_secrets(p), corpora=_corpora(p)))
         try:
             return job(entry, lm, p, self.registry.lm, send_progress, cancel)
         finally:
@@ -461,6 +463,17 @@ def _secrets(payload: dict[str, Any]) -> dict[str, str]:
     return secrets
 
 
+def _corpora(payload: dict[str, Any]) -> dict[str, str]:
+    """The corpora a request searches (`[{corpus_key, hash}]`), each checked held now: one this worker
+    lacks is UNKNOWN_CORPUS before anything runs (and the server sends it)."""
+    listed = payload.get("corpora") or []
+    if not isinstance(listed, list) or not all(isinstance(c, dict) and isinstance(c.get("corpus_key"), str) and isinstance(c.get("hash"), str) for c in listed):
+        raise bad_message("payload.corpora must be an array of {corpus_key, hash}", path="payload.corpora")
+    for c in listed:
+        corpora.CORPORA.corpus(c["corpus_key"], c["hash"])
+    return {c["corpus_key"]: c["hash"] for c in listed}
+
+
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
@@ -474,11 +487,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--liveness", type=int, default=3, help="heartbeats missed before the pool counts as gone")
     parser.add_argument("--max-programs", type=int, default=256, help="program versions held (least recently used evicted)")
     parser.add_argument("--max-lms", type=int, default=64, help="LMs held (least recently used evicted)")
+    parser.add_argument("--max-corpora", type=int, default=corpora.DEFAULT_MAX_CORPORA, help="corpora held (least recently used evicted)")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is no longer the parent (local workers)")
     parser.add_argument("--log-level", default=os.environ.get("DSPY_BRIDGE_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.heartbeat_ms < 10 or args.liveness < 1 or args.max_programs < 1 or args.max_lms < 1:
-        parser.error("--concurrency, --liveness, --max-programs and --max-lms must be >= 1 and --heartbeat-ms >= 10")
+    if args.concurrency < 1 or args.heartbeat_ms < 10 or args.liveness < 1 or args.max_programs < 1 or args.max_lms < 1 or args.max_corpora < 1:
+        parser.error("--concurrency, --liveness, --max-programs, --max-lms and --max-corpora must be >= 1 and --heartbeat-ms >= 10")
+    corpora.CORPORA.max_corpora = args.max_corpora
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format=f"%(asctime)s %(levelname)s [{args.id}] %(name)s: %(message)s")
     # Every connection an LM request makes from here on is checked against the egress policy.
     egress.install()

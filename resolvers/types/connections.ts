@@ -1,4 +1,4 @@
-import { Dataset, Evaluation, Example, Execution, LanguageModel, Optimization, OptimizationSchedule, Program, ProgramVersion } from "../../entities/index.js";
+import { Corpus, Dataset, Document, Evaluation, Example, Execution, LanguageModel, Optimization, OptimizationSchedule, Program, ProgramVersion } from "../../entities/index.js";
 import { connectionType } from "./connection.js";
 
 export const LanguageModelConnection = connectionType(LanguageModel, "LanguageModel");
@@ -10,3 +10,5 @@ export const ExecutionConnection = connectionType(Execution, "Execution");
 export const EvaluationConnection = connectionType(Evaluation, "Evaluation");
 export const OptimizationConnection = connectionType(Optimization, "Optimization");
 export const OptimizationScheduleConnection = connectionType(OptimizationSchedule, "OptimizationSchedule");
+export const CorpusConnection = connectionType(Corpus, "Corpus");
+export const DocumentConnection = connectionType(Document, "Document");

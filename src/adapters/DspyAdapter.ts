@@ -33,9 +33,60 @@ export interface ProgramDependency {
   lm: LanguageModelSpec;
 }
 
+/** An embedding model: `local/all-MiniLM-L6-v2` (runs in the worker, offline) or a litellm embedding model string. */
+export const LOCAL_EMBEDDING_MODEL = "local/all-MiniLM-L6-v2";
+
+/** One embedded document as a worker needs it (the vector as stored: base64 of little-endian float32). */
+export interface CorpusDocumentVector {
+  id: string;
+  text: string;
+  embedding: string;
+}
+
+/**
+ * A corpus as the workers know it: `corpusId` + `hash` (changes whenever the corpus does), its model
+ * (queries are embedded with it), and its embedded documents, loaded only when a worker lacks them.
+ */
+export interface CorpusSpec {
+  corpusId: string;
+  hash: string;
+  model: string;
+  /** Called only when a worker must be sent the corpus (first use, eviction, restart). */
+  documents(): Promise<CorpusDocumentVector[]>;
+}
+
+export interface EmbedRequest {
+  model: string;
+  texts: string[];
+  deadlineMs?: number;
+}
+
+export interface EmbedResult {
+  /** One per text, in order: base64 of little-endian float32, L2-normalized. */
+  vectors: string[];
+  dims: number;
+}
+
+export interface SearchCorpusRequest {
+  corpus: CorpusSpec;
+  query: string;
+  /** 1–100. */
+  k: number;
+  deadlineMs?: number;
+}
+
+/** One search hit: a document id, its text and its cosine similarity to the query (-1 … 1), best first. */
+export interface CorpusHit {
+  id: string;
+  text: string;
+  score: number;
+}
+
 export interface ExecuteRequest {
   program: ProgramSpec;
   lm: LanguageModelSpec;
+  /** Corpora the program searches (Retrieve modules): sent to the worker before the run when it lacks them. */
+  corpora?: CorpusSpec[];
   inputs: Record<string, unknown>;
   /** The programs it calls (loadDependencies). */
   dependencies?: ProgramDependency[];
@@ -108,6 +159,8 @@ export interface EvaluateRequest {
   lm: LanguageModelSpec;
   /** The programs it calls (loadDependencies). */
   dependencies?: ProgramDependency[];
+  /** As `ExecuteRequest.corpora`. */
+  corpora?: CorpusSpec[];
   examples: EvaluationExample[];
   metric: MetricSpec;
   /** dspy.Evaluate's threads, 1–32 (default 1). */
@@ -149,6 +202,8 @@ export interface CompileRequest {
   program: ProgramSpec;
   /** The programs it calls (loadDependencies). */
   dependencies?: ProgramDependency[];
+  /** As `ExecuteRequest.corpora`. */
+  corpora?: CorpusSpec[];
   /** The LM the program runs with (and COPRO / MIPROv2 / SIMBA propose instructions with). */
   lm: LanguageModelSpec;
   /** GEPA only (required there): the LM that reflects on failures. */
@@ -202,6 +257,12 @@ export interface DspyAdapter {
   compile(request: CompileRequest): Promise<CompileResult>;
   /** Checks a DSPy save() JSON against a definition (strict: INVALID_STATE with paths under `state`). */
   importState(program: NormalizedProgram, state: unknown): Promise<ImportStateResult>;
+  /** Embeds texts with a corpus's model (at most 512 a call); vectors as base64 float32. */
+  embed(request: EmbedRequest): Promise<EmbedResult>;
+  /** Sends a corpus to a worker ahead of use (optional warm-up; runs and searches rehydrate on demand). */
+  defineCorpus(corpus: CorpusSpec): Promise<void>;
+  /** Top-k documents of a corpus for a query; the worker is sent the corpus first when it lacks it (UNKNOWN_CORPUS). */
+  searchCorpus(request: SearchCorpusRequest): Promise<CorpusHit[]>;
   health(): Promise<AdapterHealth>;
   close(): Promise<void>;
 }

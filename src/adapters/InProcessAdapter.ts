@@ -6,6 +6,11 @@ import { aggregateScore, commonLabels, scoreSimple, validateMetric } from "../ev
 import type { IssueDetail } from "../errors.js";
 import type {
   AdapterHealth,
+  CorpusHit,
+  CorpusSpec,
+  EmbedRequest,
+  EmbedResult,
+  SearchCorpusRequest,
   CompileRequest,
   CompileResult,
   DspyAdapter,
@@ -19,6 +24,8 @@ import type {
   ModuleCallTrace,
 } from "./DspyAdapter.js";
 import { checkImportedState, predictorName } from "./importedState.js";
+import { decodeVector, dot, encodeVector } from "../corpora/vectors.js";
+import { HASHED_DIMS, hashedEmbedding } from "./hashedEmbedding.js";
 
 type Answers = Record<string, unknown>[] | Record<string, Record<string, unknown>>;
 
@@ -30,6 +37,7 @@ type Answers = Record<string, unknown>[] | Record<string, Record<string, unknown
  */
 export class InProcessAdapter implements DspyAdapter {
   readonly name = "in-process";
+  private readonly corpora = new Map<string, { id: string; text: string; vector: Float32Array }[]>();
 
   async configure(lm: LanguageModelSpec): Promise<void> {
     if (lm.model !== "dummy") throw unreachable(lm.model);
@@ -157,6 +165,39 @@ export class InProcessAdapter implements DspyAdapter {
     return { compiledState, predictors };
   }
 
+  /** Any model: the deterministic hashed bag of words (hashedEmbedding.ts), so tests need no worker. */
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    if (request.texts.length > MAX_EMBED_TEXTS) throw new AppError("BAD_MESSAGE", `payload.texts holds ${request.texts.length} texts; at most ${MAX_EMBED_TEXTS} a request`, { layer: "protocol" });
+    return { vectors: request.texts.map((text) => encodeVector(hashedEmbedding(text))), dims: HASHED_DIMS };
+  }
+
+  async defineCorpus(corpus: CorpusSpec): Promise<void> {
+    await this.heldCorpus(corpus);
+  }
+
+  /** Exact cosine search over the stored vectors, the query embedded as `embed` does. */
+  async searchCorpus(request: SearchCorpusRequest): Promise<CorpusHit[]> {
+    if (!Number.isInteger(request.k) || request.k < 1 || request.k > 100) throw new AppError("BAD_MESSAGE", "k must be an integer from 1 to 100", { layer: "protocol", details: { path: "payload.k" } });
+    const documents = await this.heldCorpus(request.corpus);
+    const query = hashedEmbedding(request.query);
+    return documents
+      .map((d) => ({ id: d.id, text: d.text, score: dot(query, d.vector) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, request.k);
+  }
+
+  /** As a worker holds corpora: by id and hash, a few at a time, loaded when missing. */
+  private async heldCorpus(corpus: CorpusSpec): Promise<{ id: string; text: string; vector: Float32Array }[]> {
+    const key = `${corpus.corpusId}:${corpus.hash}`;
+    let held = this.corpora.get(key);
+    if (!held) {
+      held = (await corpus.documents()).map((d) => ({ id: d.id, text: d.text, vector: decodeVector(d.embedding) }));
+      this.corpora.set(key, held);
+      while (this.corpora.size > MAX_CORPORA) this.corpora.delete(this.corpora.keys().next().value as string);
+    }
+    return held;
+  }
+
   async health(): Promise<AdapterHealth> {
     return { ok: true, details: {} };
   }
@@ -182,6 +223,9 @@ function runnable(program: NormalizedProgram): NormalizedProgram {
   }
   return program;
 }
+
+const MAX_EMBED_TEXTS = 512;
+const MAX_CORPORA = 16;
 
 function invalid(code: string, issues: IssueDetail[]): AppError {
   return new AppError(code, `${issues[0].path}: ${issues[0].reason}`, { layer: "validation", details: { issues } });

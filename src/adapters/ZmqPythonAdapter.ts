@@ -5,6 +5,11 @@ import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
 import type {
   AdapterHealth,
+  CorpusHit,
+  CorpusSpec,
+  EmbedRequest,
+  EmbedResult,
+  SearchCorpusRequest,
   CompileRequest,
   CompileResult,
   DspyAdapter,
@@ -22,8 +27,15 @@ import type { LanguageModelPolicies } from "../languageModels/policies.js";
 import { scrubError, scrubSecrets } from "../secrets/scrub.js";
 import { type LmWireConfig, lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
 import { toolSecrets } from "./toolSecrets.js";
+import { DEFAULT_POLICIES } from "../languageModels/policies.js";
+import { corpusKey, embeddingModelWire, sendCorpus } from "./corpusWire.js";
 
 const DEFAULT_DEADLINE_MS = 120_000;
+
+/** The corpora a request searches, as its payload names them (the worker checks it holds each before running). */
+function wireCorpora(corpora: CorpusSpec[] | undefined): { corpus_key: string; hash: string }[] {
+  return (corpora ?? []).map((c) => ({ corpus_key: c.corpusId, hash: c.hash }));
+}
 
 interface WireLm {
   key: string;
@@ -59,8 +71,8 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const options = signal ? { signal } : undefined;
     const deps = this.wireDependencies(request.dependencies);
     const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
-    const payload = { dependencies: deps.payload, secrets, ...(request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {}) };
-    return this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [lm, ...deps.lms], Object.values(secrets), (lease, hash) => {
+    const payload = { dependencies: deps.payload, secrets, corpora: wireCorpora(request.corpora), ...(request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {}) };
+    return this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [lm, ...deps.lms], request.corpora ?? [], Object.values(secrets), (lease, hash) => {
       if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
       return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs, ...payload }, options);
     });
@@ -81,12 +93,13 @@ export class ZmqPythonAdapter implements DspyAdapter {
     };
     const deps = this.wireDependencies(request.dependencies);
     const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
-    const result = await this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [...(judge ? [lm, judge] : [lm]), ...deps.lms], Object.values(secrets), (lease, hash) => {
+    const result = await this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [...(judge ? [lm, judge] : [lm]), ...deps.lms], request.corpora ?? [], Object.values(secrets), (lease, hash) => {
       // Aborted before it was sent: a fast evaluation could finish before the worker reads a `cancel`.
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the evaluation was cancelled before it started", { layer: "worker" });
       const payload = {
         dependencies: deps.payload,
         secrets,
+        corpora: wireCorpora(request.corpora),
         version_id: request.program.versionId,
         hash,
         lm_key: lm.key,
@@ -129,11 +142,12 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const lms = [lm, reflection, judge].filter((entry): entry is WireLm => entry !== null);
     const deps = this.wireDependencies(request.dependencies);
     const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
-    const result = await this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [...lms, ...deps.lms], Object.values(secrets), (lease, hash) => {
+    const result = await this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [...lms, ...deps.lms], request.corpora ?? [], Object.values(secrets), (lease, hash) => {
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the optimization was cancelled before it started", { layer: "worker" });
       const payload = {
         dependencies: deps.payload,
         secrets,
+        corpora: wireCorpora(request.corpora),
         version_id: request.program.versionId,
         hash,
         lm_key: lm.key,
@@ -190,6 +204,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
     deadlineMs: number | undefined,
     programOrPrograms: ProgramSpec | ProgramSpec[],
     lms: WireLm[],
+    corpora: CorpusSpec[],
     toolSecretValues: string[],
     call: (lease: WorkerLease, hash: string) => Promise<T>,
   ): Promise<T> {
@@ -210,6 +225,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
         await lease.request("define_program", { version_id: program.versionId, hash: programHashed, program: program.program, inputs_schema: inputsJsonSchema(program.program), compiled_state: program.compiledState ?? null });
         lease.remember(key);
       }
+      for (const corpus of corpora) await this.ensureCorpus(lease, corpus);
     };
     // What comes back is scrubbed of the API keys this request carried, whatever the worker did.
     const secrets = [...lms.flatMap((lm) => (lm.config.api_key ? [lm.config.api_key] : [])), ...toolSecretValues].filter((s) => s.length >= 4);
@@ -219,8 +235,9 @@ export class ZmqPythonAdapter implements DspyAdapter {
         try {
           return await call(lease, hash);
         } catch (error) {
-          if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM")) throw error;
+          if (!(error instanceof AppError) || (error.code !== "UNKNOWN_PROGRAM" && error.code !== "UNKNOWN_LM" && error.code !== "UNKNOWN_CORPUS")) throw error;
           if (error.code === "UNKNOWN_PROGRAM") for (const { key } of programs) lease.forget(key);
+          else if (error.code === "UNKNOWN_CORPUS") for (const corpus of corpora) lease.forget(corpusKey(corpus));
           else for (const lm of lms) lease.forget(lm.key);
           await ensure(lease);
           return call(lease, hash);
@@ -232,6 +249,44 @@ export class ZmqPythonAdapter implements DspyAdapter {
           throw scrubError(error, secrets);
         },
       );
+  }
+
+  /** Sends `corpus` to this worker unless it holds it already (in parts when large: corpusWire.ts). */
+  private async ensureCorpus(lease: WorkerLease, corpus: CorpusSpec): Promise<void> {
+    const key = corpusKey(corpus);
+    if (lease.knows(key)) return;
+    await sendCorpus(lease, corpus, this.embeddingPolicies());
+    lease.remember(key);
+  }
+
+  private embeddingPolicies() {
+    return this.policies ?? DEFAULT_POLICIES;
+  }
+
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    const payload = { model: embeddingModelWire(request.model, this.embeddingPolicies()), texts: request.texts, encoding: "base64" };
+    return this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, (lease) => lease.request<EmbedResult>("embed", payload));
+  }
+
+  async defineCorpus(corpus: CorpusSpec): Promise<void> {
+    await this.pool.withWorker(DEFAULT_DEADLINE_MS, (lease) => this.ensureCorpus(lease, corpus));
+  }
+
+  /** `search` on one worker; a worker that lacks the corpus (UNKNOWN_CORPUS) is sent it and asked once more. */
+  async searchCorpus(request: SearchCorpusRequest): Promise<CorpusHit[]> {
+    const { corpus } = request;
+    const payload = { corpus_key: corpus.corpusId, hash: corpus.hash, query: request.query, k: request.k };
+    return this.pool.withWorker(request.deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
+      await this.ensureCorpus(lease, corpus);
+      try {
+        return (await lease.request<{ results: CorpusHit[] }>("search", payload)).results;
+      } catch (error) {
+        if (!(error instanceof AppError) || error.code !== "UNKNOWN_CORPUS") throw error;
+        lease.forget(corpusKey(corpus));
+        await this.ensureCorpus(lease, corpus);
+        return (await lease.request<{ results: CorpusHit[] }>("search", payload)).results;
+      }
+    });
   }
 
   async importState(program: NormalizedProgram, state: unknown): Promise<ImportStateResult> {

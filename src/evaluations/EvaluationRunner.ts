@@ -1,5 +1,5 @@
 import { Evaluation, ExecutionStatus, LanguageModel, ProgramVersion } from "../../entities/index.js";
-import { loadDependencies } from "../programs/dependencies.js";
+import { loadRunContext } from "../programs/dependencies.js";
 import { programOf } from "../programs/programOf.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
@@ -78,7 +78,7 @@ export class EvaluationRunner {
       if (examples.length === 0) throw new AppError("NO_EXAMPLES", `the ${running.split} split no longer has examples`, { layer: "storage" });
       const result = await this.adapter.evaluate({
         program: { versionId: version.id, program: programOf(version), compiledState: version.compiledState },
-        dependencies: await loadDependencies(this.database.manager, tenantId, programOf(version)),
+        ...(await loadRunContext(this.database.manager, tenantId, programOf(version))),
         lm,
         examples: examples.map((e) => ({ inputs: e.inputs, labels: e.labels })),
         metric: await metricSpecFor(this.database.manager, running.metric as unknown as MetricInput, tenantId),

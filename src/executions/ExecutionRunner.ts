@@ -1,5 +1,5 @@
 import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
-import { loadDependencies } from "../programs/dependencies.js";
+import { loadRunContext } from "../programs/dependencies.js";
 import { programOf } from "../programs/programOf.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
@@ -140,7 +140,7 @@ export class ExecutionRunner {
         program: { versionId: version.id, program, compiledState: version.compiledState },
         lm,
         inputs: running.inputs,
-        dependencies: await loadDependencies(this.database.manager, running.tenantId, program),
+        ...(await loadRunContext(this.database.manager, running.tenantId, program)),
         deadlineMs: this.settings.deadlineMs,
         ...(this.settings.maxLmCalls ? { maxLmCalls: this.settings.maxLmCalls } : {}),
         signal,

@@ -3,6 +3,7 @@ import type { AuditTrail } from "../audit/AuditTrail.js";
 import type { ApiKeyService } from "../auth/ApiKeyService.js";
 import type { Principal } from "../auth/roles.js";
 import type { DatasetService } from "../datasets/DatasetService.js";
+import type { CorpusService } from "../corpora/CorpusService.js";
 import type { AppError } from "../errors.js";
 import type { EvaluationService } from "../evaluations/EvaluationService.js";
 import type { OptimizationScheduleService } from "../optimizations/OptimizationScheduleService.js";
@@ -22,6 +23,7 @@ export interface Services {
   evaluations: EvaluationService;
   optimizations: OptimizationService;
   optimizationSchedules: OptimizationScheduleService;
+  corpora: CorpusService;
   apiKeys: ApiKeyService;
   /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
   audit: AuditTrail;

@@ -23,6 +23,7 @@ const REFERENCE_RESOLVERS = {
   Execution: (ref: Ref, ctx: GraphQLContext) => (requireRole(ctx), ctx.services.executions.get(ctx.scope, ref.id)),
   Evaluation: (ref: Ref, ctx: GraphQLContext) => (requireRole(ctx), ctx.services.evaluations.get(ctx.scope, ref.id)),
   Optimization: (ref: Ref, ctx: GraphQLContext) => (requireRole(ctx), ctx.services.optimizations.get(ctx.scope, ref.id)),
+  Corpus: (ref: Ref, ctx: GraphQLContext) => (requireRole(ctx), ctx.services.corpora.get(ctx.scope, ref.id)),
 };
 
 export const FEDERATION_LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key"])';

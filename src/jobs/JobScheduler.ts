@@ -12,6 +12,7 @@ export const EXECUTE_PROGRAM = "execute-program";
 export const EVALUATE_PROGRAM = "evaluate-program";
 export const OPTIMIZE_PROGRAM = "optimize-program";
 export const SCHEDULED_OPTIMIZATION = "scheduled-optimization";
+export const EMBED_CORPUS = "embed-corpus";
 /** Times a job whose handler failed unexpectedly is run again before it is left failed in the store. */
 const HANDLER_FAILURE_RETRIES = 5;
 
@@ -39,6 +40,17 @@ export interface ScheduledOptimizationData {
 /** Runs one firing of an optimization schedule (OptimizationScheduleService, set once it exists). */
 export interface ScheduledOptimizations {
   runScheduled?: (scheduleId: string, tenantId: string) => Promise<void>;
+}
+
+/**
+ * A job kind registered as one entry (DESIGN.md "Tables, not if-chains"): its name, its job slots on
+ * this instance (on top of the others'), and a handler that says whether the job is done or when to
+ * run it again.
+ */
+export interface JobKind<Data extends Record<string, unknown> = Record<string, unknown>> {
+  name: string;
+  concurrency: number;
+  handler(data: Data): Promise<{ done: true } | { done: false; retryInMs: number }>;
 }
 
 interface OptimizeProgramData {
@@ -77,16 +89,18 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
     evaluations?: EvaluationRunner,
     optimizations?: OptimizationRunner,
     scheduled?: ScheduledOptimizations,
+    kinds: JobKind[] = [],
   ): Promise<JobScheduler> {
     const evaluationConcurrency = evaluations ? (settings.evaluationConcurrency ?? 1) : 0;
     const optimizationConcurrency = optimizations ? (settings.optimizationConcurrency ?? 1) : 0;
+    const kindsConcurrency = kinds.reduce((sum, kind) => sum + kind.concurrency, 0);
     const agenda = new Agenda({
       backend,
       // Written into every job this instance claims; its saves of a job's state hold only while the job carries it (holder.ts).
       name: holderName(),
       processEvery: settings.pollMs,
       defaultLockLifetime: settings.lockLifetimeMs,
-      maxConcurrency: settings.concurrency + evaluationConcurrency + optimizationConcurrency,
+      maxConcurrency: settings.concurrency + evaluationConcurrency + optimizationConcurrency + kindsConcurrency,
       // Finished one-time jobs are history the execution already keeps.
       removeOnComplete: true,
     });
@@ -189,8 +203,39 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
         { concurrency: 1, lockLifetime: settings.lockLifetimeMs },
       );
     }
+    for (const kind of kinds) {
+      agenda.define<Record<string, unknown>>(
+        kind.name,
+        async (job) => {
+          const stopRenewing = renewLock(job, settings.lockLifetimeMs / 3);
+          try {
+            const outcome = await kind.handler(job.attrs.data);
+            if (!outcome.done) throw new RetryLater(outcome.retryInMs);
+          } finally {
+            stopRenewing();
+          }
+        },
+        {
+          concurrency: kind.concurrency,
+          lockLimit: kind.concurrency,
+          lockLifetime: settings.lockLifetimeMs,
+          backoff: ({ error, attempt }) => {
+            if (error instanceof RetryLater) return error.retryInMs;
+            console.error(`[jobs] ${kind.name} failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
+            return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
+          },
+        },
+      );
+      agenda.on(`complete:${kind.name}`, (job: Job) => {
+        setImmediate(() => void agenda.publishJobNotification(job));
+      });
+    }
     await agenda.start();
     return new JobScheduler(agenda);
+  }
+
+  async enqueueCorpusEmbedding(data: { corpusId: string; tenantId: string }): Promise<void> {
+    await this.agenda.now(EMBED_CORPUS, data);
   }
 
   async enqueueEvaluation(data: EvaluateProgramData): Promise<void> {
@@ -246,7 +291,7 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
 }
 
 /** Keeps a long job's lock fresh so no other instance takes it for abandoned. */
-function renewLock(job: Job<ExecuteProgramData> | Job<EvaluateProgramData> | Job<OptimizeProgramData>, everyMs: number): () => void {
+function renewLock(job: Pick<Job, "touch">, everyMs: number): () => void {
   const timer = setInterval(() => {
     job.touch().catch((error: unknown) => console.error("[jobs] could not renew a job lock:", error instanceof Error ? error.message : error));
   }, everyMs);

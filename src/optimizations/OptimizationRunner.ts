@@ -1,5 +1,5 @@
 import { Example, ExecutionStatus, LanguageModel, Optimization, ProgramVersion, VersionSource } from "../../entities/index.js";
-import { loadDependencies } from "../programs/dependencies.js";
+import { loadRunContext } from "../programs/dependencies.js";
 import { programOf } from "../programs/programOf.js";
 import type { CompileResult, DspyAdapter, OptimizerName } from "../adapters/DspyAdapter.js";
 import { contentHash } from "../canonicalJson.js";
@@ -85,7 +85,7 @@ export class OptimizationRunner {
       if (trainset.length === 0) throw new AppError("NO_EXAMPLES", `the ${running.trainSplit} split no longer has examples`, { layer: "storage" });
       const result = await this.adapter.compile({
         program: { versionId: version.id, program: programOf(version), compiledState: version.compiledState },
-        dependencies: await loadDependencies(this.database.manager, tenantId, programOf(version)),
+        ...(await loadRunContext(this.database.manager, tenantId, programOf(version))),
         lm,
         reflectionLm,
         optimizer: running.optimizer as OptimizerName,

@@ -1,6 +1,6 @@
 import type { EntityManager } from "typeorm";
 import { In } from "typeorm";
-import { Evaluation, Execution, ExecutionStatus, Optimization, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
+import { Corpus, Evaluation, Execution, ExecutionStatus, Optimization, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import { contentHash } from "../canonicalJson.js";
@@ -178,6 +178,12 @@ export class ProgramService {
     };
     const { program: pinned, issues } = await pinProgramRefs(program, lookup, "input.definition");
     issues.push(...httpToolIssues(pinned, this.languageModels.policies, "input.definition"));
+    for (const [name, module] of Object.entries(pinned.modules)) {
+      const id = module.corpus?.corpusId;
+      if (id !== undefined && !(isId(id) && (await manager.existsBy(Corpus, { id, tenantId: scope.tenantId })))) {
+        issues.push({ path: `input.definition.modules.${name}.corpus`, reason: `no corpus '${id}'` });
+      }
+    }
     if (issues.length > 0) throw AppError.fromIssues(issues);
     return pinned;
   }

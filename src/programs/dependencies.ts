@@ -1,6 +1,7 @@
 import type { EntityManager } from "typeorm";
-import { LanguageModel, Program, ProgramVersion } from "../../entities/index.js";
-import type { ProgramDependency } from "../adapters/DspyAdapter.js";
+import { Corpus, LanguageModel, Program, ProgramVersion } from "../../entities/index.js";
+import type { CorpusSpec, ProgramDependency } from "../adapters/DspyAdapter.js";
+import { corpusSpec } from "../corpora/CorpusService.js";
 import { AppError } from "../errors.js";
 import type { NormalizedProgram } from "./definition/index.js";
 import { programOf } from "./programOf.js";
@@ -30,4 +31,23 @@ export async function loadDependencies(manager: EntityManager, tenantId: string,
     frontier = next;
   }
   return [...loaded.values()];
+}
+
+/** The corpora the Retrieve modules of these programs search, each as the workers know it (its current hash). */
+export async function loadCorpora(manager: EntityManager, tenantId: string, programs: NormalizedProgram[]): Promise<CorpusSpec[]> {
+  const ids = new Set(programs.flatMap((program) => Object.values(program.modules).flatMap((m) => (m.corpus ? [m.corpus.corpusId] : []))));
+  const specs: CorpusSpec[] = [];
+  for (const id of ids) {
+    const corpus = await manager.findOneBy(Corpus, { id, tenantId });
+    if (!corpus) throw new AppError("NOT_FOUND", `corpus '${id}', which this program searches, no longer exists`, { layer: "storage" });
+    specs.push(corpusSpec(manager, corpus));
+  }
+  return specs;
+}
+
+/** What a run needs besides its own program: the programs it calls and the corpora any of them search. */
+export async function loadRunContext(manager: EntityManager, tenantId: string, program: NormalizedProgram): Promise<{ dependencies: ProgramDependency[]; corpora: CorpusSpec[] }> {
+  const dependencies = await loadDependencies(manager, tenantId, program);
+  const corpora = await loadCorpora(manager, tenantId, [program, ...dependencies.map((d) => d.program.program)]);
+  return { dependencies, corpora };
 }

@@ -16,7 +16,10 @@ export type Command =
   | "cancel"
   | "export_state"
   | "import_state"
-  | "shutdown";
+  | "shutdown"
+  | "embed"
+  | "define_corpus"
+  | "search";
 
 /** What an `evaluate` / `compile` reports while it runs (PROTOCOL.md "Progress"). */
 export interface ProgressPayload {
