@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import { expectData, graphql } from "./support/graphql.js";
 import { describeEachDatabase } from "./support/harness.js";
 import { BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
+import { ragDefinition, ragDocuments } from "./support/rag.js";
 
 const CORPUS = `query($id: ID!) { corpus(id: $id) { id status embeddedCount error { code message } } }`;
 const PROGRAM = `mutation($input: CreateProgramInput!) { createProgram(input: $input) { id currentVersion { id } } }`;
@@ -10,43 +11,7 @@ const EXECUTE = `mutation($input: ExecuteProgramInput!) { executeProgram(input: 
 const OPTIMIZE = `mutation($input: OptimizeProgramInput!) { optimizeProgram(input: $input) { id status } }`;
 const OPTIMIZATION = `query($id: ID!) { optimization(id: $id) { status error { code message } resultVersion { id dspyState modules { name predictors demos } } } }`;
 
-/** 1,000 records of noise and the two facts a two-hop question needs (who runs the project, then its code). */
-export function ragDocuments(): { text: string }[] {
-  const places = ["The river", "A small village", "The old library", "Our factory", "The mountain trail", "A coastal town", "The museum", "The night market", "A research lab", "The railway station"];
-  const facts = ["opens every morning at seven", "was rebuilt after a storm", "hosts a festival each summer", "is known for its gardens", "employs several hundred people"];
-  const noise = Array.from({ length: 1000 }, (_, i) => ({ text: `Record ${i}: ${places[i % 10]} in district ${Math.floor(i / 100)} ${facts[Math.floor(i / 10) % 5]}, note ${(i * 7919) % 1000}.` }));
-  noise[311] = { text: "Ada Moreno is the flight director who runs project Nightingale." };
-  noise[737] = { text: "The launch code of project Nightingale is the word tangerine." };
-  return noise;
-}
-
-/** Multi-hop RAG as data: a loop of (ChainOfThought query → Retrieve), then a ChainOfThought answer over what was found. */
-export function ragDefinition(corpusId: string): Record<string, unknown> {
-  return {
-    inputs: { question: "str" },
-    modules: {
-      hop: { type: "ChainOfThought", signature: { instructions: "Write a search query for what is still missing to answer the question.", inputs: { context: "list[str]", question: "str" }, outputs: { query: "str" } } },
-      search: { type: "Retrieve", corpus: corpusId, config: { k: 1 } },
-      answer: { type: "ChainOfThought", signature: { instructions: "Answer from the context, in one word.", inputs: { context: "list[str]", question: "str" }, outputs: { answer: "str" } } },
-    },
-    forward: [
-      {
-        loop: { max: 2 },
-        as: "hops",
-        vars: { context: { type: "list[str]", value: [] } },
-        steps: [
-          { call: "hop", with: { context: "$hops.context", question: "$input.question" }, as: "q" },
-          { call: "search", with: { query: "$q.query" }, as: "found" },
-        ],
-        append: { context: "$found.passages" },
-      },
-      { call: "answer", with: { context: "$hops.context", question: "$input.question" }, as: "a" },
-      { return: { answer: "$a.answer", context: "$hops.context" } },
-    ],
-  };
-}
-
-export async function readyCorpus(url: string, documents: { text: string }[]): Promise<string> {
+async function readyCorpus(url: string, documents: { text: string }[]): Promise<string> {
   const run = (query: string, variables: Record<string, unknown> = {}) => graphql(url, query, variables);
   const id = expectData<any>(await run(`mutation { createCorpus(input: { name: "rag" }) { id } }`)).createCorpus.id;
   expectData(await run(`mutation($input: AddDocumentsInput!) { addDocuments(input: $input) { corpus { id } } }`, { input: { corpusId: id, documents } }));

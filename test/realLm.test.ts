@@ -3,11 +3,12 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import type { ExecuteResult, LanguageModelSpec } from "../src/adapters/DspyAdapter.js";
+import { type CorpusSpec, type ExecuteResult, type LanguageModelSpec, LOCAL_EMBEDDING_MODEL } from "../src/adapters/DspyAdapter.js";
 import { ZmqPythonAdapter } from "../src/adapters/ZmqPythonAdapter.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
 import { WorkerPool } from "../src/workers/WorkerPool.js";
 import { TEST_POLICIES } from "./support/harness.js";
+import { ragDefinition, ragDocuments } from "./support/rag.js";
 
 /*
  * A real LM, offline: Gemma 3 270M (a GGUF shipped in PyPI packages) served by llama-cpp-python's
@@ -209,5 +210,33 @@ describe("a real LM: Gemma 3 270M on llama.cpp through a real worker (dspy.LM op
       `      real LM: ${results.length}/${REVIEWS.length} parsed in ${seconds.toFixed(1)} s; LM call latency ms: ${latencies.map((l) => Math.round(l)).join(", ")}; ` +
         `sentiments: ${results.map((r) => r.outputs.sentiment).join(", ")}`,
     );
+  });
+
+  it("runs the multi-hop RAG program (loop of query generation and retrieval over a corpus embedded by the local model, then an answer)", async () => {
+    const texts = ragDocuments().slice(300, 340).concat(ragDocuments()[737]!).map((d) => d.text);
+    const embedded = await adapter.embed({ model: LOCAL_EMBEDDING_MODEL, texts, deadlineMs: 60_000 });
+    const corpus: CorpusSpec = {
+      corpusId: "00000000-0000-7000-8000-00000000c0de",
+      hash: "rag-real-lm",
+      model: LOCAL_EMBEDDING_MODEL,
+      documents: async () => texts.map((text, i) => ({ id: `d${i}`, text, embedding: embedded.vectors[i]! })),
+    };
+    const rag = { versionId: "00000000-0000-7000-8000-00000000b0a9", program: normalizeDefinition(ragDefinition(corpus.corpusId)), compiledState: null };
+    const result = await adapter.execute({ program: rag, lm, inputs: { question: "What is the launch code of project Nightingale?" }, corpora: [corpus], deadlineMs: 120_000 });
+    assert.deepEqual(result.trace.map((e) => [e.step, e.type]), [
+      ["hops[0].q", "ChainOfThought"],
+      ["hops[0].found", "Retrieve"],
+      ["hops[1].q", "ChainOfThought"],
+      ["hops[1].found", "Retrieve"],
+      ["a", "ChainOfThought"],
+    ]);
+    for (const step of [result.trace[1]!, result.trace[3]!]) {
+      assert.equal(typeof step.inputs.query, "string", "the LM wrote a query");
+      const [passage] = step.outputs.passages as string[];
+      assert.ok(texts.includes(passage!), "retrieval returned a stored passage");
+    }
+    assert.equal((result.outputs.context as string[]).length, 2);
+    assert.equal(typeof result.outputs.answer, "string");
+    console.log(`      real LM RAG: queries ${JSON.stringify([result.trace[1]!.inputs.query, result.trace[3]!.inputs.query])}, answer ${JSON.stringify(result.outputs.answer)}`);
   });
 });
