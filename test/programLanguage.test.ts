@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { expectData, expectError, graphql } from "./support/graphql.js";
 import { describeEachDatabase } from "./support/harness.js";
+import { BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
 
 const CREATE_LM = `mutation($input: CreateLanguageModelInput!) { createLanguageModel(input: $input) { id } }`;
 const CREATE = `mutation($input: CreateProgramInput!) { createProgram(input: $input) { id currentVersion { id modules { name type config predictors demos instructions inputs { name type } outputs { name type values } tools { name description kind programId versionId args { name type } } } } } }`;
@@ -30,6 +32,7 @@ describeEachDatabase(
     const lm = async (name: string, answers: unknown) => expectData(await run(CREATE_LM, { input: { name, model: "dummy", config: { answers } } })).createLanguageModel.id as string;
     let api: Awaited<ReturnType<typeof weatherApi>>;
     let tool: { id: string; currentVersion: { id: string } };
+    let population: { id: string; currentVersion: { id: string } };
 
     before(async () => {
       process.env.WEATHER_API_KEY = "k-secret-123";
@@ -42,6 +45,17 @@ describeEachDatabase(
             description: "The weather in a city.",
             languageModelId: toolLm,
             definition: { inputs: { city: "str" }, modules: { w: { type: "Predict", signature: "city -> weather" } }, forward: [{ call: "w", with: { city: "$input.city" }, as: "x" }, { return: { weather: "$x.weather" } }] },
+          },
+        }),
+      ).createProgram;
+      const populationLm = await lm("population-lm", { Paris: { population: "2.1 million" } });
+      population = expectData(
+        await run(CREATE, {
+          input: {
+            name: "population-lookup",
+            description: "How many people live in a city.",
+            languageModelId: populationLm,
+            definition: { inputs: { city: "str" }, modules: { p: { type: "Predict", signature: "city -> population" } }, forward: [{ call: "p", with: { city: "$input.city" }, as: "x" }, { return: { population: "$x.population" } }] },
           },
         }),
       ).createProgram;
@@ -61,6 +75,7 @@ describeEachDatabase(
           config: { max_iters: 4 },
           tools: [
             { program: tool.id, name: "weather" },
+            { program: population.id, name: "population" },
             { name: "temperature", description: "Current temperature of a city.", args: { city: "str" }, http: { method: "GET", url: `${api.url}/now?q={city}`, headers: { Authorization: "Bearer ${WEATHER_API_KEY}" }, response: "current.temp", ...extraTool } },
           ],
         },
@@ -68,35 +83,38 @@ describeEachDatabase(
       forward: [{ call: "agent", with: { question: "$input.question" }, as: "a" }, { return: { answer: "$a.answer" } }],
     });
 
-    it("runs a ReAct agent whose tools are a stored program (a nested run) and an HTTP call with a secret header", async () => {
+    it("runs a ReAct agent whose tools are two stored programs (nested runs) and an HTTP call with a secret header", async () => {
       const agentLm = await lm("agent-lm", [
         { next_thought: "Ask the weather program.", next_tool_name: "weather", next_tool_args: '{"city": "Paris"}' },
+        { next_thought: "And how many live there.", next_tool_name: "population", next_tool_args: '{"city": "Paris"}' },
         { next_thought: "And the temperature.", next_tool_name: "temperature", next_tool_args: '{"city": "Paris"}' },
         { next_thought: "Done.", next_tool_name: "finish", next_tool_args: "{}" },
-        { reasoning: "Both tools answered.", answer: "Sunny, 21 degrees." },
+        { reasoning: "The tools answered.", answer: "Sunny, 21 degrees, 2.1 million people." },
       ]);
       const agent = expectData(await run(CREATE, { input: { name: "agent", languageModelId: agentLm, definition: agentDefinition() } })).createProgram;
       const [module] = agent.currentVersion.modules;
       assert.deepEqual([module.name, module.type, module.config, module.predictors], ["agent", "ReAct", { max_iters: 4 }, ["agent.react", "agent.extract.predict"]]);
       // The program tool is pinned to the tool's current version, its arguments and description taken from it.
       assert.deepEqual(module.tools[0], { name: "weather", description: "The weather in a city.", kind: "program", programId: tool.id, versionId: tool.currentVersion.id, args: [{ name: "city", type: "str" }] });
-      assert.equal(module.tools[1].kind, "http");
+      assert.deepEqual([module.tools[1].name, module.tools[1].versionId, module.tools[1].description], ["population", population.currentVersion.id, "How many people live in a city."]);
+      assert.equal(module.tools[2].kind, "http");
 
       const execution = expectData(await run(EXECUTE, { input: { programId: agent.id, inputs: { question: "Weather in Paris?" }, wait: true } })).executeProgram;
       assert.equal(execution.status, "COMPLETED", JSON.stringify(execution.error));
-      assert.deepEqual(execution.outputs, { answer: "Sunny, 21 degrees." });
+      assert.deepEqual(execution.outputs, { answer: "Sunny, 21 degrees, 2.1 million people." });
       const [step] = execution.trace;
       assert.deepEqual(
         step.tool_calls.map((c: any) => [c.tool, c.args, c.result]),
         [
           ["weather", { city: "Paris" }, { weather: "sunny, 24C" }],
+          ["population", { city: "Paris" }, { population: "2.1 million" }],
           ["temperature", { city: "Paris" }, 21],
           ["finish", {}, "Completed."],
         ],
       );
-      // 4 agent calls and the tool program's own call, all in the one trace entry.
-      assert.equal(step.lm_calls.length, 5);
-      assert.equal(execution.usage.lmCalls, 5);
+      // 5 agent calls and the two tool programs' own calls, all in the one trace entry.
+      assert.equal(step.lm_calls.length, 7);
+      assert.equal(execution.usage.lmCalls, 7);
       assert.deepEqual(api.seen.at(-1), { path: "/now?q=Paris", auth: "Bearer k-secret-123" });
     });
 
@@ -148,17 +166,64 @@ describeEachDatabase(
       assert.equal(execution.usage.lmCalls, 5);
     });
 
+    it("optimizes the agent with BootstrapFewShot (its tool programs run during compile), and plain DSPy loads the state", async function () {
+      this.timeout(120_000);
+      // By prompt substring (ChatAdapter names the first output field it wants): the extraction, a second step, a first step.
+      const agentLm = await lm("agent-opt-lm", {
+        "`[[ ## reasoning ## ]]`": { reasoning: "The weather tool said so.", answer: "Sunny." },
+        observation_0: { next_thought: "Done.", next_tool_name: "finish", next_tool_args: "{}" },
+        "`[[ ## next_thought ## ]]`": { next_thought: "Ask the weather program.", next_tool_name: "weather", next_tool_args: '{"city": "Paris"}' },
+      });
+      const agent = expectData(await run(CREATE, { input: { name: "agent-opt", languageModelId: agentLm, definition: agentDefinition() } })).createProgram;
+      const examples = ["Weather in Paris?", "Is it sunny in Paris?"].map((question) => ({ inputs: { question }, labels: { answer: "Sunny." }, split: "TRAIN" }));
+      const datasetId = expectData(await run(`mutation($e: [ExampleInput!]) { createDataset(input: { name: "agent-train", examples: $e }) { id } }`, { e: examples })).createDataset.id;
+      const queued = expectData(
+        await run(`mutation($input: OptimizeProgramInput!) { optimizeProgram(input: $input) { id } }`, {
+          input: { programId: agent.id, optimizer: "BOOTSTRAP_FEW_SHOT", config: { max_bootstrapped_demos: 1, max_labeled_demos: 0 }, datasetId, trainSplit: "TRAIN", metric: { kind: "exact_match", output: "answer", label: "answer" } },
+        }),
+      ).optimizeProgram;
+      let optimization: any;
+      const deadline = Date.now() + 100_000;
+      do {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        optimization = expectData(await run(`query($id: ID!) { optimization(id: $id) { status error { code message } resultVersion { dspyState modules { predictors demos } } } }`, { id: queued.id })).optimization;
+      } while (!["COMPLETED", "FAILED", "CANCELLED"].includes(optimization.status) && Date.now() < deadline);
+      assert.equal(optimization.status, "COMPLETED", JSON.stringify(optimization.error));
+      assert.deepEqual(optimization.resultVersion.modules.map((m: any) => [m.predictors, m.demos]), [[["agent.react", "agent.extract.predict"], 2]]);
+      // The extraction's demo holds the trajectory: the weather program really answered during compile.
+      assert.ok(JSON.stringify(optimization.resultVersion.dspyState["agent.extract.predict"].demos).includes("sunny, 24C"));
+      const plain = `
+import json, sys, dspy
+def weather(city: str) -> str:
+    """The weather in a city."""
+def population(city: str) -> str:
+    """How many people live in a city."""
+def temperature(city: str) -> int:
+    """Current temperature of a city."""
+class Agent(dspy.Module):
+    def __init__(self):
+        super().__init__()
+        self.agent = dspy.ReAct("question -> answer", tools=[weather, population, temperature], max_iters=4)
+program = Agent()
+program.load_state(json.load(sys.stdin))
+print(json.dumps({name: len(p.demos) for name, p in program.named_predictors()}))
+`;
+      const loaded = spawnSync(BRIDGE_PYTHON, ["-c", plain], { input: JSON.stringify(optimization.resultVersion.dspyState), encoding: "utf8", env: { PATH: process.env.PATH ?? "", LITELLM_LOCAL_MODEL_COST_MAP: "True" } });
+      assert.equal(loaded.status, 0, loaded.stderr);
+      assert.deepEqual(JSON.parse(loaded.stdout.trim().split("\n").at(-1)!), { "agent.react": 1, "agent.extract.predict": 1 });
+    });
+
     it("refuses references it cannot pin, secrets and hosts the operator did not allow, with paths, writing nothing", async () => {
       const agentLm = await lm("refused-lm", [{ answer: "unused" }]);
       const before = await server().countRows("program");
       const cases: [unknown, string, string][] = [
         [{ ...agentDefinition(), modules: { agent: { ...agentDefinition().modules.agent, tools: [{ program: "00000000-0000-7000-8000-000000000000", name: "weather" }] } } }, "input.definition.modules.agent.tools[0].program", "no program"],
         [{ ...agentDefinition(), modules: { agent: { ...agentDefinition().modules.agent, tools: [{ program: tool.id, version: "00000000-0000-7000-8000-000000000000", name: "weather" }] } } }, "input.definition.modules.agent.tools[0].program", "no version"],
-        [agentDefinition({ headers: { Authorization: "Bearer ${SECRETS_KEY}" } }), "input.definition.modules.agent.tools[1].http.headers.Authorization", "server's own variables"],
-        [agentDefinition({ headers: { "X-Token": "${HOME}" } }), 'input.definition.modules.agent.tools[1].http.headers["X-Token"]', "not a variable the operator allowed"],
-        [agentDefinition({ url: "http://169.254.169.254/latest/meta-data?q={city}" }), "input.definition.modules.agent.tools[1].http.url", "169.254.169.254"],
-        [agentDefinition({ url: "http://{city}.example.com/" }), "input.definition.modules.agent.tools[1].http.url", "fixed host"],
-        [agentDefinition({ url: `${api.url}/now?q={town}` }), "input.definition.modules.agent.tools[1].http.url", "{town} is not an argument"],
+        [agentDefinition({ headers: { Authorization: "Bearer ${SECRETS_KEY}" } }), "input.definition.modules.agent.tools[2].http.headers.Authorization", "server's own variables"],
+        [agentDefinition({ headers: { "X-Token": "${HOME}" } }), 'input.definition.modules.agent.tools[2].http.headers["X-Token"]', "not a variable the operator allowed"],
+        [agentDefinition({ url: "http://169.254.169.254/latest/meta-data?q={city}" }), "input.definition.modules.agent.tools[2].http.url", "169.254.169.254"],
+        [agentDefinition({ url: "http://{city}.example.com/" }), "input.definition.modules.agent.tools[2].http.url", "fixed host"],
+        [agentDefinition({ url: `${api.url}/now?q={town}` }), "input.definition.modules.agent.tools[2].http.url", "{town} is not an argument"],
       ];
       for (const [definition, path, reason] of cases) {
         const error = expectError(await run(CREATE, { input: { name: `refused-${path.length}`, languageModelId: agentLm, definition } }), "BAD_USER_INPUT");
@@ -187,7 +252,7 @@ describeEachDatabase(
       assert.deepEqual(execution.trace.map((e: any) => e.step), ["hops[0].s", "hops[1].s", "each[0].r", "each[1].r"]);
     });
   },
-  { DSPY_ADAPTER: "python", WORKERS: "1" },
+  { DSPY_ADAPTER: "python", WORKERS: "1", OPTIMIZATION_WORKERS: "1" },
 );
 
 describeEachDatabase(
