@@ -38,6 +38,8 @@ export interface ModuleTypeEntry {
   reward?: boolean;
   tools?: boolean;
   corpus?: boolean;
+  /** The module reads a server at a URL (ColBERTv2): a required `url`, under the egress policy. */
+  url?: boolean;
   /** A fixed signature (normalized form); the definition gives none. */
   signature?: { inputs: Record<string, { type: unknown }>; outputs: Record<string, { type: unknown }> };
 }

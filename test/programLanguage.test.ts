@@ -224,6 +224,11 @@ print(json.dumps({name: len(p.demos) for name, p in program.named_predictors()})
         [agentDefinition({ url: "http://169.254.169.254/latest/meta-data?q={city}" }), "input.definition.modules.agent.tools[2].http.url", "169.254.169.254"],
         [agentDefinition({ url: "http://{city}.example.com/" }), "input.definition.modules.agent.tools[2].http.url", "fixed host"],
         [agentDefinition({ url: `${api.url}/now?q={town}` }), "input.definition.modules.agent.tools[2].http.url", "{town} is not an argument"],
+        [
+          { inputs: { q: "str" }, modules: { c: { type: "ColBERTv2", url: "http://169.254.169.254/search" } }, forward: [{ call: "c", with: { query: "$input.q" }, as: "r" }, { return: { p: "$r.passages" } }] },
+          "input.definition.modules.c.url",
+          "169.254.169.254",
+        ],
       ];
       for (const [definition, path, reason] of cases) {
         const error = expectError(await run(CREATE, { input: { name: `refused-${path.length}`, languageModelId: agentLm, definition } }), "BAD_USER_INPUT");

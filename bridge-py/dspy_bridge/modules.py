@@ -102,6 +102,12 @@ def _retrieve(spec: dict[str, Any]) -> dspy.Module:
     return RetrieveModule(spec["corpus"]["corpusId"], spec["config"]["k"])
 
 
+def _colbert(spec: dict[str, Any]) -> dspy.Module:
+    from .retrieve import ColBERTv2Module
+
+    return ColBERTv2Module(spec["url"], spec["config"]["k"])
+
+
 MODULE_BUILDERS: dict[str, Builder] = {
     "Predict": lambda spec: dspy.Predict(build_signature(spec["signature"])),
     "ChainOfThought": lambda spec: dspy.ChainOfThought(build_signature(spec["signature"])),
@@ -110,6 +116,7 @@ MODULE_BUILDERS: dict[str, Builder] = {
     "Refine": lambda spec: TracedRefine(_wrapped(spec), N=spec["config"]["N"], reward_fn=reward_function(spec["reward"]), threshold=spec["config"]["threshold"]),
     "ReAct": lambda spec: dspy.ReAct(build_signature(spec["signature"]), tools=_tools(spec), max_iters=spec["config"]["max_iters"]),
     "Retrieve": _retrieve,
+    "ColBERTv2": _colbert,
 }
 
 # The table and the catalog list the same types: a type in one and not the other is a bug, found at import.

@@ -29,3 +29,18 @@ class RetrieveModule(dspy.Module):
             raise BridgeError("UNKNOWN_CORPUS", "protocol", f"corpus '{self.corpus_id}' was not named by this run", False, {"corpus_key": self.corpus_id})
         hits = search(self.corpus_id, corpus_hash, str(query), self.k)
         return dspy.Prediction(passages=[hit["text"] for hit in hits], ids=[hit["id"] for hit in hits], scores=[hit["score"] for hit in hits])
+
+
+class ColBERTv2Module(dspy.Module):
+    """The top k passages of a ColBERTv2 server (dspy.ColBERTv2: GET <url>?query=…&k=…).
+
+    The connection goes through the worker's egress guard, like LM requests; DSPy caches answers."""
+
+    def __init__(self, url: str, k: int) -> None:
+        super().__init__()
+        self.server = dspy.ColBERTv2(url=url)
+        self.k = k
+
+    def forward(self, query: str, **_: Any) -> dspy.Prediction:
+        hits = self.server(str(query), k=self.k)
+        return dspy.Prediction(passages=[hit["long_text"] for hit in hits], scores=[hit.get("score") for hit in hits])

@@ -231,3 +231,37 @@ def test_module_types_match_the_catalog():
 
     assert list(MODULE_BUILDERS) == list(MODULE_TYPES)
     assert isinstance(dspy.ReAct, type)
+
+
+class _ColBERT(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        from urllib.parse import parse_qs, urlparse
+
+        params = parse_qs(urlparse(self.path).query)
+        k = int(params["k"][0])
+        topk = [{"text": f"passage {i} about {params['query'][0]}", "score": 10 - i, "pid": i} for i in range(k)]
+        body = json.dumps({"topk": topk}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_colbertv2_reads_passages_from_its_server(registry):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ColBERT)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        definition = {
+            "inputs": {"question": "str"},
+            "modules": {"c": {"type": "ColBERTv2", "url": f"http://127.0.0.1:{server.server_port}/api/search", "config": {"k": 2}}},
+            "forward": [{"call": "c", "with": {"query": "$input.question"}, "as": "r"}, {"return": {"passages": "$r.passages"}}],
+        }
+        _, result = run(registry, definition, [{"unused": "x"}], {"question": "colbert question"})
+    finally:
+        server.shutdown()
+    assert result["outputs"] == {"passages": ["passage 0 about colbert question", "passage 1 about colbert question"]}
+    assert result["trace"][0]["type"] == "ColBERTv2" and result["usage"]["lm_calls"] == 0

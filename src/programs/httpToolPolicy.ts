@@ -6,13 +6,18 @@ import { formatPath } from "./definition/format.js";
 const SECRET = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 /**
- * HTTP tools go where LMs may go and read only the secrets LMs may read: the operator's egress
- * policy on the URL's host (LM_EGRESS_ALLOW; a DNS name is checked again where it resolves, in the
- * worker) and the secret policy on every ${NAME} a header names (LM_SECRET_ENV_ALLOW).
+ * HTTP tools (and servers a module reads, ColBERTv2) go where LMs may go and read only the secrets
+ * LMs may read: the operator's egress policy on the URL's host (LM_EGRESS_ALLOW; a DNS name is
+ * checked again where it resolves, in the worker) and the secret policy on every ${NAME} a header
+ * names (LM_SECRET_ENV_ALLOW).
  */
 export function httpToolIssues(program: NormalizedProgram, policies: LanguageModelPolicies, root: string): IssueDetail[] {
   const issues: IssueDetail[] = [];
   for (const [name, module] of Object.entries(program.modules)) {
+    if (module.url !== undefined) {
+      const refused = policies.egress.refusal(module.url);
+      if (refused) issues.push({ path: formatPath(root, ["modules", name, "url"]), reason: refused });
+    }
     for (const [i, tool] of (module.tools ?? []).entries()) {
       if (!tool.http) continue;
       const at = (...segs: (string | number)[]) => formatPath(root, ["modules", name, "tools", i, "http", ...segs]);

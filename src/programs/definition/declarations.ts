@@ -24,6 +24,7 @@ export interface ModuleInfo {
   reward?: RawReward;
   tools?: RawTool[];
   corpusId?: string;
+  url?: string;
 }
 
 const FIELD_KEYS = ["type", "desc", "values"];
@@ -126,7 +127,7 @@ function parseModule(value: unknown, segs: Seg[], add: Add): ModuleInfo {
   }
   const t = value["type"];
   const entry = entryOf(MODULE_TYPES, t);
-  const keys = entry ? moduleKeys(entry) : ["type", "signature", "config", "reward", "tools", "corpus"];
+  const keys = entry ? moduleKeys(entry) : ["type", "signature", "config", "reward", "tools", "corpus", "url"];
   for (const key of Object.keys(value)) {
     if (!keys.includes(key)) add([...segs, key], `unknown key ${quote(key)} in ${entry ? `a ${String(t)} module` : "module"} (expected ${keys.join(", ")})`);
   }
@@ -144,8 +145,9 @@ function parseModule(value: unknown, segs: Seg[], add: Add): ModuleInfo {
   if (!entry) return info;
   const config = parseConfig(Object.hasOwn(value, "config") ? value["config"] : {}, [...segs, "config"], String(t), entry, add);
   if (config) info.config = config;
-  for (const key of ["reward", "tools", "corpus"] as const) {
-    if (entry[key] && !Object.hasOwn(value, key)) add(segs, `missing required key '${key}' (a ${String(t)} module needs ${key === "reward" ? "a reward" : key === "tools" ? "tools" : "a corpus"})`);
+  const needs = { reward: "a reward", tools: "tools", corpus: "a corpus", url: "the server's url" } as const;
+  for (const key of ["reward", "tools", "corpus", "url"] as const) {
+    if (entry[key] && !Object.hasOwn(value, key)) add(segs, `missing required key '${key}' (a ${String(t)} module needs ${needs[key]})`);
   }
   if (entry.reward && Object.hasOwn(value, "reward")) {
     const reward = parseReward(value["reward"], [...segs, "reward"], add);
@@ -160,11 +162,17 @@ function parseModule(value: unknown, segs: Seg[], add: Add): ModuleInfo {
     if (typeof corpus !== "string" || corpus === "") add([...segs, "corpus"], `corpus must be a corpus id, got ${describeValue(corpus)}`);
     else info.corpusId = corpus;
   }
+  if (entry.url && Object.hasOwn(value, "url")) {
+    const url = value["url"];
+    if (typeof url !== "string" || !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(url) || url.length > 2048) {
+      add([...segs, "url"], `url must be an http(s) URL without query or fragment, got ${describeValue(url)}`);
+    } else info.url = url;
+  }
   return info;
 }
 
 function moduleKeys(entry: ModuleTypeEntry): string[] {
-  return ["type", ...(entry.signature ? [] : ["signature"]), "config", ...(["reward", "tools", "corpus"] as const).filter((k) => entry[k])];
+  return ["type", ...(entry.signature ? [] : ["signature"]), "config", ...(["reward", "tools", "corpus", "url"] as const).filter((k) => entry[k])];
 }
 
 function fixedFields(fields: Record<string, { type: unknown }>): Fields {

@@ -89,6 +89,8 @@ export const ModuleSpecSchema = Type.Object(
     reward: Type.Optional(RewardSchema),
     tools: Type.Optional(Type.Array(ToolSchema)),
     corpus: Type.Optional(Type.Object({ corpusId: Type.String() }, { additionalProperties: false })),
+    /** A server the module reads (ColBERTv2). */
+    url: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );

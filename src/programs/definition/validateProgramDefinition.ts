@@ -97,6 +97,7 @@ function moduleSpec(m: ModuleInfo): ModuleSpec {
     }));
   }
   if (m.corpusId !== undefined) spec.corpus = { corpusId: m.corpusId };
+  if (m.url !== undefined) spec.url = m.url;
   return spec;
 }
 
