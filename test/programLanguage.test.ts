@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { expectData, expectError, graphql } from "./support/graphql.js";
+import { assertNoInternals, expectData, expectError, graphql } from "./support/graphql.js";
 import { describeEachDatabase } from "./support/harness.js";
-import { BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
+import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
 
 const CREATE_LM = `mutation($input: CreateLanguageModelInput!) { createLanguageModel(input: $input) { id } }`;
 const CREATE = `mutation($input: CreateProgramInput!) { createProgram(input: $input) { id currentVersion { id modules { name type config predictors demos instructions inputs { name type } outputs { name type values } tools { name description kind programId versionId args { name type } } } } } }`;
@@ -258,6 +260,97 @@ print(json.dumps({name: len(p.demos) for name, p in program.named_predictors()})
     });
   },
   { DSPY_ADAPTER: "python", WORKERS: "1", OPTIMIZATION_WORKERS: "1" },
+);
+
+/** bridge-py/tests/mcp_server.py on 127.0.0.1 (streamable HTTP at /mcp), requiring `Bearer <token>`. */
+async function mcpServer(token: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const child = spawn(BRIDGE_PYTHON, [path.join(BRIDGE_DIR, "tests", "mcp_server.py"), String(port)], { env: { MCP_TEST_TOKEN: token, PATH: process.env.PATH ?? "" }, stdio: "ignore" });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => (socket.end(), resolve(true))).on("error", () => resolve(false));
+    });
+    if (open) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error("the MCP test server did not start");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM")))),
+  };
+}
+
+describeEachDatabase(
+  "MCP tools through real DSPy workers",
+  (server) => {
+    const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
+    let mcp: Awaited<ReturnType<typeof mcpServer>>;
+    before(async () => {
+      process.env.UNITS_API_KEY = "mcp-secret-token-42";
+      mcp = await mcpServer("mcp-secret-token-42");
+    });
+    after(async () => {
+      delete process.env.UNITS_API_KEY;
+      await mcp.stop();
+    });
+    const definition = (tools: string[], headers: Record<string, string> = { Authorization: "Bearer ${UNITS_API_KEY}" }) => ({
+      inputs: { question: "str" },
+      modules: { agent: { type: "ReAct", signature: "question -> answer", tools: [{ mcp: { url: mcp.url, tools, headers } }] } },
+      forward: [{ call: "agent", with: { question: "$input.question" }, as: "a" }, { return: { answer: "$a.answer" } }],
+    });
+
+    it("lists the server's tools when the program is written and calls them from a ReAct agent", async () => {
+      const lmId = expectData(
+        await run(CREATE_LM, {
+          input: {
+            name: "mcp-lm",
+            model: "dummy",
+            config: {
+              answers: [
+                { next_thought: "Convert it.", next_tool_name: "convert_c_to_f", next_tool_args: '{"celsius": 100}' },
+                { next_thought: "Done.", next_tool_name: "finish", next_tool_args: "{}" },
+                { reasoning: "The tool said 212.", answer: "212 F" },
+              ],
+            },
+          },
+        }),
+      ).createLanguageModel.id;
+      const program = expectData(await run(CREATE, { input: { name: "mcp-agent", languageModelId: lmId, definition: definition(["convert_c_to_f", "shout"]) } })).createProgram;
+      assert.deepEqual(
+        program.currentVersion.modules[0].tools.map((t: any) => [t.name, t.kind, t.description, t.args.map((a: any) => [a.name, a.type])]),
+        [
+          ["convert_c_to_f", "mcp", "Converts a temperature from Celsius to Fahrenheit.", [["celsius", "float"]]],
+          ["shout", "mcp", "Upper-cases a text.", [["text", "str"]]],
+        ],
+      );
+      const execution = expectData(await run(EXECUTE, { input: { programId: program.id, inputs: { question: "100 C in F?" }, wait: true } })).executeProgram;
+      assert.equal(execution.status, "COMPLETED", JSON.stringify(execution.error));
+      assert.deepEqual(execution.outputs, { answer: "212 F" });
+      const [call] = execution.trace[0].tool_calls;
+      assert.deepEqual([call.tool, call.args], ["convert_c_to_f", { celsius: 100 }]);
+      assert.match(JSON.stringify(call.result), /212/);
+      assert.ok(!JSON.stringify(execution).includes("mcp-secret-token-42"));
+    });
+
+    it("refuses a tool the server does not offer, and a server it cannot list, at their paths, writing nothing", async () => {
+      const lmId = expectData(await run(CREATE_LM, { input: { name: "mcp-lm-2", model: "dummy", config: { answers: [{ answer: "x" }] } } })).createLanguageModel.id;
+      const before = await server().countRows("program");
+      const missing = expectError(await run(CREATE, { input: { name: "mcp-missing", languageModelId: lmId, definition: definition(["shout", "teleport"]) } }), "BAD_USER_INPUT");
+      assert.deepEqual(missing.extensions?.issues, [{ path: "input.definition.modules.agent.tools[0].mcp.tools[1]", reason: "the MCP server has no tool 'teleport' (tools: convert_c_to_f, shout)" }]);
+      const refused = expectError(await run(CREATE, { input: { name: "mcp-refused", languageModelId: lmId, definition: definition(["shout"], { Authorization: "Bearer wrong" }) } }), "BAD_USER_INPUT");
+      assert.equal(refused.extensions?.path, "input.definition.modules.agent.tools[0].mcp.url");
+      assert.match(refused.message, /could not list the MCP server's tools/);
+      assertNoInternals(JSON.stringify(refused));
+      assert.equal(await server().countRows("program"), before);
+    });
+  },
+  { DSPY_ADAPTER: "python", WORKERS: "1" },
 );
 
 describeEachDatabase(

@@ -16,6 +16,7 @@ from .catalog import MODULE_TYPES
 from .errors import BridgeError
 from .dependencies import program_tool, reward_function
 from .http_tool import http_tool
+from .mcp_tool import mcp_tool
 from .signatures import annotation, build_signature
 
 Builder = Callable[[dict[str, Any]], dspy.Module]
@@ -76,6 +77,9 @@ def _wrapped(spec: dict[str, Any]) -> dspy.Module:
 def _tools(spec: dict[str, Any]) -> list[dspy.Tool]:
     tools = []
     for tool in spec["tools"]:
+        if "mcp" in tool:
+            tools.extend(mcp_tool(tool["mcp"], listed) for listed in tool["mcp"]["tools"])
+            continue
         args = {name: field["type"] for name, field in tool["args"].items()}
         func = program_tool(tool["program"], tool["name"]) if "program" in tool else http_tool(tool["http"], tool["name"])
         tools.append(

@@ -262,7 +262,7 @@ def evaluate_program(
     threads = _threads(payload)
     progress = Progress(send_progress, cancel)
     settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
-    with dspy.context(lm=lm_entry.for_run(), disable_history=True, trace=[], **settings):
+    with dspy.context(lm=lm_entry.for_run(), disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
         score, results = _evaluate(entry.module, examples, metric, progress, threads, "evaluate")
     progress.finish()
     return {"score": score, "results": results, "metric_calls": progress.metric_calls}
@@ -366,7 +366,7 @@ def compile_program(
     student = entry.module.deepcopy()
     started = time.perf_counter()
     # History off, as for runs: a long-lived worker keeps no prompts (the optimizers here don't read it).
-    with dspy.context(lm=lm, callbacks=[watcher], disable_history=True, trace=[], **settings):
+    with dspy.context(lm=lm, callbacks=[watcher], disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
         progress.start_phase("compile")
         try:
             compiled = _run_optimizer(optimizer, prepared, student, counting, trainset, devset, reflection, lm)

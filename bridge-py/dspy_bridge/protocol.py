@@ -33,6 +33,8 @@ COMMANDS = (
     "export_state",
     "import_state",
     "shutdown",
+    # MCP tools (mcp_tool.py)
+    "list_mcp_tools",
     # Corpora (corpus_commands.py)
     "embed",
     "define_corpus",

@@ -67,7 +67,8 @@ def run_program(
     # The guard runs first, so a cancelled or over-budget call is never traced as started.
     callbacks: list[BaseCallback] = [RunGuard(cancel, budget), tracer]
     context = RUN_CONTEXT.set(RunContext(budget=budget, programs=programs, secrets=secrets or {}, corpora=corpora or {}))
-    with dspy.context(lm=lm, callbacks=callbacks, usage_tracker=tracer, disable_history=True, trace=[], **settings):
+    # MCP tools are async (DSPy's convert_mcp_tool); ReAct calls tools synchronously on this thread.
+    with dspy.context(lm=lm, callbacks=callbacks, usage_tracker=tracer, disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
         try:
             prediction = module(**inputs)
         except LimitExceeded as exc:

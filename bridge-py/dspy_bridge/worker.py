@@ -37,6 +37,7 @@ from .optimize import compile_program, evaluate_program, saved_state  # noqa: E4
 from .registry import Registry  # noqa: E402
 from .runner import run_program  # noqa: E402
 from .state_io import import_state  # noqa: E402
+from .mcp_tool import list_tools as list_mcp_tools  # noqa: E402
 from .run_context import RUN_CONTEXT, RunContext  # noqa: E402
 
 log = logging.getLogger("dspy_bridge.worker")
@@ -426,6 +427,13 @@ class Worker:
             if "state" not in p:
                 raise bad_message("payload.state is required", path="payload.state")
             return import_state(p["program"], p["state"])
+        if request.command == "list_mcp_tools":
+            allow = p.get("egress_allow")
+            if allow is not None:
+                if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+                    raise bad_message("payload.egress_allow must be a list of strings", path="payload.egress_allow")
+                egress.configure(allow)
+            return list_mcp_tools(p)
         if request.command in corpus_commands.COMMANDS:
             return corpus_commands.handle(request.command, p)
         raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")

@@ -13,7 +13,7 @@ export class SignatureField {
 export class ModuleTool {
   @Field() name!: string;
   @Field() description!: string;
-  @Field({ description: "program or http." }) kind!: string;
+  @Field({ description: "program, http or mcp." }) kind!: string;
   @Field(() => String, { nullable: true }) programId!: string | null;
   @Field(() => String, { nullable: true, description: "The version the tool is pinned to." }) versionId!: string | null;
   @Field(() => [SignatureField]) args!: SignatureField[];
@@ -22,7 +22,7 @@ export class ModuleTool {
 @ObjectType({ description: "A module of a program version: its type, options, signature, and what optimization gave it." })
 export class ProgramModule {
   @Field() name!: string;
-  @Field({ description: "A module type of the catalog (Predict, ChainOfThought, MultiChainComparison, BestOfN, Refine, ReAct, Retrieve)." }) type!: string;
+  @Field({ description: "A module type of the catalog (bridge-py/dspy_bridge/catalog.json): Predict, ChainOfThought, MultiChainComparison, BestOfN, Refine, ReAct, Retrieve, ColBERTv2…" }) type!: string;
   @Field(() => GraphQLJSONObject, { description: "Every option of the type, defaults filled in." }) config!: Record<string, unknown>;
   @Field(() => String, { nullable: true, description: "The instructions it runs with: an optimization's, else the signature's." }) instructions!: string | null;
   @Field(() => [SignatureField]) inputs!: SignatureField[];
@@ -31,4 +31,5 @@ export class ProgramModule {
   @Field(() => Int, { description: "Demos its predictors hold in this version's compiled state." }) demos!: number;
   @Field(() => [ModuleTool]) tools!: ModuleTool[];
   @Field(() => String, { nullable: true }) corpusId!: string | null;
+  @Field(() => String, { nullable: true, description: "The server a ColBERTv2 module reads." }) url!: string | null;
 }

@@ -20,6 +20,13 @@ export interface LanguageModelSpec {
   config: Record<string, unknown> | null;
 }
 
+/** A tool an MCP server lists: what a ReAct module shows the LM and checks arguments against. */
+export interface McpToolInfo {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
 export interface ProgramSpec {
   versionId: string;
   /** The normalized program (programOf(version)). */
@@ -263,6 +270,8 @@ export interface DspyAdapter {
   defineCorpus(corpus: CorpusSpec): Promise<void>;
   /** Top-k documents of a corpus for a query; the worker is sent the corpus first when it lacks it (UNKNOWN_CORPUS). */
   searchCorpus(request: SearchCorpusRequest): Promise<CorpusHit[]>;
+  /** The tools an MCP server offers (the worker connects, under the egress policy), for a definition that names them. */
+  listMcpTools(request: { url: string; headers: Record<string, string> }): Promise<McpToolInfo[]>;
   health(): Promise<AdapterHealth>;
   close(): Promise<void>;
 }

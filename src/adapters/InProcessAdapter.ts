@@ -21,6 +21,7 @@ import type {
   ExecuteRequest,
   ExecuteResult,
   LanguageModelSpec,
+  McpToolInfo,
   ModuleCallTrace,
 } from "./DspyAdapter.js";
 import { checkImportedState, predictorName } from "./importedState.js";
@@ -196,6 +197,10 @@ export class InProcessAdapter implements DspyAdapter {
       while (this.corpora.size > MAX_CORPORA) this.corpora.delete(this.corpora.keys().next().value as string);
     }
     return held;
+  }
+
+  async listMcpTools(): Promise<McpToolInfo[]> {
+    throw new AppError("UNSUPPORTED", "MCP tools need the Python worker pool (DSPY_ADAPTER=python)", { layer: "validation" });
   }
 
   async health(): Promise<AdapterHealth> {

@@ -19,6 +19,7 @@ import type {
   ExecuteResult,
   ImportStateResult,
   LanguageModelSpec,
+  McpToolInfo,
   MetricSpec,
   ProgramDependency,
   ProgramSpec,
@@ -26,7 +27,7 @@ import type {
 import type { LanguageModelPolicies } from "../languageModels/policies.js";
 import { scrubError, scrubSecrets } from "../secrets/scrub.js";
 import { type LmWireConfig, lmKey, lmWireConfig, programHash } from "./lmWireConfig.js";
-import { toolSecrets } from "./toolSecrets.js";
+import { headerSecrets, toolSecrets } from "./toolSecrets.js";
 import { DEFAULT_POLICIES } from "../languageModels/policies.js";
 import { corpusKey, embeddingModelWire, sendCorpus } from "./corpusWire.js";
 
@@ -292,6 +293,19 @@ export class ZmqPythonAdapter implements DspyAdapter {
   async importState(program: NormalizedProgram, state: unknown): Promise<ImportStateResult> {
     const result = await this.pool.request<{ compiled_state: Record<string, unknown>; predictors: string[] }>("import_state", { program, state }, DEFAULT_DEADLINE_MS);
     return { compiledState: result.compiled_state, predictors: result.predictors };
+  }
+
+  async listMcpTools(request: { url: string; headers: Record<string, string> }): Promise<McpToolInfo[]> {
+    const secrets = headerSecrets(request.headers, process.env, this.policies);
+    const egress = (this.policies ?? DEFAULT_POLICIES).egress;
+    const payload = { url: request.url, headers: request.headers, secrets, egress_allow: [...egress.allow] };
+    const values = Object.values(secrets).filter((s) => s.length >= 4);
+    try {
+      const result = await this.pool.request<{ tools: { name: string; description: string; input_schema: Record<string, unknown> }[] }>("list_mcp_tools", payload, DEFAULT_DEADLINE_MS);
+      return scrubSecrets(result.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.input_schema })), values);
+    } catch (error) {
+      throw scrubError(error, values);
+    }
   }
 
   async health(): Promise<AdapterHealth> {

@@ -89,6 +89,7 @@ export class ProgramService {
 
   async create(scope: Scope, input: CreateProgram): Promise<Program> {
     const checked = checkProgramFields(input, "create")!;
+    await this.checkExternal(checked);
     const program = await this.database.transaction(async (manager) => {
       if (input.languageModelId != null) await this.languageModels.require(scope, input.languageModelId, "input.languageModelId", manager);
       const normalized = await this.pinned(scope, checked, manager);
@@ -115,6 +116,7 @@ export class ProgramService {
 
   async update(scope: Scope, input: UpdateProgram): Promise<Program> {
     const checked = checkProgramFields(input, "update");
+    if (checked) await this.checkExternal(checked);
     const { program, newVersionId } = await this.database.transaction(async (manager) => {
       const current = await this.require(scope, input.id, "input.id", manager);
       checkExpectedVersion(current, input.expectedVersion);
@@ -177,7 +179,6 @@ export class ProgramService {
       return { programId: referenced.id, versionId: version.id, description: referenced.description, program: programOf(version), hasLanguageModel: referenced.languageModelId != null };
     };
     const { program: pinned, issues } = await pinProgramRefs(program, lookup, "input.definition");
-    issues.push(...httpToolIssues(pinned, this.languageModels.policies, "input.definition"));
     for (const [name, module] of Object.entries(pinned.modules)) {
       const id = module.corpus?.corpusId;
       if (id !== undefined && !(isId(id) && (await manager.existsBy(Corpus, { id, tenantId: scope.tenantId })))) {
@@ -186,6 +187,47 @@ export class ProgramService {
     }
     if (issues.length > 0) throw AppError.fromIssues(issues);
     return pinned;
+  }
+
+  /**
+   * What a definition reaches outside this database, checked before any transaction opens: HTTP and
+   * MCP tools and ColBERTv2 servers under the egress and secret policies, then the MCP servers' tools
+   * listed (a network call, so never inside a transaction).
+   */
+  private async checkExternal(program: NormalizedProgram): Promise<void> {
+    const issues = httpToolIssues(program, this.languageModels.policies, "input.definition");
+    if (issues.length === 0) issues.push(...(await this.listMcpTools(program)));
+    if (issues.length > 0) throw AppError.fromIssues(issues);
+  }
+
+  /**
+   * Fills each MCP tool of the program with what its server lists (description, input schema), so a
+   * version runs the tools as they were when it was written; issues for a server that cannot be
+   * listed or does not offer a named tool. The worker connects (under the egress policy), not the server.
+   */
+  private async listMcpTools(program: NormalizedProgram): Promise<{ path: string; reason: string }[]> {
+    const issues: { path: string; reason: string }[] = [];
+    for (const [name, module] of Object.entries(program.modules)) {
+      for (const [i, tool] of (module.tools ?? []).entries()) {
+        if (!("mcp" in tool)) continue;
+        const at = `input.definition.modules.${name}.tools[${i}].mcp`;
+        let offered;
+        try {
+          if (!this.adapter) throw new AppError("UNSUPPORTED", "MCP tools need the worker pool", { layer: "validation" });
+          offered = await this.adapter.listMcpTools({ url: tool.mcp.url, headers: tool.mcp.headers });
+        } catch (error) {
+          if (!(error instanceof AppError)) throw error;
+          issues.push({ path: `${at}.url`, reason: `could not list the MCP server's tools: ${error.message}` });
+          continue;
+        }
+        tool.mcp.tools.forEach((wanted, j) => {
+          const found = offered.find((t) => t.name === wanted.name);
+          if (!found) issues.push({ path: `${at}.tools[${j}]`, reason: `the MCP server has no tool '${wanted.name}' (tools: ${offered.map((t) => t.name).join(", ") || "none"})` });
+          else Object.assign(wanted, { description: found.description, inputSchema: found.inputSchema });
+        });
+      }
+    }
+    return issues;
   }
 
   /**

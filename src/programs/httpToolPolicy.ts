@@ -19,11 +19,12 @@ export function httpToolIssues(program: NormalizedProgram, policies: LanguageMod
       if (refused) issues.push({ path: formatPath(root, ["modules", name, "url"]), reason: refused });
     }
     for (const [i, tool] of (module.tools ?? []).entries()) {
-      if (!tool.http) continue;
-      const at = (...segs: (string | number)[]) => formatPath(root, ["modules", name, "tools", i, "http", ...segs]);
-      const refused = policies.egress.refusal(tool.http.url.replace(/\{[A-Za-z][A-Za-z0-9_]*\}/g, "x"));
+      const target = "mcp" in tool ? tool.mcp : tool.http;
+      if (!target) continue;
+      const at = (...segs: (string | number)[]) => formatPath(root, ["modules", name, "tools", i, "mcp" in tool ? "mcp" : "http", ...segs]);
+      const refused = policies.egress.refusal(target.url.replace(/\{[A-Za-z][A-Za-z0-9_]*\}/g, "x"));
       if (refused) issues.push({ path: at("url"), reason: refused });
-      for (const [header, value] of Object.entries(tool.http.headers)) {
+      for (const [header, value] of Object.entries(target.headers)) {
         for (const [, secret] of value.matchAll(SECRET)) {
           if (!policies.secretEnv.allows(secret!)) issues.push({ path: at("headers", header), reason: `\${${secret}} ${policies.secretEnv.refusal(secret!)}` });
         }

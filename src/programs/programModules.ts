@@ -14,6 +14,7 @@ export interface ModuleView {
   demos: number;
   tools: ToolView[];
   corpusId: string | null;
+  url: string | null;
 }
 
 export interface FieldView {
@@ -26,7 +27,7 @@ export interface FieldView {
 export interface ToolView {
   name: string;
   description: string;
-  kind: "program" | "http";
+  kind: "program" | "http" | "mcp";
   programId: string | null;
   versionId: string | null;
   args: FieldView[];
@@ -63,17 +64,27 @@ export function moduleViews(program: NormalizedProgram, compiledState: unknown):
       outputs: fields(module.signature.outputs),
       predictors,
       demos: saved.reduce((n, s) => n + (Array.isArray(s?.demos) ? s.demos.length : 0), 0),
-      tools: (module.tools ?? []).map((tool) => ({
-        name: tool.name,
-        description: tool.description,
-        kind: tool.program ? "program" : "http",
-        programId: tool.program?.programId ?? null,
-        versionId: tool.program?.versionId ?? null,
-        args: fields(tool.args),
-      })),
+      tools: (module.tools ?? []).flatMap((tool): ToolView[] =>
+        "mcp" in tool
+          ? tool.mcp.tools.map((t) => ({ name: t.name, description: t.description, kind: "mcp", programId: null, versionId: null, args: schemaFields(t.inputSchema) }))
+          : [{ name: tool.name, description: tool.description, kind: tool.program ? "program" : "http", programId: tool.program?.programId ?? null, versionId: tool.program?.versionId ?? null, args: fields(tool.args) }],
+      ),
       corpusId: module.corpus?.corpusId ?? null,
+      url: module.url ?? null,
     };
   });
+}
+
+/** An MCP tool's arguments from its JSON Schema, in the field types' words where there is one. */
+function schemaFields(schema: Record<string, unknown>): FieldView[] {
+  const properties = (schema["properties"] ?? {}) as Record<string, { type?: unknown; description?: unknown; enum?: unknown }>;
+  const words: Record<string, string> = { string: "str", integer: "int", number: "float", boolean: "bool", object: "dict", array: "list" };
+  return Object.entries(properties).map(([name, p]) => ({
+    name,
+    type: typeof p.type === "string" ? (words[p.type] ?? p.type) : "any",
+    description: typeof p.description === "string" ? p.description : null,
+    values: Array.isArray(p.enum) ? (p.enum as (string | number | boolean)[]) : null,
+  }));
 }
 
 function fields(record: Record<string, FieldSpec>): FieldView[] {

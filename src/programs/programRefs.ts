@@ -41,7 +41,7 @@ export async function pinProgramRefs(program: NormalizedProgram, lookup: Version
   };
   for (const [name, module] of Object.entries(pinned.modules)) {
     for (const [i, tool] of (module.tools ?? []).entries()) {
-      if (!tool.program) continue;
+      if ("mcp" in tool || !tool.program) continue;
       const found = await resolve(tool.program, ["modules", name, "tools", i, "program"]);
       if (!found) continue;
       tool.args = found.program.inputs;
@@ -70,7 +70,7 @@ export async function pinProgramRefs(program: NormalizedProgram, lookup: Version
 export function referencedVersions(program: NormalizedProgram): ProgramRef[] {
   const refs: ProgramRef[] = [];
   for (const module of Object.values(program.modules)) {
-    for (const tool of module.tools ?? []) if (tool.program) refs.push(tool.program);
+    for (const tool of module.tools ?? []) if (!("mcp" in tool) && tool.program) refs.push(tool.program);
     if (module.reward?.judge) refs.push(module.reward.judge.program);
   }
   return refs;

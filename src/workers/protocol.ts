@@ -19,7 +19,8 @@ export type Command =
   | "shutdown"
   | "embed"
   | "define_corpus"
-  | "search";
+  | "search"
+  | "list_mcp_tools";
 
 /** What an `evaluate` / `compile` reports while it runs (PROTOCOL.md "Progress"). */
 export interface ProgressPayload {

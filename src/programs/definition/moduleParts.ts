@@ -32,6 +32,8 @@ export interface RawTool {
   args?: Fields;
   program?: RawProgramRef;
   http?: HttpToolSpec;
+  /** Tools of an MCP server (name is ""): their descriptions and input schemas are listed when the program is written. */
+  mcp?: { url: string; headers: Record<string, string>; tools: string[] };
   segs: Seg[];
 }
 
@@ -124,7 +126,7 @@ const SECRET = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export function parseTools(value: unknown, segs: Seg[], add: Add): RawTool[] | undefined {
   if (!Array.isArray(value)) {
-    add(segs, `tools must be an array of tools ({ "program": "<id>", "name" } or { "name", "description", "args", "http" }), got ${describeValue(value)}`);
+    add(segs, `tools must be an array of tools ({ "program": "<id>", "name" }, { "name", "description", "args", "http" } or { "mcp": { "url", "tools" } }), got ${describeValue(value)}`);
     return undefined;
   }
   if (value.length === 0) add(segs, "a ReAct module needs at least one tool");
@@ -134,15 +136,56 @@ export function parseTools(value: unknown, segs: Seg[], add: Add): RawTool[] | u
   const names = new Map<string, number>();
   value.forEach((raw: unknown, i) => {
     const tsegs = [...segs, i];
-    const tool = parseTool(raw, tsegs, add);
+    const tool = isObject(raw) && Object.hasOwn(raw, "mcp") ? parseMcpTools(raw, tsegs, add) : parseTool(raw, tsegs, add);
     if (!tool) return;
-    const first = names.get(tool.name);
-    if (first !== undefined) add([...tsegs, "name"], `tool name ${quote(tool.name)} is already used by tools[${first}]`);
-    else if (tool.name === "finish") add([...tsegs, "name"], "tool name 'finish' is reserved: ReAct adds its own 'finish' tool");
-    names.set(tool.name, i);
+    const named: [string, Seg[]][] = tool.mcp ? tool.mcp.tools.map((name, j) => [name, [...tsegs, "mcp", "tools", j]]) : [[tool.name, [...tsegs, "name"]]];
+    for (const [name, at] of named) {
+      const first = names.get(name);
+      if (first !== undefined) add(at, `tool name ${quote(name)} is already used by tools[${first}]`);
+      else if (name === "finish") add(at, "tool name 'finish' is reserved: ReAct adds its own 'finish' tool");
+      names.set(name, i);
+    }
     tools.push(tool);
   });
   return count(add) === before ? tools : undefined;
+}
+
+const MCP_KEYS = ["url", "tools", "headers"];
+const MCP_TOOL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** `{ "mcp": { "url", "tools": [names], "headers"? } }`: one tool per name the server offers. */
+function parseMcpTools(value: Record<string, unknown>, segs: Seg[], add: Add): RawTool | undefined {
+  for (const key of Object.keys(value)) if (key !== "mcp") add([...segs, key], `unknown key ${quote(key)} in an MCP tool (expected mcp)`);
+  const mcp = value["mcp"];
+  const msegs = [...segs, "mcp"];
+  if (!isObject(mcp)) {
+    add(msegs, `mcp must be an object { "url", "tools": [names], "headers"? }, got ${describeValue(mcp)}`);
+    return undefined;
+  }
+  for (const key of Object.keys(mcp)) if (!MCP_KEYS.includes(key)) add([...msegs, key], `unknown key ${quote(key)} in mcp (expected ${MCP_KEYS.join(", ")})`);
+  const url = mcp["url"];
+  let ok = true;
+  if (typeof url !== "string" || !/^https?:\/\/[^/?#\s{}]+(\/[^?#\s]*)?$/.test(url)) {
+    add([...msegs, "url"], `url must be the MCP server's http(s) endpoint, got ${describeValue(url)}`);
+    ok = false;
+  }
+  const headers = mcp["headers"] ?? {};
+  if (!isObject(headers) || !Object.entries(headers).every(([k, v]) => /^[A-Za-z0-9-]+$/.test(k) && typeof v === "string" && !/[\r\n]/.test(v))) {
+    add([...msegs, "headers"], "headers must map header names (letters, digits, -) to one-line strings (${NAME} for a secret)");
+    ok = false;
+  }
+  const names = mcp["tools"];
+  if (!Array.isArray(names) || names.length === 0) {
+    add([...msegs, "tools"], `tools must list the names of the server's tools to use, got ${describeValue(names)}`);
+    return undefined;
+  }
+  names.forEach((name: unknown, j) => {
+    if (typeof name !== "string" || !MCP_TOOL_NAME.test(name)) {
+      add([...msegs, "tools", j], `an MCP tool name is 1 to 64 letters, digits, _, . or -, got ${describeValue(name)}`);
+      ok = false;
+    }
+  });
+  return ok ? { name: "", mcp: { url: url as string, headers: headers as Record<string, string>, tools: names as string[] }, segs } : undefined;
 }
 
 function parseTool(value: unknown, segs: Seg[], add: Add): RawTool | undefined {

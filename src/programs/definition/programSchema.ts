@@ -67,7 +67,7 @@ const HttpToolSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const ToolSchema = Type.Object(
+const NamedToolSchema = Type.Object(
   {
     name: Name,
     description: Type.String(),
@@ -78,6 +78,23 @@ const ToolSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** Tools of an MCP server (streamable HTTP), each listed by the server when the definition was written. */
+const McpToolsSchema = Type.Object(
+  {
+    mcp: Type.Object(
+      {
+        url: Type.String(),
+        headers: Dict(Type.String()),
+        tools: Type.Array(Type.Object({ name: Type.String(), description: Type.String(), inputSchema: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ToolSchema = Type.Union([NamedToolSchema, McpToolsSchema]);
 
 export const ModuleSpecSchema = Type.Object(
   {
@@ -148,6 +165,8 @@ export type ProgramRef = Static<typeof ProgramRefSchema>;
 export type RewardSpec = Static<typeof RewardSchema>;
 export type HttpToolSpec = Static<typeof HttpToolSchema>;
 export type ToolSpec = Static<typeof ToolSchema>;
+export type NamedToolSpec = Static<typeof NamedToolSchema>;
+export type McpToolsSpec = Static<typeof McpToolsSchema>;
 export type ModuleSpec = Static<typeof ModuleSpecSchema>;
 export type Ref = Static<typeof RefSchema>;
 export type Binding = Static<typeof BindingSchema>;

@@ -18,6 +18,8 @@ export type {
   SignatureSpec,
   Step,
   ToolSpec,
+  NamedToolSpec,
+  McpToolsSpec,
 } from "./programSchema.js";
 import type { NormalizedProgram } from "./programSchema.js";
 

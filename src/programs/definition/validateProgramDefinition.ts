@@ -88,13 +88,18 @@ function moduleSpec(m: ModuleInfo): ModuleSpec {
     spec.reward = { ...rest, ...(judge ? { judge: { program: pinLater(judge.program), score: judge.score, inputs: judge.inputs } } : {}) };
   }
   if (m.tools) {
-    spec.tools = m.tools.map((t) => ({
-      name: t.name,
-      description: t.description ?? "",
-      args: t.args ? toRecord(t.args) : {},
-      ...(t.program ? { program: pinLater(t.program) } : {}),
-      ...(t.http ? { http: t.http } : {}),
-    }));
+    spec.tools = m.tools.map((t) =>
+      t.mcp
+        ? // Descriptions and input schemas come from the MCP server when the program is written (ProgramService).
+          { mcp: { url: t.mcp.url, headers: t.mcp.headers, tools: t.mcp.tools.map((name) => ({ name, description: "", inputSchema: {} })) } }
+        : {
+            name: t.name,
+            description: t.description ?? "",
+            args: t.args ? toRecord(t.args) : {},
+            ...(t.program ? { program: pinLater(t.program) } : {}),
+            ...(t.http ? { http: t.http } : {}),
+          },
+    );
   }
   if (m.corpusId !== undefined) spec.corpus = { corpusId: m.corpusId };
   if (m.url !== undefined) spec.url = m.url;
