@@ -12,3 +12,7 @@ if [[ ! -x .venv/bin/python || requirements.lock -nt .venv/.installed ]]; then
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock >&2
   touch .venv/.installed
 fi
+# ProgramOfThought's sandbox: Pyodide, fetched from npm once into bridge-py/.deno (dspy_bridge/sandbox.py).
+if [[ ! -f .deno/.cached || .venv/.installed -nt .deno/.cached ]]; then
+  .venv/bin/python -m dspy_bridge.sandbox >&2
+fi

@@ -33,6 +33,8 @@ export interface ModuleTypeEntry {
   adds?: AddedOutput[];
   /** Paths of its predictors under the module's name ("" is the module itself). */
   predictors?: string[];
+  /** Field names the type uses itself (ProgramOfThought's generated_code…): a signature may not declare them. */
+  reserves?: string[];
   /** The option naming the inner module type whose outputs and predictors (under "module.") this one has. */
   wraps?: string;
   reward?: boolean;

@@ -220,7 +220,7 @@ const cases: Case[] = [
   { name: "return output name is a keyword", def: mutated((d) => (d.forward[1].return = { return: "$gen.answer" })), path: "definition.forward[1].return.return", reason: "Python keyword" },
   // modules
   { name: "modules empty", def: mutated((d) => (d.modules = {})), path: "definition.modules", reason: "at least one module" },
-  { name: "unknown module type", def: mutated((d) => (d.modules.generate.type = "Telepathy")), path: "definition.modules.generate.type", reason: "unknown module type 'Telepathy' (expected Predict, ChainOfThought, MultiChainComparison, BestOfN, Refine, ReAct, Retrieve)" },
+  { name: "unknown module type", def: mutated((d) => (d.modules.generate.type = "Telepathy")), path: "definition.modules.generate.type", reason: "unknown module type 'Telepathy' (expected Predict, ChainOfThought, MultiChainComparison" },
   { name: "unknown module key", def: mutated((d) => (d.modules.generate.lm = "gpt")), path: "definition.modules.generate.lm", reason: "unknown key 'lm' in a ChainOfThought module (expected type, signature, config)" },
   { name: "too many modules", def: mutated((d) => { for (let i = 0; i < 32; i++) d.modules[`m${i}`] = d.modules.generate; }), path: "definition.modules", reason: "33 modules; the limit is 32" },
   { name: "unknown signature key", def: mutated((d) => (d.modules.generate.signature.demos = [])), path: "definition.modules.generate.signature.demos", reason: "unknown key 'demos' in signature" },

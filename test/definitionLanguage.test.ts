@@ -105,6 +105,8 @@ const INVALID: [string, Json, string, string][] = [
   ["a placeholder that is no argument", one({ type: "ReAct", signature: "question -> answer", tools: [http({ body: { q: "{town}" } })] }), "definition.modules.m.tools[0].http.body", "{town} is not an argument"],
   ["a header line break", one({ type: "ReAct", signature: "question -> answer", tools: [http({ headers: { "X-A": "a\r\nX-B: b" } })] }), "definition.modules.m.tools[0].http.headers[\"X-A\"]", "line break"],
   ["a response path", one({ type: "ReAct", signature: "question -> answer", tools: [http({ response: "a..b" })] }), "definition.modules.m.tools[0].http.response", "dotted path"],
+  ["a field ProgramOfThought uses itself", one({ type: "ProgramOfThought", signature: "question, error -> answer" }), "definition.modules.m.signature", "'error' is reserved: ProgramOfThought uses a field of that name itself"],
+  ["ProgramOfThought max_iters", one({ type: "ProgramOfThought", signature: "question -> answer", config: { max_iters: 9 } }), "definition.modules.m.config.max_iters", "from 1 to 5"],
   ["an MCP tool without tools", one({ type: "ReAct", signature: "question -> answer", tools: [{ mcp: { url: "https://mcp.example.com/mcp" } }] }), "definition.modules.m.tools[0].mcp.tools", "must list the names"],
   ["an MCP tool name", one({ type: "ReAct", signature: "question -> answer", tools: [{ mcp: { url: "https://mcp.example.com/mcp", tools: ["ok", "not ok"] } }] }), "definition.modules.m.tools[0].mcp.tools[1]", "1 to 64 letters"],
   ["an MCP url", one({ type: "ReAct", signature: "question -> answer", tools: [{ mcp: { url: "ftp://mcp.example.com", tools: ["a"] } }] }), "definition.modules.m.tools[0].mcp.url", "http(s) endpoint"],

@@ -215,6 +215,20 @@ print(json.dumps({name: len(p.demos) for name, p in program.named_predictors()})
       assert.deepEqual(JSON.parse(loaded.stdout.trim().split("\n").at(-1)!), { "agent.react": 1, "agent.extract.predict": 1 });
     });
 
+    it("runs ProgramOfThought: the model's code runs in the worker's sandbox and the answer reads its output", async () => {
+      const potLm = await lm("pot-lm", [
+        { reasoning: "Compute it.", generated_code: "```python\nresult = sum(range(1, 101))\nSUBMIT({'answer': result})\n```" },
+        { reasoning: "The code computed 5050.", answer: "5050" },
+      ]);
+      const definition = { inputs: { question: "str" }, modules: { pot: { type: "ProgramOfThought", signature: "question -> answer: int" } }, forward: [{ call: "pot", with: { question: "$input.question" }, as: "p" }, { return: { answer: "$p.answer" } }] };
+      const program = expectData(await run(CREATE, { input: { name: "pot", languageModelId: potLm, definition } })).createProgram;
+      assert.deepEqual(program.currentVersion.modules[0].predictors, ["pot.code_generate.predict", "pot.code_regenerate.predict", "pot.generate_output.predict"]);
+      const execution = expectData(await run(EXECUTE, { input: { programId: program.id, inputs: { question: "Sum 1 to 100?" }, wait: true } })).executeProgram;
+      assert.equal(execution.status, "COMPLETED", JSON.stringify(execution.error));
+      assert.deepEqual(execution.outputs, { answer: 5050 });
+      assert.match(JSON.stringify(execution.trace[0].lm_calls[1].messages), /5050/);
+    });
+
     it("refuses references it cannot pin, secrets and hosts the operator did not allow, with paths, writing nothing", async () => {
       const agentLm = await lm("refused-lm", [{ answer: "unused" }]);
       const before = await server().countRows("program");

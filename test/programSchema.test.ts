@@ -12,7 +12,7 @@ describe("the rules both languages read", () => {
   });
 
   it("the catalog names every module type, optimizer and metric kind with options the server can explain", () => {
-    assert.deepEqual(Object.keys(MODULE_TYPES), ["Predict", "ChainOfThought", "MultiChainComparison", "BestOfN", "Refine", "ReAct", "Retrieve", "ColBERTv2"]);
+    assert.deepEqual(Object.keys(MODULE_TYPES), ["Predict", "ChainOfThought", "MultiChainComparison", "BestOfN", "Refine", "ReAct", "ProgramOfThought", "Retrieve", "ColBERTv2"]);
     assert.equal(Object.keys(OPTIMIZER_ENTRIES).length, 7);
     assert.ok(Object.hasOwn(METRIC_KIND_ENTRIES, "lm_judge"));
     for (const entry of [...Object.values(MODULE_TYPES), ...Object.values(OPTIMIZER_ENTRIES)]) {

@@ -106,6 +106,16 @@ def _retrieve(spec: dict[str, Any]) -> dspy.Module:
     return RetrieveModule(spec["corpus"]["corpusId"], spec["config"]["k"])
 
 
+def _program_of_thought(spec: dict[str, Any]) -> dspy.Module:
+    import warnings
+
+    from .sandbox import SandboxInterpreter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # DSPy 3.4 points at RLM; PoT is what the issue asks for
+        return dspy.ProgramOfThought(build_signature(spec["signature"]), max_iters=spec["config"]["max_iters"], interpreter_factory=SandboxInterpreter)
+
+
 def _colbert(spec: dict[str, Any]) -> dspy.Module:
     from .retrieve import ColBERTv2Module
 
@@ -119,6 +129,7 @@ MODULE_BUILDERS: dict[str, Builder] = {
     "BestOfN": lambda spec: TracedBestOfN(_wrapped(spec), N=spec["config"]["N"], reward_fn=reward_function(spec["reward"]), threshold=spec["config"]["threshold"]),
     "Refine": lambda spec: TracedRefine(_wrapped(spec), N=spec["config"]["N"], reward_fn=reward_function(spec["reward"]), threshold=spec["config"]["threshold"]),
     "ReAct": lambda spec: dspy.ReAct(build_signature(spec["signature"]), tools=_tools(spec), max_iters=spec["config"]["max_iters"]),
+    "ProgramOfThought": _program_of_thought,
     "Retrieve": _retrieve,
     "ColBERTv2": _colbert,
 }

@@ -265,3 +265,31 @@ def test_colbertv2_reads_passages_from_its_server(registry):
         server.shutdown()
     assert result["outputs"] == {"passages": ["passage 0 about colbert question", "passage 1 about colbert question"]}
     assert result["trace"][0]["type"] == "ColBERTv2" and result["usage"]["lm_calls"] == 0
+
+
+@pytest.mark.skipif(not __import__("dspy_bridge.sandbox", fromlist=["available"]).available(), reason="the sandbox runtime is not cached: python -m dspy_bridge.sandbox")
+def test_program_of_thought_runs_the_models_code_in_the_sandbox_and_answers_from_its_output(registry):
+    definition = program({"pot": {"type": "ProgramOfThought", "signature": "question -> answer: int", "config": {"max_iters": 2}}}, ask("pot"))
+    answers = [
+        # The first code raises; the rewrite, given the error, computes; the answer reads its output.
+        {"reasoning": "Divide.", "generated_code": "```python\nresult = 6 * 7 / 0\n```"},
+        {"reasoning": "Compute instead.", "generated_code": "```python\nresult = 6 * 7\nSUBMIT({'answer': result})\n```"},
+        {"reasoning": "The code printed 42.", "answer": "42"},
+    ]
+    entry, result = run(registry, definition, answers, {"question": "What is 6 times 7?"})
+    assert result["outputs"] == {"answer": 42}
+    assert [name for name, _ in entry.module.named_predictors()] == ["pot.code_generate.predict", "pot.code_regenerate.predict", "pot.generate_output.predict"]
+    [call] = result["trace"]
+    assert call["type"] == "ProgramOfThought" and len(call["lm_calls"]) == 3
+    # The answering call saw the sandbox's output.
+    assert "42" in json.dumps(call["lm_calls"][2]["messages"])
+
+
+@pytest.mark.skipif(not __import__("dspy_bridge.sandbox", fromlist=["available"]).available(), reason="the sandbox runtime is not cached: python -m dspy_bridge.sandbox")
+def test_program_of_thought_code_reaches_no_network_and_no_file(registry):
+    definition = program({"pot": {"type": "ProgramOfThought", "signature": "question -> answer", "config": {"max_iters": 1}}}, ask("pot"))
+    for code in ("import urllib.request\nresult = urllib.request.urlopen('http://127.0.0.1:9/').read()", "result = open('/etc/hostname').read()"):
+        answers = [{"reasoning": "r", "generated_code": f"```python\n{code}\n```"}, {"reasoning": "r", "answer": "leaked"}]
+        with pytest.raises(BridgeError) as raised:
+            run(registry, definition, answers, {"question": "q"})
+        assert raised.value.code == "DSPY_ERROR", raised.value.message

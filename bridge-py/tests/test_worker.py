@@ -302,7 +302,9 @@ def test_invalid_definition_and_inputs(pool):
     bad["program"]["modules"]["generate"]["type"] = "Telepathy"
     error = pool.error("define_program", {"version_id": "v-bad", "hash": "h", **bad})
     assert error["code"] == "INVALID_DEFINITION"
-    assert error["details"]["issues"] == [{"path": "definition.modules.generate.type", "reason": "unknown module type 'Telepathy' (this worker builds Predict, ChainOfThought, MultiChainComparison, BestOfN, Refine, ReAct, Retrieve)"}]
+    [issue] = error["details"]["issues"]
+    assert issue["path"] == "definition.modules.generate.type"
+    assert issue["reason"].startswith("unknown module type 'Telepathy' (this worker builds Predict, ChainOfThought, MultiChainComparison")
     pool.result("configure_lm", {"lm_key": "dummy:any", "config": {"model": "dummy", "answers": []}})
     pool.result("define_program", {"version_id": "v-in", "hash": "h", **wire(QA_DEFINITION)})
     error = pool.error("run", {"version_id": "v-in", "hash": "h", "lm_key": "dummy:any", "inputs": {"question": 3}})

@@ -22,7 +22,7 @@ export class ModuleTool {
 @ObjectType({ description: "A module of a program version: its type, options, signature, and what optimization gave it." })
 export class ProgramModule {
   @Field() name!: string;
-  @Field({ description: "A module type of the catalog (bridge-py/dspy_bridge/catalog.json): Predict, ChainOfThought, MultiChainComparison, BestOfN, Refine, ReAct, Retrieve, ColBERTv2…" }) type!: string;
+  @Field({ description: "A module type of the catalog (bridge-py/dspy_bridge/catalog.json): Predict, ChainOfThought, MultiChainComparison, BestOfN, Refine, ReAct, ProgramOfThought, Retrieve, ColBERTv2." }) type!: string;
   @Field(() => GraphQLJSONObject, { description: "Every option of the type, defaults filled in." }) config!: Record<string, unknown>;
   @Field(() => String, { nullable: true, description: "The instructions it runs with: an optimization's, else the signature's." }) instructions!: string | null;
   @Field(() => [SignatureField]) inputs!: SignatureField[];

@@ -254,6 +254,11 @@ function parseSignature(value: unknown, segs: Seg[], typeName: string | undefine
   for (const name of sig.outputs?.keys() ?? []) {
     if (sig.inputs?.has(name)) add(fieldSegs("outputs", name), `field ${quote(name)} is declared as both an input and an output`);
   }
+  for (const reserved of moduleType?.reserves ?? []) {
+    for (const side of ["inputs", "outputs"] as const) {
+      if (sig[side]?.has(reserved)) add(fieldSegs(side, reserved), `${quote(reserved)} is reserved: ${typeName} uses a field of that name itself`);
+    }
+  }
   for (const added of addedOutputs(moduleType)) {
     for (const side of ["inputs", "outputs"] as const) {
       if (sig[side]?.has(added.name)) {
