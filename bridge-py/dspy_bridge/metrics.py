@@ -26,7 +26,7 @@ tokens in a normalized passage, DPR's `has_answer`).
   `score` output (bool, or a number clamped to [0, 1]) is the score.
 
 `validate_metric(spec, program_outputs, label_fields)` checks a spec without running anything
-(issues `{path, reason}`, root `metric`), so the TypeScript side can mirror it.
+(issues `{path, reason}`, root `metric`): its shape with the schema the server's types generate.
 """
 
 from __future__ import annotations
@@ -37,107 +37,33 @@ from typing import Any, Callable
 import dspy
 from dspy.evaluate.metrics import em_score, f1_score, normalize_text
 
-from .catalog import METRIC_KINDS
-from .program_schema import program_issues
 from .errors import BridgeError
-
-_SPEC_KEYS = {"kind", "output", "label"} | {key for entry in METRIC_KINDS.values() for key in entry["keys"]}
-_JUDGE_KEYS = {"program", "lm_key", "score", "inputs"}
-_JUDGE_SOURCES = ("input", "output", "label")
-
+from .program_schema import metric_shape_issues
 
 def validate_metric(
     spec: Any,
     program_outputs: list[str] | dict[str, Any],
     label_fields: list[str] | set[str] | None,
-    program_inputs: list[str] | dict[str, Any] | None = None,
     root: str = "metric",
 ) -> list[dict[str, str]]:
-    """Issues `[{path, reason}]` for a metric spec against a program's outputs and the label fields
-    (None: labels unknown, not checked). Nothing runs; an lm_judge's definition is validated."""
-    issues: list[dict[str, str]] = []
-
-    def issue(path: str, reason: str) -> None:
-        issues.append({"path": f"{root}{path}", "reason": reason})
-
-    if not isinstance(spec, dict):
-        issue("", "must be an object with kind, output and label")
+    """Issues `[{path, reason}]` for a metric spec, nothing run. The server checked the spec against the
+    program and the dataset before queueing (src/evaluations/metrics.ts); here its shape is checked with
+    the schema generated from the server's types (program.schema.json `MetricSpec`), and what this request
+    itself carries: the program's outputs, the examples' labels, the judge program's score output."""
+    issues = metric_shape_issues(spec, root)
+    if issues:
         return issues
-    for key in spec:
-        if key not in _SPEC_KEYS:
-            issue(f".{key}", f"unknown key '{key}' (expected {', '.join(sorted(_SPEC_KEYS))})")
-    kind = spec.get("kind")
-    if kind not in METRIC_KINDS:
-        issue(".kind", f"must be one of {', '.join(METRIC_KINDS)}")
     outputs = list(program_outputs)
-    output = spec.get("output")
-    if not isinstance(output, str) or not output:
-        issue(".output", "must name an output field of the program")
-    elif output not in outputs:
-        issue(".output", f"the program has no output field '{output}' (outputs: {', '.join(outputs) or 'none'})")
-    label = spec.get("label")
-    if not isinstance(label, str) or not label:
-        issue(".label", "must name a label field of the examples")
-    elif label_fields is not None and label not in label_fields:
-        issue(".label", f"no label field '{label}' (labels: {', '.join(sorted(label_fields)) or 'none'})")
-    if "tolerance" in spec:
-        tol = spec["tolerance"]
-        if kind != "numeric":
-            issue(".tolerance", "only a numeric metric takes a tolerance")
-        elif isinstance(tol, bool) or not isinstance(tol, (int, float)) or not math.isfinite(tol) or tol < 0:
-            issue(".tolerance", "must be a number >= 0")
-    if kind == "lm_judge":
-        _validate_judge(spec.get("judge"), issue, program_inputs, outputs, label_fields)
-    elif "judge" in spec:
-        issue(".judge", "only an lm_judge metric takes a judge")
+    if spec["output"] not in outputs:
+        issues.append({"path": f"{root}.output", "reason": f"the program has no output field '{spec['output']}' (outputs: {', '.join(outputs) or 'none'})"})
+    if label_fields is not None and spec["label"] not in label_fields:
+        issues.append({"path": f"{root}.label", "reason": f"no label field '{spec['label']}' (labels: {', '.join(sorted(label_fields)) or 'none'})"})
+    judge = spec.get("judge")
+    if judge is not None and judge["score"] not in judge["program"]["outputs"]:
+        issues.append({"path": f"{root}.judge.score", "reason": f"must name an output of the judge program (outputs: {', '.join(judge['program']['outputs'])})"})
+    if (judge is None) != (spec["kind"] != "lm_judge"):
+        issues.append({"path": f"{root}.judge", "reason": "an lm_judge metric needs a judge, and only it takes one"})
     return issues
-
-
-def _validate_judge(judge: Any, issue: Callable[[str, str], None], program_inputs, outputs, label_fields) -> None:
-    if not isinstance(judge, dict):
-        issue(".judge", "an lm_judge metric needs judge: {definition, lm_key, score, inputs}")
-        return
-    for key in judge:
-        if key not in _JUDGE_KEYS:
-            issue(f".judge.{key}", f"unknown key '{key}' (expected {', '.join(sorted(_JUDGE_KEYS))})")
-    if not isinstance(judge.get("lm_key"), str) or not judge.get("lm_key"):
-        issue(".judge.lm_key", "must be a non-empty string (the judge's LM)")
-    found = program_issues(judge.get("program"), "program")
-    if found:
-        for problem in found:
-            issue(f".judge.{problem['path']}", problem["reason"])
-        return
-    program = judge["program"]
-    score = judge.get("score")
-    if not isinstance(score, str) or score not in program["outputs"]:
-        issue(".judge.score", f"must name an output of the judge program (outputs: {', '.join(program['outputs'])})")
-    elif not _numeric_type(program["outputs"][score].get("type")):
-        issue(".judge.score", "the judge's score output must be a bool, int or float")
-    mapping = judge.get("inputs")
-    if not isinstance(mapping, dict):
-        issue(".judge.inputs", "must map each judge input to input.<field>, output.<field> or label.<field>")
-        return
-    for name in program["inputs"]:
-        if name not in mapping:
-            issue(f".judge.inputs.{name}", "the judge program's input is not mapped")
-    for name, source in mapping.items():
-        if name not in program["inputs"]:
-            issue(f".judge.inputs.{name}", f"the judge program has no input '{name}'")
-            continue
-        if not isinstance(source, str) or "." not in source or source.split(".", 1)[0] not in _JUDGE_SOURCES:
-            issue(f".judge.inputs.{name}", "must be input.<field>, output.<field> or label.<field>")
-            continue
-        where, field = source.split(".", 1)
-        if where == "output" and field not in outputs:
-            issue(f".judge.inputs.{name}", f"the program has no output field '{field}'")
-        elif where == "input" and program_inputs is not None and field not in program_inputs:
-            issue(f".judge.inputs.{name}", f"the program has no input field '{field}'")
-        elif where == "label" and label_fields is not None and field not in label_fields:
-            issue(f".judge.inputs.{name}", f"no label field '{field}'")
-
-
-def _numeric_type(field_type: Any) -> bool:
-    return field_type in ("bool", "int", "float")
 
 
 def raise_invalid_metric(issues: list[dict[str, str]]) -> None:

@@ -221,7 +221,7 @@ def _metric(payload: dict[str, Any], entry: ProgramEntry, lm_of: Callable[[str],
     spec = payload.get("metric")
     declared = payload.get("label_fields")
     labels = set(declared) if isinstance(declared, list) and all(isinstance(x, str) for x in declared) else _label_fields(*example_sets)
-    issues = validate_metric(spec, entry.program["outputs"], labels, entry.program["inputs"])
+    issues = validate_metric(spec, entry.program["outputs"], labels)
     if not issues and isinstance(declared, list):  # declared, but is it in every example?
         for name, examples in zip(("examples", "trainset", "devset"), example_sets):
             for i, ex in enumerate(examples):

@@ -90,22 +90,35 @@ def test_validation_names_the_missing_fields_without_running_anything():
     assert validate_metric(spec("exact_match", label="missing"), OUTPUTS, LABELS) == [
         {"path": "metric.label", "reason": "no label field 'missing' (labels: gold, golds)"}
     ]
-    issues = validate_metric({"kind": "regex", "output": "answer", "label": "gold", "pattern": ".*"}, OUTPUTS, LABELS)
-    assert [i["path"] for i in issues] == ["metric.pattern", "metric.kind"]
-    assert validate_metric(spec("numeric", tolerance=-1), OUTPUTS, LABELS)[0]["path"] == "metric.tolerance"
-    assert validate_metric(spec("exact_match", tolerance=1), OUTPUTS, LABELS)[0]["path"] == "metric.tolerance"
-    assert validate_metric("exact", OUTPUTS, LABELS)[0]["path"] == "metric"
+
+
+@pytest.mark.parametrize(
+    "bad, path",
+    [
+        ({"kind": "regex", "output": "answer", "label": "gold"}, "metric.kind"),
+        ({"kind": "exact_match", "output": "answer", "label": "gold", "pattern": ".*"}, "metric"),
+        ({"kind": "numeric", "output": "answer", "label": "gold", "tolerance": -1}, "metric.tolerance"),
+        ({"kind": "exact_match", "output": "", "label": "gold"}, "metric.output"),
+        ("exact", "metric"),
+    ],
+)
+def test_the_shape_is_the_servers_schema(bad, path):
+    # program.schema.json's MetricSpec, generated from src/programs/definition/programSchema.ts.
+    issues = validate_metric(bad, OUTPUTS, LABELS)
+    assert issues and issues[0]["path"] == path and issues[0]["reason"].startswith("not a metric:"), issues
 
 
 def test_lm_judge_validation():
     bad = judge_spec()
-    bad["judge"]["inputs"] = {"answer": "output.nope", "extra": "label.gold"}
-    paths = [i["path"] for i in validate_metric(bad, OUTPUTS, LABELS)]
-    assert paths == ["metric.judge.inputs.gold", "metric.judge.inputs.answer", "metric.judge.inputs.extra"]
+    bad["judge"]["inputs"] = {"answer": "somewhere.answer"}
+    assert validate_metric(bad, OUTPUTS, LABELS)[0]["path"] == "metric.judge.inputs.answer"
     bad = judge_spec()
     bad["judge"]["score"] = "nope"
     assert validate_metric(bad, OUTPUTS, LABELS)[0]["path"] == "metric.judge.score"
     bad = judge_spec()
     bad["judge"]["program"] = {"inputs": {}}
     assert validate_metric(bad, OUTPUTS, LABELS)[0]["path"].startswith("metric.judge.program")
+    bad = judge_spec()
+    del bad["judge"]
+    assert validate_metric(bad, OUTPUTS, LABELS)[0]["path"] == "metric.judge"
     assert validate_metric(spec("lm_judge"), OUTPUTS, LABELS)[0]["path"] == "metric.judge"

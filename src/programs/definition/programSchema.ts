@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { METRIC_KIND_ENTRIES } from "../../catalog.js";
 
 /*
  * The normalized program: what the server stores with each version and sends to workers. One
@@ -155,8 +156,43 @@ export const NormalizedProgramSchema = Type.Object(
   { additionalProperties: false, title: "A normalized DSPy program definition" },
 );
 
-/** The recursive parts, referenced by $id from the root ($defs of the written schema). */
-export const PROGRAM_SCHEMA_DEFS = { FieldType: FieldTypeSchema, Step: StepSchema };
+/**
+ * A declarative metric as the worker receives it (`evaluate` / `compile`): the server checked it
+ * against the program and the dataset (src/evaluations/metrics.ts); the worker checks this shape.
+ */
+export const MetricSpecSchema = Type.Object(
+  {
+    kind: Type.String({ enum: Object.keys(METRIC_KIND_ENTRIES) }),
+    output: Type.String({ minLength: 1 }),
+    label: Type.String({ minLength: 1 }),
+    tolerance: Type.Optional(Type.Number({ minimum: 0 })),
+    judge: Type.Optional(
+      Type.Object(
+        {
+          program: NormalizedProgramSchema,
+          lm_key: Type.String({ minLength: 1 }),
+          score: Type.String(),
+          inputs: Dict(Type.String({ pattern: "^(input|output|label)\\.[A-Za-z][A-Za-z0-9_]*$" })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false, allOf: kindOnlyKeys() },
+);
+
+/** A key only some metric kinds take (the catalog's `keys`: tolerance, judge) is absent from the others. */
+function kindOnlyKeys(): Record<string, unknown>[] {
+  const entries = Object.entries(METRIC_KIND_ENTRIES);
+  const keys = [...new Set(entries.flatMap(([, entry]) => entry.keys))];
+  return keys.map((key) => ({
+    if: { type: "object", required: ["kind"], properties: { kind: { enum: entries.filter(([, entry]) => !entry.keys.includes(key)).map(([kind]) => kind) } } },
+    then: { not: { required: [key] } },
+  }));
+}
+
+/** The recursive parts, referenced by $id from the root ($defs of the written schema), and the metric's shape. */
+export const PROGRAM_SCHEMA_DEFS = { FieldType: FieldTypeSchema, Step: StepSchema, MetricSpec: MetricSpecSchema };
 
 export type FieldType = Static<typeof FieldTypeSchema>;
 export type FieldSpec = Static<typeof FieldSpecSchema>;
