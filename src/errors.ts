@@ -107,6 +107,11 @@ export function formatGraphQLError(formatted: FormattedError, error: unknown): F
       extensions: { ...rest, code: typeof code === "string" ? code : "BAD_USER_INPUT", layer: typeof rest.layer === "string" ? rest.layer : "validation", retriable: rest.retriable === true },
     };
   }
+  // graphql-js parses recursively: a document nested a few thousand levels deep exhausts the stack, and
+  // the parse failure (Apollo's, or checkSubscribe's) wraps that RangeError. The input is at fault.
+  if (original instanceof RangeError && formatted.extensions?.code === "GRAPHQL_PARSE_FAILED") {
+    return { message: "Syntax Error: the document is nested too deeply to parse", extensions: { code: "GRAPHQL_PARSE_FAILED", layer: "validation", retriable: false } };
+  }
   if (isUnavailable(original)) {
     logInternal(error);
     return { message: "the database is unavailable right now; try again shortly", path, extensions: { code: "UNAVAILABLE", layer: "storage", retriable: true } };

@@ -63,6 +63,19 @@ describe("limits [sqlite]", function () {
       assert.equal(body.data, undefined);
     });
 
+    it("refuses a document nested too deeply to parse with GRAPHQL_PARSE_FAILED, over HTTP and graphql-ws, never an internal error", async () => {
+      // 4,900 levels of fields: more than graphql-js's recursive parser has stack for.
+      const nested = `{${" a {".repeat(4_900)} b${" }".repeat(4_900)} }`;
+      const response = await fetch(server!.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: nested }) });
+      const body = (await response.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+      assert.equal(response.status, 400);
+      assert.deepEqual([body.errors[0]!.extensions.code, body.errors[0]!.extensions.layer], ["GRAPHQL_PARSE_FAILED", "validation"]);
+      assert.match(body.errors[0]!.message, /nested too deeply/);
+      const overWs = await firstOf(server!.wsUrl, nested, {});
+      assert.equal(overWs.errors?.[0]?.extensions?.code, "GRAPHQL_PARSE_FAILED");
+      assert.match(overWs.errors![0].message, /nested too deeply/);
+    });
+
     it("refuses a query costlier than MAX_QUERY_COMPLEXITY with QUERY_TOO_COMPLEX and HTTP 400", async () => {
       const response = await fetch(url(), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: COMPLEX }) });
       assert.equal(response.status, 400);

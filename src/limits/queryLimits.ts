@@ -209,7 +209,10 @@ export function checkSubscribe(
   try {
     document = parse(payload.query);
   } catch (error) {
-    return [error instanceof GraphQLError ? error : new GraphQLError("the query could not be parsed")];
+    // formatGraphQLError words a RangeError (a document nested too deeply for the recursive parser).
+    const extensions = { code: "GRAPHQL_PARSE_FAILED" };
+    if (error instanceof GraphQLError) return [new GraphQLError(error.message, { source: error.source, positions: error.positions, extensions })];
+    return [new GraphQLError("the query could not be parsed", { originalError: error instanceof Error ? error : undefined, extensions })];
   }
   const errors = validate(schema, document, [...specifiedRules, depthLimitRule(limits.maxDepth)]);
   if (errors.length > 0) return [...errors];
