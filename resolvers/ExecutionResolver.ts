@@ -32,9 +32,9 @@ export class ExecutionResolver {
 
   @Authorized(Role.RUNNER)
   @Mutation(() => Execution, { description: "Queues an execution (PENDING); with `wait`, returns it once it is terminal." })
-  executeProgram(@Arg("input", () => ExecuteProgramInput) input: ExecuteProgramInput, @Ctx() ctx: GraphQLContext): Promise<Execution> {
+  async executeProgram(@Arg("input", () => ExecuteProgramInput) input: ExecuteProgramInput, @Ctx() ctx: GraphQLContext): Promise<Execution> {
     // Before anything is read or written: a refused call leaves no trace (README: "Limits").
-    ctx.services.executeRateLimit.check(ctx.principal);
+    await ctx.services.executeRateLimit.check(ctx.principal);
     return ctx.services.executions.execute(ctx.scope, input);
   }
 

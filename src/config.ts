@@ -38,6 +38,8 @@ export interface Config {
   auth: AuthConfig;
   /** MongoDB for Agenda's jobs, or undefined for the embedded job store (the relational database). */
   mongoUrl?: string;
+  /** REDIS_URL: the cross-instance event bus, job notifications and shared rate limits. Unset: in-process. */
+  redisUrl?: string;
   /** `python`: real DSPy in the worker pool; `in-process`: the deterministic stand-in (dummy model only). */
   adapter: "python" | "in-process";
   workers: {
@@ -205,6 +207,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (mongoUrl !== undefined && !/^mongodb(\+srv)?:\/\//.test(mongoUrl)) {
     throw new AppError("BAD_CONFIG", "MONGO_URL must look like mongodb://host:port/db (leave it unset for the embedded job store)");
   }
+  const redisUrl = read("REDIS_URL");
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new AppError("BAD_CONFIG", "REDIS_URL must look like redis://host:port (leave it unset for the in-process event bus)");
+  }
   const adapter = read("DSPY_ADAPTER") ?? "python";
   if (adapter !== "python" && adapter !== "in-process") {
     throw new AppError("BAD_CONFIG", `DSPY_ADAPTER must be 'python' or 'in-process', got '${adapter}'`);
@@ -219,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultTenant: read("DEFAULT_TENANT") ?? "default",
     auth: loadAuthConfig(read),
     mongoUrl,
+    redisUrl,
     adapter,
     workers,
     executions: {

@@ -1,14 +1,22 @@
+import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { createPubSub } from "@graphql-yoga/subscription";
 import type { PubSub } from "type-graphql";
+import { jsonWithDates, type RedisConnections } from "./redis.js";
 
 /**
- * Subscriptions read events through this interface (type-graphql's PubSub). In-process now;
- * a cross-instance implementation (e.g. Redis) can replace it without touching resolvers.
+ * Everything instances tell each other goes through this interface (type-graphql's PubSub):
+ * subscriptions, cancels (runners watch for CANCELLED transitions), API-key revocations. In-process
+ * by default; on Redis (REDIS_URL) an event published on one instance reaches every instance.
  */
 export type EventBus = PubSub;
 
 export function createInProcessEventBus(): EventBus {
   return createPubSub();
+}
+
+/** The bus on Redis pub/sub: one channel per topic (and per id for `publish(topic, id, …)`). */
+export function createRedisEventBus(redis: RedisConnections): EventBus {
+  return createPubSub({ eventTarget: createRedisEventTarget({ publishClient: redis.commands, subscribeClient: redis.subscriber, serializer: jsonWithDates }) });
 }
 
 /**

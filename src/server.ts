@@ -41,7 +41,8 @@ import { checkHealth } from "./health.js";
 import { introspectionPlugin } from "./limits/introspection.js";
 import { ExecuteRateLimit } from "./limits/RateLimiter.js";
 import { ProgramService } from "./programs/ProgramService.js";
-import { createInProcessEventBus } from "./pubsub.js";
+import { createInProcessEventBus, createRedisEventBus } from "./pubsub.js";
+import { connectRedis } from "./redis.js";
 import { createAdapter } from "./adapters/createAdapter.js";
 
 export interface RunningServer {
@@ -83,7 +84,9 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   let optimizationAdapter: DspyAdapter;
   let jobs: JobScheduler;
   try {
-    const events = createInProcessEventBus();
+    const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
+    if (redis) closers.push(() => redis.close());
+    const events = redis ? createRedisEventBus(redis) : createInProcessEventBus();
     const languageModels = new LanguageModelService(database, config.secrets, { secretEnv: config.secretEnv, egress: config.egress });
     adapter = await createAdapter(config);
     const programs = new ProgramService(database, languageModels, events, adapter);
@@ -109,7 +112,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const stateMachine = new ExecutionStateMachine(database, events);
     const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => runner.close());
-    const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications });
+    const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications, ...(redis ? { redis } : {}) });
     const evaluationStates = new EvaluationStateMachine(database, events);
     const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, { ...config.evaluations, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => evaluationRunner.close());
@@ -150,10 +153,10 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       optimizations,
       optimizationSchedules,
       corpora: new CorpusService(database, jobs, adapter),
-      apiKeys: new ApiKeyService(database),
+      apiKeys: new ApiKeyService(database, events),
       audit: new AuditTrail(database),
       events,
-      executeRateLimit: new ExecuteRateLimit(config.limits.executeRate),
+      executeRateLimit: new ExecuteRateLimit(config.limits.executeRate, redis),
     };
   } catch (error) {
     await closeAll();

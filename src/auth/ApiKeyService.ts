@@ -3,6 +3,7 @@ import { ApiKey } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { findInScope } from "../db/scoped.js";
+import { type EventBus, listen } from "../pubsub.js";
 import { AppError } from "../errors.js";
 import { newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
@@ -13,7 +14,8 @@ import { type Principal, Role, isRole, unauthenticated } from "./roles.js";
 export const API_KEY_PREFIX = "dspy_";
 /** Characters of the key kept for display: the fixed prefix and 8 random characters (48 bits). */
 const DISPLAY_LENGTH = API_KEY_PREFIX.length + 8;
-/** How stale this instance's knowledge of a key's revocation may be (other instances' revocations). */
+const API_KEY_REVOKED = "API_KEY_REVOKED";
+/** How stale this instance's knowledge of a key's revocation may be, should a revocation event be missed. */
 const REVOCATION_RECHECK_MS = 1_000;
 /** lastUsedAt is written at most this often per key. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
@@ -39,7 +41,17 @@ export class ApiKeyService {
   /** What this instance last knew of each key's revocation, and when. */
   private readonly revocations = new Map<string, { revoked: boolean; at: number }>();
 
-  constructor(private readonly database: Database) {}
+  /** With `events`, a revocation on any instance is known on every one at once (on Redis: across instances). */
+  constructor(
+    private readonly database: Database,
+    private readonly events?: EventBus,
+  ) {
+    if (events) void this.followRevocations(events);
+  }
+
+  private async followRevocations(events: EventBus): Promise<void> {
+    for await (const id of listen<string>(events, API_KEY_REVOKED)) this.revocations.set(id, { revoked: true, at: Date.now() });
+  }
 
   /** Creates a key; the returned `secret` exists only here and is never stored. */
   async create(scope: Scope, input: CreateApiKey, createdBy: string | null): Promise<{ apiKey: ApiKey; secret: string }> {
@@ -98,6 +110,7 @@ export class ApiKeyService {
       return stored;
     });
     this.revocations.set(key.id, { revoked: true, at: Date.now() });
+    this.events?.publish(API_KEY_REVOKED, key.id);
     return revoked;
   }
 

@@ -1,4 +1,5 @@
 import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
+import { INSTANCE_ID } from "../instance.js";
 import { loadRunContext } from "../programs/dependencies.js";
 import { programOf } from "../programs/programOf.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
@@ -85,7 +86,7 @@ export class ExecutionRunner {
     const running = await this.stateMachine.transition({
       from: execution,
       to: RUNNING,
-      reason: `attempt ${execution.attempt + 1} of ${execution.maxAttempts} started`,
+      reason: `attempt ${execution.attempt + 1} of ${execution.maxAttempts} started on ${INSTANCE_ID}`,
       changes: { attempt: execution.attempt + 1, startedAt: new Date(), leaseExpiresAt: this.leaseFromNow() },
     });
     if (!running) return this.settle(execution); // cancelled, or another holder started it first

@@ -130,9 +130,10 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
       },
     );
     // A finished job frees a slot: look for the next job now rather than at the next poll (jobs announced
-    // while every slot was taken were left unlocked), and pick up a retry this job just scheduled.
-    agenda.on(`complete:${EXECUTE_PROGRAM}`, (job: Job) => {
-      setImmediate(() => void agenda.publishJobNotification(job));
+    // while every slot was taken were left unlocked), and pick up a retry this job just scheduled. Over a
+    // shared channel (Redis) other instances' completions arrive too (`remote`, no Job): theirs to announce.
+    agenda.on(`complete:${EXECUTE_PROGRAM}`, (job: Job, remote?: boolean) => {
+      if (!remote) setImmediate(() => void agenda.publishJobNotification(job));
     });
     if (evaluations) {
       agenda.define<EvaluateProgramData>(
@@ -160,8 +161,8 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
           },
         },
       );
-      agenda.on(`complete:${EVALUATE_PROGRAM}`, (job: Job) => {
-        setImmediate(() => void agenda.publishJobNotification(job));
+      agenda.on(`complete:${EVALUATE_PROGRAM}`, (job: Job, remote?: boolean) => {
+        if (!remote) setImmediate(() => void agenda.publishJobNotification(job));
       });
     }
     if (optimizations) {
@@ -188,8 +189,8 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
           },
         },
       );
-      agenda.on(`complete:${OPTIMIZE_PROGRAM}`, (job: Job) => {
-        setImmediate(() => void agenda.publishJobNotification(job));
+      agenda.on(`complete:${OPTIMIZE_PROGRAM}`, (job: Job, remote?: boolean) => {
+        if (!remote) setImmediate(() => void agenda.publishJobNotification(job));
       });
     }
     if (scheduled) {
@@ -226,8 +227,8 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
           },
         },
       );
-      agenda.on(`complete:${kind.name}`, (job: Job) => {
-        setImmediate(() => void agenda.publishJobNotification(job));
+      agenda.on(`complete:${kind.name}`, (job: Job, remote?: boolean) => {
+        if (!remote) setImmediate(() => void agenda.publishJobNotification(job));
       });
     }
     await agenda.start();

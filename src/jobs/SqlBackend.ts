@@ -4,11 +4,10 @@ import { SqlJobRepository } from "./SqlJobRepository.js";
 
 export interface SqlBackendOptions {
   /**
-   * An in-process notification channel (default true): a job saved through this backend's Agenda
-   * starts at once instead of on the next poll (`processEvery`). It reaches this process only;
-   * other instances on the same database find the job on their poll.
+   * Where a job saved through this backend's Agenda is announced, so it starts at once instead of on
+   * the next poll (`processEvery`): in-process by default, Redis across instances; `null`: none.
    */
-  notifications?: boolean;
+  channel?: NotificationChannel | null;
 }
 
 /**
@@ -25,7 +24,7 @@ export class SqlBackend implements AgendaBackend {
 
   constructor(database: Database, options: SqlBackendOptions = {}) {
     this.repository = new SqlJobRepository(database);
-    this.notificationChannel = options.notifications === false ? undefined : new InMemoryNotificationChannel({ channelName: "agenda:sql" });
+    this.notificationChannel = options.channel === null ? undefined : (options.channel ?? new InMemoryNotificationChannel({ channelName: "agenda:sql" }));
   }
 
   async connect(): Promise<void> {

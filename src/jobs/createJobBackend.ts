@@ -1,5 +1,7 @@
 import { MongoBackend } from "@agendajs/mongo-backend";
 import { type AgendaBackend, InMemoryNotificationChannel, type JobLogger, type JobRepository, type NotificationChannel } from "agenda";
+import type { RedisConnections } from "../redis.js";
+import { RedisNotificationChannel } from "./RedisNotificationChannel.js";
 import { MongoClient } from "mongodb";
 import type { Database } from "../db/Database.js";
 import { AppError } from "../errors.js";
@@ -18,6 +20,8 @@ export interface JobBackendOptions {
    * find the job on their own poll (`processEvery`).
    */
   notifications?: boolean;
+  /** With Redis (REDIS_URL) the notifications reach every instance, not just this one. */
+  redis?: RedisConnections;
   /** How long to wait for MongoDB before giving up with BAD_CONFIG (default 5000 ms). */
   serverSelectionTimeoutMS?: number;
 }
@@ -33,11 +37,13 @@ export interface JobBackendOptions {
  */
 export async function createJobBackend(options: JobBackendOptions): Promise<AgendaBackend> {
   const notifications = options.notifications ?? true;
-  if (!options.mongoUrl) return new SqlBackend(options.database, { notifications });
-  return connectMongo(options.mongoUrl, notifications, options.serverSelectionTimeoutMS ?? 5000);
+  const channel = (name: string): NotificationChannel | undefined =>
+    !notifications ? undefined : options.redis ? new RedisNotificationChannel(options.redis, name) : new InMemoryNotificationChannel({ channelName: `agenda:${name}` });
+  if (!options.mongoUrl) return new SqlBackend(options.database, { channel: channel("sql") ?? null });
+  return connectMongo(options.mongoUrl, channel("mongo"), options.serverSelectionTimeoutMS ?? 5000);
 }
 
-async function connectMongo(url: string, notifications: boolean, timeoutMs: number): Promise<AgendaBackend> {
+async function connectMongo(url: string, channel: NotificationChannel | undefined, timeoutMs: number): Promise<AgendaBackend> {
   const shown = redactMongoUrl(url);
   let client: MongoClient | undefined;
   try {
@@ -62,7 +68,7 @@ async function connectMongo(url: string, notifications: boolean, timeoutMs: numb
       details: { url: shown },
     });
   }
-  return new ConnectedMongoBackend(client, inner, notifications ? new InMemoryNotificationChannel({ channelName: "agenda:mongo" }) : undefined);
+  return new ConnectedMongoBackend(client, inner, channel);
 }
 
 /** MongoBackend's collection (its default name). */

@@ -1,12 +1,13 @@
 import type { Principal } from "../auth/roles.js";
 import type { RateLimitConfig } from "../config.js";
 import { AppError } from "../errors.js";
+import type { RedisConnections } from "../redis.js";
 
 /** Buckets kept before idle (full) ones are dropped. */
 const PRUNE_AT = 10_000;
 
 /**
- * A token bucket per key, in this process (README: "Limits": per instance). Each key holds up to
+ * A token bucket per key, in this process (README: "Limits": per instance without Redis). Each key holds up to
  * `burst` tokens, refilled at `perMs`; a call takes one or is refused with how long until one is
  * back. A few lines instead of a library: the memory limiters at hand count fixed windows (twice
  * the rate across a window boundary), and nothing here needs a shared store.
@@ -51,17 +52,51 @@ export function rateLimitKey(principal: Principal): string {
   return `tenant:${principal.tenantId}`;
 }
 
+/**
+ * The same bucket in Redis, shared by every instance (REDIS_URL): one script takes the token
+ * atomically, on Redis's clock, so instances with skewed clocks agree; an idle bucket expires.
+ */
+export class RedisTokenBucketLimiter {
+  private static readonly SCRIPT = `
+    local burst, per_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+    local tokens = tonumber(state[1]) or burst
+    local at = tonumber(state[2]) or now
+    tokens = math.min(burst, tokens + math.max(0, now - at) * per_ms)
+    local wait = 0
+    if tokens >= 1 then tokens = tokens - 1 else wait = math.max(1, math.ceil((1 - tokens) / per_ms - 0.000001)) end
+    redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+    redis.call('PEXPIRE', KEYS[1], math.ceil(burst / per_ms) + 1000)
+    return wait`;
+
+  constructor(
+    private readonly rate: RateLimitConfig,
+    private readonly redis: RedisConnections,
+  ) {}
+
+  async take(key: string): Promise<number> {
+    const wait = await this.redis.commands.eval(RedisTokenBucketLimiter.SCRIPT, 1, `ratelimit:${key}`, String(this.rate.burst), String(this.rate.perMs));
+    return Number(wait);
+  }
+}
+
 /** The executeProgram limit; `undefined` rate: off. Throws RATE_LIMITED (with retryAfterMs) when exceeded. */
 export class ExecuteRateLimit {
-  private readonly limiter?: TokenBucketLimiter;
+  private readonly limiter?: { take(key: string): number | Promise<number> };
 
-  constructor(private readonly rate: RateLimitConfig | undefined) {
-    if (rate) this.limiter = new TokenBucketLimiter(rate);
+  /** With `redis` the buckets are shared by every instance; without, each instance counts alone. */
+  constructor(
+    private readonly rate: RateLimitConfig | undefined,
+    redis?: RedisConnections,
+  ) {
+    if (rate) this.limiter = redis ? new RedisTokenBucketLimiter(rate, redis) : new TokenBucketLimiter(rate);
   }
 
-  check(principal: Principal | null): void {
+  async check(principal: Principal | null): Promise<void> {
     if (!this.limiter || !this.rate || !principal) return;
-    const retryAfterMs = this.limiter.take(rateLimitKey(principal));
+    const retryAfterMs = await this.limiter.take(rateLimitKey(principal));
     if (retryAfterMs > 0) {
       throw new AppError("RATE_LIMITED", `rate limited: executeProgram allows ${this.rate.text} (burst ${this.rate.burst}) per caller; retry in ${retryAfterMs} ms`, {
         retriable: true,

@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { collect, expectData, graphql, wsClient } from "./support/graphql.js";
+import { ChaosCluster, chaosStacks } from "./support/chaos.js";
+import { startRedis } from "./support/redis.js";
+import { ExecuteRateLimit } from "../src/limits/RateLimiter.js";
+import { connectRedis } from "../src/redis.js";
+
+const EVENTS = `subscription($p: ID!) { executionEvents(programId: $p) { id status lastEvent { seq from to reason } } }`;
+const UPDATED = `subscription($id: ID!) { executionUpdated(id: $id) { id status } }`;
+const wsOf = (url: string) => url.replace(/^http/, "ws");
+
+/**
+ * Several server processes on one set of stores and one Redis (REDIS_URL): the most complete stack
+ * this machine has (MariaDB with jobs on FerretDB in CI). Jobs are polled once a minute here, so an
+ * instance that runs a job another instance enqueued was woken by the Redis notification.
+ */
+const stack = chaosStacks().at(-1)!;
+
+describe(`several instances on Redis [${stack.name}]`, function () {
+  this.timeout(240_000);
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let cluster: ChaosCluster;
+  /** While set, every LM call takes 3 s: long enough to cancel a run mid-call. */
+  let slow = false;
+
+  before(async function () {
+    this.timeout(180_000);
+    redis = await startRedis();
+    cluster = new ChaosCluster(stack, () => (slow ? 3_000 : 20), { REDIS_URL: redis.url, JOB_POLL_MS: "60000", EXECUTION_RECONCILE_MS: "600000" });
+    await cluster.start(2);
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") for (const instance of cluster.instances) console.log(instance.output().split("\n").filter((l) => !l.startsWith("!!")).slice(-40).join("\n"));
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await cluster?.stop();
+    await redis?.stop();
+  });
+
+  it("a subscriber on B sees every transition of every execution, in order, none missing; A and B share the load", async () => {
+    const [a, b] = cluster.instances;
+    const client = wsClient(wsOf(b!.url));
+    const count = 24;
+    try {
+      const events = collect<any>(client, EVENTS, { p: cluster.programId }, count * 3, 60_000);
+      await events.ready;
+      const ids = await cluster.submit(a!, count, "fanout");
+      const received = (await events.done).map((e) => e.executionEvents);
+      const byId = new Map<string, any[]>();
+      for (const e of received) byId.set(e.id, [...(byId.get(e.id) ?? []), e]);
+      assert.deepEqual([...byId.keys()].sort(), [...ids].sort());
+      const ranOn = new Map<string, number>();
+      for (const [id, list] of byId) {
+        assert.deepEqual(list.map((e) => [e.lastEvent.seq, e.lastEvent.to]), [[1, "PENDING"], [2, "RUNNING"], [3, "COMPLETED"]], id);
+        const pid = /started on [^:]+:(\d+):/.exec(list[1].lastEvent.reason)?.[1];
+        assert.ok(pid, list[1].lastEvent.reason);
+        ranOn.set(pid, (ranOn.get(pid) ?? 0) + 1);
+      }
+      const pids = [a!.child.pid, b!.child.pid].map(String);
+      assert.ok([...ranOn.keys()].every((pid) => pids.includes(pid)), `ran on ${[...ranOn.keys()]}, instances ${pids}`);
+      assert.equal(ranOn.size, 2, `both instances ran executions (jobs enqueued on A woke B through Redis): ${JSON.stringify([...ranOn])}`);
+      console.log(`      ${count} executions submitted on A: ${[...ranOn.values()].join(" + ")} run by the two instances; B's subscriber saw all ${received.length} transitions in order`);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("a cancel on one instance reaches the instance running the execution at once", async () => {
+    const [a, b] = cluster.instances;
+    const lags: number[] = [];
+    slow = true;
+    for (let round = 0; round < 5; round++) {
+      const [id] = await cluster.submit(a!, 1, `slowcancel-${round}`);
+      // Whichever instance runs it, listen there and cancel through the other one.
+      let runner = "";
+      for (let i = 0; i < 200 && !runner; i++) {
+        const execution = expectData(await graphql(a!.url, `query($id: ID!) { execution(id: $id) { status lastEvent { reason } } }`, { id })).execution;
+        if (execution.status === "RUNNING") runner = /started on [^:]+:(\d+):/.exec(execution.lastEvent.reason)?.[1] ?? "";
+        else await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.ok(runner, "the execution was never seen RUNNING");
+      const [running, other] = String(a!.child.pid) === runner ? [a!, b!] : [b!, a!];
+      const client = wsClient(wsOf(running.url));
+      try {
+        // The subscription answers the current state (RUNNING) first: then it is listening.
+        let listening!: () => void;
+        const ready = new Promise<void>((resolve) => (listening = resolve));
+        const cancelledAt = new Promise<number>((resolve, reject) => {
+          client.subscribe<any>({ query: UPDATED, variables: { id } }, {
+            next: (result) => {
+              const status = result.data?.executionUpdated?.status;
+              if (status === "CANCELLED") resolve(performance.now());
+              else listening();
+            },
+            error: reject,
+            complete: () => undefined,
+          });
+        });
+        await ready;
+        const started = performance.now();
+        const cancelled = expectData(await graphql(other.url, `mutation($id: ID!) { cancelExecution(id: $id) { status } }`, { id })).cancelExecution;
+        assert.equal(cancelled.status, "CANCELLED");
+        lags.push((await cancelledAt) - started);
+      } finally {
+        await client.dispose();
+      }
+    }
+    slow = false;
+    assert.ok(lags.length >= 1, "no execution could be cancelled while running");
+    lags.sort((x, y) => x - y);
+    console.log(`      cancel on one instance → CANCELLED seen on the running instance: ${lags.map((ms) => ms.toFixed(1)).join(", ")} ms (cancel mutation included)`);
+    assert.ok(lags[0]! < 50, `the fastest cancel took ${lags[0]!.toFixed(1)} ms`);
+  });
+
+  it("shares rate limits: every instance takes from the same bucket", async () => {
+    const instances = await Promise.all([connectRedis(redis.url), connectRedis(redis.url)]);
+    try {
+      const rate = { perMs: 1 / 60_000, burst: 3, text: "1/minute" };
+      const [one, two] = instances.map((connections) => new ExecuteRateLimit(rate, connections));
+      const caller = { tenantId: `rate-${Date.now()}`, subject: "s", role: "runner", via: "dev" } as never;
+      await one!.check(caller);
+      await two!.check(caller);
+      await one!.check(caller);
+      await assert.rejects(two!.check(caller), (error: Error & { code?: string }) => error.code === "RATE_LIMITED");
+      await assert.rejects(one!.check(caller), (error: Error & { code?: string }) => error.code === "RATE_LIMITED");
+    } finally {
+      await Promise.all(instances.map((c) => c.close()));
+    }
+  });
+
+  it("keeps working through a Redis restart", async () => {
+    // A connection dropped by the server comes back by itself; what is published after it does arrive.
+    const admin = new Redis(redis.url);
+    try {
+      await admin.client("KILL", "TYPE", "pubsub");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      admin.disconnect();
+    }
+    const [a, b] = cluster.instances;
+    const client = wsClient(wsOf(b!.url));
+    try {
+      const events = collect<any>(client, EVENTS, { p: cluster.programId }, 3, 30_000);
+      await events.ready;
+      await cluster.submit(a!, 1, "after-kill");
+      const received = (await events.done).map((e) => e.executionEvents.lastEvent.to);
+      assert.deepEqual(received, ["PENDING", "RUNNING", "COMPLETED"]);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
