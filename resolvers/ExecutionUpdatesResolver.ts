@@ -12,7 +12,7 @@ export class ExecutionUpdatesResolver {
   @Authorized(Role.VIEWER)
   @Subscription(() => Execution, {
     description:
-      "The execution as it is now, then again after every transition, in order (`lastEvent` says which). Fails with NOT_FOUND for an execution the caller cannot see.",
+      "The execution as it is now, then again after every transition, in order (`lastEvent` says which); completes after its terminal state. Fails with NOT_FOUND for an execution the caller cannot see.",
     subscribe: ({ args, context }) => currentThenUpdates(context as GraphQLContext, args.id as string),
   })
   executionUpdated(@Root() update: ExecutionUpdate, @Arg("id", () => ID) _id: string): ExecutionSnapshot {
@@ -44,6 +44,8 @@ export class ExecutionUpdatesResolver {
   }
 }
 
+const TERMINAL: readonly ExecutionStatus[] = [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED];
+
 function snapshot(update: ExecutionUpdate): ExecutionSnapshot {
   return Object.assign(new Execution(), update.execution, { lastEvent: update.event });
 }
@@ -66,6 +68,8 @@ async function currentThenUpdates(ctx: GraphQLContext, id: string): Promise<Asyn
         return true;
       },
       first,
+      // After a terminal state nothing follows: the subscription completes.
+      (u) => TERMINAL.includes(u.execution.status),
     );
   } catch (error) {
     await updates.return?.();

@@ -48,15 +48,28 @@ export function listen<T>(bus: EventBus, topic: string, id?: string): AsyncItera
  * rather than an async generator: a generator waiting for the next event cannot be returned, so an
  * unsubscribed client would hold its listener until the next event; this returns at once.
  */
-export function filtered<T>(source: AsyncIterator<T>, keep: (item: T) => boolean, first?: T): AsyncIterableIterator<T> {
+export function filtered<T>(source: AsyncIterator<T>, keep: (item: T) => boolean, first?: T, last?: (item: T) => boolean): AsyncIterableIterator<T> {
   let head = first === undefined ? [] : [first];
+  let ended = false;
+  const end = async (): Promise<IteratorResult<T>> => {
+    await source.return?.();
+    return { done: true, value: undefined };
+  };
+  // `last`: the item after which there is nothing more to say (a terminal state): the iterator then
+  // completes, and the subscription with it.
+  const yielded = (value: T): IteratorResult<T> => {
+    if (last?.(value)) ended = true;
+    return { done: false, value };
+  };
   return {
     async next() {
+      if (ended) return end();
       const next = head.shift();
-      if (next !== undefined) return { done: false, value: next };
+      if (next !== undefined) return yielded(next);
       for (;;) {
         const result = await source.next();
-        if (result.done || keep(result.value)) return result;
+        if (result.done) return result;
+        if (keep(result.value)) return yielded(result.value);
       }
     },
     return(value?: unknown) {

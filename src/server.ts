@@ -68,6 +68,7 @@ const DRAIN_MS = 10_000;
 const NO_TENANT = "\u0000unauthenticated";
 /** graphql-ws close code for a connection_init without valid credentials (README: "Authentication and roles"). */
 export const WS_UNAUTHENTICATED = 4401;
+const WS_GOING_AWAY = 1001;
 
 /** Composes the subgraph: database, services, schema, HTTP and graphql-ws on one port. */
 export async function startServer(config: Config & { sqlitePath?: string }): Promise<RunningServer> {
@@ -278,6 +279,17 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     jobs,
     stop() {
       stopping ??= (async () => {
+        // 1001 Going Away: clients see a server leaving (and reconnect elsewhere), not a dropped socket.
+        // Whoever has not closed after a second is cut off.
+        for (const client of wsServer.clients) client.close(WS_GOING_AWAY, "the server is shutting down");
+        await new Promise<void>((resolve) => {
+          const deadline = setTimeout(resolve, 1_000);
+          const check = setInterval(() => {
+            if (wsServer.clients.size === 0) (clearInterval(check), clearTimeout(deadline), resolve());
+          }, 20);
+          deadline.unref?.();
+          setTimeout(() => clearInterval(check), 1_100).unref?.();
+        });
         for (const client of wsServer.clients) client.terminate();
         await apollo.stop();
         // Jobs first (they use the workers), then the workers, then the database.
