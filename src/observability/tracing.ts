@@ -11,6 +11,7 @@ import {
   type Tracer,
   TraceFlags,
   context,
+  isValidTraceId,
   trace,
 } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -169,7 +170,7 @@ export function formatTraceparent(span: SpanContext): string {
 /** The trace id of a W3C traceparent, or null. */
 export function traceIdOf(traceparent: string | null | undefined): string | null {
   const match = traceparent ? TRACEPARENT.exec(traceparent) : null;
-  return match ? match[1]! : null;
+  return match && isValidTraceId(match[1]!) ? match[1]! : null;
 }
 
 /** A context whose parent is the remote span `traceparent` names; ROOT_CONTEXT for none or a malformed one. */
