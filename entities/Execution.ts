@@ -127,4 +127,11 @@ export class Execution extends TenantScoped {
    */
   @Column({ type: "datetime", precision: 3, nullable: true })
   leaseExpiresAt!: Date | null;
+
+  /**
+   * W3C traceparent of the request that created the execution (null when tracing was off): every
+   * attempt's job continues that trace, on whichever instance runs it. GraphQL shows its `traceId`.
+   */
+  @Column({ type: "varchar", length: 55, nullable: true })
+  traceparent!: string | null;
 }

@@ -2,6 +2,7 @@ import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver
 import { Execution, ExecutionEvent, ExecutionStatus, ExecutionUsage, LanguageModel, Program, ProgramVersion } from "../entities/index.js";
 import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
+import { traceIdOf } from "../src/observability/tracing.js";
 import { type ConnectionShape, toConnection } from "./types/connection.js";
 import { ExecutionConnection } from "./types/connections.js";
 import { ExecuteProgramInput } from "./types/inputs.js";
@@ -70,6 +71,11 @@ export class ExecutionResolver {
     const usage = execution.usage;
     if (!usage) return null;
     return { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, totalTokens: usage.total_tokens, lmCalls: usage.lm_calls };
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: "The OpenTelemetry trace of this execution (the request that created it, its jobs, worker, module steps and LM calls); null when tracing was off." })
+  traceId(@Root() execution: Execution): string | null {
+    return traceIdOf(execution.traceparent);
   }
 
   @FieldResolver(() => [ExecutionEvent], { description: "Every transition, oldest first." })

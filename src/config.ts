@@ -89,6 +89,8 @@ export interface Config {
   /** Where a language model's `apiBase` may point beyond public addresses (LM_EGRESS_ALLOW). */
   egress: EgressPolicy;
   limits: LimitsConfig;
+  /** OpenTelemetry (README: "Traces"): spans go over OTLP/HTTP to this base URL; unset, tracing is off. */
+  tracing: { otlpEndpoint?: string };
   jobs: {
     pollMs: number;
     lockLifetimeMs: number;
@@ -136,6 +138,13 @@ export function parseRateLimit(raw: string, burstRaw: string | undefined): RateL
   const burst = burstRaw === undefined ? count : Number(burstRaw);
   if (!Number.isSafeInteger(burst) || burst < 1) throw new AppError("BAD_CONFIG", `EXECUTE_RATE_BURST must be a positive integer, got '${burstRaw}'`);
   return { perMs: count / PERIOD_MS[match[2]], burst, text: `${count}/${match[2]}` };
+}
+
+/** An OTLP/HTTP base URL (the exporters append /v1/traces), as OpenTelemetry's own variable means it. */
+function otlpEndpoint(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^https?:\/\/[^/\s]+/i.test(raw)) throw new AppError("BAD_CONFIG", `OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL (OTLP/HTTP), got '${raw}'`);
+  return raw;
 }
 
 function introspectionMode(raw: string | undefined): IntrospectionMode {
@@ -259,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSubscriptionsPerConnection: int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 100, 1, 100_000),
       executeRate: parseRateLimit(read("EXECUTE_RATE_LIMIT") ?? "60/minute", read("EXECUTE_RATE_BURST")),
     },
+    tracing: { otlpEndpoint: otlpEndpoint(read("OTEL_EXPORTER_OTLP_ENDPOINT")) },
     jobs: {
       pollMs: int("JOB_POLL_MS", 1_000, 10, 3_600_000),
       lockLifetimeMs: int("JOB_LOCK_LIFETIME_MS", 30_000, 300, 86_400_000),

@@ -44,6 +44,8 @@ import { ProgramService } from "./programs/ProgramService.js";
 import { createInProcessEventBus, createRedisEventBus } from "./pubsub.js";
 import { connectRedis } from "./redis.js";
 import { createAdapter } from "./adapters/createAdapter.js";
+import { graphqlTraceScope, graphqlTracingPlugin } from "./observability/graphqlTracing.js";
+import { startTracing } from "./observability/tracing.js";
 
 export interface RunningServer {
   /** http://host:port/graphql */
@@ -77,6 +79,9 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     sqlitePath: config.sqlitePath ?? path.join(config.dataDir, "subgraph.sqlite"),
   });
   const closers: (() => Promise<void>)[] = [() => database.close()];
+  // Off without OTEL_EXPORTER_OTLP_ENDPOINT; flushed after everything else has stopped (closers run in reverse).
+  const tracing = startTracing(config.tracing?.otlpEndpoint);
+  closers.push(() => tracing.shutdown());
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => console.error("[shutdown]", error));
   };
@@ -235,6 +240,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       introspectionPlugin(limits.introspection),
       // Federated traces for a gateway that asks for them; errors in them are masked like responses.
       ApolloServerPluginInlineTrace({ includeErrors: { masked: true } }),
+      graphqlTracingPlugin(),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
     ],
   });
@@ -247,6 +253,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   app.use(
     GRAPHQL_PATH,
     express.json({ limit: limits.maxRequestBytes }),
+    graphqlTraceScope(),
     expressMiddleware(apollo, {
       context: async ({ req }) => contextFor(credentialsFromHeaders(req.headers), typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined),
     }),

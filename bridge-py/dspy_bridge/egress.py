@@ -13,6 +13,8 @@ import ipaddress
 import json
 import socket
 import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,9 @@ _allowed_nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 _allowed_hosts: frozenset[str] = frozenset()
 _original_getaddrinfo = socket.getaddrinfo
 _installed = False
+# Hosts the worker itself reaches on the operator's behalf (the OTLP collector, dspy_bridge/otel.py),
+# allowed only inside `allowing()`, i.e. only on the exporter's own calls, never for an LM request.
+_exempt_hosts: ContextVar[frozenset[str]] = ContextVar("dspy_bridge_egress_exempt", default=frozenset())
 
 
 class EgressRefused(OSError):
@@ -45,10 +50,20 @@ def configure(allow: Any) -> None:
         _allowed_nets, _allowed_hosts = tuple(nets), frozenset(hosts)
 
 
+@contextmanager
+def allowing(host: str):  # type: ignore[no-untyped-def]
+    """Connections to `host` pass the policy within this block (this thread and context only)."""
+    token = _exempt_hosts.set(_exempt_hosts.get() | {host.lower().rstrip(".")})
+    try:
+        yield
+    finally:
+        _exempt_hosts.reset(token)
+
+
 def refusal(host: str, address: str) -> str | None:
     """Why connecting to `address` (which `host` resolved to) is refused, or None."""
     name = host.lower().rstrip(".")
-    if name in _allowed_hosts:
+    if name in _allowed_hosts or name in _exempt_hosts.get():
         return None
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:

@@ -47,6 +47,8 @@ MAX_ID_LENGTH = 256
 # {"v":1,"type":"request","id":"r17",...,"payload":...}, so the id comes before the payload.
 _ID_IN_PREFIX = re.compile(r'"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"')
 _PREFIX_BYTES = 64 * 1024
+# W3C Trace Context, version 00 (lower-case hex; all-zero ids are invalid and checked by the tracer).
+_TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 # orjson reads integers beyond 64 bits as floats, where the json module keeps them exact: a frame
 # with a run of 19 digits or more (such a number, or just digits in a string) takes the json path.
 # (translate + find runs at memory speed; a regex took longer than parsing the frame.)
@@ -60,6 +62,8 @@ class Request:
     command: str
     payload: dict[str, Any]
     deadline_ms: float | None
+    # W3C trace context the request continues (PROTOCOL.md "Trace context"); None when absent or malformed.
+    traceparent: str | None = None
 
 
 def _reject_constant(name: str) -> Any:
@@ -137,7 +141,11 @@ def parse_request(message: dict[str, Any], req_id: str) -> Request:
     deadline = message.get("deadline_ms")
     if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0):
         raise bad_message("deadline_ms must be a positive number")
-    return Request(req_id, command, payload, float(deadline) if deadline is not None else None)
+    traceparent = message.get("traceparent")
+    # Malformed trace context is ignored, as W3C Trace Context says: the request starts a new trace.
+    if not isinstance(traceparent, str) or not _TRACEPARENT.fullmatch(traceparent):
+        traceparent = None
+    return Request(req_id, command, payload, float(deadline) if deadline is not None else None, traceparent)
 
 
 def require_str(payload: dict[str, Any], key: str) -> str:

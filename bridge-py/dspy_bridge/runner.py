@@ -14,6 +14,7 @@ from typing import Any, Callable
 import dspy
 from dspy.utils.callback import BaseCallback
 
+from . import otel
 from .inputs import input_issues
 from .errors import BridgeError, Cancelled, from_run_exception
 from .program_builder import ProgramBuilder
@@ -53,8 +54,40 @@ def run_program(
     max_lm_calls: int | None = None,
     secrets: dict[str, str] | None = None,
     corpora: dict[str, str] | None = None,
+    traceparent: str | None = None,
+    span_attributes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`programs(version_id)`: the module and LM of a program this one calls (tools, judges)."""
+    """`programs(version_id)`: the module and LM of a program this one calls (tools, judges).
+    `traceparent`: the trace the run's span continues (otel.py; nothing when tracing is off)."""
+    with otel.run_span(traceparent, span_attributes or {}) as span:
+        try:
+            result = _run(entry, lm_entry, inputs, deadline_ms, cancel, programs, max_lm_calls, secrets, corpora)
+        except BridgeError as error:
+            otel.fail(span, error.code, error.message)
+            raise
+        except Cancelled:
+            otel.fail(span, "CANCELLED", "the run was cancelled")
+            raise
+        except Exception as exc:
+            otel.fail(span, "WORKER_INTERNAL", f"{type(exc).__name__}: {exc}")
+            raise
+        if span is not None:
+            usage = result["usage"]
+            span.set_attributes({"gen_ai.usage.input_tokens": usage["prompt_tokens"], "gen_ai.usage.output_tokens": usage["completion_tokens"], "dspy.lm_calls": usage["lm_calls"]})
+        return result
+
+
+def _run(
+    entry: ProgramEntry,
+    lm_entry: LMEntry,
+    inputs: Any,
+    deadline_ms: float | None,
+    cancel: threading.Event | None,
+    programs: Callable[[str], tuple[Any, LMEntry]] | None,
+    max_lm_calls: int | None,
+    secrets: dict[str, str] | None,
+    corpora: dict[str, str] | None,
+) -> dict[str, Any]:
     issues = input_issues(entry.inputs_schema, inputs)
     if issues:
         first = issues[0]
@@ -64,8 +97,10 @@ def run_program(
     lm = lm_entry.for_run(deadline_ms)
     settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
     budget = Budget(max_lm_calls=max_lm_calls or DEFAULT_MAX_LM_CALLS)
-    # The guard runs first, so a cancelled or over-budget call is never traced as started.
-    callbacks: list[BaseCallback] = [RunGuard(cancel, budget), tracer]
+    # The guard runs first, so a cancelled or over-budget call is never traced as started; the span
+    # callback (tracing on) before the tracer, whose LM call record it reads when the call ends.
+    spans = otel.callback(tracer)
+    callbacks: list[BaseCallback] = [RunGuard(cancel, budget), *([spans] if spans else []), tracer]
     context = RUN_CONTEXT.set(RunContext(budget=budget, programs=programs, secrets=secrets or {}, corpora=corpora or {}))
     # MCP tools are async (DSPy's convert_mcp_tool); ReAct calls tools synchronously on this thread.
     with dspy.context(lm=lm, callbacks=callbacks, usage_tracker=tracer, disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):

@@ -173,6 +173,18 @@ class RunTracer(BaseCallback):
         else:
             call["result"] = to_jsonable(outputs)
 
+    # --- for the OpenTelemetry spans (otel.py) -----------------------------------------------------
+
+    def module_of(self, instance: Any) -> tuple[str, str] | None:
+        """(name, type) of one of the program's own modules, None for any other module."""
+        return self._modules.get(id(instance))
+
+    def open_lm_call(self, call_id: str) -> dict[str, Any] | None:
+        """The record of an LM call still open (its usage is final once the call has returned)."""
+        with self._lock:
+            opened = self._lm_open.get(call_id)
+        return opened[0] if opened else None
+
     def _stack(self) -> list[dict[str, Any]]:
         """This thread's open entries (callers hold the lock)."""
         return self._stacks.setdefault(threading.get_ident(), [])

@@ -31,7 +31,7 @@ from typing import Any  # noqa: E402
 import dspy  # noqa: E402
 import zmq  # noqa: E402
 
-from . import corpora, corpus_commands, egress, protocol  # noqa: E402
+from . import corpora, corpus_commands, egress, otel, protocol  # noqa: E402
 from .errors import BridgeError, Cancelled, bad_message, cancelled_error, internal, register_secret  # noqa: E402
 from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
@@ -406,7 +406,8 @@ class Worker:
             max_lm_calls = p.get("max_lm_calls")
             if max_lm_calls is not None and (isinstance(max_lm_calls, bool) or not isinstance(max_lm_calls, int) or max_lm_calls < 1):
                 raise bad_message("payload.max_lm_calls must be an integer >= 1", path="payload.max_lm_calls")
-            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p), _corpora(p))
+            attributes = {"dspy.worker.id": self.worker_id, "dspy.program.version_id": version_id, "gen_ai.request.model": lm.model}
+            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p), _corpora(p), request.traceparent, attributes)
         if request.command == "dump_state":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             return {"state": self.registry.dump_state(version_id, hash_)}
@@ -505,8 +506,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format=f"%(asctime)s %(levelname)s [{args.id}] %(name)s: %(message)s")
     # Every connection an LM request makes from here on is checked against the egress policy.
     egress.install()
+    # Traces only when the pool (or a remote worker's operator) sets the endpoint.
+    otel.configure(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"), args.id)
     worker = Worker(args.connect, args.id, args.concurrency, args.heartbeat_ms, args.liveness, args.max_programs, args.max_lms, args.parent_pid)
-    return worker.run()
+    try:
+        return worker.run()
+    finally:
+        otel.shutdown()  # what is still buffered goes out before the process ends
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import { type LmWireConfig, lmKey, lmWireConfig, programHash } from "./lmWireCon
 import { headerSecrets, toolSecrets } from "./toolSecrets.js";
 import { DEFAULT_POLICIES } from "../languageModels/policies.js";
 import { corpusKey, embeddingModelWire, sendCorpus } from "./corpusWire.js";
+import { type Span, SpanKind, currentTraceparent, withSpan } from "../observability/tracing.js";
 
 const DEFAULT_DEADLINE_MS = 120_000;
 
@@ -66,15 +67,23 @@ export class ZmqPythonAdapter implements DspyAdapter {
   }
 
   async execute(request: ExecuteRequest): Promise<ExecuteResult> {
+    // The pool's span: waiting for a worker, rehydrating it, and the `run`, whose worker-side span is its child.
+    const attributes = { "dspy.worker.command": "run", "dspy.program.version_id": request.program.versionId, "gen_ai.request.model": request.lm.model };
+    return withSpan("worker-pool run", { kind: SpanKind.CLIENT, attributes }, (span) => this.executeOnPool(request, span));
+  }
+
+  private async executeOnPool(request: ExecuteRequest, span: Span | undefined): Promise<ExecuteResult> {
     const lm = this.wireLm(request.lm);
     const signal = request.signal;
-    // Only a run that can be cancelled pays for a cancel listener.
-    const options = signal ? { signal } : undefined;
+    const traceparent = currentTraceparent();
+    // Only a run that can be cancelled (or is traced) pays for request options.
+    const options = signal || traceparent ? { signal, traceparent } : undefined;
     const deps = this.wireDependencies(request.dependencies);
     const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
     const payload = { dependencies: deps.payload, secrets, corpora: wireCorpora(request.corpora), ...(request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {}) };
     return this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [lm, ...deps.lms], request.corpora ?? [], Object.values(secrets), (lease, hash) => {
       if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
+      span?.setAttribute("dspy.worker.id", lease.workerId);
       return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs, ...payload }, options);
     });
   }

@@ -12,7 +12,7 @@ import { ZmqPythonAdapter } from "./ZmqPythonAdapter.js";
  * workers keep DSPy's disk cache of LM answers in DATA_DIR/dspy-cache (unless DSPY_CACHEDIR says
  * otherwise), with the rest of this deployment's data rather than in the user's home directory.
  */
-export async function createAdapter(config: Pick<Config, "adapter" | "workers" | "dataDir"> & Partial<Pick<Config, "secrets" | "secretEnv" | "egress">>): Promise<DspyAdapter> {
+export async function createAdapter(config: Pick<Config, "adapter" | "workers" | "dataDir"> & Partial<Pick<Config, "secrets" | "secretEnv" | "egress" | "tracing">>): Promise<DspyAdapter> {
   if (config.adapter === "in-process") return new InProcessAdapter();
   const pool = new WorkerPool({
     workers: config.workers.count,
@@ -20,7 +20,11 @@ export async function createAdapter(config: Pick<Config, "adapter" | "workers" |
     python: BRIDGE_PYTHON,
     bridgeDir: BRIDGE_DIR,
     bind: config.workers.bind,
-    env: process.env.DSPY_CACHEDIR ? {} : { DSPY_CACHEDIR: path.join(config.dataDir, "dspy-cache") },
+    env: {
+      ...(process.env.DSPY_CACHEDIR ? {} : { DSPY_CACHEDIR: path.join(config.dataDir, "dspy-cache") }),
+      // Local workers export their spans where the server does (only the endpoint: OTLP headers may hold credentials).
+      ...(config.tracing?.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: config.tracing.otlpEndpoint } : {}),
+    },
   });
   logWorkerPool(pool);
   await pool.start();

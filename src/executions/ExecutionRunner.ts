@@ -10,6 +10,7 @@ import type { EventBus } from "../pubsub.js";
 import { CancelWatch } from "../state/CancelWatch.js";
 import { DONE, keepLease, later, leaseLeft, type RunOutcome, settled } from "../state/lease.js";
 import { recordedError } from "../state/recordedError.js";
+import { type Span, SpanKind, contextFromTraceparent, withSpan } from "../observability/tracing.js";
 import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
 
@@ -68,8 +69,20 @@ export class ExecutionRunner {
   }
 
   async run(executionId: string, tenantId: string): Promise<RunOutcome> {
-    let execution = await findRow(this.database.manager, Execution, { id: executionId, tenantId });
+    const execution = await findRow(this.database.manager, Execution, { id: executionId, tenantId });
     if (!execution || TERMINAL.includes(execution.status)) return DONE;
+    // The job's span continues the trace of the request that created the execution (its traceparent is
+    // on the row, so this holds on any instance, and for every attempt and requeue).
+    const attributes = { "messaging.system": "agenda", "messaging.operation.type": "process", "messaging.destination.name": JOB_NAME, "dspy.execution.id": execution.id };
+    return withSpan(`${JOB_NAME} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceparent(execution.traceparent), attributes }, async (span) => {
+      const outcome = await this.pickUp(execution, span);
+      span?.setAttribute("dspy.job.outcome", outcome.done ? "done" : "later");
+      return outcome;
+    });
+  }
+
+  private async pickUp(found: Execution, span: Span | undefined): Promise<RunOutcome> {
+    let execution = found;
     if (execution.status === RUNNING) {
       const held = leaseLeft(execution);
       if (held > 0) return later(held); // its holder is alive: this job is a second copy of the same attempt
@@ -90,6 +103,7 @@ export class ExecutionRunner {
       changes: { attempt: execution.attempt + 1, startedAt: new Date(), leaseExpiresAt: this.leaseFromNow() },
     });
     if (!running) return this.settle(execution); // cancelled, or another holder started it first
+    span?.setAttribute("dspy.execution.attempt", running.attempt);
     return this.attempt(running);
   }
 
@@ -177,6 +191,9 @@ export class ExecutionRunner {
     return failed ? DONE : this.settle(running);
   }
 }
+
+/** The job kind that runs attempts (src/jobs/JobScheduler.ts EXECUTE_PROGRAM), named in its spans. */
+const JOB_NAME = "execute-program";
 
 /** Versions never change once written, so each is read once (per instance, a bounded number of them). */
 const VERSIONS_KEPT = 256;

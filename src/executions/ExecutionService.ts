@@ -13,6 +13,7 @@ import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import type { EventBus } from "../pubsub.js";
 import type { Scope } from "../scope.js";
 import { IssueList } from "../validation.js";
+import { currentTraceparent } from "../observability/tracing.js";
 import { listenToExecution } from "./ExecutionEvents.js";
 import { type ExecutionStateMachine, type NewExecution, TERMINAL } from "./ExecutionStateMachine.js";
 
@@ -125,6 +126,8 @@ export class ExecutionService {
       startedAt: null,
       finishedAt: null,
       leaseExpiresAt: null,
+      // Every attempt's job continues the trace of this request (undefined when tracing is off).
+      traceparent: currentTraceparent() ?? null,
     } satisfies NewExecution;
     let created: { execution: Execution; event: ExecutionEvent };
     try {

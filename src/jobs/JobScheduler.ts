@@ -6,6 +6,7 @@ import type { EvaluationRunner } from "../evaluations/EvaluationRunner.js";
 import type { EvaluationQueue } from "../evaluations/EvaluationService.js";
 import type { OptimizationRunner } from "../optimizations/OptimizationRunner.js";
 import type { OptimizationQueue } from "../optimizations/OptimizationService.js";
+import { SpanKind, withSpan } from "../observability/tracing.js";
 import { holderName } from "./holder.js";
 
 export const EXECUTE_PROGRAM = "execute-program";
@@ -265,7 +266,9 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
   }
 
   async enqueue(data: ExecuteProgramData): Promise<void> {
-    await this.agenda.now(EXECUTE_PROGRAM, data);
+    // A span only inside a traced request (the reconciler's requeues are nobody's trace).
+    const attributes = { "messaging.system": "agenda", "messaging.operation.type": "send", "messaging.destination.name": EXECUTE_PROGRAM, "dspy.execution.id": data.executionId };
+    await withSpan(`${EXECUTE_PROGRAM} publish`, { kind: SpanKind.PRODUCER, onlyInTrace: true, attributes }, () => this.agenda.now(EXECUTE_PROGRAM, data));
   }
 
   async executionsWithLiveJobs(): Promise<Set<string>> {

@@ -83,6 +83,8 @@ export interface RequestOptions {
   onProgress?: (progress: ProgressPayload) => void;
   /** Aborting sends the worker `cancel` for this request (run / evaluate / compile); it then replies CANCELLED. */
   signal?: AbortSignal;
+  /** W3C trace context the worker continues (src/observability/tracing.ts). */
+  traceparent?: string;
 }
 
 interface Pending {
@@ -493,7 +495,7 @@ export class WorkerPool extends EventEmitter {
     if (!this.workers.has(worker.id)) return Promise.reject(poolErrors.workerDied(worker.id, "was lost"));
     const id = `r${++this.nextRequestId}`;
     const remaining = Math.max(1, deadlineAt - Date.now());
-    const frame = encodeRequest(id, command, payload, remaining);
+    const frame = encodeRequest(id, command, payload, remaining, options?.traceparent);
     if (frame.length > MAX_FRAME_BYTES) return Promise.reject(poolErrors.tooLarge(frame.length));
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = {

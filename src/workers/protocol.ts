@@ -47,8 +47,12 @@ export type WorkerMessage =
   | { v: 1; type: "reply"; id: string; ok: false; error: WireError; elapsed_ms?: number }
   | { v: 1; type: "progress"; id: string; payload: ProgressPayload };
 
-export function encodeRequest(id: string, command: Command, payload: unknown, deadlineMs: number): Buffer {
-  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: "request", id, command, deadline_ms: deadlineMs, payload }), "utf8");
+/** `traceparent`: the W3C trace context the worker continues (PROTOCOL.md "Trace context"); left out when there is none. */
+export function encodeRequest(id: string, command: Command, payload: unknown, deadlineMs: number, traceparent?: string): Buffer {
+  const message = traceparent === undefined
+    ? { v: PROTOCOL_VERSION, type: "request", id, command, deadline_ms: deadlineMs, payload }
+    : { v: PROTOCOL_VERSION, type: "request", id, command, deadline_ms: deadlineMs, traceparent, payload };
+  return Buffer.from(JSON.stringify(message), "utf8");
 }
 
 export const HEARTBEAT_FRAME = Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: "heartbeat" }), "utf8");
