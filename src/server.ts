@@ -41,6 +41,7 @@ import { checkHealth } from "./health.js";
 import { introspectionPlugin } from "./limits/introspection.js";
 import { ExecuteRateLimit } from "./limits/RateLimiter.js";
 import { ProgramService } from "./programs/ProgramService.js";
+import { sseHandler } from "./graphql/sseHandler.js";
 import { createInProcessEventBus, createRedisEventBus } from "./pubsub.js";
 import { connectRedis } from "./redis.js";
 import { createAdapter } from "./adapters/createAdapter.js";
@@ -250,10 +251,12 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const report = await checkHealth({ database, jobs, adapter, optimizationAdapter });
     res.status(report.status === "ok" ? 200 : 503).json(report);
   });
+  const requestContext = (req: express.Request) => contextFor(credentialsFromHeaders(req.headers), typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined);
   app.use(
     GRAPHQL_PATH,
     express.json({ limit: limits.maxRequestBytes }),
     graphqlTraceScope(),
+    sseHandler(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, requestContext),
     expressMiddleware(apollo, {
       context: async ({ req }) => contextFor(credentialsFromHeaders(req.headers), typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined),
     }),
