@@ -73,6 +73,17 @@ const NO_TENANT = "\u0000unauthenticated";
 export const WS_UNAUTHENTICATED = 4401;
 const WS_GOING_AWAY = 1001;
 
+/**
+ * A graphql-ws connection's credentials: from connection_init's payload, else from the upgrade
+ * request's headers (what a gateway propagating `authorization` to its subgraphs sends).
+ */
+function wsCredentials(ctx: { connectionParams?: Readonly<Record<string, unknown>>; extra: unknown }): Credentials {
+  const fromParams = credentialsFromConnectionParams(ctx.connectionParams);
+  if (fromParams.authorization !== undefined || fromParams.apiKey !== undefined) return fromParams;
+  const request = (ctx.extra as { request?: http.IncomingMessage }).request;
+  return request ? credentialsFromHeaders(request.headers) : fromParams;
+}
+
 /** Composes the subgraph: database, services, schema, HTTP and graphql-ws on one port. */
 export async function startServer(config: Config & { sqlitePath?: string }): Promise<RunningServer> {
   const database = await Database.open({
@@ -205,7 +216,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       // connection_init must carry credentials ({ authorization } or { "x-api-key" }); without valid
       // ones the socket is closed with 4401 and the reason, before any operation runs.
       onConnect: async (ctx) => {
-        const { principal, error } = await authenticate(credentialsFromConnectionParams(ctx.connectionParams));
+        const { principal, error } = await authenticate(wsCredentials(ctx));
         if (principal) return true;
         const reason = `UNAUTHENTICATED: ${error?.message ?? "not authenticated"}`;
         ctx.extra.socket.close(WS_UNAUTHENTICATED, Buffer.from(reason).subarray(0, 123).toString());
@@ -219,7 +230,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
           ? [tooManySubscriptions(limits.maxSubscriptionsPerConnection)]
           : checkSubscribe(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, payload),
       // Authenticated again for every subscription, so a key revoked or a token expired since is refused.
-      context: (ctx) => contextFor(credentialsFromConnectionParams(ctx.connectionParams), undefined),
+      context: (ctx) => contextFor(wsCredentials(ctx), undefined),
       // The same error shaping as HTTP: codes kept, internals never sent.
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatGraphQLError(error.toJSON(), error)),
       onNext: (_ctx, _id, _payload, _args, result) =>

@@ -412,6 +412,24 @@ describeEachDatabase(
     });
 
     describe("graphql-ws", () => {
+      it("takes credentials from the upgrade request's headers when connection_init carries none (a gateway propagating authorization)", async () => {
+        const authorization = `Bearer ${await token()}`;
+        class WithHeaders extends WebSocket {
+          constructor(url: string, protocols?: string | string[]) {
+            super(url, protocols, { headers: { authorization } });
+          }
+        }
+        const client = createClient({ url: server().wsUrl, webSocketImpl: WithHeaders, retryAttempts: 0, lazy: true });
+        try {
+          const result = await new Promise<any>((resolve, reject) => {
+            client.subscribe({ query: `subscription($id: ID!) { executionUpdated(id: $id) { id status } }`, variables: { id: executionA.id } }, { next: resolve, error: reject, complete: () => undefined });
+          });
+          assert.equal(result.data.executionUpdated.id, executionA.id);
+        } finally {
+          await client.dispose();
+        }
+      });
+
       for (const [name, params, reason] of [
         ["without credentials", undefined, /no credentials/],
         ["with an expired token", async () => ({ authorization: `Bearer ${await token({ expIn: -60 })}` }), /token expired/],
