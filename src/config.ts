@@ -19,7 +19,7 @@ export const SERVER_ENV = [
   "EXECUTION_CANCEL_POLL_MS", "EXECUTION_RECONCILE_MS", "MAX_LM_CALLS_PER_EXECUTION",
   "EVALUATION_CONCURRENCY", "EVALUATION_DEADLINE_MS",
   "OPTIMIZATION_CONCURRENCY", "OPTIMIZATION_DEADLINE_MS", "OPTIMIZATION_WORKERS", "OPTIMIZATION_WORKER_BIND",
-  "JOB_POLL_MS", "JOB_LOCK_LIFETIME_MS", "JOB_CONCURRENCY", "JOB_NOTIFICATIONS",
+  "JOB_POLL_MS", "JOB_LOCK_LIFETIME_MS", "JOB_CONCURRENCY", "JOB_NOTIFICATIONS", "JOB_HISTORY_MS",
   "MAX_QUERY_DEPTH", "MAX_QUERY_COMPLEXITY", "MAX_REQUEST_BYTES", "EXECUTE_RATE_LIMIT", "EXECUTE_RATE_BURST",
   "INTROSPECTION", "MAX_SUBSCRIPTIONS_PER_CONNECTION", "LOG_LEVEL", "LOG_INTERNAL_ERRORS", "OTEL_EXPORTER_OTLP_ENDPOINT",
 ] as const;
@@ -97,6 +97,8 @@ export interface Config {
     concurrency: number;
     /** In-process notification channel: a job this instance enqueues starts at once, not on the next poll (JOB_NOTIFICATIONS=0 turns it off). */
     notifications: boolean;
+    /** How long finished jobs stay in the store (JOB_HISTORY_MS), so Agendash shows them; 0: removed at once. */
+    historyMs: number;
   };
 }
 
@@ -274,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockLifetimeMs: int("JOB_LOCK_LIFETIME_MS", 30_000, 300, 86_400_000),
       concurrency: int("JOB_CONCURRENCY", Math.max(1, workers.count * workers.concurrency), 1, 10_000),
       notifications: int("JOB_NOTIFICATIONS", 1, 0, 1) === 1,
+      historyMs: int("JOB_HISTORY_MS", 0, 0, 30 * 86_400_000),
     },
   };
 }

@@ -31,6 +31,8 @@ export interface JobSchedulerSettings {
   evaluationConcurrency?: number;
   /** Optimizations this instance runs at once (OPTIMIZATION_CONCURRENCY; default 1), on top of the others. */
   optimizationConcurrency?: number;
+  /** How long finished jobs stay in the store (JOB_HISTORY_MS; default 0: removed when they finish). */
+  historyMs?: number;
 }
 
 export interface ScheduledOptimizationData {
@@ -81,7 +83,30 @@ class RetryLater extends Error {
  * Retries are Agenda's own (backoff), with the delay the runner chose.
  */
 export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQueue, OptimizationQueue {
-  private constructor(private readonly agenda: Agenda) {}
+  private purgeTimer?: NodeJS.Timeout;
+
+  private constructor(
+    private readonly agenda: Agenda,
+    private readonly historyMs = 0,
+  ) {
+    if (historyMs > 0) {
+      this.purgeTimer = setInterval(() => void this.purgeHistory().catch(() => undefined), Math.min(historyMs, 60_000));
+      this.purgeTimer.unref();
+    }
+  }
+
+  /** Removes finished jobs (completed, or failed for good) older than JOB_HISTORY_MS; resolves with how many. */
+  async purgeHistory(now = Date.now()): Promise<number> {
+    const ids: string[] = [];
+    for (const state of ["completed", "failed"] as const) {
+      const { jobs } = await this.agenda.queryJobs({ state });
+      for (const job of jobs) {
+        const finished = job.lastFinishedAt ? new Date(job.lastFinishedAt).getTime() : 0;
+        if (!job.nextRunAt && !job.lockedAt && finished > 0 && now - finished >= this.historyMs) ids.push(String(job._id));
+      }
+    }
+    return ids.length > 0 ? this.agenda.cancel({ ids }) : 0;
+  }
 
   static async start(
     backend: AgendaBackend,
@@ -102,8 +127,9 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
       processEvery: settings.pollMs,
       defaultLockLifetime: settings.lockLifetimeMs,
       maxConcurrency: settings.concurrency + evaluationConcurrency + optimizationConcurrency + kindsConcurrency,
-      // Finished one-time jobs are history the execution already keeps.
-      removeOnComplete: true,
+      // Finished one-time jobs are history the execution already keeps, unless the operator wants to see
+      // them in the store (Agendash) for a while (JOB_HISTORY_MS).
+      removeOnComplete: !settings.historyMs,
     });
     agenda.on("error", (error: unknown) => console.error("[jobs] job store error:", error instanceof Error ? error.message : error));
     agenda.define<ExecuteProgramData>(
@@ -233,7 +259,7 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
       });
     }
     await agenda.start();
-    return new JobScheduler(agenda);
+    return new JobScheduler(agenda, settings.historyMs ?? 0);
   }
 
   async enqueueCorpusEmbedding(data: { corpusId: string; tenantId: string }): Promise<void> {
@@ -283,13 +309,14 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
     await this.enqueue(data);
   }
 
-  /** Jobs of executions (or of `name`) still in the store (queued, running or waiting for a retry). */
-  async countJobs(name: string = EXECUTE_PROGRAM): Promise<number> {
-    return (await this.agenda.queryJobs({ name })).total;
+  /** Jobs of executions (or of `name`) in the store: queued, running or waiting for a retry, and finished ones kept as history; or those in `state`. */
+  async countJobs(name: string = EXECUTE_PROGRAM, state?: "completed" | "failed" | "running" | "queued"): Promise<number> {
+    return (await this.agenda.queryJobs(state ? { name, state } : { name })).total;
   }
 
   /** Lets running jobs finish (up to `timeoutMs`), then disconnects from the store. */
   async stop(timeoutMs: number): Promise<void> {
+    clearInterval(this.purgeTimer);
     await this.agenda.drain({ timeout: timeoutMs });
   }
 }
