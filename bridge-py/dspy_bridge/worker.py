@@ -36,6 +36,7 @@ from .errors import BridgeError, Cancelled, bad_message, cancelled_error, intern
 from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
 from .runner import run_program  # noqa: E402
+from .jsonlog import LOG_CONTEXT, JsonFormatter, request_context  # noqa: E402
 from .state_io import import_state  # noqa: E402
 from .mcp_tool import list_tools as list_mcp_tools  # noqa: E402
 from .run_context import RUN_CONTEXT, RunContext  # noqa: E402
@@ -368,6 +369,7 @@ class Worker:
 
     def _job(self, request: protocol.Request, received: float) -> None:
         """Runs on a pool thread; never touches the socket."""
+        LOG_CONTEXT.set(request_context(request.id, request.command, getattr(request, "traceparent", None)))
         try:
             try:
                 result = self._dispatch(request)
@@ -382,6 +384,7 @@ class Worker:
         except BaseException as exc:  # even encoding failed: still answer, minimally
             frame = protocol.reply_error(request.id, internal(exc), _ms_since(received))
         self._cancels.pop(request.id, None)
+        LOG_CONTEXT.set(None)
         self._results.put(frame)
         self._wake()
 
@@ -503,7 +506,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency < 1 or args.heartbeat_ms < 10 or args.liveness < 1 or args.max_programs < 1 or args.max_lms < 1 or args.max_corpora < 1:
         parser.error("--concurrency, --liveness, --max-programs, --max-lms and --max-corpora must be >= 1 and --heartbeat-ms >= 10")
     corpora.CORPORA.max_corpora = args.max_corpora
-    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format=f"%(asctime)s %(levelname)s [{args.id}] %(name)s: %(message)s")
+    # JSON lines on stderr, like the server's; the pool passes a local worker's lines on to the server's log.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(args.id))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     # Every connection an LM request makes from here on is checked against the egress policy.
     egress.install()
     # Traces only when the pool (or a remote worker's operator) sets the endpoint.

@@ -506,3 +506,15 @@ def test_a_silent_pool_makes_the_worker_reconnect_and_say_ready_again(fresh_pool
     assert p.pump(1.0) is None  # heard again: no further reconnect
     # The process did not restart: it still holds what it was given (the pool re-sends it anyway).
     assert p.result("run", {"version_id": "v", "hash": "h", "lm_key": "d", "inputs": QA_INPUTS})["outputs"] == {"answer": "Paris"}
+
+
+def test_logs_are_json_lines_naming_the_worker(pool):
+    # Whatever the worker has logged so far (at least its "ready" line): one JSON object per line,
+    # with the server's level names, a timestamp and the worker's id.
+    lines = [line for line in pool.log().splitlines() if line.strip()]
+    assert lines, "the worker logged nothing"
+    for line in lines:
+        entry = json.loads(line)
+        assert entry["level"] in ("debug", "info", "warn", "error", "fatal") and entry["time"].endswith("Z")
+        assert entry["worker"] and isinstance(entry["msg"], str)
+    assert any("ready" in json.loads(line)["msg"] for line in lines)

@@ -11,6 +11,8 @@ export interface LocalWorkerSpec {
   liveness: number;
   /** Added to the worker's environment (workerEnv: only what Python and DSPy need of this process's). */
   env?: Record<string, string>;
+  /** Each line the worker writes to stderr (its JSON log lines, or a Python warning). */
+  onLine?: (line: string) => void;
 }
 
 /** One Python worker process started by this pool. Keeps the tail of its stderr for diagnostics. */
@@ -42,8 +44,14 @@ export class LocalWorkerProcess {
       { cwd: spec.bridgeDir, stdio: ["ignore", "ignore", "pipe"], env: workerEnv(process.env, spec.env) },
     );
     this.child.stderr?.setEncoding("utf8");
+    let partial = "";
     this.child.stderr?.on("data", (chunk: string) => {
-      this.stderrTail.push(...chunk.split("\n").filter(Boolean));
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines.filter(Boolean)) {
+        this.stderrTail.push(line);
+        spec.onLine?.(line);
+      }
       if (this.stderrTail.length > 40) this.stderrTail.splice(0, this.stderrTail.length - 40);
     });
     this.exited = new Promise((resolve) => {

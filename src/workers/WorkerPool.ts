@@ -44,6 +44,12 @@ export interface WorkerPoolOptions {
   env?: Record<string, string>;
 }
 
+/** `worker-log`: a line a local worker wrote to stderr (a JSON log line, or Python's own output). */
+export interface WorkerLogEvent {
+  id: string;
+  line: string;
+}
+
 /** `worker-exit`: a local worker's process ended. `expected` when the pool was shutting it down. */
 export interface WorkerExitEvent {
   id: string;
@@ -330,6 +336,7 @@ export class WorkerPool extends EventEmitter {
       heartbeatMs: this.options.heartbeatMs,
       liveness: this.options.liveness,
       env: this.options.env,
+      onLine: (line) => this.emit("worker-log", { id, line } satisfies WorkerLogEvent),
     });
     slot.process = process;
     void process.exited.then(({ code, signal }) => {
