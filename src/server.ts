@@ -37,12 +37,14 @@ import { EMBED_CORPUS, JobScheduler, type ScheduledOptimizations } from "./jobs/
 import { LanguageModelService } from "./languageModels/LanguageModelService.js";
 import { graphqlShapedHttpErrors } from "./limits/httpErrors.js";
 import { checkSubscribe, complexityLimitPlugin, depthLimitRule, tooManySubscriptions } from "./limits/queryLimits.js";
-import { checkHealth } from "./health.js";
+import { type ReadinessCheck, checkReadiness, liveness } from "./health.js";
 import { introspectionPlugin } from "./limits/introspection.js";
 import { ExecuteRateLimit } from "./limits/RateLimiter.js";
 import { ProgramService } from "./programs/ProgramService.js";
 import { createInProcessEventBus } from "./pubsub.js";
 import { createAdapter } from "./adapters/createAdapter.js";
+import { Observability, corsMiddleware, requestIdMiddleware, requestIdOfResponse } from "./observability/index.js";
+import type { LoggerOptions } from "./observability/logger.js";
 
 export interface RunningServer {
   /** http://host:port/graphql */
@@ -57,7 +59,21 @@ export interface RunningServer {
   /** Evaluations' and optimizations' adapter: a pool of its own (OPTIMIZATION_WORKERS), or `adapter` when 0. */
   optimizationAdapter: DspyAdapter;
   jobs: JobScheduler;
+  /** This server's logger and metrics registry. */
+  observability: Observability;
+  /** The job store actually used (`SQL`, `MongoDB`), as the startup line names it. */
+  jobStore: string;
   stop(): Promise<void>;
+}
+
+/** What a caller may add to the configuration when it starts a server in-process (tests, benches). */
+export interface ServerOptions {
+  /** SQLite file (or `:memory:`) instead of DATA_DIR/subgraph.sqlite. */
+  sqlitePath?: string;
+  /** Where the JSON log lines go (default stdout). */
+  logDestination?: LoggerOptions["destination"];
+  /** Parts /readyz checks besides the database, the job store and the workers (Redis, when configured). */
+  readinessChecks?: readonly ReadinessCheck[];
 }
 
 export const GRAPHQL_PATH = "/graphql";
@@ -69,23 +85,25 @@ const NO_TENANT = "\u0000unauthenticated";
 export const WS_UNAUTHENTICATED = 4401;
 
 /** Composes the subgraph: database, services, schema, HTTP and graphql-ws on one port. */
-export async function startServer(config: Config & { sqlitePath?: string }): Promise<RunningServer> {
+export async function startServer(config: Config & ServerOptions): Promise<RunningServer> {
+  const observability = new Observability({ level: config.logLevel, destination: config.logDestination });
   const database = await Database.open({
     databaseUrl: config.databaseUrl,
     sqlitePath: config.sqlitePath ?? path.join(config.dataDir, "subgraph.sqlite"),
   });
   const closers: (() => Promise<void>)[] = [() => database.close()];
   const closeAll = async () => {
-    for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => console.error("[shutdown]", error));
+    for (const close of closers.splice(0).reverse()) await close().catch(observability.internalError("shutdown"));
   };
   let services: Services;
   let adapter: DspyAdapter;
   let optimizationAdapter: DspyAdapter;
   let jobs: JobScheduler;
+  let jobStore: string;
   try {
     const events = createInProcessEventBus();
     const languageModels = new LanguageModelService(database, config.secrets, { secretEnv: config.secretEnv, egress: config.egress });
-    adapter = await createAdapter(config);
+    adapter = await createAdapter(config, observability.poolObserver("executions"));
     const programs = new ProgramService(database, languageModels, events, adapter);
     const started = adapter;
     closers.push(() => started.close());
@@ -100,16 +118,18 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
         secrets: config.secrets,
         secretEnv: config.secretEnv,
         egress: config.egress,
-      });
+      }, observability.poolObserver("optimizations"));
       const own = optimizationAdapter;
       closers.push(() => own.close());
     } else {
       optimizationAdapter = adapter;
     }
     const stateMachine = new ExecutionStateMachine(database, events);
+    observability.observeExecutions(stateMachine);
     const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications });
+    jobStore = backend.name;
     const evaluationStates = new EvaluationStateMachine(database, events);
     const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, { ...config.evaluations, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => evaluationRunner.close());
@@ -130,6 +150,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       [embedCorpus],
     );
     const scheduler = jobs;
+    observability.observeJobs(jobs);
+    observability.measureQueue(database);
     closers.push(() => scheduler.stop(DRAIN_MS));
     // Stopped before the jobs (closers run in reverse).
     const reconciler = new ExecutionReconciler(database, jobs, { intervalMs: config.executions.reconcileMs, staleMs: config.jobs.lockLifetimeMs });
@@ -138,6 +160,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const datasets = new DatasetService(database);
     const optimizations = new OptimizationService(database, programs, datasets, languageModels, optimizationStates, jobs);
     const optimizationSchedules = new OptimizationScheduleService(database, programs, optimizations, jobs, events);
+    observability.observeSchedules(optimizationSchedules);
     scheduled.runScheduled = (scheduleId, tenantId) => optimizationSchedules.runScheduled(scheduleId, tenantId);
     // Closed before the jobs stop (closers run in reverse): no promotion starts while shutting down.
     closers.push(() => optimizationSchedules.close());
@@ -171,9 +194,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       throw error;
     }
   };
-  const contextFor = async (credentials: Credentials, requestIdHeader: string | undefined): Promise<GraphQLContext> => {
+  const contextFor = async (credentials: Credentials, requestId: string): Promise<GraphQLContext> => {
     const { principal, error } = await authenticate(credentials);
-    const requestId = requestIdOf(requestIdHeader);
     return {
       scope: scopeFor(principal, requestId, NO_TENANT),
       requestId,
@@ -188,6 +210,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   const { limits } = config;
   // MAX_REQUEST_BYTES (default above the 1 MiB limit on execution inputs, so that limit answers with
   // its own clear error) bounds HTTP bodies and graphql-ws messages alike.
+  const countSubscription = observability.subscriptionCounter("ws");
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: limits.maxRequestBytes });
   const wsCleanup = useServer(
     {
@@ -209,7 +232,9 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
           ? [tooManySubscriptions(limits.maxSubscriptionsPerConnection)]
           : checkSubscribe(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, payload),
       // Authenticated again for every subscription, so a key revoked or a token expired since is refused.
-      context: (ctx) => contextFor(credentialsFromConnectionParams(ctx.connectionParams), undefined),
+      context: (ctx) => contextFor(credentialsFromConnectionParams(ctx.connectionParams), requestIdOf(undefined)),
+      // Counted in dspy_graphql_subscriptions_open until it ends, however it ends.
+      onOperation: (_ctx, _id, _payload, _args, result) => countSubscription(result),
       // The same error shaping as HTTP: codes kept, internals never sent.
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatGraphQLError(error.toJSON(), error)),
       onNext: (_ctx, _id, _payload, _args, result) =>
@@ -229,6 +254,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       ApolloServerPluginDrainHttpServer({ httpServer }),
       complexityLimitPlugin(limits.maxQueryComplexity),
       introspectionPlugin(limits.introspection),
+      // One log line and the request series per operation (src/observability).
+      observability.requestPlugin(),
       // Federated traces for a gateway that asks for them; errors in them are masked like responses.
       ApolloServerPluginInlineTrace({ includeErrors: { masked: true } }),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
@@ -236,19 +263,27 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   });
   await apollo.start();
 
-  app.get("/healthz", async (_req, res) => {
-    const report = await checkHealth({ database, jobs, adapter, optimizationAdapter });
+  // CORS_ORIGINS: preflights answered here (204), before anything else sees them; unset, no CORS headers.
+  if (config.corsOrigins) app.use(corsMiddleware(config.corsOrigins));
+  // Liveness: the process serves. Readiness: the parts it needs answer (README: "Operating", "Health").
+  app.get("/healthz", (_req, res) => {
+    res.json(liveness());
+  });
+  app.get("/readyz", async (_req, res) => {
+    const report = await checkReadiness({ database, jobs, adapter, optimizationAdapter, extraChecks: config.readinessChecks });
     res.status(report.status === "ok" ? 200 : 503).json(report);
   });
+  app.get("/metrics", observability.metricsHandler());
   app.use(
     GRAPHQL_PATH,
+    requestIdMiddleware(),
     express.json({ limit: limits.maxRequestBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => contextFor(credentialsFromHeaders(req.headers), typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined),
+      context: async ({ req, res }) => contextFor(credentialsFromHeaders(req.headers), requestIdOfResponse(res)),
     }),
   );
   // REQUEST_TOO_LARGE (413) and BAD_REQUEST (malformed JSON) as GraphQL-shaped JSON, never express's HTML page.
-  app.use(graphqlShapedHttpErrors(limits.maxRequestBytes));
+  app.use(graphqlShapedHttpErrors(limits.maxRequestBytes, observability.internalError("http")));
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -273,6 +308,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     adapter,
     optimizationAdapter,
     jobs,
+    observability,
+    jobStore,
     stop() {
       stopping ??= (async () => {
         for (const client of wsServer.clients) client.terminate();
