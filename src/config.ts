@@ -3,6 +3,8 @@ import { AppError } from "./errors.js";
 import { EgressPolicy } from "./languageModels/egressPolicy.js";
 import { INTROSPECTION_MODES, type IntrospectionMode } from "./limits/introspection.js";
 import { SecretEnvPolicy } from "./languageModels/secretEnvPolicy.js";
+import { type CorsOrigins, parseCorsOrigins } from "./observability/cors.js";
+import { LOG_LEVELS, type LogLevel } from "./observability/logger.js";
 import { type SecretKeyring, loadKeyring } from "./secrets/SecretBox.js";
 
 /**
@@ -21,7 +23,7 @@ export const SERVER_ENV = [
   "OPTIMIZATION_CONCURRENCY", "OPTIMIZATION_DEADLINE_MS", "OPTIMIZATION_WORKERS", "OPTIMIZATION_WORKER_BIND",
   "JOB_POLL_MS", "JOB_LOCK_LIFETIME_MS", "JOB_CONCURRENCY", "JOB_NOTIFICATIONS", "JOB_HISTORY_MS",
   "MAX_QUERY_DEPTH", "MAX_QUERY_COMPLEXITY", "MAX_REQUEST_BYTES", "EXECUTE_RATE_LIMIT", "EXECUTE_RATE_BURST",
-  "INTROSPECTION", "MAX_SUBSCRIPTIONS_PER_CONNECTION", "LOG_LEVEL", "LOG_INTERNAL_ERRORS", "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "INTROSPECTION", "MAX_SUBSCRIPTIONS_PER_CONNECTION", "LOG_LEVEL", "LOG_INTERNAL_ERRORS", "OTEL_EXPORTER_OTLP_ENDPOINT", "CORS_ORIGINS",
 ] as const;
 export type ServerEnvName = (typeof SERVER_ENV)[number];
 
@@ -91,6 +93,10 @@ export interface Config {
   limits: LimitsConfig;
   /** OpenTelemetry (README: "Traces"): spans go over OTLP/HTTP to this base URL; unset, tracing is off. */
   tracing: { otlpEndpoint?: string };
+  /** Lowest level the JSON logs carry (LOG_LEVEL). */
+  logLevel: LogLevel;
+  /** Browser origins allowed to call the API (CORS_ORIGINS); undefined: no CORS headers at all. */
+  corsOrigins?: CorsOrigins;
   jobs: {
     pollMs: number;
     lockLifetimeMs: number;
@@ -153,6 +159,20 @@ function introspectionMode(raw: string | undefined): IntrospectionMode {
   const mode = raw ?? "on";
   if (!(INTROSPECTION_MODES as readonly string[]).includes(mode)) throw new AppError("BAD_CONFIG", `INTROSPECTION must be one of ${INTROSPECTION_MODES.join(", ")}, got '${mode}'`);
   return mode as IntrospectionMode;
+}
+
+function logLevel(raw: string | undefined): LogLevel {
+  const level = raw ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new AppError("BAD_CONFIG", `LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got '${level}'`);
+  return level as LogLevel;
+}
+
+function corsOrigins(raw: string | undefined): CorsOrigins | undefined {
+  try {
+    return parseCorsOrigins(raw);
+  } catch (error) {
+    throw new AppError("BAD_CONFIG", error instanceof Error ? error.message : String(error));
+  }
 }
 
 /** How callers authenticate (README: "Authentication and roles"). API keys are always accepted. */
@@ -271,6 +291,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       executeRate: parseRateLimit(read("EXECUTE_RATE_LIMIT") ?? "60/minute", read("EXECUTE_RATE_BURST")),
     },
     tracing: { otlpEndpoint: otlpEndpoint(read("OTEL_EXPORTER_OTLP_ENDPOINT")) },
+    logLevel: logLevel(read("LOG_LEVEL")),
+    corsOrigins: corsOrigins(read("CORS_ORIGINS")),
     jobs: {
       pollMs: int("JOB_POLL_MS", 1_000, 10, 3_600_000),
       lockLifetimeMs: int("JOB_LOCK_LIFETIME_MS", 30_000, 300, 86_400_000),

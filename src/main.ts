@@ -6,14 +6,21 @@ import { startServer } from "./server.js";
 async function main(): Promise<void> {
   const config = loadConfig();
   const server = await startServer(config);
-  const store = config.databaseUrl ? "MySQL" : `embedded SQLite in ${config.dataDir}`;
-  console.log(authSummary(config));
+  const { logger } = server.observability;
+  const database = config.databaseUrl ? "MySQL" : `embedded SQLite in ${config.dataDir}`;
+  // The job store actually opened (SQL: the database above; MongoDB: MONGO_URL), never the URL with its credentials.
+  const jobStore = server.jobStore === "SQL" ? `SQL (the ${config.databaseUrl ? "MySQL" : "SQLite"} database)` : server.jobStore;
+  const adapter = config.adapter === "python" ? `python (${config.workers.count} local workers${config.workers.bind ? `, remote ones on ${config.workers.bind}` : ""})` : "in-process";
+  logger.info({ auth: authSummary(config) }, "authentication");
   if (config.auth.devMode) fs.writeSync(2, devModeWarning(config));
-  console.log(`dspy-subgraph listening on ${server.url} (graphql-ws on ${server.wsUrl}); store: ${store}`);
+  logger.info(
+    { url: server.url, wsUrl: server.wsUrl, database, jobStore, adapter, logLevel: config.logLevel, cors: config.corsOrigins ?? "off" },
+    `dspy-subgraph listening on ${server.url} (graphql-ws on ${server.wsUrl}); database: ${database}; job store: ${jobStore}; adapter: ${adapter}`,
+  );
   let signals = 0;
   const shutdown = (signal: string) => {
     if (++signals > 1) process.exit(1);
-    console.log(`${signal}: shutting down`);
+    logger.info({ signal }, "shutting down");
     server.stop().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -48,3 +48,21 @@ export const jsonWithDates = {
     });
   },
 };
+
+/** /readyz's Redis part: a PING answered within a second (commands otherwise wait for a reconnect). */
+export function redisReadiness(redis: RedisConnections): { name: string; probe(): Promise<Record<string, unknown>> } {
+  return {
+    name: "redis",
+    async probe() {
+      const started = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("no answer to PING within 1 s")), 1_000)));
+      try {
+        await Promise.race([redis.commands.ping(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+      return { pingMs: Math.round((performance.now() - started) * 10) / 10 };
+    },
+  };
+}

@@ -37,16 +37,18 @@ import { EMBED_CORPUS, JobScheduler, type ScheduledOptimizations } from "./jobs/
 import { LanguageModelService } from "./languageModels/LanguageModelService.js";
 import { graphqlShapedHttpErrors } from "./limits/httpErrors.js";
 import { checkSubscribe, complexityLimitPlugin, depthLimitRule, tooManySubscriptions } from "./limits/queryLimits.js";
-import { checkHealth } from "./health.js";
+import { type ReadinessCheck, checkReadiness, liveness } from "./health.js";
 import { introspectionPlugin } from "./limits/introspection.js";
 import { ExecuteRateLimit } from "./limits/RateLimiter.js";
 import { ProgramService } from "./programs/ProgramService.js";
 import { sseHandler } from "./graphql/sseHandler.js";
 import { createInProcessEventBus, createRedisEventBus } from "./pubsub.js";
-import { connectRedis } from "./redis.js";
+import { connectRedis, redisReadiness, type RedisConnections } from "./redis.js";
 import { createAdapter } from "./adapters/createAdapter.js";
 import { graphqlTraceScope, graphqlTracingPlugin } from "./observability/graphqlTracing.js";
 import { startTracing } from "./observability/tracing.js";
+import { Observability, corsMiddleware, requestIdMiddleware, requestIdOfResponse } from "./observability/index.js";
+import type { LoggerOptions } from "./observability/logger.js";
 
 export interface RunningServer {
   /** http://host:port/graphql */
@@ -61,7 +63,21 @@ export interface RunningServer {
   /** Evaluations' and optimizations' adapter: a pool of its own (OPTIMIZATION_WORKERS), or `adapter` when 0. */
   optimizationAdapter: DspyAdapter;
   jobs: JobScheduler;
+  /** This server's logger and metrics registry. */
+  observability: Observability;
+  /** The job store actually used (`SQL`, `MongoDB`), as the startup line names it. */
+  jobStore: string;
   stop(): Promise<void>;
+}
+
+/** What a caller may add to the configuration when it starts a server in-process (tests, benches). */
+export interface ServerOptions {
+  /** SQLite file (or `:memory:`) instead of DATA_DIR/subgraph.sqlite. */
+  sqlitePath?: string;
+  /** Where the JSON log lines go (default stdout). */
+  logDestination?: LoggerOptions["destination"];
+  /** Parts /readyz checks besides the database, the job store and the workers (Redis, when configured). */
+  readinessChecks?: readonly ReadinessCheck[];
 }
 
 export const GRAPHQL_PATH = "/graphql";
@@ -85,7 +101,8 @@ function wsCredentials(ctx: { connectionParams?: Readonly<Record<string, unknown
 }
 
 /** Composes the subgraph: database, services, schema, HTTP and graphql-ws on one port. */
-export async function startServer(config: Config & { sqlitePath?: string }): Promise<RunningServer> {
+export async function startServer(config: Config & ServerOptions): Promise<RunningServer> {
+  const observability = new Observability({ level: config.logLevel, destination: config.logDestination });
   const database = await Database.open({
     databaseUrl: config.databaseUrl,
     sqlitePath: config.sqlitePath ?? path.join(config.dataDir, "subgraph.sqlite"),
@@ -95,18 +112,21 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   const tracing = startTracing(config.tracing?.otlpEndpoint);
   closers.push(() => tracing.shutdown());
   const closeAll = async () => {
-    for (const close of closers.splice(0).reverse()) await close().catch((error: unknown) => console.error("[shutdown]", error));
+    for (const close of closers.splice(0).reverse()) await close().catch(observability.internalError("shutdown"));
   };
+  let redisConnections: RedisConnections | undefined;
   let services: Services;
   let adapter: DspyAdapter;
   let optimizationAdapter: DspyAdapter;
   let jobs: JobScheduler;
+  let jobStore: string;
   try {
     const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
+    redisConnections = redis;
     if (redis) closers.push(() => redis.close());
     const events = redis ? createRedisEventBus(redis) : createInProcessEventBus();
     const languageModels = new LanguageModelService(database, config.secrets, { secretEnv: config.secretEnv, egress: config.egress });
-    adapter = await createAdapter(config);
+    adapter = await createAdapter(config, observability.poolObserver("executions"));
     const programs = new ProgramService(database, languageModels, events, adapter);
     const started = adapter;
     closers.push(() => started.close());
@@ -121,16 +141,18 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
         secrets: config.secrets,
         secretEnv: config.secretEnv,
         egress: config.egress,
-      });
+      }, observability.poolObserver("optimizations"));
       const own = optimizationAdapter;
       closers.push(() => own.close());
     } else {
       optimizationAdapter = adapter;
     }
     const stateMachine = new ExecutionStateMachine(database, events);
+    observability.observeExecutions(stateMachine);
     const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications, ...(redis ? { redis } : {}) });
+    jobStore = backend.name;
     const evaluationStates = new EvaluationStateMachine(database, events);
     const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, { ...config.evaluations, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => evaluationRunner.close());
@@ -151,6 +173,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       [embedCorpus],
     );
     const scheduler = jobs;
+    observability.observeJobs(jobs);
+    observability.measureQueue(database);
     closers.push(() => scheduler.stop(DRAIN_MS));
     // Stopped before the jobs (closers run in reverse).
     const reconciler = new ExecutionReconciler(database, jobs, { intervalMs: config.executions.reconcileMs, staleMs: config.jobs.lockLifetimeMs });
@@ -159,6 +183,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     const datasets = new DatasetService(database);
     const optimizations = new OptimizationService(database, programs, datasets, languageModels, optimizationStates, jobs);
     const optimizationSchedules = new OptimizationScheduleService(database, programs, optimizations, jobs, events);
+    observability.observeSchedules(optimizationSchedules);
     scheduled.runScheduled = (scheduleId, tenantId) => optimizationSchedules.runScheduled(scheduleId, tenantId);
     // Closed before the jobs stop (closers run in reverse): no promotion starts while shutting down.
     closers.push(() => optimizationSchedules.close());
@@ -192,9 +217,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       throw error;
     }
   };
-  const contextFor = async (credentials: Credentials, requestIdHeader: string | undefined): Promise<GraphQLContext> => {
+  const contextFor = async (credentials: Credentials, requestId: string): Promise<GraphQLContext> => {
     const { principal, error } = await authenticate(credentials);
-    const requestId = requestIdOf(requestIdHeader);
     return {
       scope: scopeFor(principal, requestId, NO_TENANT),
       requestId,
@@ -209,6 +233,7 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   const { limits } = config;
   // MAX_REQUEST_BYTES (default above the 1 MiB limit on execution inputs, so that limit answers with
   // its own clear error) bounds HTTP bodies and graphql-ws messages alike.
+  const countSubscription = observability.subscriptionCounter("ws");
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: limits.maxRequestBytes });
   const wsCleanup = useServer(
     {
@@ -230,7 +255,9 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
           ? [tooManySubscriptions(limits.maxSubscriptionsPerConnection)]
           : checkSubscribe(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, payload),
       // Authenticated again for every subscription, so a key revoked or a token expired since is refused.
-      context: (ctx) => contextFor(wsCredentials(ctx), undefined),
+      context: (ctx) => contextFor(wsCredentials(ctx), requestIdOf(undefined)),
+      // Counted in dspy_graphql_subscriptions_open until it ends, however it ends.
+      onOperation: (_ctx, _id, _payload, _args, result) => countSubscription(result),
       // The same error shaping as HTTP: codes kept, internals never sent.
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatGraphQLError(error.toJSON(), error)),
       onNext: (_ctx, _id, _payload, _args, result) =>
@@ -250,6 +277,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
       ApolloServerPluginDrainHttpServer({ httpServer }),
       complexityLimitPlugin(limits.maxQueryComplexity),
       introspectionPlugin(limits.introspection),
+      // One log line and the request series per operation (src/observability).
+      observability.requestPlugin(),
       // Federated traces for a gateway that asks for them; errors in them are masked like responses.
       ApolloServerPluginInlineTrace({ includeErrors: { masked: true } }),
       graphqlTracingPlugin(),
@@ -258,22 +287,31 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
   });
   await apollo.start();
 
-  app.get("/healthz", async (_req, res) => {
-    const report = await checkHealth({ database, jobs, adapter, optimizationAdapter });
+  // CORS_ORIGINS: preflights answered here (204), before anything else sees them; unset, no CORS headers.
+  if (config.corsOrigins) app.use(corsMiddleware(config.corsOrigins));
+  // Liveness: the process serves. Readiness: the parts it needs answer (README: "Operating", "Health").
+  app.get("/healthz", (_req, res) => {
+    res.json(liveness());
+  });
+  app.get("/readyz", async (_req, res) => {
+    const extraChecks = [...(config.readinessChecks ?? []), ...(redisConnections ? [redisReadiness(redisConnections)] : [])];
+    const report = await checkReadiness({ database, jobs, adapter, optimizationAdapter, extraChecks });
     res.status(report.status === "ok" ? 200 : 503).json(report);
   });
-  const requestContext = (req: express.Request) => contextFor(credentialsFromHeaders(req.headers), typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined);
+  app.get("/metrics", observability.metricsHandler());
+  const requestContext = (req: express.Request) => contextFor(credentialsFromHeaders(req.headers), req.res ? requestIdOfResponse(req.res) : requestIdOf(undefined));
   app.use(
     GRAPHQL_PATH,
+    requestIdMiddleware(),
     express.json({ limit: limits.maxRequestBytes }),
     graphqlTraceScope(),
     sseHandler(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, requestContext),
     expressMiddleware(apollo, {
-      context: async ({ req }) => contextFor(credentialsFromHeaders(req.headers), typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : undefined),
+      context: async ({ req, res }) => contextFor(credentialsFromHeaders(req.headers), requestIdOfResponse(res)),
     }),
   );
   // REQUEST_TOO_LARGE (413) and BAD_REQUEST (malformed JSON) as GraphQL-shaped JSON, never express's HTML page.
-  app.use(graphqlShapedHttpErrors(limits.maxRequestBytes));
+  app.use(graphqlShapedHttpErrors(limits.maxRequestBytes, observability.internalError("http")));
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -298,6 +336,8 @@ export async function startServer(config: Config & { sqlitePath?: string }): Pro
     adapter,
     optimizationAdapter,
     jobs,
+    observability,
+    jobStore,
     stop() {
       stopping ??= (async () => {
         // 1001 Going Away: clients see a server leaving (and reconnect elsewhere), not a dropped socket.

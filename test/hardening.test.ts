@@ -154,17 +154,17 @@ describe("INTROSPECTION [sqlite]", function () {
 for (const target of databaseTargets()) {
   describe(`a database outage [${target.name}]`, function () {
     this.timeout(60_000);
-    it("answers UNAVAILABLE (storage, retriable) without driver text, and /healthz turns 503 naming the database (item 13)", async () => {
+    it("answers UNAVAILABLE (storage, retriable) without driver text, and /readyz turns 503 naming the database (item 13)", async () => {
       const server = await startTestServer(target);
       try {
-        const healthy = await fetch(server.url.replace("/graphql", "/healthz"));
+        const healthy = await fetch(server.url.replace("/graphql", "/readyz"));
         const report = (await healthy.json()) as any;
         assert.equal(healthy.status, 200, JSON.stringify(report));
         assert.deepEqual([report.status, report.database.ok, report.jobStore.ok, report.workers.ok], ["ok", true, true, true]);
         await server.database.dataSource.destroy(); // the connection (pool) is gone, as when the server goes away
         const error = expectError(await graphql(server.url, `{ programs(first: 1) { totalCount } }`), "UNAVAILABLE");
         assert.deepEqual([error.extensions?.layer, error.extensions?.retriable], ["storage", true]);
-        const down = await fetch(server.url.replace("/graphql", "/healthz"));
+        const down = await fetch(server.url.replace("/graphql", "/readyz"));
         const downReport = (await down.json()) as any;
         assert.equal(down.status, 503, JSON.stringify(downReport));
         assert.deepEqual([downReport.status, downReport.database.ok], ["unavailable", false]);

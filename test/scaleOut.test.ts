@@ -116,6 +116,14 @@ describe(`several instances on Redis [${stack.name}]`, function () {
     assert.ok(lags[0]! < 50, `the fastest cancel took ${lags[0]!.toFixed(1)} ms`);
   });
 
+  it("/readyz reports Redis with the other parts", async () => {
+    const response = await fetch(cluster.instances[0]!.url.replace(/\/graphql$/, "/readyz"));
+    const body = JSON.stringify(await response.json());
+    assert.equal(response.status, 200, body);
+    assert.match(body, /redis/);
+    assert.match(body, /pingMs/);
+  });
+
   it("shares rate limits: every instance takes from the same bucket", async () => {
     const instances = await Promise.all([connectRedis(redis.url), connectRedis(redis.url)]);
     try {

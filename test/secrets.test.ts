@@ -222,7 +222,8 @@ describe("a stored API key through a real Python worker [sqlite]", function () {
       if (key) return { status: 401, errorMessage: `Incorrect API key provided: ${key}. You can find your API key at https://example.invalid.` };
       return { fields: { answer: prompt.includes("France") ? "Paris" : "ok" } };
     });
-    server = await startTestServer(databaseTargets()[0], { DSPY_ADAPTER: "python", WORKERS: "1", SECRETS_KEY: KEY_A, LOG_INTERNAL_ERRORS: "1" });
+    // Every log line the server writes (per request, per transition), not only warnings: none may carry the key.
+    server = await startTestServer(databaseTargets()[0], { DSPY_ADAPTER: "python", WORKERS: "1", SECRETS_KEY: KEY_A, LOG_INTERNAL_ERRORS: "1", LOG_LEVEL: "trace" });
   });
   after(async () => {
     process.stdout.write = writes.out;

@@ -5,6 +5,7 @@ import { once } from "node:events";
 import type { LanguageModelSpec } from "../src/adapters/DspyAdapter.js";
 import { ZmqPythonAdapter } from "../src/adapters/ZmqPythonAdapter.js";
 import { AppError } from "../src/errors.js";
+import { createLogger } from "../src/observability/logger.js";
 import { logWorkerPool } from "../src/observability/workerPoolLog.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
 import { DEFAULT_RESTART_POLICY, nextRestart } from "../src/workers/restartPolicy.js";
@@ -124,7 +125,7 @@ describe("WorkerPool with real Python workers", function () {
   it("keeps a live worker while its only worker is SIGKILLed every 1.5 s: executions finish on retry, deaths and restarts are logged", async () => {
     await withPool({ workers: 1 }, async (pool, adapter) => {
       const lines: string[] = [];
-      logWorkerPool(pool, (line) => lines.push(line));
+      logWorkerPool(pool, createLogger({ destination: { write: (line: string) => void lines.push(line) } }));
       const started = Date.now();
       const runForMs = 9_000;
 

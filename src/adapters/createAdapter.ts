@@ -1,6 +1,5 @@
 import path from "node:path";
 import type { Config } from "../config.js";
-import { logWorkerPool } from "../observability/workerPoolLog.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../workers/bridgePaths.js";
 import { WorkerPool } from "../workers/WorkerPool.js";
 import type { DspyAdapter } from "./DspyAdapter.js";
@@ -11,8 +10,12 @@ import { ZmqPythonAdapter } from "./ZmqPythonAdapter.js";
  * The adapter the configuration asks for; for `python`, a started worker pool behind it. Its local
  * workers keep DSPy's disk cache of LM answers in DATA_DIR/dspy-cache (unless DSPY_CACHEDIR says
  * otherwise), with the rest of this deployment's data rather than in the user's home directory.
+ * `observePool` sees the pool before it starts (src/observability listens to its workers' births and deaths).
  */
-export async function createAdapter(config: Pick<Config, "adapter" | "workers" | "dataDir"> & Partial<Pick<Config, "secrets" | "secretEnv" | "egress" | "tracing">>): Promise<DspyAdapter> {
+export async function createAdapter(
+  config: Pick<Config, "adapter" | "workers" | "dataDir"> & Partial<Pick<Config, "secrets" | "secretEnv" | "egress" | "tracing">>,
+  observePool?: (pool: WorkerPool) => void,
+): Promise<DspyAdapter> {
   if (config.adapter === "in-process") return new InProcessAdapter();
   const pool = new WorkerPool({
     workers: config.workers.count,
@@ -26,7 +29,7 @@ export async function createAdapter(config: Pick<Config, "adapter" | "workers" |
       ...(config.tracing?.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: config.tracing.otlpEndpoint } : {}),
     },
   });
-  logWorkerPool(pool);
+  observePool?.(pool);
   await pool.start();
   const policies = config.secretEnv && config.egress ? { secretEnv: config.secretEnv, egress: config.egress } : undefined;
   return new ZmqPythonAdapter(pool, config.secrets, policies);

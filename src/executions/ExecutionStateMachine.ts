@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import type { EntityManager } from "typeorm";
 import { Execution, ExecutionEvent, ExecutionStatus } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
@@ -47,16 +48,29 @@ export interface TransitionRequest {
 }
 
 /**
+ * A transition this instance made, after its commit (the bus carries every instance's; this only
+ * this process's, so the metrics and logs of src/observability count each transition once).
+ * `previous` is the execution as it was before (null at creation).
+ */
+export interface ExecutionTransition {
+  previous: Execution | null;
+  execution: Execution;
+  event: ExecutionEvent;
+}
+
+/**
  * The only way an execution's status changes. A transition must be legal from the status the caller
  * saw, and is applied only if the row is still at the version the caller saw (so of two racing
  * transitions exactly one wins); the status change and its event are written in one transaction,
  * and the new state is published after the commit.
  */
-export class ExecutionStateMachine {
+export class ExecutionStateMachine extends EventEmitter<{ transition: [ExecutionTransition] }> {
   constructor(
     private readonly database: Database,
     private readonly events: EventBus,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Creates the execution in PENDING with its first event (inside the caller's transaction). */
   async create(fields: NewExecution, reason: string, manager: EntityManager): Promise<{ execution: Execution; event: ExecutionEvent }> {
@@ -70,6 +84,7 @@ export class ExecutionStateMachine {
   /** Publishes the creation once its transaction has committed. */
   publishCreated(execution: Execution, event: ExecutionEvent): void {
     publishExecutionUpdate(this.events, execution, event);
+    this.emit("transition", { previous: null, execution, event });
   }
 
   /**
@@ -100,7 +115,10 @@ export class ExecutionStateMachine {
       }
       return after;
     });
-    if (applied) publishExecutionUpdate(this.events, applied, event);
+    if (applied) {
+      publishExecutionUpdate(this.events, applied, event);
+      this.emit("transition", { previous: from, execution: applied, event });
+    }
     return applied;
   }
 

@@ -1,4 +1,5 @@
-import { Agenda, type AgendaBackend, type Job } from "agenda";
+import { EventEmitter } from "node:events";
+import { Agenda, type AgendaBackend, type BackoffStrategy, type Job } from "agenda";
 import type { ExecutionQueue } from "../executions/ExecutionService.js";
 import type { ExecutionJobs } from "../executions/ExecutionReconciler.js";
 import type { ExecutionRunner } from "../executions/ExecutionRunner.js";
@@ -71,6 +72,22 @@ interface ExecuteProgramData {
   tenantId: string;
 }
 
+/** A job handler that failed unexpectedly (not a run's own failure, which the run records): run again after `retryInMs`, or left failed (null). */
+export interface JobHandlerFailure {
+  job: string;
+  attempt: number;
+  maxAttempts: number;
+  retryInMs: number | null;
+  error: Error;
+}
+
+/** What the scheduler tells its observers (src/observability logs and counts them). */
+export interface JobSchedulerEvents {
+  "handler-failed": [JobHandlerFailure];
+  "store-error": [unknown];
+  "lock-renewal-failed": [{ job: string; error: unknown }];
+}
+
 /** Carries the runner's retry delay to Agenda's backoff, which reschedules the job. */
 class RetryLater extends Error {
   constructor(readonly retryInMs: number) {
@@ -82,13 +99,14 @@ class RetryLater extends Error {
  * Agenda on the configured job store: `execute-program` jobs hand their execution to the runner.
  * Retries are Agenda's own (backoff), with the delay the runner chose.
  */
-export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQueue, OptimizationQueue {
+export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements ExecutionQueue, ExecutionJobs, EvaluationQueue, OptimizationQueue {
   private purgeTimer?: NodeJS.Timeout;
 
   private constructor(
     private readonly agenda: Agenda,
     private readonly historyMs = 0,
   ) {
+    super();
     if (historyMs > 0) {
       this.purgeTimer = setInterval(() => void this.purgeHistory().catch(() => undefined), Math.min(historyMs, 60_000));
       this.purgeTimer.unref();
@@ -131,7 +149,19 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
       // them in the store (Agendash) for a while (JOB_HISTORY_MS).
       removeOnComplete: !settings.historyMs,
     });
-    agenda.on("error", (error: unknown) => console.error("[jobs] job store error:", error instanceof Error ? error.message : error));
+    const scheduler = new JobScheduler(agenda, settings.historyMs ?? 0);
+    agenda.on("error", (error: unknown) => scheduler.emit("store-error", error));
+    // The handler itself failed (e.g. the database was briefly unreachable): run it again, and the
+    // runner picks up from whatever state its run was left in. A RetryLater is the runner's own delay.
+    const backoffFor =
+      (job: string): BackoffStrategy =>
+      ({ error, attempt }) => {
+        if (error instanceof RetryLater) return error.retryInMs;
+        const retryInMs = attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
+        scheduler.emit("handler-failed", { job, attempt, maxAttempts: HANDLER_FAILURE_RETRIES, retryInMs, error });
+        return retryInMs;
+      };
+    const renewLock = (job: Job, everyMs: number) => keepLockFresh(job, everyMs, (error) => scheduler.emit("lock-renewal-failed", { job: job.attrs.name, error }));
     agenda.define<ExecuteProgramData>(
       EXECUTE_PROGRAM,
       async (job) => {
@@ -147,13 +177,7 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
         concurrency: settings.concurrency,
         lockLimit: settings.concurrency,
         lockLifetime: settings.lockLifetimeMs,
-        backoff: ({ error, attempt }) => {
-          if (error instanceof RetryLater) return error.retryInMs;
-          // The handler itself failed (e.g. the database was briefly unreachable): run it again, and the
-          // runner picks up from whatever state the execution was left in.
-          console.error(`[jobs] execute-program failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
-          return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
-        },
+        backoff: backoffFor(EXECUTE_PROGRAM),
       },
     );
     // A finished job frees a slot: look for the next job now rather than at the next poll (jobs announced
@@ -181,11 +205,7 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
           // The runner records every failure on the evaluation; a run another instance holds is looked at again
           // when its lease would expire (RetryLater); a failing handler (e.g. the database briefly
           // unreachable) runs again, and picks up from the state the evaluation was left in.
-          backoff: ({ error, attempt }) => {
-            if (error instanceof RetryLater) return error.retryInMs;
-            console.error(`[jobs] evaluate-program failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
-            return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
-          },
+          backoff: backoffFor(EVALUATE_PROGRAM),
         },
       );
       agenda.on(`complete:${EVALUATE_PROGRAM}`, (job: Job, remote?: boolean) => {
@@ -209,11 +229,7 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
           lockLimit: optimizationConcurrency,
           lockLifetime: settings.lockLifetimeMs,
           // As evaluate-program: the runner records every failure; a held run is looked at again later; a failing handler runs again.
-          backoff: ({ error, attempt }) => {
-            if (error instanceof RetryLater) return error.retryInMs;
-            console.error(`[jobs] optimize-program failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
-            return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
-          },
+          backoff: backoffFor(OPTIMIZE_PROGRAM),
         },
       );
       agenda.on(`complete:${OPTIMIZE_PROGRAM}`, (job: Job, remote?: boolean) => {
@@ -247,11 +263,7 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
           concurrency: kind.concurrency,
           lockLimit: kind.concurrency,
           lockLifetime: settings.lockLifetimeMs,
-          backoff: ({ error, attempt }) => {
-            if (error instanceof RetryLater) return error.retryInMs;
-            console.error(`[jobs] ${kind.name} failed (${attempt}/${HANDLER_FAILURE_RETRIES}):`, error.message);
-            return attempt <= HANDLER_FAILURE_RETRIES ? Math.min(1_000 * 2 ** (attempt - 1), 30_000) : null;
-          },
+          backoff: backoffFor(kind.name),
         },
       );
       agenda.on(`complete:${kind.name}`, (job: Job, remote?: boolean) => {
@@ -259,7 +271,7 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
       });
     }
     await agenda.start();
-    return new JobScheduler(agenda, settings.historyMs ?? 0);
+    return scheduler;
   }
 
   async enqueueCorpusEmbedding(data: { corpusId: string; tenantId: string }): Promise<void> {
@@ -322,9 +334,9 @@ export class JobScheduler implements ExecutionQueue, ExecutionJobs, EvaluationQu
 }
 
 /** Keeps a long job's lock fresh so no other instance takes it for abandoned. */
-function renewLock(job: Pick<Job, "touch">, everyMs: number): () => void {
+function keepLockFresh(job: Pick<Job, "touch">, everyMs: number, onError: (error: unknown) => void): () => void {
   const timer = setInterval(() => {
-    job.touch().catch((error: unknown) => console.error("[jobs] could not renew a job lock:", error instanceof Error ? error.message : error));
+    job.touch().catch(onError);
   }, everyMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { CronExpressionParser } from "cron-parser";
 import { ExecutionStatus, Optimization, OptimizationSchedule, ProgramVersion, SchedulePromotion } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
@@ -28,12 +29,21 @@ export interface ScheduleQueue {
 const AUDITED = ["programId", "cron", "timezone", "optimizer", "config", "datasetId", "trainSplit", "devSplit", "metric", "reflectionLanguageModelId", "seed", "promote", "enabled"] as const;
 const { PENDING, RUNNING, COMPLETED } = ExecutionStatus;
 
+/** What the schedules tell their observers (src/observability logs them). */
+export interface ScheduleEvents {
+  /** A firing found the schedule's previous optimization unfinished and queued nothing. */
+  "firing-skipped": [{ scheduleId: string; optimizationId: string; status: string }];
+  /** A firing's optimization no longer passed its checks (the program or dataset changed); not retried. */
+  "firing-refused": [{ scheduleId: string; error: unknown }];
+  "promotion-failed": [{ optimizationId: string; error: unknown }];
+}
+
 /**
  * Recurring optimizations: each firing optimizes the program's current version through
  * OptimizationService (all its checks, as the system actor), and once that optimization is
  * COMPLETED its version is promoted by the schedule's policy.
  */
-export class OptimizationScheduleService {
+export class OptimizationScheduleService extends EventEmitter<ScheduleEvents> {
   private readonly updates: AsyncIterableIterator<OptimizationUpdate>;
 
   constructor(
@@ -43,6 +53,7 @@ export class OptimizationScheduleService {
     private readonly queue: ScheduleQueue,
     events: EventBus,
   ) {
+    super();
     this.updates = listen<OptimizationUpdate>(events, OPTIMIZATION_UPDATED);
     void this.watchCompletions();
   }
@@ -127,7 +138,7 @@ export class OptimizationScheduleService {
     if (schedule.lastOptimizationId) {
       const previous = await this.database.manager.findOneBy(Optimization, { id: schedule.lastOptimizationId, tenantId });
       if (previous && (previous.status === PENDING || previous.status === RUNNING)) {
-        console.warn(`[schedules] ${scheduleId}: optimization ${previous.id} is still ${previous.status}; this firing is skipped`);
+        this.emit("firing-skipped", { scheduleId, optimizationId: previous.id, status: previous.status });
         return;
       }
     }
@@ -147,7 +158,7 @@ export class OptimizationScheduleService {
       });
     } catch (error) {
       // The program or dataset changed so that the optimization no longer passes its checks: not retried.
-      console.error(`[schedules] ${scheduleId}: the scheduled optimization was refused:`, error instanceof Error ? error.message : error);
+      this.emit("firing-refused", { scheduleId, error });
       await this.database.manager.update(OptimizationSchedule, { id: schedule.id }, { lastRunAt: new Date() });
       return;
     }
@@ -157,9 +168,7 @@ export class OptimizationScheduleService {
   private async watchCompletions(): Promise<void> {
     for await (const update of this.updates) {
       if (update.kind !== "transition" || update.optimization.status !== COMPLETED) continue;
-      await this.promoteIfScheduled(update.optimization).catch((error: unknown) =>
-        console.error(`[schedules] promoting optimization ${update.optimization.id} failed:`, error instanceof Error ? error.message : error),
-      );
+      await this.promoteIfScheduled(update.optimization).catch((error: unknown) => this.emit("promotion-failed", { optimizationId: update.optimization.id, error }));
     }
   }
 

@@ -4,7 +4,7 @@ import mysql from "mysql2/promise";
 import { loadConfig } from "../../src/config.js";
 import { EgressPolicy } from "../../src/languageModels/egressPolicy.js";
 import { DEFAULT_POLICIES, type LanguageModelPolicies } from "../../src/languageModels/policies.js";
-import { type RunningServer, startServer } from "../../src/server.js";
+import { type RunningServer, type ServerOptions, startServer } from "../../src/server.js";
 
 export interface DatabaseTarget {
   name: "sqlite" | "mariadb";
@@ -54,14 +54,16 @@ export interface TestServer extends RunningServer {
 }
 
 /** A real server on 127.0.0.1 and an OS-chosen port, on a fresh database of `target`'s kind. */
-export async function startTestServer(target: DatabaseTarget, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(target: DatabaseTarget, env: Record<string, string> = {}, options: ServerOptions = {}): Promise<TestServer> {
   const scratch = await createScratchDatabase(target);
   // The deterministic adapter unless a suite asks for real workers (DSPY_ADAPTER=python).
   // Development mode (no authentication, admin of the default tenant) unless the suite configures
   // authentication itself (any AUTH_* variable), as test/auth.test.ts does.
   const auth = Object.keys(env).some((name) => name.startsWith("AUTH_")) ? {} : { AUTH_DEV_MODE: "1" };
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: ".test-data", DSPY_ADAPTER: "in-process", ...LOOPBACK_EGRESS, ...auth, ...env, DATABASE_URL: scratch.databaseUrl ?? "" });
-  const server = await startServer({ ...config, sqlitePath: ":memory:" });
+  // Warnings and errors only (worker deaths, job failures), unless a suite asks for more: a line per
+  // request from every test server would bury the reporter's output.
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: ".test-data", DSPY_ADAPTER: "in-process", LOG_LEVEL: "warn", ...LOOPBACK_EGRESS, ...auth, ...env, DATABASE_URL: scratch.databaseUrl ?? "" });
+  const server = await startServer({ ...config, sqlitePath: ":memory:", ...options });
   return {
     ...server,
     async countRows(table: string) {

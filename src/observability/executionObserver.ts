@@ -1,0 +1,99 @@
+import type { Execution, ExecutionError } from "../../entities/index.js";
+import type { ExecutionStateMachine, ExecutionTransition } from "../executions/ExecutionStateMachine.js";
+import { BoundedLabel } from "./boundedLabel.js";
+import type { Logger } from "./logger.js";
+import type { ProductMetrics } from "./metrics.js";
+
+/** Distinct model strings kept as label values; the rest count as `other`. */
+const MAX_MODELS = 50;
+const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
+
+interface LmCall {
+  model?: unknown;
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+  latency_ms?: unknown;
+  error?: unknown;
+}
+
+/**
+ * Turns the executions' state machine's transitions into one log line each and the execution and
+ * LM series. A log line carries ids, statuses, the attempt and an error's code and layer: never the
+ * reason's or error's text (an LM's answer can be quoted in it), inputs, outputs or the trace.
+ */
+export function observeExecutions(stateMachine: ExecutionStateMachine, logger: Logger, metrics: ProductMetrics): void {
+  const models = new BoundedLabel(MAX_MODELS);
+  stateMachine.on("transition", (transition) => {
+    try {
+      record(transition);
+    } catch (error) {
+      // An observer's bug must never fail the transition that was already committed.
+      logger.error({ err: error }, "execution observer failed");
+    }
+  });
+
+  function record({ previous, execution, event }: ExecutionTransition): void {
+    const from = previous?.status ?? "NONE";
+    const to = execution.status;
+    metrics.executionTransitions.inc({ from, to });
+    const error = to === "FAILED" || (from === "RUNNING" && to === "PENDING") ? execution.error : null;
+    const level = to === "FAILED" ? "warn" : "info";
+    logger[level](
+      {
+        executionId: execution.id,
+        programId: execution.programId,
+        tenant: execution.tenantId,
+        from,
+        to,
+        seq: event.seq,
+        attempt: execution.attempt,
+        maxAttempts: execution.maxAttempts,
+        ...(error ? { error: { code: error.code, layer: error.layer, retriable: error.retriable } } : {}),
+      },
+      "execution transition",
+    );
+    if (previous?.status === "PENDING" && to === "RUNNING") {
+      metrics.pickupLatency.observe({ attempt: execution.attempt <= 1 ? "first" : "retry" }, seconds(previous.updatedAt, event.at));
+    }
+    if (FINAL.has(to)) {
+      metrics.executions.inc({ status: to });
+      if (execution.startedAt && from === "RUNNING") metrics.executionDuration.observe({ status: to }, seconds(execution.startedAt, event.at));
+    }
+    // An attempt ended here (completed, failed, or failed and queued again): its LM calls are known now.
+    if (from === "RUNNING" && to !== "CANCELLED") observeLmCalls(execution, error);
+  }
+
+  function observeLmCalls(execution: Execution, error: ExecutionError | null): void {
+    const trace = execution.status === "COMPLETED" ? execution.trace : error?.details?.trace;
+    let erroredCalls = 0;
+    for (const call of lmCallsOf(trace)) {
+      const model = models.value(typeof call.model === "string" ? call.model : undefined);
+      metrics.lmCalls.inc({ model });
+      // Incremented even by 0 (DummyLM reports no tokens), so the series exists from a model's first call.
+      metrics.lmTokens.inc({ model, kind: "prompt" }, count(call.usage?.prompt_tokens));
+      metrics.lmTokens.inc({ model, kind: "completion" }, count(call.usage?.completion_tokens));
+      if (typeof call.latency_ms === "number" && call.latency_ms >= 0) metrics.lmLatency.observe({ model }, call.latency_ms / 1000);
+      if (call.error !== undefined && call.error !== null) {
+        metrics.lmErrors.inc({ model });
+        erroredCalls += 1;
+      }
+    }
+    if (error?.layer === "lm" && erroredCalls === 0) metrics.lmErrors.inc({ model: "unknown" });
+  }
+}
+
+/** Every LM call of a stored trace (module entries' `lm_calls`), whatever else is malformed in it. */
+function lmCallsOf(trace: unknown): LmCall[] {
+  if (!Array.isArray(trace)) return [];
+  return trace.flatMap((entry: unknown) => {
+    const calls = (entry as { lm_calls?: unknown } | null)?.lm_calls;
+    return Array.isArray(calls) ? calls.filter((call): call is LmCall => typeof call === "object" && call !== null) : [];
+  });
+}
+
+function count(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+function seconds(from: Date | string, to: Date | string): number {
+  return Math.max(0, (new Date(to).getTime() - new Date(from).getTime()) / 1000);
+}
