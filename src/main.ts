@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import fs from "node:fs";
 import { type Config, loadConfig } from "./config.js";
+import { redactMongoUrl } from "./jobs/createJobBackend.js";
 import { startServer } from "./server.js";
 
 async function main(): Promise<void> {
@@ -9,9 +10,9 @@ async function main(): Promise<void> {
   const { logger } = server.observability;
   const database = config.databaseUrl ? "MySQL" : `embedded SQLite in ${config.dataDir}`;
   // The job store actually opened (SQL: the database above; MongoDB: MONGO_URL), never the URL with its credentials.
-  const jobStore = server.jobStore === "SQL" ? `SQL (the ${config.databaseUrl ? "MySQL" : "SQLite"} database)` : server.jobStore;
+  const jobStore = server.jobStore === "SQL" ? `SQL (the ${config.databaseUrl ? "MySQL" : "SQLite"} database)` : `${server.jobStore}${config.mongoUrl ? ` (${redactMongoUrl(config.mongoUrl)})` : ""}`;
   const adapter = config.adapter === "python" ? `python (${config.workers.count} local workers${config.workers.bind ? `, remote ones on ${config.workers.bind}` : ""})` : "in-process";
-  logger.info({ auth: authSummary(config) }, "authentication");
+  logger.info({ auth: authSummary(config).replace(/^auth: /, "") }, "authentication");
   if (config.auth.devMode) fs.writeSync(2, devModeWarning(config));
   logger.info(
     { url: server.url, wsUrl: server.wsUrl, database, jobStore, adapter, logLevel: config.logLevel, cors: config.corsOrigins ?? "off" },
