@@ -305,7 +305,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     requestIdMiddleware(),
     express.json({ limit: limits.maxRequestBytes }),
     graphqlTraceScope(),
-    sseHandler(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, requestContext),
+    sseHandler(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, requestContext, observability.subscriptionCounter("sse")),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => contextFor(credentialsFromHeaders(req.headers), requestIdOfResponse(res)),
     }),

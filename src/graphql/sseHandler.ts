@@ -11,7 +11,7 @@ import type { GraphQLContext } from "./context.js";
  * how Hive Gateway and Hive Router reach subgraph subscriptions by default. The same credentials
  * (headers), limits and error shaping as the other two transports.
  */
-export function sseHandler(schema: GraphQLSchema, limits: QueryLimits, context: (req: Request) => Promise<GraphQLContext>) {
+export function sseHandler(schema: GraphQLSchema, limits: QueryLimits, context: (req: Request) => Promise<GraphQLContext>, countSubscription: <T>(result: T) => T = (r) => r) {
   // graphql-sse types its context as a plain record; ours is the resolvers' GraphQLContext.
   type SseContext = GraphQLContext & Record<PropertyKey, unknown>;
   const handler = createHandler<SseContext>({
@@ -23,6 +23,8 @@ export function sseHandler(schema: GraphQLSchema, limits: QueryLimits, context: 
       if (Array.isArray(checked)) return { data: null, errors: checked.map((error) => formatGraphQLError(error.toJSON(), error)) } as never;
       return undefined;
     },
+    // Counted in dspy_graphql_subscriptions_open (transport "sse") until it ends.
+    onOperation: (_ctx, _req, _args, result) => countSubscription(result),
     // Errors the operation raised are shaped here (those from onSubscribe already are).
     onNext: (_ctx, _req, result) =>
       (result.errors ? { ...result, errors: result.errors.map((error) => (error instanceof GraphQLError ? formatGraphQLError(error.toJSON(), error) : error)) } : result) as never,
