@@ -66,6 +66,13 @@ describeEachDatabase(
       assert.equal(execution.usage.lmCalls, 3); // retrieval makes no LM call
     });
 
+    it("refuses to delete a corpus a program searches (CONFLICT), and keeps it", async () => {
+      const response = await run(`mutation($id: ID!) { deleteCorpus(id: $id) }`, { id: corpusId });
+      assert.equal(response.errors?.[0]?.extensions?.code, "CONFLICT");
+      assert.match(response.errors![0]!.message, /searched by version 1 of program 'multi-hop'/);
+      assert.equal(expectData<any>(await run(CORPUS, { id: corpusId })).corpus.status, "READY");
+    });
+
     it("refuses a Retrieve over a corpus the tenant does not have, with its path, writing nothing", async () => {
       const lm = expectData<any>(await run(`mutation { createLanguageModel(input: { name: "rag-lm-2", model: "dummy", config: { answers: [{ answer: "x" }] } }) { id } }`)).createLanguageModel.id;
       const response = await run(PROGRAM, { input: { name: "no-corpus", languageModelId: lm, definition: ragDefinition("00000000-0000-7000-8000-00000000dead") } });

@@ -1,5 +1,5 @@
 import { IsNull, Not, type EntityManager } from "typeorm";
-import { Corpus, CorpusStatus, Document } from "../../entities/index.js";
+import { Corpus, CorpusStatus, Document, Program, ProgramVersion } from "../../entities/index.js";
 import { type CorpusDocumentVector, type CorpusHit, type CorpusSpec, type DspyAdapter, LOCAL_EMBEDDING_MODEL } from "../adapters/DspyAdapter.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import { contentHash } from "../canonicalJson.js";
@@ -118,10 +118,22 @@ export class CorpusService {
     return result;
   }
 
-  /** Deletes the corpus and its documents; a running embedding job finds it gone and stops. Returns its id. */
+  /**
+   * Deletes the corpus and its documents; a running embedding job finds it gone and stops. Returns its id.
+   * Refused (CONFLICT) while a program version searches it: that version could not run any more.
+   */
   async delete(scope: Scope, id: string): Promise<string> {
     return this.database.transaction(async (manager) => {
       const corpus = await requireInScope(manager, Corpus, scope, id, "id", "corpus");
+      // The normalized program names it as {"corpusId": "<id>"} (a Retrieve module). A text match on the JSON,
+      // with or without the space MySQL's JSON type prints after a colon; ids are UUIDs.
+      const user = await manager
+        .createQueryBuilder(ProgramVersion, "v")
+        .innerJoin(Program, "p", "p.id = v.programId")
+        .select(["p.name AS name", "v.number AS number"])
+        .where("v.tenantId = :tenantId AND v.normalized LIKE :needle", { tenantId: scope.tenantId, needle: `%"corpusId":%"${corpus.id}"%` })
+        .getRawOne<{ name: string; number: number }>();
+      if (user) throw AppError.conflict(`corpus '${corpus.id}' is searched by version ${user.number} of program '${user.name}'; change or delete the program first`, "id");
       const documentCount = await manager.countBy(Document, { tenantId: scope.tenantId, corpusId: corpus.id });
       await manager.delete(Corpus, { id: corpus.id, tenantId: scope.tenantId });
       await AuditLog.record(manager, scope, {
