@@ -154,9 +154,11 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications, ...(redis ? { redis } : {}) });
     jobStore = backend.name;
     const evaluationStates = new EvaluationStateMachine(database, events);
+    observability.observeRuns(evaluationStates);
     const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, { ...config.evaluations, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => evaluationRunner.close());
     const optimizationStates = new OptimizationStateMachine(database, events);
+    observability.observeRuns(optimizationStates);
     const optimizationRunner = new OptimizationRunner(database, optimizationStates, optimizationAdapter, events, { ...config.optimizations, leaseMs: config.jobs.lockLifetimeMs });
     closers.push(() => optimizationRunner.close());
     const scheduled: ScheduledOptimizations = {};

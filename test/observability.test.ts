@@ -260,3 +260,31 @@ describe("CORS [sqlite]", function () {
     assert.equal(response.headers.get("access-control-allow-origin"), null);
   });
 });
+
+describe("observability of evaluations (the run state machine)", function () {
+  this.timeout(60_000);
+  it("logs each evaluation transition and counts it in the run series", async () => {
+    const lines: string[] = [];
+    const server = await startTestServer(databaseTargets()[0]!, { LOG_LEVEL: "info" }, { logDestination: { write: (line: string) => void lines.push(line) } });
+    try {
+      const lm = expectData(await graphql(server.url, `mutation { createLanguageModel(input: { name: "runs-lm", model: "dummy", config: { answers: { France: { answer: "Paris" } } } }) { id } }`)).createLanguageModel.id;
+      const program = expectData(await graphql(server.url, `mutation($d: JSON!, $lm: ID!) { createProgram(input: { name: "runs", definition: $d, languageModelId: $lm }) { currentVersion { id } } }`, { d: predictDefinition(), lm })).createProgram;
+      const examples = [{ inputs: { question: "capital of France?", n: 1 }, labels: { answer: "Paris" }, split: "TEST" }];
+      const datasetId = expectData(await graphql(server.url, `mutation($e: [ExampleInput!]) { createDataset(input: { name: "runs-data", examples: $e }) { id } }`, { e: examples })).createDataset.id;
+      const evaluation = expectData(
+        await graphql(server.url, `mutation($input: EvaluateProgramInput!) { evaluateProgram(input: $input) { id } }`, {
+          input: { versionId: program.currentVersion.id, datasetId, split: "TEST", metric: { kind: "exact_match", output: "answer", label: "answer" } },
+        }),
+      ).evaluateProgram;
+      await waitFor(async () => expectData(await graphql(server.url, `query($id: ID!) { evaluation(id: $id) { status } }`, { id: evaluation.id })).evaluation.status === "COMPLETED");
+      const text = await scrape(server);
+      assert.equal(sample(text, "dspy_runs_total", { kind: "evaluation", status: "COMPLETED" }), 1);
+      assert.equal(sample(text, "dspy_run_transitions_total", { kind: "evaluation", from: "RUNNING", to: "COMPLETED" }), 1);
+      assert.equal(sample(text, "dspy_run_transitions_total", { kind: "evaluation", from: "NONE", to: "PENDING" }), 1);
+      const transitions = lines.map((line) => JSON.parse(line) as Record<string, any>).filter((entry) => entry.msg === "evaluation transition" && entry.evaluationId === evaluation.id);
+      assert.deepEqual(transitions.map((entry) => [entry.from, entry.to]), [["NONE", "PENDING"], ["PENDING", "RUNNING"], ["RUNNING", "COMPLETED"]]);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -5,6 +5,8 @@ import type { JobScheduler } from "../jobs/JobScheduler.js";
 import type { OptimizationScheduleService } from "../optimizations/OptimizationScheduleService.js";
 import type { WorkerPool } from "../workers/WorkerPool.js";
 import { observeExecutions } from "./executionObserver.js";
+import { observeRuns } from "./runObserver.js";
+import type { RunRow, RunStateMachine } from "../state/RunStateMachine.js";
 import { errorSummary, observeJobs, observeSchedules } from "./jobLog.js";
 import { createLogger, type Logger, type LoggerOptions } from "./logger.js";
 import { ProductMetrics } from "./metrics.js";
@@ -43,6 +45,11 @@ export class Observability {
 
   observeExecutions(stateMachine: ExecutionStateMachine): void {
     observeExecutions(stateMachine, this.logger, this.metrics);
+  }
+
+  /** Evaluations' and optimizations' transitions (RunStateMachine). */
+  observeRuns<E extends RunRow>(stateMachine: RunStateMachine<E, Partial<E>>): void {
+    observeRuns(stateMachine, this.logger, this.metrics);
   }
 
   observeJobs(jobs: JobScheduler): void {

@@ -44,6 +44,18 @@ export class ProductMetrics {
     labelNames: ["status"] as const,
     registers: [this.registry],
   });
+  readonly runs = new Counter({
+    name: "dspy_runs_total",
+    help: "Evaluations and optimizations that reached a final status on this instance, by kind and status.",
+    labelNames: ["kind", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly runTransitions = new Counter({
+    name: "dspy_run_transitions_total",
+    help: "Evaluation and optimization state transitions made on this instance, by kind, from and to status (from is NONE at creation).",
+    labelNames: ["kind", "from", "to"] as const,
+    registers: [this.registry],
+  });
   readonly executionTransitions = new Counter({
     name: "dspy_execution_transitions_total",
     help: "Execution state transitions made on this instance, by from and to status (from is NONE at creation).",

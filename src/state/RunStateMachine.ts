@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import type { EntityManager, ObjectLiteral } from "typeorm";
 import { ExecutionStatus } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
@@ -52,14 +53,25 @@ export interface RunTransition<E, C extends Partial<E>> {
  * mechanism (src/state/guardedTransition.ts: a legal table and an update guarded by status and
  * version), without a transition log; every change is published after its commit.
  */
-export class RunStateMachine<E extends RunRow, C extends Partial<E>> {
+/** A transition this instance made (local, unlike the bus): what observability listens to. */
+export interface RunTransitionEvent<E> {
+  /** As the audit trail names the kind of run, e.g. "Evaluation". */
+  entityType: string;
+  /** Its status before; null at creation. */
+  from: string | null;
+  row: E;
+}
+
+export class RunStateMachine<E extends RunRow, C extends Partial<E>> extends EventEmitter<{ transition: [RunTransitionEvent<E>] }> {
   constructor(
     private readonly database: Database,
     private readonly entity: new () => E,
     /** As the audit trail names it, e.g. "Evaluation". */
-    private readonly entityType: string,
+    readonly entityType: string,
     private readonly publish: (row: E, kind: "transition" | "progress") => void,
-  ) {}
+  ) {
+    super();
+  }
 
   async create(fields: Omit<E, "createdAt" | "updatedAt" | "version" | "status" | "assignId">, manager: EntityManager): Promise<E> {
     const now = new Date();
@@ -70,6 +82,7 @@ export class RunStateMachine<E extends RunRow, C extends Partial<E>> {
 
   publishCreated(created: E): void {
     this.publish(created, "transition");
+    this.emit("transition", { entityType: this.entityType, from: null, row: created });
   }
 
   /** Applies the transition, or returns null when the row changed since the caller saw it. */
@@ -95,7 +108,10 @@ export class RunStateMachine<E extends RunRow, C extends Partial<E>> {
       }
       return after;
     });
-    if (applied) this.publish(applied, "transition");
+    if (applied) {
+      this.publish(applied, "transition");
+      this.emit("transition", { entityType: this.entityType, from: from.status, row: applied });
+    }
     return applied;
   }
 
