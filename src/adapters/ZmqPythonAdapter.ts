@@ -34,9 +34,15 @@ import { type Span, SpanKind, currentTraceparent, withSpan } from "../observabil
 
 const DEFAULT_DEADLINE_MS = 120_000;
 
-/** The corpora a request searches, as its payload names them (the worker checks it holds each before running). */
-function wireCorpora(corpora: CorpusSpec[] | undefined): { corpus_key: string; hash: string }[] {
-  return (corpora ?? []).map((c) => ({ corpus_key: c.corpusId, hash: c.hash }));
+/** See ZmqPythonAdapter.runContext. */
+interface RunContext {
+  programs: ProgramSpec[];
+  /** The LMs of the programs it calls. */
+  lms: WireLm[];
+  corpora: CorpusSpec[];
+  secretValues: string[];
+  /** Its part of the request's payload: `dependencies`, `secrets`, `corpora` (the worker checks it holds each). */
+  payload: { dependencies: { version_id: string; hash: string; lm_key: string }[]; secrets: Record<string, string>; corpora: { corpus_key: string; hash: string }[] };
 }
 
 interface WireLm {
@@ -78,13 +84,12 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const traceparent = currentTraceparent();
     // Only a run that can be cancelled (or is traced) pays for request options.
     const options = signal || traceparent ? { signal, traceparent } : undefined;
-    const deps = this.wireDependencies(request.dependencies);
-    const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
-    const payload = { dependencies: deps.payload, secrets, corpora: wireCorpora(request.corpora), ...(request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {}) };
-    return this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [lm, ...deps.lms], request.corpora ?? [], Object.values(secrets), (lease, hash) => {
+    const context = this.runContext(request);
+    const limits = request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {};
+    return this.onRehydratedWorker(request.deadlineMs, context, [lm], (lease, hash) => {
       if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
       span?.setAttribute("dspy.worker.id", lease.workerId);
-      return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs, ...payload }, options);
+      return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs, ...context.payload, ...limits }, options);
     });
   }
 
@@ -101,15 +106,12 @@ export class ZmqPythonAdapter implements DspyAdapter {
       signal: request.signal,
       onProgress: onProgress ? (p: { phase: string; done: number; total: number | null }) => onProgress({ phase: p.phase, done: p.done, total: p.total }) : undefined,
     };
-    const deps = this.wireDependencies(request.dependencies);
-    const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
-    const result = await this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [...(judge ? [lm, judge] : [lm]), ...deps.lms], request.corpora ?? [], Object.values(secrets), (lease, hash) => {
+    const context = this.runContext(request);
+    const result = await this.onRehydratedWorker(request.deadlineMs, context, judge ? [lm, judge] : [lm], (lease, hash) => {
       // Aborted before it was sent: a fast evaluation could finish before the worker reads a `cancel`.
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the evaluation was cancelled before it started", { layer: "worker" });
       const payload = {
-        dependencies: deps.payload,
-        secrets,
-        corpora: wireCorpora(request.corpora),
+        ...context.payload,
         version_id: request.program.versionId,
         hash,
         lm_key: lm.key,
@@ -150,14 +152,11 @@ export class ZmqPythonAdapter implements DspyAdapter {
       compile_ms: number;
     }
     const lms = [lm, reflection, judge].filter((entry): entry is WireLm => entry !== null);
-    const deps = this.wireDependencies(request.dependencies);
-    const secrets = toolSecrets([request.program, ...deps.programs].map((p) => p.program), process.env, this.policies);
-    const result = await this.onRehydratedWorker(request.deadlineMs, [request.program, ...deps.programs], [...lms, ...deps.lms], request.corpora ?? [], Object.values(secrets), (lease, hash) => {
+    const context = this.runContext(request);
+    const result = await this.onRehydratedWorker(request.deadlineMs, context, lms, (lease, hash) => {
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the optimization was cancelled before it started", { layer: "worker" });
       const payload = {
-        dependencies: deps.payload,
-        secrets,
-        corpora: wireCorpora(request.corpora),
+        ...context.payload,
         version_id: request.program.versionId,
         hash,
         lm_key: lm.key,
@@ -189,13 +188,25 @@ export class ZmqPythonAdapter implements DspyAdapter {
     return { key: lmKey(spec, config), config };
   }
 
-  /** The programs a run calls: sent (with their LMs) before it, and named in its payload by version, hash and LM key. */
-  private wireDependencies(dependencies: ProgramDependency[] | undefined): { programs: ProgramSpec[]; lms: WireLm[]; payload: { version_id: string; hash: string; lm_key: string }[] } {
-    const wired = (dependencies ?? []).map((d) => ({ program: d.program, lm: this.wireLm(d.lm) }));
+  /**
+   * What a run, an evaluation or a compile needs besides its own LMs: its program and the programs it
+   * calls (sent, with their LMs, before it; named in its payload by version, hash and LM key), the
+   * corpora it searches, and the secrets its tools' headers name.
+   */
+  private runContext(request: { program: ProgramSpec; dependencies?: ProgramDependency[]; corpora?: CorpusSpec[] }): RunContext {
+    const wired = (request.dependencies ?? []).map((d) => ({ program: d.program, lm: this.wireLm(d.lm) }));
+    const programs = [request.program, ...wired.map((d) => d.program)];
+    const secrets = toolSecrets(programs.map((p) => p.program), process.env, this.policies);
     return {
-      programs: wired.map((d) => d.program),
+      programs,
       lms: wired.map((d) => d.lm),
-      payload: wired.map((d) => ({ version_id: d.program.versionId, hash: programHash(d.program.program, d.program.compiledState), lm_key: d.lm.key })),
+      corpora: request.corpora ?? [],
+      secretValues: Object.values(secrets),
+      payload: {
+        dependencies: wired.map((d) => ({ version_id: d.program.versionId, hash: programHash(d.program.program, d.program.compiledState), lm_key: d.lm.key })),
+        secrets,
+        corpora: (request.corpora ?? []).map((c) => ({ corpus_key: c.corpusId, hash: c.hash })),
+      },
     };
   }
 
@@ -210,16 +221,11 @@ export class ZmqPythonAdapter implements DspyAdapter {
    * hold yet (rehydration). If the worker forgot one of them since (evicted, or restarted between our
    * bookkeeping and the call), they are sent again and `call` runs once more.
    */
-  private onRehydratedWorker<T>(
-    deadlineMs: number | undefined,
-    programOrPrograms: ProgramSpec | ProgramSpec[],
-    lms: WireLm[],
-    corpora: CorpusSpec[],
-    toolSecretValues: string[],
-    call: (lease: WorkerLease, hash: string) => Promise<T>,
-  ): Promise<T> {
+  private onRehydratedWorker<T>(deadlineMs: number | undefined, context: RunContext, ownLms: WireLm[], call: (lease: WorkerLease, hash: string) => Promise<T>): Promise<T> {
+    const { corpora } = context;
+    const lms = [...ownLms, ...context.lms];
     // The first program is the one run; the others are programs it calls (sent the same way).
-    const programs = (Array.isArray(programOrPrograms) ? programOrPrograms : [programOrPrograms]).map((program) => {
+    const programs = context.programs.map((program) => {
       const hash = programHash(program.program, program.compiledState);
       return { program, hash, key: `program:${program.versionId}:${hash}` };
     });
@@ -238,7 +244,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
       for (const corpus of corpora) await this.ensureCorpus(lease, corpus);
     };
     // What comes back is scrubbed of the API keys this request carried, whatever the worker did.
-    const secrets = [...lms.flatMap((lm) => (lm.config.api_key ? [lm.config.api_key] : [])), ...toolSecretValues].filter((s) => s.length >= 4);
+    const secrets = [...lms.flatMap((lm) => (lm.config.api_key ? [lm.config.api_key] : [])), ...context.secretValues].filter((s) => s.length >= 4);
     return this.pool
       .withWorker(deadlineMs ?? DEFAULT_DEADLINE_MS, async (lease) => {
         await ensure(lease);
