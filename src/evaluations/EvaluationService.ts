@@ -91,7 +91,7 @@ export class EvaluationService {
     if (examples.length === 0) throw AppError.badInput("input.split", `dataset '${dataset.name}' has no examples in the ${input.split} split`);
     if (examples.length > MAX_EXAMPLES) throw AppError.badInput("input.split", `an evaluation takes at most ${MAX_EXAMPLES} examples; the ${input.split} split has more`);
 
-    const normalized = definitionOf(version);
+    const normalized = programOf(version);
     const issues: IssueDetail[] = [];
     for (const [i, example] of examples.entries()) {
       for (const found of validateProgramInputs(normalized, example.inputs, "inputs")) {
@@ -182,6 +182,3 @@ export class EvaluationService {
 export function examplesOf(manager: EntityManager, tenantId: string, datasetId: string, split: ExampleSplit): Promise<Example[]> {
   return manager.find(Example, { where: { tenantId, datasetId, split }, order: { createdAt: "ASC", id: "ASC" }, take: MAX_EXAMPLES + 1 });
 }
-
-const definitionOf = programOf;
-

@@ -96,7 +96,7 @@ export class ExecutionService {
     if (!program.languageModelId) {
       throw AppError.badInput("input.programId", "the program has no language model; set one with updateProgram(languageModelId)");
     }
-    const inputIssues = validateProgramInputs(normalized(version), input.inputs, "input.inputs");
+    const inputIssues = validateProgramInputs(programOf(version), input.inputs, "input.inputs");
     if (inputIssues.length > 0) throw AppError.fromIssues(inputIssues);
 
     const requestHash = contentHash({ programId: program.id, versionId: input.versionId ?? null, inputs: input.inputs });
@@ -271,8 +271,6 @@ export class ExecutionService {
     return input.wait ? (timeout ?? this.settings.waitMaxMs) : null;
   }
 }
-
-const normalized = programOf;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
