@@ -1,8 +1,7 @@
 import { AppError } from "../errors.js";
 import { DEFAULT_POLICIES, type LanguageModelPolicies } from "../languageModels/policies.js";
 import type { NormalizedProgram } from "../programs/definition/index.js";
-
-const SECRET = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+import { secretNames } from "../programs/definition/moduleParts.js";
 
 /**
  * The secrets the HTTP and MCP tools of these programs name in their headers (${NAME}), read from
@@ -26,11 +25,11 @@ export function toolSecrets(programs: NormalizedProgram[], env: NodeJS.ProcessEn
 export function headerSecrets(headers: Record<string, string>, env: NodeJS.ProcessEnv, policies: LanguageModelPolicies = DEFAULT_POLICIES, tool = "MCP server"): Record<string, string> {
   const secrets: Record<string, string> = {};
   for (const value of Object.values(headers)) {
-    for (const [, name] of value.matchAll(SECRET)) {
-      policies.secretEnv.check(name!);
-      const secret = Object.hasOwn(env, name!) ? env[name!] : undefined;
+    for (const name of secretNames(value)) {
+      policies.secretEnv.check(name);
+      const secret = Object.hasOwn(env, name) ? env[name] : undefined;
       if (secret === undefined || secret === "") throw new AppError("SECRET_ENV_MISSING", `tool '${tool}': the environment variable ${name} is not set on the server`, { layer: "worker", retriable: false });
-      secrets[name!] = secret;
+      secrets[name] = secret;
     }
   }
   return secrets;

@@ -2,8 +2,7 @@ import type { IssueDetail } from "../errors.js";
 import type { LanguageModelPolicies } from "../languageModels/policies.js";
 import type { NormalizedProgram } from "./definition/index.js";
 import { formatPath } from "./definition/format.js";
-
-const SECRET = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+import { secretNames } from "./definition/moduleParts.js";
 
 /**
  * HTTP tools (and servers a module reads, ColBERTv2) go where LMs may go and read only the secrets
@@ -25,8 +24,8 @@ export function httpToolIssues(program: NormalizedProgram, policies: LanguageMod
       const refused = policies.egress.refusal(target.url.replace(/\{[A-Za-z][A-Za-z0-9_]*\}/g, "x"));
       if (refused) issues.push({ path: at("url"), reason: refused });
       for (const [header, value] of Object.entries(target.headers)) {
-        for (const [, secret] of value.matchAll(SECRET)) {
-          if (!policies.secretEnv.allows(secret!)) issues.push({ path: at("headers", header), reason: `\${${secret}} ${policies.secretEnv.refusal(secret!)}` });
+        for (const secret of secretNames(value)) {
+          if (!policies.secretEnv.allows(secret)) issues.push({ path: at("headers", header), reason: `\${${secret}} ${policies.secretEnv.refusal(secret)}` });
         }
       }
     }

@@ -124,6 +124,11 @@ const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 const PLACEHOLDER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
 const SECRET = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
+/** The NAMEs a text refers to as secrets (${NAME}): allowed in a tool's header values, read from the server's environment. */
+export function secretNames(text: string): string[] {
+  return [...text.matchAll(SECRET)].map((match) => match[1]!);
+}
+
 export function parseTools(value: unknown, segs: Seg[], add: Add): RawTool[] | undefined {
   if (!Array.isArray(value)) {
     add(segs, `tools must be an array of tools ({ "program": "<id>", "name" }, { "name", "description", "args", "http" } or { "mcp": { "url", "tools" } }), got ${describeValue(value)}`);
@@ -269,8 +274,7 @@ function urlProblems(url: string, args: Fields | undefined, segs: Seg[], add: Ad
     return;
   }
   placeholders(match[3] ?? "", args, segs, add);
-  if (SECRET.test(url)) add(segs, "a secret (${...}) can only be used in a header, never in the URL");
-  SECRET.lastIndex = 0;
+  if (secretNames(url).length > 0) add(segs, "a secret (${...}) can only be used in a header, never in the URL");
 }
 
 function placeholders(text: string, args: Fields | undefined, segs: Seg[], add: Add): void {
