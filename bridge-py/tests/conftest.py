@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,18 @@ BRIDGE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BRIDGE_DIR))
 # As the worker does: no network fetch of model prices when litellm/DSPy first need them.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+
+def reply_json(handler: BaseHTTPRequestHandler, payload: object) -> None:
+    """A fake HTTP server's answer: `payload` as JSON, status 200."""
+    body = json.dumps(payload).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
 
 QA_DEFINITION = {
     "inputs": {"context": {"type": "list[str]"}, "question": {"type": "str"}},

@@ -20,6 +20,7 @@ from dspy_bridge.corpora import CorpusRegistry, encode_vector
 from dspy_bridge.corpus_commands import handle
 from dspy_bridge.embeddings import DEFAULT_MODEL, embed
 from dspy_bridge.errors import BridgeError
+from conftest import reply_json
 from test_worker import Pool
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -210,12 +211,7 @@ class FakeEmbeddings(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0]} for i, t in enumerate(inputs)]
-        out = json.dumps({"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        reply_json(self, {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}})
 
     def log_message(self, *args: Any) -> None:
         pass

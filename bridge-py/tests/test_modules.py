@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dspy
 import pytest
 
-from conftest import define, program_of
+from conftest import define, program_of, reply_json
 from dspy_bridge.errors import BridgeError
 from dspy_bridge.runner import run_program
 
@@ -112,12 +112,7 @@ class _Weather(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         _Weather.seen.append({"path": self.path, "auth": self.headers.get("Authorization")})
-        body = json.dumps({"current": {"temp": 21, "city": self.path}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply_json(self, {"current": {"temp": 21, "city": self.path}})
 
     def log_message(self, *args):
         pass
@@ -240,12 +235,7 @@ class _ColBERT(BaseHTTPRequestHandler):
         params = parse_qs(urlparse(self.path).query)
         k = int(params["k"][0])
         topk = [{"text": f"passage {i} about {params['query'][0]}", "score": 10 - i, "pid": i} for i in range(k)]
-        body = json.dumps({"topk": topk}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply_json(self, {"topk": topk})
 
     def log_message(self, *args):
         pass

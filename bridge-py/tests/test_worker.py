@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import zmq
 
-from conftest import BRIDGE_DIR, QA_DEFINITION, QA_INPUTS, wire
+from conftest import BRIDGE_DIR, QA_DEFINITION, QA_INPUTS, reply_json, wire
 
 HEARTBEAT_MS = 200
 LIVENESS = 3
@@ -180,16 +180,11 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         if "SLOW" in text:
             time.sleep(SLOW_S)
         content = "[[ ## reasoning ## ]]\nThe passage names it.\n\n[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"
-        data = json.dumps({
+        reply_json(self, {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model", "x"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
-        }).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        })
 
     def log_message(self, *args: Any) -> None:
         pass
