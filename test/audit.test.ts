@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { SignJWT } from "jose";
 import { Execution, ExecutionStatus } from "../entities/index.js";
 import { AuditLog, diff, isSecretField, REDACTED } from "../src/audit/AuditLog.js";
 import { requestIdOf, scopeFor } from "../src/graphql/context.js";
@@ -8,27 +7,19 @@ import { createInProcessEventBus } from "../src/pubsub.js";
 import { Role } from "../src/auth/roles.js";
 import { expectData, expectError, graphql } from "./support/graphql.js";
 import { describeEachDatabase } from "./support/harness.js";
+import { jwtAuth } from "./support/jwt.js";
 import { dummyLm, predictDefinition } from "./support/stacks.js";
 
 const SECRET = "audit-test-secret-0123456789abcdef-0123456789abcdef";
-const ISSUER = "https://issuer.example.test/";
-const AUDIENCE = "dspy-subgraph";
+const AUTH = jwtAuth(SECRET);
 // Jobs never run here (no notifications, an hour between polls): executions stay PENDING until a test moves them.
-const ENV = { AUTH_JWT_SECRET: SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE, JOB_NOTIFICATIONS: "0", JOB_POLL_MS: "3600000" };
+const ENV = { ...AUTH.env, JOB_NOTIFICATIONS: "0", JOB_POLL_MS: "3600000" };
 const PAGE = 20;
 const SECRET_ENV = "AUDIT_SECRET_ENV_NAME_123_API_KEY";
 const SECRET_ENV_2 = "AUDIT_SECRET_ENV_OTHER_456_API_KEY";
 
-async function token(sub: string, role: string, tenant = "tenant-a"): Promise<Record<string, string>> {
-  const jwt = await new SignJWT({ tenant_id: tenant, role })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
-    .sign(new TextEncoder().encode(SECRET));
-  return { authorization: `Bearer ${jwt}` };
+function token(sub: string, role: string, tenant = "tenant-a"): Promise<Record<string, string>> {
+  return AUTH.bearer(sub, role, tenant);
 }
 
 const EVENT_FIELDS = `id action entityType entityId changes requestId at actor { subject via apiKeyId }`;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { SignJWT } from "jose";
 import type { CorpusDocumentVector, CorpusSpec } from "../src/adapters/DspyAdapter.js";
 import { expectData, expectError, graphql } from "./support/graphql.js";
 import { databaseTargets, describeEachDatabase, startTestServer, type TestServer } from "./support/harness.js";
+import { jwtAuth } from "./support/jwt.js";
 
 const CREATE = `mutation($input: CreateCorpusInput!) { createCorpus(input: $input) { id name description embeddingModel status dims documentCount embeddedCount version } }`;
 const ADD = `mutation($input: AddDocumentsInput!) { addDocuments(input: $input) { corpus { id status documentCount } documents { id text title metadata embeddedAt } } }`;
@@ -181,19 +181,10 @@ describeEachDatabase(
 );
 
 const SECRET = "corpora-test-secret-0123456789abcdef-0123456789ab";
-const ISSUER = "https://issuer.example.test/";
-const AUDIENCE = "dspy-subgraph";
+const AUTH = jwtAuth(SECRET);
 
-async function bearer(tenant: string, role: string, sub: string): Promise<Record<string, string>> {
-  const jwt = await new SignJWT({ tenant_id: tenant, role })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
-    .sign(new TextEncoder().encode(SECRET));
-  return { authorization: `Bearer ${jwt}` };
+function bearer(tenant: string, role: string, sub: string): Promise<Record<string, string>> {
+  return AUTH.bearer(sub, role, tenant);
 }
 
 describe("corpora: roles and tenants", function () {
@@ -207,7 +198,7 @@ describe("corpora: roles and tenants", function () {
   let corpusA: string;
 
   before(async () => {
-    server = await startTestServer(databaseTargets()[0], { AUTH_JWT_SECRET: SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE });
+    server = await startTestServer(databaseTargets()[0], AUTH.env);
     editorA = await bearer("tenant-a", "editor", "ed");
     viewerA = await bearer("tenant-a", "viewer", "vic");
     runnerA = await bearer("tenant-a", "runner", "rita");
