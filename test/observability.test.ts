@@ -88,7 +88,8 @@ for (const target of databaseTargets()) {
       assert.equal(moved("dspy_execution_transitions_total", { from: "PENDING", to: "RUNNING" }), 4);
       assert.equal(moved("dspy_execution_duration_seconds_count", { status: "COMPLETED" }), 3);
       assert.equal(moved("dspy_execution_pickup_seconds_count", { attempt: "first" }), 4);
-      assert.ok(moved("dspy_execution_pickup_seconds_sum", { attempt: "first" }) > 0);
+      // Waited for with a free slot, each started where it was accepted (the local fast path), not through the queue.
+      assert.ok(moved("dspy_execution_pickup_seconds_sum", { attempt: "first" }) < 0.05);
       const model = { model: "openai/obs-model" };
       assert.ok(moved("dspy_lm_calls_total", model) >= 4, after);
       assert.equal(moved("dspy_lm_tokens_total", { ...model, kind: "prompt" }), 10 * 3, "the fake LM reports 10 prompt tokens per answered call");

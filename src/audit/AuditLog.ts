@@ -1,7 +1,7 @@
 import type { EntityManager } from "typeorm";
 import { AuditEvent } from "../../entities/index.js";
 import { canonicalJson } from "../canonicalJson.js";
-import { row } from "../db/rows.js";
+import { insertRow } from "../db/rows.js";
 import { newId } from "../ids.js";
 import { SYSTEM_ACTOR, type Scope } from "../scope.js";
 
@@ -65,7 +65,7 @@ export class AuditLog {
       requestId: scope.requestId ?? null,
       at: new Date(),
     });
-    await manager.insert(AuditEvent, row(event));
+    await insertRow(manager, AuditEvent, event);
     return event;
   }
 

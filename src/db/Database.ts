@@ -7,6 +7,14 @@ import { MIGRATIONS } from "../../migrations/index.js";
 import { type Dialect, isDeadlock } from "./dialect.js";
 
 const DEADLOCK_ATTEMPTS = 3;
+/** Transactions committed together at most (SQLite). */
+const GROUP_COMMIT_MAX = 64;
+
+interface QueuedTransaction {
+  work: (manager: EntityManager) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
 
 export interface DatabaseOptions {
   /** `mysql://…`; undefined means the embedded SQLite database at `sqlitePath`. */
@@ -22,7 +30,8 @@ export interface DatabaseOptions {
  * interleaved on that connection.
  */
 export class Database {
-  private sqliteQueue: Promise<unknown> = Promise.resolve();
+  private readonly sqlitePending: QueuedTransaction[] = [];
+  private sqliteDraining = false;
 
   private constructor(
     readonly dataSource: DataSource,
@@ -62,9 +71,63 @@ export class Database {
         }
       }
     }
-    const run = this.sqliteQueue.then(() => this.dataSource.transaction(work));
-    this.sqliteQueue = run.catch(() => undefined);
-    return run;
+    return new Promise<T>((resolve, reject) => {
+      this.sqlitePending.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.sqliteDraining) void this.drainSqlite();
+    });
+  }
+
+  /**
+   * SQLite's one connection runs one transaction at a time. Those that queued up while one ran are
+   * committed together (group commit): one BEGIN … COMMIT, each in a savepoint of its own, so one
+   * that fails is rolled back alone and the others still commit. Each caller learns its result only
+   * after the COMMIT that made it durable. A commit costs ~130 µs here, the statements of a typical
+   * transaction ~50 µs: under load most of the commits go.
+   */
+  private async drainSqlite(): Promise<void> {
+    this.sqliteDraining = true;
+    try {
+      while (this.sqlitePending.length > 0) await this.commitTogether(this.sqlitePending.splice(0, GROUP_COMMIT_MAX));
+    } finally {
+      this.sqliteDraining = false;
+    }
+  }
+
+  private async commitTogether(group: QueuedTransaction[]): Promise<void> {
+    if (group.length === 1) {
+      const [only] = group;
+      await this.dataSource.transaction(only.work).then(only.resolve, only.reject);
+      return;
+    }
+    const runner = this.dataSource.createQueryRunner();
+    const done: [QueuedTransaction, unknown][] = [];
+    let open = group;
+    try {
+      await runner.startTransaction();
+      for (const item of group) {
+        open = group.slice(group.indexOf(item));
+        // Nested: TypeORM makes it a savepoint of the transaction above.
+        await runner.startTransaction();
+        try {
+          const value = await item.work(runner.manager);
+          await runner.commitTransaction();
+          done.push([item, value]);
+        } catch (error) {
+          await runner.rollbackTransaction();
+          item.reject(error);
+        }
+      }
+      open = [];
+      await runner.commitTransaction();
+      for (const [item, value] of done) item.resolve(value);
+    } catch (error) {
+      // The group's own BEGIN, a savepoint or the COMMIT failed: none of it was written.
+      await runner.rollbackTransaction().catch(() => undefined);
+      for (const [item] of done) item.reject(error);
+      for (const item of open) item.reject(error);
+    } finally {
+      await runner.release();
+    }
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Execution, ExecutionStatus, LanguageModel, ProgramVersion, type ExecutionError } from "../../entities/index.js";
+import type { EntityManager } from "typeorm";
 import { INSTANCE_ID } from "../instance.js";
 import { loadRunContext } from "../programs/dependencies.js";
 import { programOf } from "../programs/programOf.js";
@@ -73,12 +74,15 @@ export class ExecutionRunner {
     if (!execution || TERMINAL.includes(execution.status)) return DONE;
     // The job's span continues the trace of the request that created the execution (its traceparent is
     // on the row, so this holds on any instance, and for every attempt and requeue).
-    const attributes = { "messaging.system": "agenda", "messaging.operation.type": "process", "messaging.destination.name": JOB_NAME, "dspy.execution.id": execution.id };
-    return withSpan(`${JOB_NAME} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceparent(execution.traceparent), attributes }, async (span) => {
+    return withSpan(`${JOB_NAME} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceparent(execution.traceparent), attributes: this.spanAttributes(execution) }, async (span) => {
       const outcome = await this.pickUp(execution, span);
       span?.setAttribute("dspy.job.outcome", outcome.done ? "done" : "later");
       return outcome;
     });
+  }
+
+  private spanAttributes(execution: Execution) {
+    return { "messaging.system": "agenda", "messaging.operation.type": "process", "messaging.destination.name": JOB_NAME, "dspy.execution.id": execution.id };
   }
 
   private async pickUp(found: Execution, span: Span | undefined): Promise<RunOutcome> {
@@ -96,15 +100,21 @@ export class ExecutionRunner {
       const failed = await this.stateMachine.transition({ from: execution, to: FAILED, reason: error.message, changes: { error, finishedAt: new Date() } });
       return failed ? DONE : this.settle(execution);
     }
+    const start = this.startOf(execution.attempt + 1, execution.maxAttempts);
     const running = await this.stateMachine.transition({
       from: execution,
       to: RUNNING,
-      reason: `attempt ${execution.attempt + 1} of ${execution.maxAttempts} started on ${INSTANCE_ID}`,
-      changes: { attempt: execution.attempt + 1, startedAt: new Date(), leaseExpiresAt: this.leaseFromNow() },
+      reason: start.reason,
+      changes: { attempt: execution.attempt + 1, startedAt: new Date(), leaseExpiresAt: start.leaseExpiresAt },
     });
     if (!running) return this.settle(execution); // cancelled, or another holder started it first
     span?.setAttribute("dspy.execution.attempt", running.attempt);
-    return this.attempt(running);
+    return (await this.attempt(running)).outcome;
+  }
+
+  /** What the start of an attempt on this instance says, and its first lease. */
+  startOf(attempt: number, maxAttempts: number): { reason: string; leaseExpiresAt: Date } {
+    return { reason: `attempt ${attempt} of ${maxAttempts} started on ${INSTANCE_ID}`, leaseExpiresAt: this.leaseFromNow() };
   }
 
   private leaseFromNow(): Date {
@@ -129,19 +139,55 @@ export class ExecutionRunner {
     return version;
   }
 
-  private async attempt(running: Execution): Promise<RunOutcome> {
+  /**
+   * The attempt of an execution created RUNNING by this instance with a job it holds (the local fast
+   * path, src/jobs/HeldJob.ts): run now, the job done in the terminal transition's transaction or put
+   * back in the queue for a retry. Resolves with the execution as its last transition left it (null
+   * when it changed elsewhere: cancelled, or taken over).
+   */
+  async runHeld(running: Execution, job: HeldJob): Promise<Execution | null> {
+    return withSpan(`${JOB_NAME} process`, { kind: SpanKind.CONSUMER, parent: contextFromTraceparent(running.traceparent), attributes: this.spanAttributes(running) }, async (span) => {
+      span?.setAttribute("dspy.execution.attempt", running.attempt);
+      let attempted: Attempted;
+      try {
+        attempted = await this.attempt(running, job);
+      } catch (error) {
+        // As a job handler that failed (the database briefly gone): the job runs again shortly, from the state the execution is in.
+        await job.end(later(HANDLER_RETRY_MS)).catch(() => undefined);
+        throw error;
+      }
+      // Not ended (the store unreachable): the job stays locked, and whoever takes it once its lock expires finds the execution as it is.
+      await job.end(attempted.outcome).catch(() => undefined);
+      span?.setAttribute("dspy.job.outcome", attempted.outcome.done ? "done" : "later");
+      return attempted.execution;
+    });
+  }
+
+  private async attempt(running: Execution, job?: HeldJob): Promise<Attempted> {
     const controller = this.cancels.start(running.id);
+    let touched = Date.now();
+    const renew = async () => {
+      const held = await this.stateMachine.renewLease(running, this.leaseFromNow());
+      // A held job's lock is renewed as Agenda renews its own jobs' (every third of its lifetime).
+      if (held && job && Date.now() - touched >= this.settings.leaseMs / 3) {
+        touched = Date.now();
+        await job.touch().catch(() => undefined);
+      }
+      return held;
+    };
     // Renewing is also how an attempt learns of a cancel made on another instance: so at least as often as cancelPollMs.
-    const stopLease = keepLease(() => this.stateMachine.renewLease(running, this.leaseFromNow()), Math.min(this.settings.cancelPollMs, this.settings.leaseMs / 3), controller);
+    const stopLease = keepLease(renew, Math.min(this.settings.cancelPollMs, this.settings.leaseMs / 3), controller);
     try {
-      return await this.attemptWith(running, controller.signal);
+      return await this.attemptWith(running, controller.signal, job);
     } finally {
       stopLease();
       this.cancels.finish(running.id);
     }
   }
 
-  private async attemptWith(running: Execution, signal: AbortSignal): Promise<RunOutcome> {
+  private async attemptWith(running: Execution, signal: AbortSignal, job?: HeldJob): Promise<Attempted> {
+    // A terminal transition ends a held job in its own transaction.
+    const also = job ? (manager: EntityManager) => job.finishWithin(manager) : undefined;
     let error: ExecutionError;
     try {
       const [version, lm] = await Promise.all([
@@ -166,10 +212,11 @@ export class ExecutionRunner {
         to: COMPLETED,
         reason: `attempt ${running.attempt} completed`,
         changes: { outputs: result.outputs, trace: result.trace, usage: result.usage, error: null, finishedAt: new Date(), leaseExpiresAt: null },
+        also,
       });
-      return completed ? DONE : this.settle(running);
+      return completed ? { outcome: DONE, execution: completed } : this.settled(running);
     } catch (cause) {
-      if (signal.aborted) return this.settle(running); // cancelled or taken over: the execution says which
+      if (signal.aborted) return this.settled(running); // cancelled or taken over: the execution says which
       error = recordedError(cause, "execution");
     }
     if (error.retriable && running.attempt < running.maxAttempts) {
@@ -180,17 +227,41 @@ export class ExecutionRunner {
         reason: `attempt ${running.attempt} failed (${error.code}: ${error.message}); retrying in ${retryInMs} ms`,
         changes: { error, leaseExpiresAt: null },
       });
-      return requeued ? later(retryInMs) : this.settle(running);
+      return requeued ? { outcome: later(retryInMs), execution: requeued } : this.settled(running);
     }
     const failed = await this.stateMachine.transition({
       from: running,
       to: FAILED,
       reason: `attempt ${running.attempt} failed (${error.code}: ${error.message})`,
       changes: { error, finishedAt: new Date(), leaseExpiresAt: null },
+      also,
     });
-    return failed ? DONE : this.settle(running);
+    return failed ? { outcome: DONE, execution: failed } : this.settled(running);
+  }
+
+  private async settled(running: Execution): Promise<Attempted> {
+    return { outcome: await this.settle(running), execution: null };
   }
 }
+
+/** The job of an attempt run at once where it was created (src/jobs/HeldJob.ts). */
+export interface HeldJob {
+  /** Inside the terminal transition's transaction. */
+  finishWithin(manager: EntityManager): Promise<void>;
+  /** Once the attempt is over: done, or back in the queue. */
+  end(outcome: RunOutcome): Promise<void>;
+  /** Renews its lock while the attempt runs. */
+  touch(): Promise<void>;
+}
+
+/** How an attempt ended: what its job does next, and the execution as the attempt's last transition left it (null: it changed elsewhere). */
+interface Attempted {
+  outcome: RunOutcome;
+  execution: Execution | null;
+}
+
+/** A held job whose attempt failed unexpectedly runs again after this long (Agenda's first handler retry). */
+const HANDLER_RETRY_MS = 1_000;
 
 /** The job kind that runs attempts (src/jobs/JobScheduler.ts EXECUTE_PROGRAM), named in its spans. */
 const JOB_NAME = "execute-program";

@@ -1,3 +1,4 @@
+import type { EntityManager } from "typeorm";
 import { programOf } from "../programs/programOf.js";
 import { Execution, ExecutionEvent, ExecutionStatus, type ProgramVersion } from "../../entities/index.js";
 import { contentHash } from "../canonicalJson.js";
@@ -15,7 +16,7 @@ import type { Scope } from "../scope.js";
 import { IssueList } from "../validation.js";
 import { currentTraceparent } from "../observability/tracing.js";
 import { listenToExecution } from "./ExecutionEvents.js";
-import { type ExecutionStateMachine, type NewExecution, TERMINAL } from "./ExecutionStateMachine.js";
+import { type ExecutionStateMachine, type NewExecution, type Started, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface ExecuteProgram {
   programId: string;
@@ -36,6 +37,25 @@ export interface ExecutionSettings {
 /** Where executions are queued (Agenda, in src/jobs/). */
 export interface ExecutionQueue {
   enqueue(job: { executionId: string; tenantId: string }): Promise<void>;
+  /**
+   * The local fast path: a free slot of this instance for a new execution, which is then created
+   * RUNNING with a job this instance holds and run at once (null: every slot is taken, queue it).
+   */
+  startHere?(job: { executionId: string; tenantId: string }, maxAttempts: number): LocalStart | null;
+}
+
+/** A new execution's start on this instance (JobScheduler.startHere). */
+export interface LocalStart {
+  /** What the start event says, and the first lease. */
+  start: { reason: string; leaseExpiresAt: Date };
+  /** Inside the execution's transaction. */
+  writeWithin(manager: EntityManager): Promise<void>;
+  /** After its commit. */
+  afterCommit(): Promise<void>;
+  /** Runs the attempt; resolves with the execution as it left it (null: it changed elsewhere). */
+  run(running: Execution): Promise<Execution | null>;
+  /** The execution was not created after all: the slot is free again. */
+  abandon(): void;
 }
 
 export interface ExecutionFilter {
@@ -129,18 +149,19 @@ export class ExecutionService {
       // Every attempt's job continues the trace of this request (undefined when tracing is off).
       traceparent: currentTraceparent() ?? null,
     } satisfies NewExecution;
-    let created: { execution: Execution; event: ExecutionEvent };
+    // A caller who waits wants the result, not a place in the queue: with a free slot here, it starts at once.
+    // One who does not gets the execution as queued (PENDING), and the job store dispatches it.
+    const local = waitMs !== null ? (this.queue.startHere?.({ executionId: fields.id, tenantId: scope.tenantId }, fields.maxAttempts) ?? null) : null;
     try {
-      created = await this.database.transaction(async (manager) => {
+      if (local) return await this.startHere(scope, fields, `queued version ${version.number}`, local, waitMs ?? 0);
+      const created = await this.database.transaction(async (manager) => {
         const result = await this.stateMachine.create(fields, `queued version ${version.number}`, manager);
-        await AuditLog.record(manager, scope, {
-          action: "execution.create",
-          entityType: "Execution",
-          entityId: result.execution.id,
-          after: AuditLog.snapshot(result.execution, AUDITED_ON_CREATE),
-        });
+        await auditCreation(manager, scope, result.execution);
         return result;
       });
+      this.stateMachine.publishCreated(created.execution, created.event);
+      const queued = await this.enqueue(created.execution);
+      return await this.maybeWait(queued, waitMs);
     } catch (error) {
       // The same key, sent twice at once: the other request created it.
       if (key !== null && isUniqueViolation(error)) {
@@ -149,9 +170,38 @@ export class ExecutionService {
       }
       throw error;
     }
-    this.stateMachine.publishCreated(created.execution, created.event);
-    const queued = await this.enqueue(created.execution);
-    return this.maybeWait(queued, waitMs);
+  }
+
+  /**
+   * The local fast path: the execution is written already started by this instance, with its job
+   * (held by this instance, in the same transaction where the job store is this database), and runs
+   * at once; the caller's wait is for that run, with no read of its own.
+   */
+  private async startHere(scope: Scope, fields: NewExecution, reason: string, local: LocalStart, waitMs: number): Promise<Execution> {
+    let started: Started;
+    try {
+      started = await this.database.transaction(async (manager) => {
+        const result = await this.stateMachine.createStarted(fields, reason, local.start, manager);
+        await auditCreation(manager, scope, result.pending);
+        await local.writeWithin(manager);
+        return result;
+      });
+    } catch (error) {
+      local.abandon();
+      throw error;
+    }
+    // The job store unreachable: the run goes on here all the same, and should this instance die before it ends, the reconciler finds it.
+    await local.afterCommit().catch(() => undefined);
+    this.stateMachine.publishCreated(started.pending, started.queued);
+    this.stateMachine.publishStarted(started);
+    const deadline = Date.now() + waitMs;
+    const run = local.run(started.running).catch(() => null);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([run, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)))]).finally(() => clearTimeout(timer));
+    if (finished && TERMINAL.includes(finished.status)) return finished;
+    // Still running when the wait ran out: as it is now. Changed elsewhere (cancelled), or failed and queued for a retry: wait on as for any execution.
+    if (finished === undefined) return this.require(scope, fields.id, "input");
+    return this.maybeWait(finished ?? (await this.require(scope, fields.id, "input")), Math.max(0, deadline - Date.now()));
   }
 
   /** PENDING or RUNNING → CANCELLED. A running attempt's result is discarded when it arrives. */
@@ -270,6 +320,10 @@ export class ExecutionService {
     if (!issues.empty) throw AppError.fromIssues(issues.issues);
     return input.wait ? (timeout ?? this.settings.waitMaxMs) : null;
   }
+}
+
+async function auditCreation(manager: EntityManager, scope: Scope, execution: Execution): Promise<void> {
+  await AuditLog.record(manager, scope, { action: "execution.create", entityType: "Execution", entityId: execution.id, after: AuditLog.snapshot(execution, AUDITED_ON_CREATE) });
 }
 
 function sleep(ms: number): Promise<void> {

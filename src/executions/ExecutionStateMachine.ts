@@ -3,7 +3,7 @@ import type { EntityManager } from "typeorm";
 import { Execution, ExecutionEvent, ExecutionStatus } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
-import { insertRow } from "../db/rows.js";
+import { insertRow, insertRows } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { newId } from "../ids.js";
 import { publishExecutionUpdate } from "./ExecutionEvents.js";
@@ -45,6 +45,8 @@ export interface TransitionRequest {
    * transition's transaction. The job runner's own transitions leave it out: execution_event has them.
    */
   audit?: { scope: Scope; action: string };
+  /** Writes that belong with the transition (a held job's end), in its transaction, once its guard held. */
+  also?: (manager: EntityManager) => Promise<void>;
 }
 
 /**
@@ -81,6 +83,34 @@ export class ExecutionStateMachine extends EventEmitter<{ transition: [Execution
     return { execution, event };
   }
 
+  /**
+   * Creates the execution already started by this instance (the local fast path): PENDING and
+   * PENDING → RUNNING as two events, one row written as RUNNING. Inside the caller's transaction;
+   * publish with publishCreated then publishStarted.
+   */
+  async createStarted(fields: NewExecution, reason: string, start: { reason: string; leaseExpiresAt: Date }, manager: EntityManager): Promise<Started> {
+    const queued = eventFor(fields.id, fields.tenantId, 1, null, PENDING, reason, fields.attempt);
+    const pending = Object.assign(new Execution(), fields, { status: PENDING, transitions: 1, version: 1, createdAt: queued.at, updatedAt: queued.at });
+    const started = eventFor(fields.id, fields.tenantId, 2, PENDING, RUNNING, start.reason, fields.attempt + 1);
+    const running = Object.assign(new Execution(), pending, {
+      status: RUNNING,
+      transitions: 2,
+      attempt: fields.attempt + 1,
+      startedAt: started.at,
+      leaseExpiresAt: start.leaseExpiresAt,
+      updatedAt: started.at,
+    });
+    await insertRow(manager, Execution, running);
+    await insertRows(manager, ExecutionEvent, [queued, started]);
+    return { pending, queued, running, started };
+  }
+
+  /** Publishes the start of an execution createStarted made, after publishCreated. */
+  publishStarted({ pending, running, started }: Started): void {
+    publishExecutionUpdate(this.events, running, started);
+    this.emit("transition", { previous: pending, execution: running, event: started });
+  }
+
   /** Publishes the creation once its transaction has committed. */
   publishCreated(execution: Execution, event: ExecutionEvent): void {
     publishExecutionUpdate(this.events, execution, event);
@@ -101,6 +131,7 @@ export class ExecutionStateMachine extends EventEmitter<{ transition: [Execution
     const applied = await this.database.transaction(async (manager) => {
       if (!(await updateIfUnchanged(manager, Execution, from, changes))) return null;
       await insertRow(manager, ExecutionEvent, event);
+      await request.also?.(manager);
       // The row is now exactly this: no need to read it back.
       const after = Object.assign(new Execution(), from, changes, { version: from.version + 1 });
       if (request.audit) {
@@ -138,6 +169,14 @@ export class ExecutionStateMachine extends EventEmitter<{ transition: [Execution
     );
     return result.affected === 1;
   }
+}
+
+/** What createStarted wrote: the execution as it was queued and as it started, and both events. */
+export interface Started {
+  pending: Execution;
+  queued: ExecutionEvent;
+  running: Execution;
+  started: ExecutionEvent;
 }
 
 function eventFor(executionId: string, tenantId: string, seq: number, from: ExecutionStatus | null, to: ExecutionStatus, reason: string, attempt: number): ExecutionEvent {

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { Agenda, type AgendaBackend, type BackoffStrategy, type Job } from "agenda";
-import type { ExecutionQueue } from "../executions/ExecutionService.js";
+import type { Execution } from "../../entities/index.js";
+import type { ExecutionQueue, LocalStart } from "../executions/ExecutionService.js";
 import type { ExecutionJobs } from "../executions/ExecutionReconciler.js";
 import type { ExecutionRunner } from "../executions/ExecutionRunner.js";
 import type { EvaluationRunner } from "../evaluations/EvaluationRunner.js";
@@ -8,6 +9,7 @@ import type { EvaluationQueue } from "../evaluations/EvaluationService.js";
 import type { OptimizationRunner } from "../optimizations/OptimizationRunner.js";
 import type { OptimizationQueue } from "../optimizations/OptimizationService.js";
 import { SpanKind, withSpan } from "../observability/tracing.js";
+import { HeldJob } from "./HeldJob.js";
 import { holderName } from "./holder.js";
 
 export const EXECUTE_PROGRAM = "execute-program";
@@ -101,9 +103,18 @@ class RetryLater extends Error {
  */
 export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements ExecutionQueue, ExecutionJobs, EvaluationQueue, OptimizationQueue {
   private purgeTimer?: NodeJS.Timeout;
+  /** Attempts of executions running on this instance, from Agenda's queue or started here (startHere). */
+  private executionsRunning = 0;
+  /** The local runs in flight, which stop() waits for as Agenda waits for its jobs. */
+  private readonly localRuns = new Set<Promise<unknown>>();
+  private stopping = false;
 
   private constructor(
     private readonly agenda: Agenda,
+    private readonly backend: AgendaBackend,
+    private readonly runner: ExecutionRunner,
+    private readonly holder: string,
+    private readonly concurrency: number,
     private readonly historyMs = 0,
   ) {
     super();
@@ -138,10 +149,11 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
     const evaluationConcurrency = evaluations ? (settings.evaluationConcurrency ?? 1) : 0;
     const optimizationConcurrency = optimizations ? (settings.optimizationConcurrency ?? 1) : 0;
     const kindsConcurrency = kinds.reduce((sum, kind) => sum + kind.concurrency, 0);
+    const holder = holderName();
     const agenda = new Agenda({
       backend,
       // Written into every job this instance claims; its saves of a job's state hold only while the job carries it (holder.ts).
-      name: holderName(),
+      name: holder,
       processEvery: settings.pollMs,
       defaultLockLifetime: settings.lockLifetimeMs,
       maxConcurrency: settings.concurrency + evaluationConcurrency + optimizationConcurrency + kindsConcurrency,
@@ -149,7 +161,7 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
       // them in the store (Agendash) for a while (JOB_HISTORY_MS).
       removeOnComplete: !settings.historyMs,
     });
-    const scheduler = new JobScheduler(agenda, settings.historyMs ?? 0);
+    const scheduler = new JobScheduler(agenda, backend, runner, holder, settings.concurrency, settings.historyMs ?? 0);
     agenda.on("error", (error: unknown) => scheduler.emit("store-error", error));
     // The handler itself failed (e.g. the database was briefly unreachable): run it again, and the
     // runner picks up from whatever state its run was left in. A RetryLater is the runner's own delay.
@@ -166,10 +178,12 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
       EXECUTE_PROGRAM,
       async (job) => {
         const stopRenewing = renewLock(job, settings.lockLifetimeMs / 3);
+        scheduler.executionsRunning += 1;
         try {
           const outcome = await runner.run(job.attrs.data.executionId, job.attrs.data.tenantId);
           if (!outcome.done) throw new RetryLater(outcome.retryInMs);
         } finally {
+          scheduler.executionsRunning -= 1;
           stopRenewing();
         }
       },
@@ -303,6 +317,39 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
     await this.agenda.cancel({ name: SCHEDULED_OPTIMIZATION, data: { scheduleId: data.scheduleId, tenantId: data.tenantId } });
   }
 
+  /**
+   * The local fast path (README "Executions"): while this instance has a free execution slot, a new
+   * execution is created RUNNING with a job this instance holds from the start (HeldJob), and runs at
+   * once, with no round through the queue. The job is in the store all the while, locked: should this
+   * instance die, its lock expires and any instance takes it over, as any job.
+   */
+  startHere(data: ExecuteProgramData, maxAttempts: number): LocalStart | null {
+    if (this.stopping || this.executionsRunning >= this.concurrency) return null;
+    this.executionsRunning += 1;
+    let freed = false;
+    const free = () => {
+      if (!freed) this.executionsRunning -= 1;
+      freed = true;
+    };
+    const job = new HeldJob(this.backend.repository, EXECUTE_PROGRAM, { ...data }, this.holder, this.historyMs > 0);
+    const attributes = { "messaging.system": "agenda", "messaging.operation.type": "send", "messaging.destination.name": EXECUTE_PROGRAM, "dspy.execution.id": data.executionId };
+    return {
+      start: this.runner.startOf(1, maxAttempts),
+      writeWithin: (manager) => job.writeWithin(manager),
+      // The producer span of a traced request, as for a queued job.
+      afterCommit: () => withSpan(`${EXECUTE_PROGRAM} publish`, { kind: SpanKind.PRODUCER, onlyInTrace: true, attributes }, () => job.afterCommit()),
+      run: (running: Execution) => {
+        const run = this.runner.runHeld(running, job).finally(() => {
+          free();
+          this.localRuns.delete(run);
+        });
+        this.localRuns.add(run);
+        return run;
+      },
+      abandon: free,
+    };
+  }
+
   async enqueue(data: ExecuteProgramData): Promise<void> {
     // A span only inside a traced request (the reconciler's requeues are nobody's trace).
     const attributes = { "messaging.system": "agenda", "messaging.operation.type": "send", "messaging.destination.name": EXECUTE_PROGRAM, "dspy.execution.id": data.executionId };
@@ -329,7 +376,10 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
   /** Lets running jobs finish (up to `timeoutMs`), then disconnects from the store. */
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.purgeTimer);
-    await this.agenda.drain({ timeout: timeoutMs });
+    this.stopping = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.all([Promise.race([Promise.allSettled([...this.localRuns]), timeout]).finally(() => clearTimeout(timer)), this.agenda.drain({ timeout: timeoutMs })]);
   }
 }
 

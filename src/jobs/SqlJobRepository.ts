@@ -19,7 +19,7 @@ import { canonicalJson } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { findRow } from "../db/findRow.js";
-import { insertRow, row } from "../db/rows.js";
+import { deleteRows, insertRow, row, updateRows } from "../db/rows.js";
 import { lostJob } from "./holder.js";
 import { newId } from "../ids.js";
 
@@ -260,6 +260,21 @@ export class SqlJobRepository implements JobRepository {
       // Every candidate was claimed by another instance in the meantime: look again.
     }
     return undefined;
+  }
+
+  /** A new job, inside the caller's transaction (HeldJob: written with the run it stands for); resolves with its id. */
+  async insertIn(m: EntityManager, job: JobParameters, holder: string): Promise<string> {
+    const { _id, unique, uniqueOpts, ...props } = job;
+    return String((await this.insert(m, columnsOf(props, holder)))._id);
+  }
+
+  /**
+   * A held job's end, inside the transaction of its run's terminal transition: removed, or kept as
+   * finished history (unlocked, nothing to run). Only while `holder` still holds it.
+   */
+  async finishIn(m: EntityManager, id: string, holder: string, keepHistory: boolean): Promise<void> {
+    if (keepHistory) await updateRows(m, AgendaJob, { lockedAt: null, nextRunAt: null, lastFinishedAt: new Date() }, { id, lastModifiedBy: holder });
+    else await deleteRows(m, AgendaJob, { id, lastModifiedBy: holder });
   }
 
   private select(m: EntityManager): SelectQueryBuilder<AgendaJob> {

@@ -1,5 +1,5 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from "typeorm";
-import { row } from "../db/rows.js";
+import { updateRows } from "../db/rows.js";
 
 /**
  * The one mechanism behind the state machines of executions and evaluations: a table of legal
@@ -29,11 +29,5 @@ export async function updateIfUnchanged<E extends ObjectLiteral, S extends strin
   seen: SeenRow<S>,
   changes: Partial<E>,
 ): Promise<boolean> {
-  const result = await manager
-    .createQueryBuilder()
-    .update(entity)
-    .set(row<E>(changes))
-    .where("id = :id AND version = :version AND status = :status", { id: seen.id, version: seen.version, status: seen.status })
-    .execute();
-  return result.affected === 1;
+  return (await updateRows(manager, entity, changes, { id: seen.id, version: seen.version, status: seen.status })) === 1;
 }
