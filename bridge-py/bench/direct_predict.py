@@ -8,13 +8,14 @@ through the pool, so both sides see the same machine load.
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bridge-py, for dspy_bridge
+BRIDGE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BRIDGE_DIR))  # for dspy_bridge
 
-from dspy_bridge.definition import validate_definition
 from dspy_bridge.lm import build_lm
 from dspy_bridge.program_builder import ProgramBuilder
 from dspy_bridge.registry import ProgramEntry
@@ -27,12 +28,22 @@ DEFINITION = {
 }
 
 
+def normalized(definition: dict) -> dict:
+    """The program as the server normalizes it (dist/src/cli/normalizeDefinition.js; the worker receives only that)."""
+    cli = BRIDGE_DIR.parent / "dist" / "src" / "cli" / "normalizeDefinition.js"
+    out = subprocess.run(["node", str(cli)], input=json.dumps(definition), capture_output=True, text=True, check=True).stdout
+    program = json.loads(out)
+    if "issues" in program:
+        raise SystemExit(f"invalid definition: {program['issues']}")
+    return program
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--serve", action="store_true")
     args = parser.parse_args()
-    program = validate_definition(DEFINITION).program
+    program = normalized(DEFINITION)
     entry = ProgramEntry("bench", "bench", program, ProgramBuilder.build(program))
     lm = build_lm({"model": "dummy", "cache": False, "answers": [{"answer": "Paris"}]})
     for _ in range(50):
