@@ -1,5 +1,6 @@
 import "reflect-metadata";
 import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
 import { once } from "node:events";
 import path from "node:path";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
@@ -103,6 +104,44 @@ async function startPeer(): Promise<{ url: string; child: ChildProcess; stop(): 
   };
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSecondsOf(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  // utime and stime: fields 14 and 15 of stat, 12 and 13 after "pid (comm) ".
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
+/**
+ * Node's CPU per execution: the server process alone (its own process, DSPY_ADAPTER=in-process, so no
+ * worker shares the count), 8 closed-loop clients for BENCH_SECONDS after a warm-up; CPU time from /proc.
+ */
+async function serverCpuPerExecution(): Promise<{ cpuMsPerExecution: number; executions: number; rssMb: number }> {
+  const data = tempDir("dspy-subgraph-bench-cpu-");
+  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off" });
+  try {
+    const programId = await createPredictProgram(server.url, "bench-cpu");
+    const target: Target = {
+      name: "in-process",
+      async call(question) {
+        const response = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: EXECUTE, variables: { p: programId, q: question } }) });
+        const body = (await response.json()) as { data?: { executeProgram?: { status: string } } };
+        return body.data?.executeProgram?.status === "COMPLETED";
+      },
+    };
+    await closedLoop(target, 8, WARMUP_SECONDS, false);
+    const pid = server.child.pid!;
+    const before = cpuSecondsOf(pid);
+    const level = await closedLoop(target, 8, SECONDS, true);
+    const used = cpuSecondsOf(pid) - before;
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+    return { cpuMsPerExecution: (used * 1000) / level.latency.n, executions: level.latency.n, rssMb: rssKb / 1024 };
+  } finally {
+    await server.stop();
+    data.remove();
+  }
+}
+
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const data = tempDir("dspy-subgraph-bench-");
@@ -161,7 +200,13 @@ async function main(): Promise<void> {
   figures.workers = Number(WORKERS);
   figures.seconds_per_level = SECONDS;
   figures.seconds = ms((Date.now() - startedAt) / 1000, 0);
+  const cpu = await serverCpuPerExecution();
+  console.error(`node CPU per execution (in-process adapter, 8 clients): ${cpu.cpuMsPerExecution.toFixed(2)} ms over ${cpu.executions} executions`);
+  figures.node_cpu_ms_per_execution = ms(cpu.cpuMsPerExecution, 2);
+  figures.node_cpu_executions = cpu.executions;
+  figures.seconds = ms((Date.now() - startedAt) / 1000, 0);
   console.log(table(rows));
+  console.log(table([["measure", "value"], ["Node CPU per execution (server process, in-process adapter, 8 clients)", `${ms(cpu.cpuMsPerExecution, 2)} ms (${cpu.executions} executions)`]]));
   console.log(JSON.stringify(figures));
 }
 

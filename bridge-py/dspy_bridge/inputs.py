@@ -16,6 +16,22 @@ from .program_schema import format_path
 
 MAX_INPUT_BYTES = 1_048_576
 
+# Validators by schema object: a program's inputs schema is one object for as long as it is defined,
+# and building a validator costs more than checking a run's inputs with it.
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+_VALIDATORS_KEPT = 512
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    kept = _VALIDATORS.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
+    if len(_VALIDATORS) >= _VALIDATORS_KEPT:
+        _VALIDATORS.pop(next(iter(_VALIDATORS)))
+    validator = Draft202012Validator(schema)
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
 
 def _json_bytes(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8", "surrogatepass"))
@@ -30,7 +46,7 @@ def input_issues(schema: dict[str, Any] | None, inputs: Any, root: str = "inputs
     if schema is None:
         return []
     issues = []
-    for error in Draft202012Validator(schema).iter_errors(inputs):
+    for error in _validator(schema).iter_errors(inputs):
         path = list(error.absolute_path)
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else ""

@@ -38,10 +38,11 @@ export interface ExecutionSettings {
 export interface ExecutionQueue {
   enqueue(job: { executionId: string; tenantId: string }): Promise<void>;
   /**
-   * The local fast path: a free slot of this instance for a new execution, which is then created
-   * RUNNING with a job this instance holds and run at once (null: every slot is taken, queue it).
+   * The local fast path: a slot of this instance for a new execution (free now, or within a moment of
+   * `waitMs`), which is then created RUNNING with a job this instance holds and run at once (null:
+   * every slot stayed taken, queue it).
    */
-  startHere?(job: { executionId: string; tenantId: string }, maxAttempts: number): LocalStart | null;
+  startHere?(job: { executionId: string; tenantId: string }, maxAttempts: number, waitMs: number): Promise<LocalStart | null>;
 }
 
 /** A new execution's start on this instance (JobScheduler.startHere). */
@@ -151,7 +152,7 @@ export class ExecutionService {
     } satisfies NewExecution;
     // A caller who waits wants the result, not a place in the queue: with a free slot here, it starts at once.
     // One who does not gets the execution as queued (PENDING), and the job store dispatches it.
-    const local = waitMs !== null ? (this.queue.startHere?.({ executionId: fields.id, tenantId: scope.tenantId }, fields.maxAttempts) ?? null) : null;
+    const local = waitMs !== null ? ((await this.queue.startHere?.({ executionId: fields.id, tenantId: scope.tenantId }, fields.maxAttempts, waitMs)) ?? null) : null;
     try {
       if (local) return await this.startHere(scope, fields, `queued version ${version.number}`, local, waitMs ?? 0);
       const created = await this.database.transaction(async (manager) => {

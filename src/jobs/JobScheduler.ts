@@ -9,6 +9,7 @@ import type { EvaluationQueue } from "../evaluations/EvaluationService.js";
 import type { OptimizationRunner } from "../optimizations/OptimizationRunner.js";
 import type { OptimizationQueue } from "../optimizations/OptimizationService.js";
 import { SpanKind, withSpan } from "../observability/tracing.js";
+import { ExecutionSlots } from "./ExecutionSlots.js";
 import { HeldJob } from "./HeldJob.js";
 import { holderName } from "./holder.js";
 
@@ -17,6 +18,8 @@ export const EVALUATE_PROGRAM = "evaluate-program";
 export const OPTIMIZE_PROGRAM = "optimize-program";
 export const SCHEDULED_OPTIMIZATION = "scheduled-optimization";
 export const EMBED_CORPUS = "embed-corpus";
+/** How long a waited-for execution waits for a free slot here before it is queued in the job store instead. */
+const SLOT_WAIT_MS = 1_000;
 /** Times a job whose handler failed unexpectedly is run again before it is left failed in the store. */
 const HANDLER_FAILURE_RETRIES = 5;
 
@@ -104,7 +107,7 @@ class RetryLater extends Error {
 export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements ExecutionQueue, ExecutionJobs, EvaluationQueue, OptimizationQueue {
   private purgeTimer?: NodeJS.Timeout;
   /** Attempts of executions running on this instance, from Agenda's queue or started here (startHere). */
-  private executionsRunning = 0;
+  private readonly slots: ExecutionSlots;
   /** The local runs in flight, which stop() waits for as Agenda waits for its jobs. */
   private readonly localRuns = new Set<Promise<unknown>>();
   private stopping = false;
@@ -114,10 +117,11 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
     private readonly backend: AgendaBackend,
     private readonly runner: ExecutionRunner,
     private readonly holder: string,
-    private readonly concurrency: number,
+    concurrency: number,
     private readonly historyMs = 0,
   ) {
     super();
+    this.slots = new ExecutionSlots(concurrency, 4 * concurrency, SLOT_WAIT_MS);
     if (historyMs > 0) {
       this.purgeTimer = setInterval(() => void this.purgeHistory().catch(() => undefined), Math.min(historyMs, 60_000));
       this.purgeTimer.unref();
@@ -178,12 +182,12 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
       EXECUTE_PROGRAM,
       async (job) => {
         const stopRenewing = renewLock(job, settings.lockLifetimeMs / 3);
-        scheduler.executionsRunning += 1;
+        scheduler.slots.take();
         try {
           const outcome = await runner.run(job.attrs.data.executionId, job.attrs.data.tenantId);
           if (!outcome.done) throw new RetryLater(outcome.retryInMs);
         } finally {
-          scheduler.executionsRunning -= 1;
+          scheduler.slots.release();
           stopRenewing();
         }
       },
@@ -323,12 +327,11 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
    * once, with no round through the queue. The job is in the store all the while, locked: should this
    * instance die, its lock expires and any instance takes it over, as any job.
    */
-  startHere(data: ExecuteProgramData, maxAttempts: number): LocalStart | null {
-    if (this.stopping || this.executionsRunning >= this.concurrency) return null;
-    this.executionsRunning += 1;
+  async startHere(data: ExecuteProgramData, maxAttempts: number, waitMs: number): Promise<LocalStart | null> {
+    if (this.stopping || !(await this.slots.acquire(waitMs))) return null;
     let freed = false;
     const free = () => {
-      if (!freed) this.executionsRunning -= 1;
+      if (!freed) this.slots.release();
       freed = true;
     };
     const job = new HeldJob(this.backend.repository, EXECUTE_PROGRAM, { ...data }, this.holder, this.historyMs > 0);
@@ -377,6 +380,7 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
   async stop(timeoutMs: number): Promise<void> {
     clearInterval(this.purgeTimer);
     this.stopping = true;
+    this.slots.close();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.all([Promise.race([Promise.allSettled([...this.localRuns]), timeout]).finally(() => clearTimeout(timer)), this.agenda.drain({ timeout: timeoutMs })]);
