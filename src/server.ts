@@ -7,6 +7,7 @@ import { ApolloServerPluginInlineTrace } from "@apollo/server/plugin/inlineTrace
 import { expressMiddleware } from "@as-integrations/express5";
 import express from "express";
 import { useServer } from "graphql-ws/use/ws";
+import { sharedSubscribe } from "./graphql/sharedSubscribe.js";
 import { WebSocketServer } from "ws";
 import type { DspyAdapter } from "./adapters/DspyAdapter.js";
 import { ApiKeyService } from "./auth/ApiKeyService.js";
@@ -240,6 +241,8 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
   const wsCleanup = useServer(
     {
       schema,
+      // One execution per event for every subscriber with the same operation and rights.
+      subscribe: sharedSubscribe,
       // connection_init must carry credentials ({ authorization } or { "x-api-key" }); without valid
       // ones the socket is closed with 4401 and the reason, before any operation runs.
       onConnect: async (ctx) => {
