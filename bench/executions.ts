@@ -4,6 +4,7 @@ import fs from "node:fs";
 import { once } from "node:events";
 import path from "node:path";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
+import { createScratchDatabase } from "../test/support/harness.js";
 import { startServerProcess } from "../test/support/serverProcess.js";
 import { table } from "./stats.js";
 import { createPredictProgram, freePort, ms, sleep, type Summary, summarize, tempDir } from "./support.js";
@@ -19,6 +20,8 @@ import { createPredictProgram, freePort, ms, sleep, type Summary, summarize, tem
  * each client sends its next request when its previous answer arrives. Per level and system: a warm-up
  * (BENCH_WARMUP_SECONDS), then BENCH_SECONDS measured; the two systems alternate level by level.
  * Every answer is checked ("Paris"); a wrong or failed one counts as an error, not as a sample.
+ * With TEST_MYSQL_URL (the npm script starts a private MariaDB when it is installed) the subgraph runs
+ * on MariaDB too, a second server process; the systems alternate level by level.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
@@ -142,24 +145,48 @@ async function serverCpuPerExecution(): Promise<{ cpuMsPerExecution: number; exe
   }
 }
 
-async function main(): Promise<void> {
-  const startedAt = Date.now();
+interface Subgraph {
+  target: Target;
+  label: string;
+  stop(): Promise<void>;
+}
+
+/** The subgraph as its own process on `database` (SQLite file, or a scratch database of the MariaDB server at `mysqlUrl`). */
+async function startSubgraph(database: "sqlite" | "mariadb", mysqlUrl?: string): Promise<Subgraph> {
   const data = tempDir("dspy-subgraph-bench-");
-  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "python", WORKERS, EXECUTE_RATE_LIMIT: "off" });
-  let peer: Awaited<ReturnType<typeof startPeer>> | undefined;
-  const results: Record<string, Record<number, Level>> = { subgraph: {}, fastapi: {} };
-  try {
-    peer = await startPeer();
-    const programId = await createPredictProgram(server.url, "bench-executions");
-    const subgraph: Target = {
-      name: "subgraph",
+  const scratch = await createScratchDatabase(database === "mariadb" ? { name: "mariadb", mysqlUrl } : { name: "sqlite" });
+  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "python", WORKERS, EXECUTE_RATE_LIMIT: "off", ...(scratch.databaseUrl ? { DATABASE_URL: scratch.databaseUrl } : {}) });
+  const programId = await createPredictProgram(server.url, "bench-executions");
+  return {
+    label: `subgraph on ${database} (executeProgram wait, ${WORKERS} workers)`,
+    target: {
+      name: `subgraph_${database}`,
       async call(question) {
         const response = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: EXECUTE, variables: { p: programId, q: question } }) });
         const body = (await response.json()) as { data?: { executeProgram?: { status: string; outputs?: { answer?: string } } } };
         const execution = body.data?.executeProgram;
         return execution?.status === "COMPLETED" && execution.outputs?.answer === "Paris";
       },
-    };
+    },
+    async stop() {
+      await server.stop();
+      await scratch.drop();
+      data.remove();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  // MariaDB too when a server is given (npm run bench:executions starts a private one when MariaDB is installed).
+  const mysqlUrl = process.env.TEST_MYSQL_URL;
+  const subgraphs: Subgraph[] = [];
+  let peer: Awaited<ReturnType<typeof startPeer>> | undefined;
+  const results: Record<string, Record<number, Level>> = { fastapi: {} };
+  try {
+    subgraphs.push(await startSubgraph("sqlite"));
+    if (mysqlUrl) subgraphs.push(await startSubgraph("mariadb", mysqlUrl));
+    peer = await startPeer();
     const peerUrl = peer.url;
     const fastapi: Target = {
       name: "fastapi",
@@ -169,8 +196,9 @@ async function main(): Promise<void> {
         return response.ok && body.data?.answer === "Paris";
       },
     };
+    for (const subgraph of subgraphs) results[subgraph.target.name] = {};
     for (const clients of LEVELS) {
-      for (const target of [subgraph, fastapi]) {
+      for (const target of [...subgraphs.map((subgraph) => subgraph.target), fastapi]) {
         await closedLoop(target, clients, WARMUP_SECONDS, false);
         results[target.name][clients] = await closedLoop(target, clients, SECONDS, true);
         const r = results[target.name][clients];
@@ -179,27 +207,26 @@ async function main(): Promise<void> {
     }
   } finally {
     await peer?.stop();
-    await server.stop();
-    data.remove();
+    for (const subgraph of subgraphs) await subgraph.stop();
   }
 
   const rows: string[][] = [["clients", "system", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "req/s vs FastAPI"]];
   const figures: Record<string, number | string> = {};
+  const labels = new Map<string, string>([...subgraphs.map((subgraph): [string, string] => [subgraph.target.name, subgraph.label]), ["fastapi", "FastAPI + dspy.asyncify (1 uvicorn)"]]);
   for (const clients of LEVELS) {
-    for (const name of ["subgraph", "fastapi"]) {
+    for (const [name, label] of labels) {
       const r = results[name][clients];
-      const ratio = name === "subgraph" ? `${(r.rps / results.fastapi[clients].rps).toFixed(2)}x` : "";
-      rows.push([String(clients), name === "subgraph" ? `subgraph (executeProgram wait, ${WORKERS} workers)` : "FastAPI + dspy.asyncify (1 uvicorn)", ms(r.rps).toString(), ms(r.latency.p50, 2).toString(), ms(r.latency.p99, 2).toString(), ms(r.latency.max).toString(), String(r.errors), ratio]);
+      const ratio = name === "fastapi" ? "" : `${(r.rps / results.fastapi[clients].rps).toFixed(2)}x`;
+      rows.push([String(clients), label, ms(r.rps).toString(), ms(r.latency.p50, 2).toString(), ms(r.latency.p99, 2).toString(), ms(r.latency.max).toString(), String(r.errors), ratio]);
       figures[`${name}_c${clients}_rps`] = ms(r.rps);
       figures[`${name}_c${clients}_p50_ms`] = ms(r.latency.p50, 2);
       figures[`${name}_c${clients}_p99_ms`] = ms(r.latency.p99, 2);
       figures[`${name}_c${clients}_errors`] = r.errors;
+      if (name !== "fastapi") figures[`${name}_rps_ratio_c${clients}`] = ms(r.rps / results.fastapi[clients].rps, 2);
     }
-    figures[`rps_ratio_c${clients}`] = ms(results.subgraph[clients].rps / results.fastapi[clients].rps, 2);
   }
   figures.workers = Number(WORKERS);
   figures.seconds_per_level = SECONDS;
-  figures.seconds = ms((Date.now() - startedAt) / 1000, 0);
   const cpu = await serverCpuPerExecution();
   console.error(`node CPU per execution (in-process adapter, 8 clients): ${cpu.cpuMsPerExecution.toFixed(2)} ms over ${cpu.executions} executions`);
   figures.node_cpu_ms_per_execution = ms(cpu.cpuMsPerExecution, 2);

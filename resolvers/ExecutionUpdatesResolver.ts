@@ -1,9 +1,9 @@
 import { Arg, Authorized, ID, Resolver, Root, Subscription } from "type-graphql";
 import { Execution, ExecutionStatus } from "../entities/index.js";
-import { EXECUTION_UPDATED, type ExecutionUpdate, listenToExecution } from "../src/executions/ExecutionEvents.js";
+import { type ExecutionUpdate, listenToExecution, listenToProgram } from "../src/executions/ExecutionEvents.js";
 import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
-import { filtered, listen } from "../src/pubsub.js";
+import { filtered } from "../src/pubsub.js";
 import type { ExecutionSnapshot } from "./ExecutionResolver.js";
 
 @Authorized(Role.VIEWER)
@@ -24,15 +24,11 @@ export class ExecutionUpdatesResolver {
     description: "Every transition of every execution of one program (only those into `statuses`, when given), in order per execution.",
     subscribe: async ({ args, context }) => {
       const ctx = context as GraphQLContext;
-      const updates = listen<ExecutionUpdate>(ctx.services.events, EXECUTION_UPDATED);
-      try {
-        const program = await ctx.services.programs.require(ctx.scope, args.programId as string, "programId");
-        const statuses = (args.statuses as ExecutionStatus[] | null | undefined) ?? [];
-        return filtered(updates, (u) => u.tenantId === ctx.scope.tenantId && u.programId === program.id && (statuses.length === 0 || statuses.includes(u.event.to)));
-      } catch (error) {
-        await updates.return?.();
-        throw error;
-      }
+      // Checked first: the program's topic is subscribed to only for a program the caller can see.
+      const program = await ctx.services.programs.require(ctx.scope, args.programId as string, "programId");
+      const statuses = (args.statuses as ExecutionStatus[] | null | undefined) ?? [];
+      const updates = listenToProgram(ctx.services.events, program.id);
+      return filtered(updates, (u) => u.tenantId === ctx.scope.tenantId && u.programId === program.id && (statuses.length === 0 || statuses.includes(u.event.to)));
     },
   })
   executionEvents(

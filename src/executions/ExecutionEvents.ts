@@ -22,6 +22,18 @@ export function publishExecutionUpdate(bus: EventBus, execution: Execution, even
   // executionUpdated) is not woken by every other execution's transitions: with N of them waiting,
   // a transition would otherwise cost N wake-ups, and N executions N².
   bus.publish(EXECUTION_UPDATED, execution.id, update);
+  // And on its program's, for executionEvents(programId): filtered once here, not once per subscriber.
+  bus.publish(EXECUTION_UPDATED, programTopic(execution.programId), update);
+}
+
+/** The topic id of one program's executions (ids are UUIDs either way; the prefix keeps them apart from executions'). */
+function programTopic(programId: string): string {
+  return `program:${programId}`;
+}
+
+/** The updates of every execution of one program, subscribed at once. */
+export function listenToProgram(bus: EventBus, programId: string): AsyncIterableIterator<ExecutionUpdate> {
+  return listen<ExecutionUpdate>(bus, EXECUTION_UPDATED, programTopic(programId));
 }
 
 /** The updates of one execution (see publishExecutionUpdate), subscribed at once (`listen`). */
