@@ -14,7 +14,7 @@ from typing import Any, Callable
 import dspy
 from dspy.utils.callback import BaseCallback
 
-from . import otel
+from . import callback_dispatch, otel
 from .inputs import input_issues
 from .errors import BridgeError, Cancelled, from_run_exception
 from .program_builder import ProgramBuilder
@@ -22,6 +22,9 @@ from .registry import ProgramEntry
 from .run_context import DEFAULT_MAX_LM_CALLS, RUN_CONTEXT, Budget, LimitExceeded, RunContext
 from .lm import LMEntry
 from .tracing import RunTracer, to_jsonable
+
+# Every run has callbacks (the guard, the tracer): DSPy's choice of their handlers is remembered (callback_dispatch.py).
+callback_dispatch.install()
 
 
 class RunGuard(BaseCallback):
