@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ChaosCluster, type Figures, chaosStacks, isTerminal, printFigures, signalGroup } from "./support/chaos.js";
+import { expectData, graphql } from "./support/graphql.js";
 
 /**
  * The fault scenarios of issue 11, on every stack with several instances (README "Chaos suite"):
@@ -75,6 +76,35 @@ for (const stack of chaosStacks()) {
         figures.push(killedRow);
         assert.equal(killedRow.stuck, 0, `stuck: ${JSON.stringify([...killedStatuses].filter(([, s]) => !isTerminal(s)))}\n${cluster.output()}`);
         assert.equal(killedRow.completed, killed.length);
+      } finally {
+        await cluster.stop();
+      }
+    });
+
+    it("waited-for executions started where they were accepted: their instance killed mid-run, another takes their held jobs over", async () => {
+      // The first call of each outlasts the job lock (3 s); the retry after the takeover answers at once.
+      const cluster = new ChaosCluster(stack, (nth) => (nth === 1 ? 8_000 : 50));
+      try {
+        await cluster.start(2);
+        const [a, b] = cluster.instances;
+        const ids = await cluster.submitWaited(a, b, 4, "held");
+        const running = await cluster.statuses(b, ids);
+        // Started by a at once (the local fast path), not queued: RUNNING before any job store poll could have claimed them.
+        assert.deepEqual([...new Set(running.values())], ["RUNNING"], JSON.stringify([...running]));
+        await a.kill();
+        const statuses = await cluster.settle(b, ids, 45_000);
+        const row = cluster.figures("waited-for, killed", "held-", statuses, false);
+        figures.push(row);
+        assert.equal(row.stuck, 0, `stuck: ${JSON.stringify([...statuses])}\n${cluster.output()}`);
+        assert.equal(row.completed, ids.length, JSON.stringify([...statuses]));
+        // Each was taken over through its held job: the interrupted attempt is in its log, then the one that completed.
+        for (const id of ids) {
+          const events = expectData(await graphql(b.url, `query($id: ID!) { execution(id: $id) { events { from to reason } } }`, { id })).execution.events;
+          assert.deepEqual(events.map((e: { to: string }) => e.to), ["PENDING", "RUNNING", "PENDING", "RUNNING", "COMPLETED"], JSON.stringify(events));
+          assert.match(events[2].reason, /interrupted/);
+          // Through the job it held, not the reconciler's safety net (which would also have finished it).
+          assert.doesNotMatch(b.output(), new RegExp(`\\[reconciler\\] execution ${id} `));
+        }
       } finally {
         await cluster.stop();
       }

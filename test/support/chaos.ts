@@ -190,6 +190,30 @@ export class ChaosCluster {
     return ids;
   }
 
+  /**
+   * Sends `count` waited-for executions (`wait: true`) to `instance` without waiting for their answers
+   * (which never come if it dies), each tagged; resolves once all of them exist, with their ids (read
+   * through `reader`).
+   */
+  async submitWaited(instance: ServerProcess, reader: ServerProcess, count: number, prefix: string): Promise<string[]> {
+    for (let i = 0; i < count; i++) {
+      void graphql(instance.url, `mutation($p: ID!, $q: String!) { executeProgram(input: { programId: $p, inputs: { question: $q, n: 1 }, wait: true }) { id } }`, {
+        p: this.programId,
+        q: `chaos-${prefix}-${i}`,
+      }).catch(() => undefined);
+    }
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const result = await graphql(reader.url, `query($p: ID!) { executions(programId: $p, first: 100) { edges { node { id inputs } } } }`, { p: this.programId });
+      const ids = expectData(result)
+        .executions.edges.filter((edge: { node: { inputs: { question?: string } } }) => edge.node.inputs.question?.startsWith(`chaos-${prefix}-`))
+        .map((edge: { node: { id: string } }) => edge.node.id);
+      if (ids.length === count) return ids;
+      if (Date.now() > deadline) throw new Error(`only ${ids.length} of ${count} waited-for executions were created`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** Statuses of `ids`, read through `instance`. */
   async statuses(instance: ServerProcess, ids: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
