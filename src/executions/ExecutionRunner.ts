@@ -3,6 +3,7 @@ import type { EntityManager } from "typeorm";
 import { INSTANCE_ID } from "../instance.js";
 import { loadRunContext } from "../programs/dependencies.js";
 import { programOf } from "../programs/programOf.js";
+import { VersionCache } from "../programs/VersionCache.js";
 import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { findRow } from "../db/findRow.js";
@@ -125,18 +126,12 @@ export class ExecutionRunner {
     return settled(await findRow(this.database.manager, Execution, { id: seen.id, tenantId: seen.tenantId }), TERMINAL);
   }
 
-  private readonly versions = new Map<string, ProgramVersion>();
+  private readonly versions = new VersionCache();
 
-  private async version(execution: Execution): Promise<ProgramVersion | null> {
-    const key = `${execution.tenantId}/${execution.programVersionId}`;
-    const kept = this.versions.get(key);
-    if (kept) return kept;
-    const version = await findRow(this.database.manager, ProgramVersion, { id: execution.programVersionId, tenantId: execution.tenantId });
-    if (version) {
-      if (this.versions.size >= VERSIONS_KEPT) this.versions.delete(this.versions.keys().next().value as string);
-      this.versions.set(key, version);
-    }
-    return version;
+  private version(execution: Execution): Promise<ProgramVersion | null> {
+    return this.versions.get(execution.tenantId, execution.programVersionId, () =>
+      findRow(this.database.manager, ProgramVersion, { id: execution.programVersionId, tenantId: execution.tenantId }),
+    );
   }
 
   /**
@@ -265,9 +260,6 @@ const HANDLER_RETRY_MS = 1_000;
 
 /** The job kind that runs attempts (src/jobs/JobScheduler.ts EXECUTE_PROGRAM), named in its spans. */
 const JOB_NAME = "execute-program";
-
-/** Versions never change once written, so each is read once (per instance, a bounded number of them). */
-const VERSIONS_KEPT = 256;
 
 function failure(code: string, layer: string, message: string, retriable: boolean, details: Record<string, unknown> | null = null): ExecutionError {
   return { code, layer, message, retriable, details };

@@ -1,5 +1,6 @@
 import type { EntityManager } from "typeorm";
 import { programOf } from "../programs/programOf.js";
+import { VersionCache } from "../programs/VersionCache.js";
 import { Execution, ExecutionEvent, ExecutionStatus, type ProgramVersion } from "../../entities/index.js";
 import { contentHash } from "../canonicalJson.js";
 import { AuditLog } from "../audit/AuditLog.js";
@@ -297,8 +298,11 @@ export class ExecutionService {
     return existing;
   }
 
+  /** `execute` has just read the program: its versions are there (VersionCache). */
+  private readonly versions = new VersionCache();
+
   private async versionToRun(scope: Scope, programId: string, versionId: string | null): Promise<ProgramVersion> {
-    const version = versionId ? await this.programs.getVersion(scope, versionId) : null;
+    const version = versionId ? await this.versions.get(scope.tenantId, versionId, () => this.programs.getVersion(scope, versionId)) : null;
     if (!version || version.programId !== programId) {
       throw new AppError("NOT_FOUND", `input.versionId: version '${versionId}' of program '${programId}' not found`, { path: "input.versionId" });
     }
