@@ -7,7 +7,7 @@ import { ExecutionStateMachine } from "../src/executions/ExecutionStateMachine.j
 import { createInProcessEventBus } from "../src/pubsub.js";
 import { expectData, expectError, graphql } from "./support/graphql.js";
 import { startFakeOpenAI, type ScriptedReply } from "./support/fakeOpenAI.js";
-import { createProgram, describeEachStack, EXECUTION_FIELDS, pollExecution } from "./support/stacks.js";
+import { createProgram, describeEachStack, EXECUTION_FIELDS, jobsDrained, pollExecution } from "./support/stacks.js";
 
 const EXECUTE = `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { ${EXECUTION_FIELDS} } }`;
 const CANCEL = `mutation($id: ID!) { cancelExecution(id: $id) { ${EXECUTION_FIELDS} } }`;
@@ -146,6 +146,29 @@ describeEachStack(
       const stillPending = await pollExecution(server().url, pending.id, terminal);
       assert.deepEqual(statuses(stillPending), ["PENDING", "CANCELLED"]);
       assert.equal(stillPending.attempt, 0, "never started");
+    });
+
+    it("a waited-for execution, started at once: a wait that runs out returns it RUNNING; one cancelled while waited for answers CANCELLED; no job is left", async () => {
+      const short = await execute("slow, with a short wait", { wait: true, waitTimeoutMs: 300 });
+      assert.equal(short.status, "RUNNING");
+      assert.deepEqual(statuses(short), ["PENDING", "RUNNING"]);
+      assert.equal((await pollExecution(server().url, short.id, terminal)).status, "COMPLETED");
+
+      const waited = execute("slow, cancelled while waited for", { wait: true });
+      let id: string | undefined;
+      for (const until = Date.now() + 10_000; !id && Date.now() < until; ) {
+        const page = expectData(await run(`query($p: ID!) { executions(programId: $p, status: RUNNING, first: 5) { edges { node { id inputs } } } }`, { p: program.programId })).executions;
+        id = page.edges.find((edge: any) => edge.node.inputs.question === "slow, cancelled while waited for")?.node.id;
+      }
+      assert.ok(id, "the waited-for execution is RUNNING");
+      assert.equal(expectData(await run(CANCEL, { id })).cancelExecution.status, "CANCELLED");
+      const answered = await waited;
+      assert.equal(answered.id, id);
+      assert.equal(answered.status, "CANCELLED", "the waiting caller learns of the cancel");
+      assert.deepEqual(statuses(answered), ["PENDING", "RUNNING", "CANCELLED"]);
+      // The job this instance held for each is gone with its run.
+      await jobsDrained(server(), "execute-program");
+      assert.equal(await server().jobs.countJobs("execute-program"), 0);
     });
 
     it("cancelling a RUNNING execution stops its worker before the next LM call", async () => {
