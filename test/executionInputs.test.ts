@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { expectData, expectError, graphql } from "./support/graphql.js";
-import { createProgram, describeEachStack, dummyLm } from "./support/stacks.js";
+import { createProgram, describeEachStack, dummyLm, jobsDrained } from "./support/stacks.js";
 
 const EXECUTE = `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { id status outputs programVersion { number } } }`;
 
@@ -103,5 +103,19 @@ describeEachStack("executeProgram input checks and idempotency", { DSPY_ADAPTER:
     const ids = new Set(results.map((r) => expectData(r).executeProgram.id));
     assert.equal(ids.size, 1);
     assert.equal((await written()).executions, before.executions + 1);
+  });
+
+  it("creates one execution for one key sent many times at once with wait (each started where it was accepted): all answer it COMPLETED", async () => {
+    const input = { programId: program.programId, inputs: valid, idempotencyKey: "burst-waited-1", wait: true };
+    await jobsDrained(server(), "execute-program"); // the earlier tests' jobs, removed just after their runs
+    const before = await written();
+    const results = await Promise.all(Array.from({ length: 8 }, () => run(EXECUTE, { input })));
+    const executions = results.map((r) => expectData(r).executeProgram);
+    assert.equal(new Set(executions.map((e) => e.id)).size, 1);
+    assert.deepEqual([...new Set(executions.map((e) => e.status))], ["COMPLETED"]);
+    const after = await written();
+    assert.equal(after.executions, before.executions + 1);
+    // The losers' held jobs went with their rolled-back transactions; the winner's with its run.
+    assert.equal(after.jobs, before.jobs);
   });
 });
