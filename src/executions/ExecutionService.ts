@@ -153,9 +153,12 @@ export class ExecutionService {
     } satisfies NewExecution;
     // A caller who waits wants the result, not a place in the queue: with a free slot here, it starts at once.
     // One who does not gets the execution as queued (PENDING), and the job store dispatches it.
+    const waitStart = Date.now();
     const local = waitMs !== null ? ((await this.queue.startHere?.({ executionId: fields.id, tenantId: scope.tenantId }, fields.maxAttempts, waitMs)) ?? null) : null;
+    // What is left of the caller's wait after a wait for a slot here.
+    const waitLeft = waitMs === null ? null : Math.max(0, waitMs - (Date.now() - waitStart));
     try {
-      if (local) return await this.startHere(scope, fields, `queued version ${version.number}`, local, waitMs ?? 0);
+      if (local) return await this.startHere(scope, fields, `queued version ${version.number}`, local, waitLeft ?? 0);
       const created = await this.database.transaction(async (manager) => {
         const result = await this.stateMachine.create(fields, `queued version ${version.number}`, manager);
         await auditCreation(manager, scope, result.execution);
@@ -163,7 +166,7 @@ export class ExecutionService {
       });
       this.stateMachine.publishCreated(created.execution, created.event);
       const queued = await this.enqueue(created.execution);
-      return await this.maybeWait(queued, waitMs);
+      return await this.maybeWait(queued, waitLeft);
     } catch (error) {
       // The same key, sent twice at once: the other request created it.
       if (key !== null && isUniqueViolation(error)) {
