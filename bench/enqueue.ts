@@ -14,8 +14,9 @@ import { createPredictProgram, graphql, ms, nowMs, sleep, startBenchServer, type
  * (`npm run bench:enqueue` starts a private FerretDB with scripts/with-ferretdb.sh when it can).
  *
  * The server runs in this process (startServer) with DSPY_ADAPTER=in-process, so an execution costs
- * no worker time and only the queue is measured. Per sample, `executeProgram(wait: true)` is sent and
- * two latencies are taken:
+ * no worker time and only the queue is measured. Per sample, `executeProgram` is sent (without `wait`,
+ * which would start it where it was accepted, without the queue) and, once it has ended, two latencies
+ * are taken:
  *  - "PENDING→RUNNING": the stored transition times (events { to at }, ms precision): from the
  *    execution's creation (persisted, then enqueued) to the job handler's RUNNING transition;
  *  - "sent→RUNNING": from just before the HTTP request is sent to the moment the RUNNING transition is
@@ -33,9 +34,13 @@ const TARGET_P50_MS = 20;
 const PRODUCT_ENV = { DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off" };
 const BASELINE_ENV = { DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off", JOB_POLL_MS: "5000", JOB_NOTIFICATIONS: "0" };
 
+// Without `wait`: a waited-for execution is started where it was accepted, without the queue (README
+// "Executions"); the queue is what this bench measures. Each sample then waits for its execution's end.
 const EXECUTE = `mutation($p: ID!, $q: String!) {
-  executeProgram(input: { programId: $p, inputs: { question: $q }, wait: true }) { id status events { to at } }
+  executeProgram(input: { programId: $p, inputs: { question: $q } }) { id }
 }`;
+const EXECUTION = `query($id: ID!) { execution(id: $id) { id status events { to at } } }`;
+const TERMINAL = ["COMPLETED", "FAILED", "CANCELLED"];
 
 interface Execution {
   id: string;
@@ -58,14 +63,27 @@ async function measure(server: RunningServer, name: string, n: number, spreadMs:
   const programId = await createPredictProgram(server.url, name);
   // When each execution's RUNNING transition was published, by execution id.
   const runningSeen = new Map<string, number>();
+  // And when it ended, so a sample knows when to read its events.
+  const ended = new Map<string, () => void>();
+  const endedIds = new Set<string>();
   const updates = listen<ExecutionUpdate>(server.services.events, EXECUTION_UPDATED);
   void (async () => {
-    for await (const update of updates) if (update.event.to === "RUNNING" && !runningSeen.has(update.execution.id)) runningSeen.set(update.execution.id, nowMs());
+    for await (const update of updates) {
+      const id = update.execution.id;
+      if (update.event.to === "RUNNING" && !runningSeen.has(id)) runningSeen.set(id, nowMs());
+      if (TERMINAL.includes(update.event.to)) {
+        endedIds.add(id);
+        ended.get(id)?.();
+      }
+    }
   })();
   let failed = 0;
   const one = async (i: number): Promise<Sample | null> => {
     const sentAt = nowMs();
-    const { executeProgram: execution } = await graphql<{ executeProgram: Execution }>(server.url, EXECUTE, { p: programId, q: `Capital of France? (${name} ${i})` });
+    const { executeProgram: queued } = await graphql<{ executeProgram: { id: string } }>(server.url, EXECUTE, { p: programId, q: `Capital of France? (${name} ${i})` });
+    if (!endedIds.has(queued.id)) await new Promise<void>((resolve) => ended.set(queued.id, resolve));
+    ended.delete(queued.id);
+    const { execution } = await graphql<{ execution: Execution }>(server.url, EXECUTION, { id: queued.id });
     const at = (to: string) => Date.parse(execution.events.find((event) => event.to === to)?.at ?? "");
     const published = runningSeen.get(execution.id);
     if (execution.status !== "COMPLETED" || published === undefined) {

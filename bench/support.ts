@@ -82,14 +82,17 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
 }
 
 /**
- * The server in this process (as test/support/harness.ts starts it): 127.0.0.1, a free port, a fresh
+ * The server in this process (as test/support/harness.ts starts it): 127.0.0.1, a free port, development
+ * mode (no credentials) unless `env` configures authentication, a fresh
  * SQLite file in a temporary folder (a file, as in production, not `:memory:`), and with `mongoServerUrl`
  * the jobs in a scratch database of that MongoDB server, dropped at stop.
  */
 export async function startBenchServer(env: Record<string, string>, mongoServerUrl?: string): Promise<RunningServer> {
   const data = tempDir("dspy-subgraph-bench-");
   const mongo = mongoServerUrl ? scratchMongoDatabase(mongoServerUrl) : undefined;
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: data.dir, LM_EGRESS_ALLOW: "127.0.0.0/8,::1", ...env, ...(mongo ? { MONGO_URL: mongo.url } : {}) });
+  // Development mode (no credentials) unless the caller configures authentication, as startServerProcess does.
+  const auth = Object.keys(env).some((name) => name.startsWith("AUTH_")) ? {} : { AUTH_DEV_MODE: "1" };
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: data.dir, LM_EGRESS_ALLOW: "127.0.0.0/8,::1", ...auth, ...env, ...(mongo ? { MONGO_URL: mongo.url } : {}) });
   let server: RunningServer;
   try {
     server = await startServer(config);
