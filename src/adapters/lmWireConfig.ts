@@ -60,5 +60,13 @@ export function lmKey(lm: LanguageModelSpec, config: LmWireConfig): string {
 
 /** Key under which a worker keeps a program version: its id plus the hash of what defines it. */
 export function programHash(definition: unknown, compiledState: unknown): string {
-  return contentHash({ definition, compiledState: compiledState ?? null });
+  // A version's objects are read once and kept (VersionCache) and never change: hashed once each, not per run
+  // (an optimized program's demos can make this canonical JSON tens of KB).
+  const known = typeof definition === "object" && definition !== null ? hashes.get(definition) : undefined;
+  if (known && known.compiledState === compiledState) return known.hash;
+  const hash = contentHash({ definition, compiledState: compiledState ?? null });
+  if (typeof definition === "object" && definition !== null) hashes.set(definition, { compiledState, hash });
+  return hash;
 }
+
+const hashes = new WeakMap<object, { compiledState: unknown; hash: string }>();
