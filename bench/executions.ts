@@ -107,6 +107,19 @@ async function startPeer(): Promise<{ url: string; child: ChildProcess; stop(): 
   };
 }
 
+/** `executeProgram(wait: true)` of the bench's program on a server: right when it COMPLETED with "Paris". */
+function executeTarget(name: string, url: string, programId: string): Target {
+  return {
+    name,
+    async call(question) {
+      const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: EXECUTE, variables: { p: programId, q: question } }) });
+      const body = (await response.json()) as { data?: { executeProgram?: { status: string; outputs?: { answer?: string } } } };
+      const execution = body.data?.executeProgram;
+      return execution?.status === "COMPLETED" && execution.outputs?.answer === "Paris";
+    },
+  };
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 function cpuSecondsOf(pid: number): number {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -119,26 +132,18 @@ const CLOCK_TICKS = 100;
  * Node's CPU per execution: the server process alone (its own process, DSPY_ADAPTER=in-process, so no
  * worker shares the count), 8 closed-loop clients for BENCH_SECONDS after a warm-up; CPU time from /proc.
  */
-async function serverCpuPerExecution(): Promise<{ cpuMsPerExecution: number; executions: number; rssMb: number }> {
+async function serverCpuPerExecution(): Promise<{ cpuMsPerExecution: number; executions: number }> {
   const data = tempDir("dspy-subgraph-bench-cpu-");
   const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off" });
   try {
     const programId = await createPredictProgram(server.url, "bench-cpu");
-    const target: Target = {
-      name: "in-process",
-      async call(question) {
-        const response = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: EXECUTE, variables: { p: programId, q: question } }) });
-        const body = (await response.json()) as { data?: { executeProgram?: { status: string } } };
-        return body.data?.executeProgram?.status === "COMPLETED";
-      },
-    };
+    const target = executeTarget("in-process", server.url, programId);
     await closedLoop(target, 8, WARMUP_SECONDS, false);
     const pid = server.child.pid!;
     const before = cpuSecondsOf(pid);
     const level = await closedLoop(target, 8, SECONDS, true);
     const used = cpuSecondsOf(pid) - before;
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-    return { cpuMsPerExecution: (used * 1000) / level.latency.n, executions: level.latency.n, rssMb: rssKb / 1024 };
+    return { cpuMsPerExecution: (used * 1000) / level.latency.n, executions: level.latency.n };
   } finally {
     await server.stop();
     data.remove();
@@ -159,15 +164,7 @@ async function startSubgraph(database: "sqlite" | "mariadb", mysqlUrl?: string):
   const programId = await createPredictProgram(server.url, "bench-executions");
   return {
     label: `subgraph on ${database} (executeProgram wait, ${WORKERS} workers)`,
-    target: {
-      name: `subgraph_${database}`,
-      async call(question) {
-        const response = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: EXECUTE, variables: { p: programId, q: question } }) });
-        const body = (await response.json()) as { data?: { executeProgram?: { status: string; outputs?: { answer?: string } } } };
-        const execution = body.data?.executeProgram;
-        return execution?.status === "COMPLETED" && execution.outputs?.answer === "Paris";
-      },
-    },
+    target: executeTarget(`subgraph_${database}`, server.url, programId),
     async stop() {
       await server.stop();
       await scratch.drop();

@@ -110,11 +110,12 @@ export class Database {
     }
     const runner = this.dataSource.createQueryRunner();
     const done: [QueuedTransaction, unknown][] = [];
-    let open = group;
+    // The item running, and those after it: the group failing fails them too.
+    let next = 0;
     try {
       await runner.startTransaction();
-      for (const item of group) {
-        open = group.slice(group.indexOf(item));
+      for (; next < group.length; next++) {
+        const item = group[next];
         // Nested: TypeORM makes it a savepoint of the transaction above.
         await runner.startTransaction();
         try {
@@ -126,14 +127,12 @@ export class Database {
           item.reject(error);
         }
       }
-      open = [];
       await runner.commitTransaction();
       for (const [item, value] of done) item.resolve(value);
     } catch (error) {
       // The group's own BEGIN, a savepoint or the COMMIT failed: none of it was written.
       await runner.rollbackTransaction().catch(() => undefined);
-      for (const [item] of done) item.reject(error);
-      for (const item of open) item.reject(error);
+      for (const item of [...done.map(([item]) => item), ...group.slice(next)]) item.reject(error);
     } finally {
       await runner.release();
     }

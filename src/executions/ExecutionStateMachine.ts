@@ -76,8 +76,7 @@ export class ExecutionStateMachine extends EventEmitter<{ transition: [Execution
 
   /** Creates the execution in PENDING with its first event (inside the caller's transaction). */
   async create(fields: NewExecution, reason: string, manager: EntityManager): Promise<{ execution: Execution; event: ExecutionEvent }> {
-    const event = eventFor(fields.id, fields.tenantId, 1, null, PENDING, reason, fields.attempt);
-    const execution = Object.assign(new Execution(), fields, { status: PENDING, transitions: 1, version: 1, createdAt: event.at, updatedAt: event.at });
+    const { execution, event } = queuedOf(fields, reason);
     await insertRow(manager, Execution, execution);
     await insertRow(manager, ExecutionEvent, event);
     return { execution, event };
@@ -89,8 +88,7 @@ export class ExecutionStateMachine extends EventEmitter<{ transition: [Execution
    * publish with publishCreated then publishStarted.
    */
   async createStarted(fields: NewExecution, reason: string, start: { reason: string; leaseExpiresAt: Date }, manager: EntityManager): Promise<Started> {
-    const queued = eventFor(fields.id, fields.tenantId, 1, null, PENDING, reason, fields.attempt);
-    const pending = Object.assign(new Execution(), fields, { status: PENDING, transitions: 1, version: 1, createdAt: queued.at, updatedAt: queued.at });
+    const { execution: pending, event: queued } = queuedOf(fields, reason);
     const started = eventFor(fields.id, fields.tenantId, 2, PENDING, RUNNING, start.reason, fields.attempt + 1);
     const running = Object.assign(new Execution(), pending, {
       status: RUNNING,
@@ -177,6 +175,13 @@ export interface Started {
   queued: ExecutionEvent;
   running: Execution;
   started: ExecutionEvent;
+}
+
+/** A new execution as queued (PENDING, version 1) and its first event. */
+function queuedOf(fields: NewExecution, reason: string): { execution: Execution; event: ExecutionEvent } {
+  const event = eventFor(fields.id, fields.tenantId, 1, null, PENDING, reason, fields.attempt);
+  const execution = Object.assign(new Execution(), fields, { status: PENDING, transitions: 1, version: 1, createdAt: event.at, updatedAt: event.at });
+  return { execution, event };
 }
 
 function eventFor(executionId: string, tenantId: string, seq: number, from: ExecutionStatus | null, to: ExecutionStatus, reason: string, attempt: number): ExecutionEvent {

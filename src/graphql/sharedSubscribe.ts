@@ -3,6 +3,8 @@ import type { GraphQLContext } from "./context.js";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
+const results = new WeakMap<object, Map<string, Result>>();
+
 /**
  * graphql-js's `subscribe`, with the execution of each event shared between subscribers: those with
  * the same operation (its text, name and variables) and the same rights (tenant and role: what every
@@ -11,13 +13,7 @@ type Result = ExecutionResult | Promise<ExecutionResult>;
  * when the bus hands every listener the same object (in-process and Redis alike); the first state a
  * subscription sends (executionUpdated) is its own.
  */
-export function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
-  return subscribeSharing(args);
-}
-
-const results = new WeakMap<object, Map<string, Result>>();
-
-async function subscribeSharing(args: ExecutionArgs): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
+export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
   if (!isAsyncIterable(stream)) return stream; // the errors of subscribing
   const key = shareKey(args);

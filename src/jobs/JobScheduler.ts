@@ -335,12 +335,11 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
       freed = true;
     };
     const job = new HeldJob(this.backend.repository, EXECUTE_PROGRAM, { ...data }, this.holder, this.historyMs > 0);
-    const attributes = { "messaging.system": "agenda", "messaging.operation.type": "send", "messaging.destination.name": EXECUTE_PROGRAM, "dspy.execution.id": data.executionId };
     return {
       start: this.runner.startOf(1, maxAttempts),
       writeWithin: (manager) => job.writeWithin(manager),
       // The producer span of a traced request, as for a queued job.
-      afterCommit: () => withSpan(`${EXECUTE_PROGRAM} publish`, { kind: SpanKind.PRODUCER, onlyInTrace: true, attributes }, () => job.afterCommit()),
+      afterCommit: () => publishing(data, () => job.afterCommit()),
       run: (running: Execution) => {
         const run = this.runner.runHeld(running, job).finally(() => {
           free();
@@ -354,9 +353,7 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
   }
 
   async enqueue(data: ExecuteProgramData): Promise<void> {
-    // A span only inside a traced request (the reconciler's requeues are nobody's trace).
-    const attributes = { "messaging.system": "agenda", "messaging.operation.type": "send", "messaging.destination.name": EXECUTE_PROGRAM, "dspy.execution.id": data.executionId };
-    await withSpan(`${EXECUTE_PROGRAM} publish`, { kind: SpanKind.PRODUCER, onlyInTrace: true, attributes }, () => this.agenda.now(EXECUTE_PROGRAM, data));
+    await publishing(data, () => this.agenda.now(EXECUTE_PROGRAM, data));
   }
 
   async executionsWithLiveJobs(): Promise<Set<string>> {
@@ -385,6 +382,12 @@ export class JobScheduler extends EventEmitter<JobSchedulerEvents> implements Ex
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.all([Promise.race([Promise.allSettled([...this.localRuns]), timeout]).finally(() => clearTimeout(timer)), this.agenda.drain({ timeout: timeoutMs })]);
   }
+}
+
+/** The producer span of an execution's job being put in the store: only inside a traced request (the reconciler's requeues are nobody's trace). */
+function publishing<T>(data: ExecuteProgramData, send: () => Promise<T>): Promise<T> {
+  const attributes = { "messaging.system": "agenda", "messaging.operation.type": "send", "messaging.destination.name": EXECUTE_PROGRAM, "dspy.execution.id": data.executionId };
+  return withSpan(`${EXECUTE_PROGRAM} publish`, { kind: SpanKind.PRODUCER, onlyInTrace: true, attributes }, send);
 }
 
 /** Keeps a long job's lock fresh so no other instance takes it for abandoned. */
