@@ -89,6 +89,13 @@ export class Execution extends TenantScoped {
   @Column({ type: "json", nullable: true })
   usage!: UsageRecord | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description: "Which adapter ran the last attempt: 'native' (Predict / ChainOfThought in the server, DSPY_ADAPTER auto or native), 'python' (DSPy in a worker) or 'in-process'. Null until an attempt ends.",
+  })
+  @Column({ type: "varchar", length: 16, nullable: true })
+  adapter!: string | null;
+
   @Field(() => Int, { description: "Attempts started so far (0 until the first one starts)." })
   @Column({ type: "integer" })
   attempt!: number;

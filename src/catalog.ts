@@ -57,7 +57,14 @@ export interface MetricKindEntry {
   keys: string[];
 }
 
+export interface RunLimits {
+  maxLmCalls: number;
+  maxSteps: number;
+  maxMapItems: number;
+}
+
 interface Catalog {
+  runLimits: RunLimits;
   moduleTypes: Record<string, ModuleTypeEntry>;
   optimizers: Record<string, OptimizerEntry>;
   metricKinds: Record<string, MetricKindEntry>;
@@ -68,6 +75,8 @@ const CATALOG: Catalog = JSON.parse(fs.readFileSync(path.join(BRIDGE_DIR, "dspy_
 export const MODULE_TYPES: Readonly<Record<string, ModuleTypeEntry>> = CATALOG.moduleTypes;
 export const OPTIMIZER_ENTRIES: Readonly<Record<string, OptimizerEntry>> = CATALOG.optimizers;
 export const METRIC_KIND_ENTRIES: Readonly<Record<string, MetricKindEntry>> = CATALOG.metricKinds;
+/** Bounds of one run, whichever adapter runs it: LM calls (unless MAX_LM_CALLS_PER_EXECUTION says otherwise), forward steps, elements of one map. */
+export const RUN_LIMITS: Readonly<RunLimits> = CATALOG.runLimits;
 
 /** An own entry of a catalog table ("constructor" and "__proto__" name nothing). */
 export function entryOf<T>(table: Readonly<Record<string, T>>, name: unknown): T | undefined {

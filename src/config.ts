@@ -1,4 +1,5 @@
 import path from "node:path";
+import { RUN_LIMITS } from "./catalog.js";
 import { AppError } from "./errors.js";
 import { EgressPolicy } from "./languageModels/egressPolicy.js";
 import { INTROSPECTION_MODES, type IntrospectionMode } from "./limits/introspection.js";
@@ -43,7 +44,7 @@ export interface Config {
   /** REDIS_URL: the cross-instance event bus, job notifications and shared rate limits. Unset: in-process. */
   redisUrl?: string;
   /** `python`: real DSPy in the worker pool; `in-process`: the deterministic stand-in (dummy model only). */
-  adapter: "python" | "in-process";
+  adapter: "auto" | "native" | "python" | "in-process";
   workers: {
     /** Local Python workers to start. */
     count: number;
@@ -186,6 +187,9 @@ export interface AuthConfig {
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
 const MIN_SECRET_BYTES = 32;
 
+/** DSPY_ADAPTER: auto (native where src/native runs the program identically, else the Python workers), native (the dummy model too), python, in-process. */
+const ADAPTERS: readonly Config["adapter"][] = ["auto", "native", "python", "in-process"];
+
 function loadAuthConfig(read: (name: ServerEnvName) => string | undefined): AuthConfig {
   const devRaw = read("AUTH_DEV_MODE") ?? "0";
   if (devRaw !== "0" && devRaw !== "1") throw new AppError("BAD_CONFIG", `AUTH_DEV_MODE must be 0 or 1, got '${devRaw}'`);
@@ -242,9 +246,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     throw new AppError("BAD_CONFIG", "REDIS_URL must look like redis://host:port (leave it unset for the in-process event bus)");
   }
-  const adapter = read("DSPY_ADAPTER") ?? "python";
-  if (adapter !== "python" && adapter !== "in-process") {
-    throw new AppError("BAD_CONFIG", `DSPY_ADAPTER must be 'python' or 'in-process', got '${adapter}'`);
+  const adapter = read("DSPY_ADAPTER") ?? "auto";
+  if (!ADAPTERS.includes(adapter as Config["adapter"])) {
+    throw new AppError("BAD_CONFIG", `DSPY_ADAPTER must be one of ${ADAPTERS.map((a) => `'${a}'`).join(", ")}, got '${adapter}'`);
   }
   const workers = { count: int("WORKERS", 2, 0, 256), concurrency: int("WORKER_CONCURRENCY", 4, 1, 256), bind: read("WORKER_BIND") };
   const retryInitialMs = int("EXECUTION_RETRY_BACKOFF_MS", 1_000, 0, 3_600_000);
@@ -257,7 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth: loadAuthConfig(read),
     mongoUrl,
     redisUrl,
-    adapter,
+    adapter: adapter as Config["adapter"],
     workers,
     executions: {
       maxAttempts: int("EXECUTION_MAX_ATTEMPTS", 3, 1, 100),
@@ -267,7 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       waitMaxMs: int("EXECUTION_WAIT_MAX_MS", 60_000, 1, 3_600_000),
       cancelPollMs: int("EXECUTION_CANCEL_POLL_MS", 2_000, 50, 3_600_000),
       reconcileMs: int("EXECUTION_RECONCILE_MS", 30_000, 100, 86_400_000),
-      maxLmCalls: int("MAX_LM_CALLS_PER_EXECUTION", 200, 1, 100_000),
+      maxLmCalls: int("MAX_LM_CALLS_PER_EXECUTION", RUN_LIMITS.maxLmCalls, 1, 100_000),
     },
     evaluations: {
       concurrency: int("EVALUATION_CONCURRENCY", 1, 1, 256),

@@ -11,7 +11,8 @@ async function main(): Promise<void> {
   const database = config.databaseUrl ? "MySQL" : `embedded SQLite in ${config.dataDir}`;
   // The job store actually opened (SQL: the database above; MongoDB: MONGO_URL), never the URL with its credentials.
   const jobStore = server.jobStore === "SQL" ? `SQL (the ${config.databaseUrl ? "MySQL" : "SQLite"} database)` : `${server.jobStore}${config.mongoUrl ? ` (${redactMongoUrl(config.mongoUrl)})` : ""}`;
-  const adapter = config.adapter === "python" ? `python (${config.workers.count} local workers${config.workers.bind ? `, remote ones on ${config.workers.bind}` : ""})` : "in-process";
+  const pool = `${config.workers.count} local workers${config.workers.bind ? `, remote ones on ${config.workers.bind}` : ""}`;
+  const adapter = config.adapter === "in-process" ? "in-process" : config.adapter === "python" ? `python (${pool})` : `${config.adapter} (native in Node where it can, else python: ${pool})`;
   logger.info({ auth: authSummary(config).replace(/^auth: /, "") }, "authentication");
   if (config.auth.devMode) fs.writeSync(2, devModeWarning(config));
   logger.info(

@@ -2,7 +2,10 @@
 tutorial serves a program (FastAPI, `dspy.asyncify`, one uvicorn process).
 
 Same signature as the bench's program definition (instructions "Answer briefly.", question -> answer),
-DSPy's DummyLM with the same substring answers, configured once at import. Run by the bench as
+DSPy's DummyLM with the same substring answers, configured once at import. With PEER_LM_API_BASE set
+(the bench's "1 ms OpenAI-compatible LM" comparison, bench/fakeOpenAIServer.ts), the LM is instead
+`dspy.LM("openai/bench-model", api_base=PEER_LM_API_BASE, api_key="x", cache=False, num_retries=0)`,
+the configuration the subgraph's model gets there. Run by the bench as
 
     python -m uvicorn fastapi_peer:app --host 127.0.0.1 --port PORT --no-access-log
 
@@ -10,10 +13,16 @@ DSPy's DummyLM with the same substring answers, configured once at import. Run b
 access log, which the subgraph does not write either).
 """
 
-import dspy
-from dspy.utils.dummies import DummyLM
-from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel
+import os
+
+# As the subgraph's worker (dspy_bridge/worker.py): litellm's model price list from its package, not
+# fetched from the internet on first use.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import dspy  # noqa: E402
+from dspy.utils.dummies import DummyLM  # noqa: E402
+from fastapi import FastAPI, HTTPException  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
 
 ANSWERS = {"France": {"answer": "Paris"}}
 
@@ -33,7 +42,12 @@ class Question(BaseModel):
 
 
 # As the tutorial: configure the LM once and asyncify the program (async_max_workers=4, as there).
-dspy.settings.configure(lm=DummyLM(ANSWERS), async_max_workers=4)
+API_BASE = os.environ.get("PEER_LM_API_BASE")
+if API_BASE:
+    lm = dspy.LM("openai/bench-model", api_base=API_BASE, api_key="x", cache=False, num_retries=0)
+else:
+    lm = DummyLM(ANSWERS)
+dspy.settings.configure(lm=lm, async_max_workers=4)
 dspy_program = dspy.asyncify(dspy.Predict(Answerer))
 
 

@@ -16,6 +16,8 @@ CATALOG: dict[str, Any] = json.loads(Path(__file__).with_name("catalog.json").re
 MODULE_TYPES: dict[str, dict[str, Any]] = CATALOG["moduleTypes"]
 OPTIMIZERS: dict[str, dict[str, Any]] = CATALOG["optimizers"]
 METRIC_KINDS: dict[str, dict[str, Any]] = CATALOG["metricKinds"]
+# Bounds of one run, the same for the server's native adapter (src/native/forward.ts).
+RUN_LIMITS: dict[str, int] = {key: value for key, value in CATALOG["runLimits"].items() if not key.startswith("$")}
 
 # "stage" is the catalog's own keyword (constructor or compile()); jsonschema ignores unknown keywords.
 _OPTION_VALIDATORS = {

@@ -19,10 +19,11 @@ from typing import Any, Callable
 
 import dspy
 
+from .catalog import RUN_LIMITS
 from .errors import BridgeError
 from .run_context import CURRENT_STEP, current
 
-MAX_MAP_ITEMS = 100
+MAX_MAP_ITEMS = RUN_LIMITS["maxMapItems"]
 
 Results = dict[str, Any]
 CallModule = Callable[[str], dspy.Module]

@@ -39,6 +39,9 @@ COMMANDS = (
     "embed",
     "define_corpus",
     "search",
+    # The server's native adapter (answers.py)
+    "parse_answer",
+    "lm_capabilities",
 )
 _COMMAND_SET = frozenset(COMMANDS)
 MAX_ID_LENGTH = 256

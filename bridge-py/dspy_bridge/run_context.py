@@ -11,13 +11,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .catalog import RUN_LIMITS
 from .errors import BridgeError
 
 # The forward step being run ("gen", "answers[2].gen"), read by the tracer when DSPy reports the module call.
 CURRENT_STEP: ContextVar[str | None] = ContextVar("dspy_bridge_current_step", default=None)
 
-DEFAULT_MAX_LM_CALLS = 200
-DEFAULT_MAX_STEPS = 1000
+DEFAULT_MAX_LM_CALLS = RUN_LIMITS["maxLmCalls"]
+DEFAULT_MAX_STEPS = RUN_LIMITS["maxSteps"]
 MAX_PROGRAM_DEPTH = 3
 
 

@@ -31,7 +31,7 @@ from typing import Any  # noqa: E402
 import dspy  # noqa: E402
 import zmq  # noqa: E402
 
-from . import corpora, corpus_commands, egress, otel, protocol  # noqa: E402
+from . import answers, corpora, corpus_commands, egress, otel, protocol  # noqa: E402
 from .errors import BridgeError, Cancelled, bad_message, cancelled_error, internal, register_secret  # noqa: E402
 from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
@@ -438,6 +438,10 @@ class Worker:
                     raise bad_message("payload.egress_allow must be a list of strings", path="payload.egress_allow")
                 egress.configure(allow)
             return list_mcp_tools(p)
+        if request.command == "parse_answer":
+            return answers.parse_answer(p)
+        if request.command == "lm_capabilities":
+            return answers.lm_capabilities(p)
         if request.command in corpus_commands.COMMANDS:
             return corpus_commands.handle(request.command, p)
         raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")

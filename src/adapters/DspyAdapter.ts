@@ -133,7 +133,11 @@ export interface ExecuteResult {
   outputs: Record<string, unknown>;
   trace: ModuleCallTrace[];
   usage: Usage;
+  /** Which adapter ran it: "python" (DSPy in a worker), "native" (src/native, in Node) or "in-process". */
+  adapter?: AdapterName;
 }
+
+export type AdapterName = "python" | "native" | "in-process";
 
 export type MetricKind = "exact_match" | "normalized_exact_match" | "contains" | "token_f1" | "numeric" | "passage_match" | "lm_judge";
 

@@ -1,6 +1,7 @@
 import { MODULE_TYPES } from "../catalog.js";
 import { AppError } from "../errors.js";
-import { type Binding, type Condition, type FieldType, type ModuleSpec, type NormalizedProgram, type Step, checkValue } from "../programs/definition/index.js";
+import { type FieldType, type ModuleSpec, type NormalizedProgram, checkValue } from "../programs/definition/index.js";
+import { RunBudget, runSteps } from "../native/forward.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import { aggregateScore, commonLabels, scoreSimple, validateMetric } from "../evaluations/metrics.js";
 import type { IssueDetail } from "../errors.js";
@@ -54,7 +55,7 @@ export class InProcessAdapter implements DspyAdapter {
     // A run here is one synchronous step: it can only be cancelled before it starts.
     if (request.signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled", { layer: "worker" });
     const answers = (request.lm.config?.answers ?? []) as Answers;
-    return run(program, request.inputs, answers, { next: 0 }, request.program.compiledState);
+    return { ...(await run(program, request.inputs, answers, { next: 0 }, request.program.compiledState)), adapter: "in-process" };
   }
 
   /**
@@ -97,7 +98,7 @@ export class InProcessAdapter implements DspyAdapter {
       let score = 0;
       let error: string | null = null;
       try {
-        prediction = run(program, example.inputs, answers, cursor, request.program.compiledState).outputs;
+        prediction = (await run(program, example.inputs, answers, cursor, request.program.compiledState)).outputs;
         if (!Object.hasOwn(prediction, spec.output)) error = `metric: the prediction has no output '${spec.output}'`;
         else score = scoreSimple(spec.kind, prediction[spec.output], example.labels[spec.label], spec.tolerance ?? 0) ?? 0;
       } catch (cause) {
@@ -251,72 +252,30 @@ function demosOf(compiledState: unknown, predictor: string): Record<string, unkn
 }
 
 /** `cursor.next`: the next answer of a list (one run, or a whole evaluation, shares one DummyLM). */
-function run(program: NormalizedProgram, inputs: Record<string, unknown>, answers: Answers, cursor: { next: number }, compiledState: unknown = null): ExecuteResult {
+async function run(program: NormalizedProgram, inputs: Record<string, unknown>, answers: Answers, cursor: { next: number }, compiledState: unknown = null): Promise<ExecuteResult> {
   const trace: ModuleCallTrace[] = [];
-  const call = (step: { call: string; as: string }, callInputs: Record<string, unknown>): Record<string, unknown> => {
+  const call = async (name: string, step: string, callInputs: Record<string, unknown>): Promise<Record<string, unknown>> => {
     const started = performance.now();
-    const module = program.modules[step.call]!;
+    const module = program.modules[name]!;
     const prompt = renderPrompt(module, callInputs);
     const answer = Array.isArray(answers) ? answers[cursor.next++] : Object.entries(answers).find(([key]) => prompt.includes(key))?.[1];
     if (answer === undefined) throw new AppError("LM_ERROR", "the dummy model has no answer for this prompt", { layer: "lm" });
-    const outputs = parseOutputs(step.call, module, answer);
+    const outputs = parseOutputs(name, module, answer);
     const duration = performance.now() - started;
     trace.push({
-      step: step.as,
-      module: step.call,
+      step,
+      module: name,
       type: module.type,
       inputs: callInputs,
       outputs,
       duration_ms: duration,
-      lm_calls: [{ model: "dummy", messages: [...demoMessages(module, demosOf(compiledState, predictorName(step.call, module))), { role: "user", content: prompt }], response: JSON.stringify(answer), usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, latency_ms: duration }],
+      lm_calls: [{ model: "dummy", messages: [...demoMessages(module, demosOf(compiledState, predictorName(name, module))), { role: "user", content: prompt }], response: JSON.stringify(answer), usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }, latency_ms: duration }],
     });
     return outputs;
   };
-  const outputs = runSteps(program.forward, { input: inputs }, call);
+  const outputs = await runSteps(program.forward, { input: inputs }, call, new RunBudget());
   if (!outputs) throw new AppError("DSPY_ERROR", "the program ended without a return step", { layer: "dspy" });
   return { outputs, trace, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, lm_calls: trace.length } };
-}
-
-type Results = Record<string, Record<string, unknown>>;
-type Call = (step: { call: string; as: string }, inputs: Record<string, unknown>) => Record<string, unknown>;
-
-/** The forward interpreter's rules (bridge-py/dspy_bridge/forward.py), sequentially: map runs one item at a time. */
-function runSteps(steps: readonly Step[], scope: Results, call: Call): Record<string, unknown> | undefined {
-  return runBlock(steps, { ...scope }, call);
-}
-
-/** Runs steps in `results` (which they extend); the return step's values, if there is one. */
-function runBlock(steps: readonly Step[], results: Results, call: Call): Record<string, unknown> | undefined {
-  const value = (binding: Binding) => ("literal" in binding ? structuredClone(binding.literal) : results[binding.ref.step]![binding.ref.field]);
-  const bindAll = (bindings: Record<string, Binding>) => Object.fromEntries(Object.entries(bindings).map(([name, binding]) => [name, value(binding)]));
-  const holds = (c: Condition) => results[c.ref.step]![c.ref.field] === c.equals;
-  for (const step of steps) {
-    if ("return" in step) return bindAll(step.return);
-    if ("call" in step) results[step.as] = call(step, bindAll(step.with));
-    else if ("map" in step) {
-      const runs = (value(step.map) as unknown[]).map((item, index) => runSteps(step.steps, { ...results, [step.as]: { item, index } }, call)!);
-      const fields = runs.length > 0 ? Object.keys(runs[0]!) : [];
-      results[step.as] = Object.fromEntries(fields.map((f) => [f, runs.map((r) => r[f])]));
-    } else if ("loop" in step) {
-      results[step.as] = Object.fromEntries(Object.entries(step.vars).map(([name, v]) => [name, value(v.value)]));
-      const outer = results;
-      for (let round = 0; round < step.loop.max; round++) {
-        const inner: Results = { ...outer, [step.as]: { ...outer[step.as] } };
-        runBlock(step.steps, inner, call);
-        const get = (b: Binding) => ("literal" in b ? structuredClone(b.literal) : inner[b.ref.step]![b.ref.field]);
-        const vars = { ...inner[step.as] };
-        for (const [name, b] of Object.entries(step.set)) vars[name] = get(b);
-        for (const [name, b] of Object.entries(step.append)) vars[name] = [...(vars[name] as unknown[]), get(b)];
-        for (const [name, b] of Object.entries(step.extend)) vars[name] = [...(vars[name] as unknown[]), ...(get(b) as unknown[])];
-        outer[step.as] = inner[step.as] = vars;
-        const until = step.loop.until;
-        if (until && inner[until.ref.step]![until.ref.field] === until.equals) break;
-      }
-    } else {
-      results[step.as] = runSteps(holds(step.if) ? step.then : step.else, results, call)!;
-    }
-  }
-  return undefined;
 }
 
 function demoMessages(module: ModuleSpec, demos: Record<string, unknown>[]): { role: string; content: string }[] {

@@ -1,4 +1,4 @@
-import type { NormalizedProgram } from "../programs/definition/index.js";
+import type { FieldType, NormalizedProgram } from "../programs/definition/index.js";
 import { inputsJsonSchema } from "../programs/validateProgramInputs.js";
 import { AppError } from "../errors.js";
 import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
@@ -90,7 +90,7 @@ export class ZmqPythonAdapter implements DspyAdapter {
       if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
       span?.setAttribute("dspy.worker.id", lease.workerId);
       return lease.request<ExecuteResult>("run", { version_id: request.program.versionId, hash, lm_key: lm.key, inputs: request.inputs, ...context.payload, ...limits }, options);
-    });
+    }).then((result) => ({ ...result, adapter: "python" as const }));
   }
 
   /**
@@ -321,6 +321,16 @@ export class ZmqPythonAdapter implements DspyAdapter {
     } catch (error) {
       throw scrubError(error, values);
     }
+  }
+
+  /** DSPy's own `parse` of an answer the native adapter could not parse with certainty (bridge-py answers.py). */
+  async parseAnswer(request: { adapter: "chat" | "json"; outputs: Record<string, { type: FieldType }>; completion: string }): Promise<{ ok: true; fields: Record<string, unknown> } | { ok: false; reason: string }> {
+    return this.pool.request("parse_answer", request, DEFAULT_DEADLINE_MS);
+  }
+
+  /** What DSPy's JSONAdapter reads to choose the `response_format` it sends a model (bridge-py answers.py). */
+  async lmCapabilities(model: string, apiBase: string | null): Promise<{ response_format: boolean; response_schema: boolean }> {
+    return this.pool.request("lm_capabilities", { model, ...(apiBase ? { api_base: apiBase } : {}) }, DEFAULT_DEADLINE_MS);
   }
 
   async health(): Promise<AdapterHealth> {

@@ -5,9 +5,11 @@ import { WorkerPool } from "../workers/WorkerPool.js";
 import type { DspyAdapter } from "./DspyAdapter.js";
 import { InProcessAdapter } from "./InProcessAdapter.js";
 import { ZmqPythonAdapter } from "./ZmqPythonAdapter.js";
+import { NativeAdapter } from "../native/NativeAdapter.js";
 
 /**
- * The adapter the configuration asks for; for `python`, a started worker pool behind it. Its local
+ * The adapter the configuration asks for; for `python`, `native` and `auto`, a started worker pool behind
+ * it (the native adapter leaves to it what it does not run in Node). Its local
  * workers keep DSPy's disk cache of LM answers in DATA_DIR/dspy-cache (unless DSPY_CACHEDIR says
  * otherwise), with the rest of this deployment's data rather than in the user's home directory.
  * `observePool` sees the pool before it starts (src/observability listens to its workers' births and deaths).
@@ -32,5 +34,6 @@ export async function createAdapter(
   observePool?.(pool);
   await pool.start();
   const policies = config.secretEnv && config.egress ? { secretEnv: config.secretEnv, egress: config.egress } : undefined;
-  return new ZmqPythonAdapter(pool, config.secrets, policies);
+  const python = new ZmqPythonAdapter(pool, config.secrets, policies);
+  return config.adapter === "python" ? python : new NativeAdapter(python, config.adapter, config.secrets, policies);
 }

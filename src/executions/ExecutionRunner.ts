@@ -184,6 +184,7 @@ export class ExecutionRunner {
     // A terminal transition ends a held job in its own transaction.
     const also = job ? (manager: EntityManager) => job.finishWithin(manager) : undefined;
     let error: ExecutionError;
+    let adapter: string | null;
     try {
       const [version, lm] = await Promise.all([
         this.version(running),
@@ -206,13 +207,15 @@ export class ExecutionRunner {
         from: running,
         to: COMPLETED,
         reason: `attempt ${running.attempt} completed`,
-        changes: { outputs: result.outputs, trace: result.trace, usage: result.usage, error: null, finishedAt: new Date(), leaseExpiresAt: null },
+        changes: { outputs: result.outputs, trace: result.trace, usage: result.usage, adapter: result.adapter ?? null, error: null, finishedAt: new Date(), leaseExpiresAt: null },
         also,
       });
       return completed ? { outcome: DONE, execution: completed } : this.settled(running);
     } catch (cause) {
       if (signal.aborted) return this.settled(running); // cancelled or taken over: the execution says which
       error = recordedError(cause, "execution");
+      // The native adapter names which one failed; the others are the only one there is.
+      adapter = cause instanceof AppError && typeof cause.details?.adapter === "string" ? cause.details.adapter : (RAN_BY[this.adapter.name] ?? null);
     }
     if (error.retriable && running.attempt < running.maxAttempts) {
       const retryInMs = Math.min(this.settings.retryInitialMs * 2 ** (running.attempt - 1), this.settings.retryMaxMs);
@@ -220,7 +223,7 @@ export class ExecutionRunner {
         from: running,
         to: PENDING,
         reason: `attempt ${running.attempt} failed (${error.code}: ${error.message}); retrying in ${retryInMs} ms`,
-        changes: { error, leaseExpiresAt: null },
+        changes: { error, adapter, leaseExpiresAt: null },
       });
       return requeued ? { outcome: later(retryInMs), execution: requeued } : this.settled(running);
     }
@@ -228,7 +231,7 @@ export class ExecutionRunner {
       from: running,
       to: FAILED,
       reason: `attempt ${running.attempt} failed (${error.code}: ${error.message})`,
-      changes: { error, finishedAt: new Date(), leaseExpiresAt: null },
+      changes: { error, adapter, finishedAt: new Date(), leaseExpiresAt: null },
       also,
     });
     return failed ? { outcome: DONE, execution: failed } : this.settled(running);
@@ -254,6 +257,9 @@ interface Attempted {
   outcome: RunOutcome;
   execution: Execution | null;
 }
+
+/** The `adapter` an execution records for a failure of an adapter that is only ever one of them. */
+const RAN_BY: Record<string, string> = { "zmq-python": "python", "in-process": "in-process" };
 
 /** A held job whose attempt failed unexpectedly runs again after this long (Agenda's first handler retry). */
 const HANDLER_RETRY_MS = 1_000;

@@ -140,6 +140,7 @@ export class ExecutionService {
       error: null,
       trace: null,
       usage: null,
+      adapter: null,
       attempt: 0,
       maxAttempts: this.settings.maxAttempts,
       idempotencyKey: key,

@@ -75,6 +75,24 @@ export class EgressPolicy {
     }
     return null;
   }
+
+  /** Why connecting to `address` (which `host` resolved to) is refused, or null (bridge-py egress.py `refusal`). */
+  connectRefusal(host: string, address: string): string | null {
+    const name = host.toLowerCase().replace(/\.$/, "");
+    if (this.allowedHosts.has(name)) return null;
+    let ip = address.split("%")[0]!;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+    if (mapped) ip = mapped[1]!;
+    const family = net.isIPv6(ip) ? "ipv6" : "ipv4";
+    if (this.allowedNets.check(ip, family)) return null;
+    if (BLOCKED.check(ip, family)) {
+      return `${host} resolves to ${ip}, a loopback, private, link-local or reserved address; LM requests may not go there unless the operator allows it (LM_EGRESS_ALLOW)`;
+    }
+    if (DATA.blockedHostSuffixes.some((suffix) => name === suffix || name.endsWith(`.${suffix}`))) {
+      return `${host} is this machine; LM requests may not go there unless the operator allows it (LM_EGRESS_ALLOW)`;
+    }
+    return null;
+  }
 }
 
 /** The URL's host as the WHATWG parser normalizes it (2852039166 → 169.254.169.254), without brackets or a final dot. */

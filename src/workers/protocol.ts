@@ -20,7 +20,9 @@ export type Command =
   | "embed"
   | "define_corpus"
   | "search"
-  | "list_mcp_tools";
+  | "list_mcp_tools"
+  | "parse_answer"
+  | "lm_capabilities";
 
 /** What an `evaluate` / `compile` reports while it runs (PROTOCOL.md "Progress"). */
 export interface ProgressPayload {

@@ -1,0 +1,61 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface RecordedRequest {
+  model: string;
+  body: Record<string, unknown>;
+}
+
+/**
+ * An OpenAI-compatible chat-completions server on 127.0.0.1 that records each request whole and
+ * answers each model with its own script of completions, in order (then "No script"). Used to compare,
+ * request for request, what DSPy sends with what the native adapter sends.
+ */
+export async function startRecordingOpenAI(): Promise<{
+  url: string;
+  script(model: string, completions: readonly string[]): void;
+  requests(model: string): RecordedRequest[];
+  close(): Promise<void>;
+}> {
+  const scripts = new Map<string, string[]>();
+  const recorded = new Map<string, RecordedRequest[]>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      const model = String(body.model ?? "");
+      recorded.set(model, [...(recorded.get(model) ?? []), { model, body }]);
+      const content = scripts.get(model)?.shift() ?? "No script";
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          id: "chatcmpl-recorded",
+          object: "chat.completion",
+          created: 0,
+          model,
+          choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    script: (model, completions) => void scripts.set(model, [...completions]),
+    requests: (model) => recorded.get(model) ?? [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
