@@ -84,13 +84,6 @@ describe("native adapter", function () {
       const ranByPython = await run(auto, { lm: dummy });
       assert.deepEqual([ranByPython.outputs, ranByPython.adapter], [{ answer: "Rome" }, "python"]);
     });
-
-    it("leaves to DSPy a model it would send a structured-output schema, and runs it natively when JSON mode is what DSPy sends", async () => {
-      // DSPy's model metadata knows gpt-4o-mini: structured outputs for typed fields, JSON mode with an open-ended dict.
-      assert.match((await auto.refusal({ program: version(qa()), lm: lm("openai/gpt-4o-mini"), inputs: {} })) ?? "", /structured-output schema/);
-      const withDict = { ...qa(), modules: { answerer: { type: "Predict", signature: { inputs: { question: { type: "str" } }, outputs: { answer: { type: "str" }, facts: { type: "dict" } } } } } };
-      assert.equal(await auto.refusal({ program: version(withDict), lm: lm("openai/gpt-4o-mini"), inputs: {} }), null);
-    });
   });
 
   describe("LM failures, retries, cancel, deadline, cache and keys", () => {

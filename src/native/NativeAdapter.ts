@@ -30,7 +30,8 @@ import type {
 import { type AdapterKind, type AnswerParse, CUSTOM_TYPE_MARKER, type Demo, formatMessages, parseChat, parseJson } from "./chatAdapter.js";
 import { RunBudget, runSteps } from "./forward.js";
 import { DummyNativeLm, LmResponseCache, type NativeLm, OpenAiNativeLm } from "./nativeLm.js";
-import { toJsonable } from "./parseValue.js";
+import { pyJsonRedump, toJsonable } from "./parseValue.js";
+import { foldsAnswer, structuredOutputsFormat } from "./responseFormat.js";
 import { type NativeSignature, type PredictorState, signatureOf } from "./signature.js";
 
 /** What the native adapter asks the Python workers (bridge-py answers.py): the few things DSPy decides itself. */
@@ -42,7 +43,7 @@ export interface DspyOracle {
 /** Which executions run in Node: `native` every one it can (the dummy model too), `auto` those on an OpenAI-compatible LM. */
 export type NativeMode = "native" | "auto";
 
-/** The `response_format` DSPy's JSONAdapter fallback sends: none, JSON mode, or a schema (which this adapter leaves to DSPy). */
+/** The `response_format` DSPy's JSONAdapter fallback sends: none, JSON mode, or the outputs' schema. */
 type ResponseFormat = { kind: "none" } | { kind: "json_object" } | { kind: "structured" };
 
 const DEFAULT_DEADLINE_MS = 120_000;
@@ -51,7 +52,7 @@ const DEFAULT_DEADLINE_MS = 120_000;
  * Runs Predict and ChainOfThought programs (with their forward steps) in Node, as DSPy 3.4.1 runs
  * them with its ChatAdapter: the same messages, the same parsing, the JSONAdapter fallback, the same
  * errors and trace. Whatever it does not run (other module types, non-OpenAI LMs, a JSON adapter
- * configured on the LM, a model DSPy would send a structured-output schema) goes to `python`, as do
+ * configured on the LM) goes to `python`, as do
  * evaluations, optimizations, state imports, embeddings and MCP listings. Each result says which ran it.
  */
 export class NativeAdapter implements DspyAdapter {
@@ -81,9 +82,6 @@ export class NativeAdapter implements DspyAdapter {
     for (const [name, module] of Object.entries(program.modules)) {
       const saved = state?.[predictorName(name, module)];
       if (saved?.fields && typeof saved.fields === "object" && Object.keys(saved.fields).length > 0) return `predictor '${predictorName(name, module)}' has DSPy decision fields`;
-      if ((await this.responseFormat(lm, this.prepared(request.program.program, request.program.compiledState, name).signature)).kind === "structured") {
-        return `DSPy would send '${lm.model}' a structured-output schema in its JSON fallback`;
-      }
     }
     return null;
   }
@@ -192,8 +190,10 @@ export class NativeAdapter implements DspyAdapter {
     const started = performance.now();
     let text: string;
     try {
-      const reply = await lm.call({ messages, signal, ...(format.kind === "json_object" ? { responseFormat: { type: "json_object" } } : {}) });
-      text = reply.text;
+      const responseFormat = format.kind === "json_object" ? { type: "json_object" } : format.kind === "structured" ? structuredOutputsFormat(signature) : undefined;
+      const reply = await lm.call({ messages, signal, ...(responseFormat ? { responseFormat } : {}) });
+      // DSPy's LM client reads some structured answers as data and hands the adapter their json.dumps.
+      text = responseFormat && format.kind === "structured" && foldsAnswer(responseFormat) ? (pyJsonRedump(reply.text) ?? reply.text) : reply.text;
       call.response = text;
       call.usage = reply.usage;
     } catch (error) {

@@ -138,11 +138,13 @@ export function parseChat(signature: NativeSignature, completion: string): Answe
   return complete(signature, fields);
 }
 
-/** `JSONAdapter.parse` where it is plain JSON; what json_repair would mend is "unsure". */
+/**
+ * `JSONAdapter.parse` where the answer is plain JSON. What json_repair would mend (it finds objects in
+ * prose, closes braces, reads Python literals) is "unsure", and so is a number given for a `str`
+ * output: DSPy writes it as Python does (1.0, not 1), which JSON.parse cannot tell apart.
+ */
 export function parseJson(signature: NativeSignature, completion: string): AnswerParse {
   if (!completion) return { ok: false, reason: "The LM returned an empty or null response." };
-  // json_repair only makes an object of text with a "{" in it.
-  if (!completion.includes("{")) return { ok: false, reason: "LM response cannot be serialized to a JSON object." };
   let value = strictJson(completion);
   if (value === undefined) return { ok: "unsure" };
   if (!isObject(value)) {
@@ -155,6 +157,7 @@ export function parseJson(signature: NativeSignature, completion: string): Answe
   const fields: Record<string, unknown> = {};
   for (const field of signature.outputs) {
     if (!Object.hasOwn(value, field.name)) continue;
+    if (field.type === "str" && typeof value[field.name] !== "string") return { ok: "unsure" };
     const parsed = parseValue(value[field.name], field.type);
     if (parsed.ok === "unsure") return { ok: "unsure" };
     if (!parsed.ok) return { ok: false, reason: `Failed to parse field ${field.name}: ${parsed.reason}` };

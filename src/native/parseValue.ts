@@ -1,5 +1,5 @@
 import type { FieldType } from "../programs/definition/index.js";
-import { isPyFloat, isPySpace, pyRepr, pyStrip } from "./pyText.js";
+import { isPyFloat, isPySpace, pyFloatRepr, pyJsonDumps, pyRepr, pyStrip } from "./pyText.js";
 
 /**
  * DSPy 3.4.1's `parse_value(value, annotation)` (dspy/adapters/utils.py) for this product's field
@@ -17,7 +17,11 @@ export type ParseOutcome = { ok: true; value: unknown } | { ok: false; reason: s
 
 export function parseValue(value: unknown, type: FieldType): ParseOutcome {
   try {
-    return { ok: true, value: toJs(parse(value, type)) };
+    const parsed = parse(value, type);
+    // to_jsonable writes repr() past depth 64 (counted from the outputs dict holding the value),
+    // where a JS number no longer tells 1.0 from 1
+    if (depthOf(parsed) > 60) throw new Unsure("deeper than to_jsonable goes");
+    return { ok: true, value: toJs(parsed) };
   } catch (e) {
     if (e instanceof Unsure) return { ok: "unsure", reason: e.message };
     if (e instanceof Invalid) return { ok: false, reason: e.message };
@@ -49,8 +53,15 @@ class PyTuple {
 class PySet {
   constructor(readonly items: Py[]) {}
 }
+/** Only from ast.literal_eval ("2j", "1 - 0.5j"): every validator here refuses one, but a Literal member can equal it. */
+class PyComplex {
+  constructor(
+    readonly re: number,
+    readonly im: number,
+  ) {}
+}
 const ELLIPSIS = Symbol("Ellipsis");
-type Py = null | boolean | string | number | PyInt | Py[] | PyTuple | PySet | Map<string, Py> | typeof ELLIPSIS;
+type Py = null | boolean | string | number | PyInt | PyComplex | Py[] | PyTuple | PySet | Map<string, Py> | typeof ELLIPSIS;
 
 /** Python would raise ValueError (pydantic's ValidationError is one). */
 class Invalid extends Error {}
@@ -75,7 +86,13 @@ function toJs(value: Py, bigints = false): unknown {
   if (value instanceof PyTuple || value instanceof PySet) return value.items.map((v) => toJs(v, bigints));
   if (value instanceof Map) return jsObject([...value].map(([k, v]) => [k, toJs(v, bigints)]));
   if (value === ELLIPSIS) return "Ellipsis";
+  if (value instanceof PyComplex) return `(${value.re}+${value.im}j)`;
   return value;
+}
+
+function depthOf(value: Py): number {
+  const items = Array.isArray(value) ? value : value instanceof PyTuple || value instanceof PySet ? value.items : value instanceof Map ? [...value.values()] : undefined;
+  return items === undefined ? 0 : 1 + Math.max(0, ...items.map(depthOf));
 }
 
 /** An object from entries, keeping a "__proto__" key as data. */
@@ -88,6 +105,8 @@ function jsObject(entries: [string, unknown][]): Record<string, unknown> {
 /** Python's `==` between a value and a Literal member (a str, int, float or bool). */
 function pyEquals(a: Py, b: Py): boolean {
   if (typeof a === "string" || typeof b === "string") return a === b;
+  if (a instanceof PyComplex) return a.im === 0 && pyEquals(a.re, b);
+  if (b instanceof PyComplex) return b.im === 0 && pyEquals(a, b.re);
   const x = numeric(a);
   const y = numeric(b);
   if (x === undefined || y === undefined) return false;
@@ -364,7 +383,7 @@ function jsonRepairLoads(text: string): Py {
   while (i < text.length) {
     const c = text[i]!;
     if (c === "{" || c === "[") {
-      if (found) throw new Unsure("json_repair: a second value"); // a second value: parse_object/parse_array, then top-level merging
+      if (found) throw new Unsure("json_repair: a second value"); // parsed and merged with the first
       const decoded = rawDecode(text, i);
       if (decoded === undefined) throw new Unsure("json_repair: array/object repair");
       if (i === 0) {
@@ -378,7 +397,7 @@ function jsonRepairLoads(text: string): Py {
       if (parenthesizedCanStartValue(text, i)) throw new Unsure("json_repair: tuple");
       i++;
     } else if (c === "#" || c === "/") {
-      if (++comments > 100) throw new Unsure("json_repair: comment recursion"); // each comment is a recursion: RecursionError becomes ValueError
+      if (++comments > 100) throw new Unsure("json_repair: comment recursion"); // a RecursionError it turns into ValueError
       i = skipComment(text, i);
     } else {
       i++;
@@ -570,12 +589,13 @@ function jsonStr(text: string, i: number): [string, number] {
       const hexDigits = text.slice(i + 2, i + 6);
       if (!/^[0-9a-fA-F]{4}$/.test(hexDigits)) throw new JsonFail();
       const unit = parseInt(hexDigits, 16);
-      i += 6;
-      // Python joins \uD83D\uDE00 into one character, but not an escaped surrogate with a raw one (JS would).
-      const pairedEscape = unit >= 0xd800 && unit <= 0xdbff && /^\\u[dD][c-fC-F][0-9a-fA-F]{2}$/.test(text.slice(i, i + 6));
-      const lastIsHigh = out.length > 0 && /[\ud800-\udbff]$/.test(out);
-      if ((unit >= 0xd800 && unit <= 0xdbff && !pairedEscape && /^[\udc00-\udfff]/.test(text.slice(i, i + 1))) || (unit >= 0xdc00 && unit <= 0xdfff && lastIsHigh && !escapedHighBefore(text, i - 6))) throw new Unsure("json: escaped and raw surrogates");
+      // Python joins an escaped pair (\uD83D\uDE00) into one character, as a JS string does, but
+      // not an escaped half with a raw one, which a JS string would join.
+      const rawLowAfter = unit >= 0xd800 && unit <= 0xdbff && /^[\udc00-\udfff]/.test(text[i + 6] ?? "");
+      const rawHighBefore = unit >= 0xdc00 && unit <= 0xdfff && /[\ud800-\udbff]$/.test(out) && !escapedHighBefore(text, i);
+      if (rawLowAfter || rawHighBefore) throw new Unsure("json: escaped and raw surrogates");
       out += String.fromCharCode(unit);
+      i += 6;
       continue;
     }
     const plain = e === undefined ? undefined : JSON_STRING_ESCAPES[e];
@@ -592,8 +612,8 @@ function escapedHighBefore(text: string, at: number): boolean {
 
 // --- ast.literal_eval ---------------------------------------------------------------------------
 
-type Token = { kind: "num"; value: PyInt | number } | { kind: "str"; value: string; f: boolean } | { kind: "name"; id: string } | { kind: "op"; op: string };
-type Node = { kind: "const"; value: Py } | { kind: "tuple"; items: Node[] } | { kind: "set" } | { kind: "unary"; op: string; operand: Node } | { kind: "binop" } | { kind: "fstring" };
+type Token = { kind: "num"; value: PyInt | number | PyComplex } | { kind: "str"; value: string; f: boolean } | { kind: "name"; id: string } | { kind: "op"; op: string };
+type Node = { kind: "const"; value: Py } | { kind: "tuple"; items: Node[] } | { kind: "set" } | { kind: "unary"; op: string; operand: Node } | { kind: "binop"; op: string; left: Node; right: Node } | { kind: "fstring" };
 
 /** `ast.literal_eval(text)`, or the text itself where that raises ValueError or SyntaxError. */
 function literalEvalOrRaw(text: string): Py {
@@ -621,14 +641,32 @@ function convert(node: Node): Py {
   if (node.kind === "const") return node.value;
   if (node.kind === "tuple") return new PyTuple(node.items.map(convert));
   if (node.kind === "set") return new PySet([]);
-  if (node.kind === "unary") {
-    const operand = node.operand;
-    if (operand.kind !== "const" || !(operand.value instanceof PyInt || typeof operand.value === "number")) throw new NotLiteral();
-    if (node.op === "+") return operand.value;
-    return operand.value instanceof PyInt ? new PyInt(-operand.value.v) : -operand.value;
+  if (node.kind === "binop") {
+    // only real ± imaginary, as complex(float(real) ± re, 0.0 ± im)
+    const left = convertSignedNum(node.left);
+    const right = convertNum(node.right);
+    if (left instanceof PyComplex || !(right instanceof PyComplex)) throw new NotLiteral();
+    const real = left instanceof PyInt ? Number(left.v) : left;
+    if (!Number.isFinite(real) && left instanceof PyInt) throw new Unsure("literal_eval: int too large for complex");
+    return node.op === "+" ? new PyComplex(real + right.re, 0 + right.im) : new PyComplex(real - right.re, 0 - right.im);
   }
-  // a binop is only a literal as real ± complex, and complex numbers are unsure already
+  return convertSignedNum(node);
+}
+
+/** `_convert_num`: an int, float or complex constant (not a bool). */
+function convertNum(node: Node): PyInt | number | PyComplex {
+  if (node.kind === "const" && (node.value instanceof PyInt || typeof node.value === "number" || node.value instanceof PyComplex)) return node.value;
   throw new NotLiteral();
+}
+
+/** `_convert_signed_num`: a number, or + or - of one. */
+function convertSignedNum(node: Node): PyInt | number | PyComplex {
+  if (node.kind !== "unary") return convertNum(node);
+  const operand = convertNum(node.operand);
+  if (node.op === "+") return operand;
+  if (operand instanceof PyInt) return new PyInt(-operand.v);
+  if (operand instanceof PyComplex) return new PyComplex(-operand.re, -operand.im);
+  return -operand;
 }
 
 class LiteralParser {
@@ -661,9 +699,8 @@ class LiteralParser {
   private sum(): Node {
     let node = this.unary();
     while (this.peekOp("+") || this.peekOp("-")) {
-      this.pos++;
-      this.unary();
-      node = { kind: "binop" };
+      const op = (this.tokens[this.pos++] as { op: string }).op;
+      node = { kind: "binop", op, left: node, right: this.unary() };
     }
     return node;
   }
@@ -716,8 +753,11 @@ const NUMBER_PATTERNS = [
   /0[oO](?:_?[0-7])+/y,
   /0[bB](?:_?[01])+/y,
   /(?:[0-9](?:_?[0-9])*)?\.[0-9](?:_?[0-9])*(?:[eE][+-]?[0-9](?:_?[0-9])*)?|[0-9](?:_?[0-9])*\.(?:[eE][+-]?[0-9](?:_?[0-9])*)?|[0-9](?:_?[0-9])*[eE][+-]?[0-9](?:_?[0-9])*/y,
+  /[0-9](?:_?[0-9])*(?=[jJ])/y, // the digits of an imaginary literal ("007j" too)
   /[1-9](?:_?[0-9])*|0(?:_?0)*/y,
 ];
+const FLOAT_PATTERN = 3;
+const IMAGINARY_PATTERN = 4;
 const STRING_PREFIX = /^(?:[rRuUbBfF]|[bBfF][rR]|[rR][bBfF])$/;
 
 /** Python 3.11's tokenizer, for an eval-mode text after literal_eval's lstrip(" \t"). */
@@ -806,13 +846,14 @@ function number(s: string, i: number, tokens: Token[]): number {
     const m = pattern.exec(s);
     if (m === null) continue;
     const text = m[0];
-    const end = i + text.length;
-    const next = s[end] ?? "";
-    if (next === "j" || next === "J") throw new Unsure("literal_eval: complex");
-    if (/[A-Za-z0-9_]/.test(next) || /[^\x00-\x7f]/.test(next)) throw new NotLiteral();
     const clean = text.replaceAll("_", "");
+    const imaginary = (k === FLOAT_PATTERN || k === IMAGINARY_PATTERN) && (s[i + text.length] === "j" || s[i + text.length] === "J");
+    const end = i + text.length + (imaginary ? 1 : 0);
+    const next = s[end] ?? "";
+    if (/[A-Za-z0-9_]/.test(next) || /[^\x00-\x7f]/.test(next)) throw new NotLiteral();
     if (clean.replace(/^0[xob]/i, "").length > 4000) throw new Unsure("int over 4000 digits");
-    tokens.push({ kind: "num", value: k === 3 ? Number(clean) : new PyInt(BigInt(clean)) });
+    const value = imaginary ? new PyComplex(0, Number(clean)) : k === FLOAT_PATTERN ? Number(clean) : new PyInt(BigInt(clean));
+    tokens.push({ kind: "num", value });
     return end;
   }
   throw new NotLiteral();
@@ -874,4 +915,31 @@ function string(s: string, i: number, prefix: string, tokens: Token[]): number {
   }
   tokens.push({ kind: "str", value, f: lower.includes("f") });
   return i + close.length;
+}
+
+/**
+ * `json.dumps(json.loads(text.strip()), ensure_ascii=False)` when `text` is a JSON object, else
+ * undefined: what DSPy's LM client makes of a structured answer it reads as data (lm15 judgments.py
+ * `data_part_from_text`, then `legacy_output`). Python's own json: ints and floats stay apart.
+ */
+export function pyJsonRedump(text: string): string | undefined {
+  let value: Py | undefined;
+  try {
+    value = jsonLoads(pyStrip(text));
+  } catch (e) {
+    if (e instanceof Unsure) return undefined;
+    throw e;
+  }
+  return value instanceof Map ? dumpsPy(value) : undefined;
+}
+
+function dumpsPy(value: Py): string {
+  if (value === null) return "null";
+  if (value === true || value === false) return value ? "true" : "false";
+  if (typeof value === "string") return pyJsonDumps(value);
+  if (typeof value === "number") return Number.isNaN(value) ? "NaN" : value === Infinity ? "Infinity" : value === -Infinity ? "-Infinity" : pyFloatRepr(value);
+  if (value instanceof PyInt) return value.v.toString();
+  if (Array.isArray(value)) return `[${value.map(dumpsPy).join(", ")}]`;
+  if (value instanceof Map) return `{${[...value].map(([k, v]) => `${pyJsonDumps(k)}: ${dumpsPy(v)}`).join(", ")}}`;
+  throw new Unsure("not a JSON value");
 }

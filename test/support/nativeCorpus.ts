@@ -14,6 +14,8 @@ export interface CorpusCase {
   inputs: Record<string, unknown>;
   /** The LM's answers, in order (a failed parse makes DSPy ask again with JSONAdapter). */
   replies: string[];
+  /** The model's name after `openai/` (default "local-model", which DSPy's model metadata does not know). */
+  model?: string;
 }
 
 interface Field {
@@ -67,12 +69,13 @@ export function chatReply(values: [string, string][], marker = true): string {
   return values.map(([name, text]) => `[[ ## ${name} ## ]]\n${text}`).join("\n\n") + (marker ? "\n\n[[ ## completed ## ]]" : "");
 }
 
-const caseOf = (name: string, spec: Spec, inputs: Record<string, unknown>, replies: string[], compiledState: Record<string, unknown> | null = null): CorpusCase => ({
+const caseOf = (name: string, spec: Spec, inputs: Record<string, unknown>, replies: string[], compiledState: Record<string, unknown> | null = null, model?: string): CorpusCase => ({
   name,
   definition: definitionOf(spec),
   compiledState,
   inputs,
   replies,
+  ...(model ? { model } : {}),
 });
 
 /** One case per rule: formatting, each type's parsing, demos, state, and the JSON fallback. */
@@ -113,6 +116,21 @@ export function handPickedCases(): CorpusCase[] {
     ["grid", "[[1, 2], [3]]"],
     ["level", "2"],
   ]);
+  const structured: Spec = {
+    kind: "ChainOfThought",
+    inputs: [{ name: "question", type: "str" }],
+    outputs: [
+      { name: "final_answer", type: "str" },
+      { name: "score2x", type: "int" },
+      { name: "labels", type: { list: { enum: ["a", "b"] } } },
+      { name: "rows", type: { list: "dict" } },
+      { name: "ok", type: "bool" },
+      { name: "level", type: { enum: [1.5, 2] } },
+      { name: "ratio", type: "float" },
+      { name: "grid", type: { list: { list: "str" } } },
+    ],
+  };
+  const structuredValues = { reasoning: "r", final_answer: "x", score2x: 3, labels: ["a"], rows: [{}], ok: true, level: 2, ratio: 0.5, grid: [["z"]] };
   const demos = [
     { question: "What is 2+2?", answer: "4" },
     { question: "Capital of France?", answer: "Paris", augmented: true },
@@ -140,6 +158,9 @@ export function handPickedCases(): CorpusCase[] {
     caseOf("JSON fallback: an object inside text", qa, { question: "q" }, ["nothing", 'Here: {"answer": "inside"} done']),
     caseOf("a malformed list (json_repair mends it)", typed, typedInputs, [chatReply([["reasoning", "r"], ["score", "1"], ["ratio", "2"], ["ok", "no"], ["label", "bad"], ["tags", '["a", "b"'], ["facts", "{'k': 'v'}"], ["grid", "[[1]]"], ["level", "1"]])]),
     caseOf("empty instructions, no desc", { ...qa, instructions: "" }, { question: "" }, [chatReply([["answer", ""]])]),
+    caseOf("a model DSPy knows supports structured outputs: the JSON fallback sends the outputs' schema", structured, { question: "q" }, ["no sections", JSON.stringify(structuredValues)], null, "gpt-4o-mini"),
+    caseOf("structured outputs: an answer with 1.0, 1e5 and non-ASCII text, read as data and written back by DSPy's client", structured, { question: "q" }, ["no sections", ' {"reasoning": "é «x»", "final_answer": "x", "score2x": 3.0, "labels": [], "rows": [], "ok": false, "level": 1.5, "ratio": 1e5, "grid": []} '], null, "gpt-4o-mini"),
+    caseOf("the same model with a dict output: the JSON fallback asks for JSON mode", { ...qa, outputs: [{ name: "answer", type: "str" }, { name: "facts", type: "dict" }] }, { question: "q" }, ["no sections", '{"answer": "a", "facts": {"k": 1}}'], null, "gpt-4o-mini"),
   ];
 }
 
@@ -233,6 +254,7 @@ export function randomCases(seed: number, count: number): CorpusCase[] {
           ? [chatReply(values.slice(1)), JSON.stringify(Object.fromEntries(outputs.map((f) => [f.name, value(f.type)])))]
           : [pick(["", "I cannot answer.", chatReply(values.slice(0, -1))]), pick(["nope", "{}", "[1, 2]"])];
     const state = demoCount > 0 || chance(0.2) ? stateOf(spec, demos, chance(0.3) ? pick(["Optimized: be brief.", "  Indented optimized\n  text"]) : undefined) : null;
-    return caseOf(`random #${i} (seed ${seed})`, spec, inputs, replies, state);
+    // A quarter on a model DSPy's metadata knows: its JSON fallback sends structured outputs or JSON mode.
+    return caseOf(`random #${i} (seed ${seed})`, spec, inputs, replies, state, chance(0.25) ? "gpt-4o-mini" : undefined);
   });
 }

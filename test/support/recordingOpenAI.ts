@@ -8,13 +8,14 @@ export interface RecordedRequest {
 
 /**
  * An OpenAI-compatible chat-completions server on 127.0.0.1 that records each request whole and
- * answers each model with its own script of completions, in order (then "No script"). Used to compare,
+ * answers each caller with its own script of completions, in order (then "No script"). A caller is
+ * named by its apiBase, `apiBase(key)`, so runs on one model name stay apart. Used to compare,
  * request for request, what DSPy sends with what the native adapter sends.
  */
 export async function startRecordingOpenAI(): Promise<{
-  url: string;
-  script(model: string, completions: readonly string[]): void;
-  requests(model: string): RecordedRequest[];
+  apiBase(key: string): string;
+  script(key: string, completions: readonly string[]): void;
+  requests(key: string): RecordedRequest[];
   close(): Promise<void>;
 }> {
   const scripts = new Map<string, string[]>();
@@ -31,8 +32,9 @@ export async function startRecordingOpenAI(): Promise<{
         return;
       }
       const model = String(body.model ?? "");
-      recorded.set(model, [...(recorded.get(model) ?? []), { model, body }]);
-      const content = scripts.get(model)?.shift() ?? "No script";
+      const key = decodeURIComponent((req.url ?? "").split("/")[1] ?? "");
+      recorded.set(key, [...(recorded.get(key) ?? []), { model, body }]);
+      const content = scripts.get(key)?.shift() ?? "No script";
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({
@@ -49,9 +51,9 @@ export async function startRecordingOpenAI(): Promise<{
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/v1`,
-    script: (model, completions) => void scripts.set(model, [...completions]),
-    requests: (model) => recorded.get(model) ?? [],
+    apiBase: (key) => `http://127.0.0.1:${port}/${encodeURIComponent(key)}/v1`,
+    script: (key, completions) => void scripts.set(key, [...completions]),
+    requests: (key) => recorded.get(key) ?? [],
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
