@@ -74,13 +74,15 @@ describe("native adapter", function () {
         modules: { m: { type: "MultiChainComparison", signature: "question -> answer", config: { M: 1 } } },
         forward: [{ call: "m", with: { question: "$input.question" }, as: "a" }, { return: { answer: "$a.answer" } }],
       };
-      assert.match((await auto.refusal({ program: version(react), lm: lm("openai/x"), inputs: {} })) ?? "", /module 'm' is a MultiChainComparison/);
-      assert.match((await auto.refusal({ program: version(qa()), lm: lm("anthropic/claude"), inputs: {} })) ?? "", /not an OpenAI-compatible model/);
-      assert.match((await auto.refusal({ program: version(qa()), lm: lm("openai/x", { adapter: "json" }), inputs: {} })) ?? "", /json adapter/);
-      assert.equal(await auto.refusal({ program: version(qa()), lm: lm("openai/x", { adapter: "chat" }), inputs: {} }), null);
+      assert.match((auto.refusal({ program: version(react), lm: lm("openai/x"), inputs: {} })) ?? "", /module 'm' is a MultiChainComparison/);
+      assert.match((auto.refusal({ program: version(qa()), lm: lm("anthropic/claude"), inputs: {} })) ?? "", /not an OpenAI-compatible model/);
+      assert.match((auto.refusal({ program: version(qa()), lm: lm("openai/x", { adapter: "json" }), inputs: {} })) ?? "", /json adapter/);
+      assert.equal(auto.refusal({ program: version(qa()), lm: lm("openai/x", { adapter: "chat" }), inputs: {} }), null);
+      for (const model of ["openai/o3-mini", "openai/gpt-5", "openai/gpt-5.1-mini"]) assert.match(auto.refusal({ program: version(qa()), lm: lm(model), inputs: {} }) ?? "", /reasoning model/, model);
+      assert.equal(auto.refusal({ program: version(qa()), lm: lm("openai/gpt-5-chat-latest"), inputs: {} }), null);
       const dummy: LanguageModelSpec = { ...lm("dummy", { answers: [{ answer: "Rome" }] }), apiBase: null };
-      assert.match((await auto.refusal({ program: version(qa()), lm: dummy, inputs: {} })) ?? "", /dummy model runs on DSPy/);
-      assert.equal(await native.refusal({ program: version(qa()), lm: dummy, inputs: {} }), null);
+      assert.match((auto.refusal({ program: version(qa()), lm: dummy, inputs: {} })) ?? "", /dummy model runs on DSPy/);
+      assert.equal(native.refusal({ program: version(qa()), lm: dummy, inputs: {} }), null);
       const ranByPython = await run(auto, { lm: dummy });
       assert.deepEqual([ranByPython.outputs, ranByPython.adapter], [{ answer: "Rome" }, "python"]);
     });

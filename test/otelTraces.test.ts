@@ -5,6 +5,7 @@ import { describeEachDatabase } from "./support/harness.js";
 import { expectData, graphql } from "./support/graphql.js";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./support/otlpReceiver.js";
 import { createProgram, dummyLm } from "./support/stacks.js";
+import { startFakeOpenAI } from "./support/fakeOpenAI.js";
 
 // OTLP span kinds (trace.proto SpanKind).
 const SERVER = 2;
@@ -120,6 +121,41 @@ describe("OpenTelemetry traces", function () {
       });
     },
     env,
+  );
+
+  // The native adapter (DSPY_ADAPTER=auto, an OpenAI-compatible LM) makes the worker's spans itself, in the server's service.
+  const nativeEnv: Record<string, string> = { DSPY_ADAPTER: "auto", WORKERS: "1", JOB_POLL_MS: "200" };
+  before(() => {
+    nativeEnv.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+  });
+  describeEachDatabase(
+    "one trace per native execution",
+    (server) => {
+      let lm: Awaited<ReturnType<typeof startFakeOpenAI>>;
+      before(async () => {
+        lm = await startFakeOpenAI(() => ({ fields: { answer: "Paris" } }));
+      });
+      after(() => lm?.close());
+
+      it("links GraphQL → job → dspy.run → module step → LM call, with the worker's names and GenAI attributes", async () => {
+        const { programId } = await createProgram(server().url, "traced-native", { model: "openai/traced", apiBase: lm.url, cache: false, temperature: 0.2 });
+        const execution = expectData(await graphql(server().url, EXECUTE, { p: programId, i: { question: "Capital of France?", n: 1 } })).executeProgram;
+        assert.equal(execution.status, "COMPLETED");
+        const names = ["mutation ExecuteProgram", "execute-program process", "dspy.run", "dspy.module a", "chat openai/traced"];
+        const spans = (await receiver.waitFor((all) => names.every((name) => all.some((s) => s.traceId === execution.traceId && s.name === name)))).filter((s) => s.traceId === execution.traceId);
+        const only = (name: string) => spans.find((s) => s.name === name)!;
+        const [job, run, step, call] = [only("execute-program process"), only("dspy.run"), only("dspy.module a"), only("chat openai/traced")];
+        assert.deepEqual([run.parentSpanId, step.parentSpanId, call.parentSpanId], [job.spanId, run.spanId, step.spanId]);
+        assert.ok(!spans.some((s) => s.name === "worker-pool run"), "no worker involved");
+        assert.deepEqual([run.resource["service.name"], run.attributes["dspy.adapter"], step.attributes["dspy.module.type"]], ["dspy-subgraph", "native", "Predict"]);
+        assert.equal(call.kind, CLIENT);
+        assert.deepEqual(
+          [call.attributes["gen_ai.system"], call.attributes["gen_ai.request.model"], call.attributes["gen_ai.request.temperature"], call.attributes["gen_ai.usage.input_tokens"], call.attributes["gen_ai.usage.output_tokens"]],
+          ["openai", "openai/traced", 0.2, 10, 5],
+        );
+      });
+    },
+    nativeEnv,
   );
 
   describeEachDatabase(

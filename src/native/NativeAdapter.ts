@@ -6,6 +6,7 @@ import { lmWireConfig } from "../adapters/lmWireConfig.js";
 import type { LanguageModelPolicies } from "../languageModels/policies.js";
 import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import { scrubError, scrubSecrets } from "../secrets/scrub.js";
+import { SpanKind, withSpan } from "../observability/tracing.js";
 import type {
   AdapterHealth,
   AdapterName,
@@ -47,6 +48,7 @@ export type NativeMode = "native" | "auto";
 type ResponseFormat = { kind: "none" } | { kind: "json_object" } | { kind: "structured" };
 
 const DEFAULT_DEADLINE_MS = 120_000;
+const REASONING_MODEL = /^(?:o[1345](?:-(?:mini|nano|pro))?(?:-\d{4}-\d{2}-\d{2})?|gpt-5(?:\.\d+)*(?!-chat)(?:-.*)?)$/;
 
 /**
  * Runs Predict and ChainOfThought programs (with their forward steps) in Node, as DSPy 3.4.1 runs
@@ -69,13 +71,15 @@ export class NativeAdapter implements DspyAdapter {
   ) {}
 
   /** Why `request` does not run natively, or null when it does. */
-  async refusal(request: ExecuteRequest): Promise<string | null> {
+  refusal(request: ExecuteRequest): string | null {
     const { program } = request.program;
     const unsupported = Object.entries(program.modules).find(([, m]) => m.type !== "Predict" && m.type !== "ChainOfThought");
     if (unsupported) return `module '${unsupported[0]}' is a ${unsupported[1].type}`;
     const lm = request.lm;
     if (lm.model === "dummy") return this.mode === "native" ? null : "the dummy model runs on DSPy (DSPY_ADAPTER=native runs it here too)";
     if (!lm.model.startsWith("openai/")) return `'${lm.model}' is not an OpenAI-compatible model (openai/<name>)`;
+    // DSPy sends OpenAI's reasoning models max_completion_tokens and checks their settings (lm.py `_is_openai_reasoning_model`).
+    if (REASONING_MODEL.test(lm.model.split("/").pop()!.toLowerCase())) return `'${lm.model}' is a reasoning model, whose requests DSPy shapes itself`;
     const adapter = lm.config?.adapter;
     if (adapter !== undefined && adapter !== "chat") return `the language model uses DSPy's ${String(adapter)} adapter`;
     const state = request.program.compiledState as Record<string, PredictorState> | null;
@@ -92,9 +96,16 @@ export class NativeAdapter implements DspyAdapter {
   }
 
   async execute(request: ExecuteRequest): Promise<ExecuteResult> {
-    const adapter: AdapterName = (await this.refusal(request)) === null ? "native" : "python";
+    const adapter: AdapterName = this.refusal(request) === null ? "native" : "python";
     try {
-      return { ...(await (adapter === "native" ? this.executeHere(request) : this.python.execute(request))), adapter };
+      // Traced as the worker traces a run: `dspy.run`, a `dspy.module <step>` per module call, a `chat <model>` per LM call.
+      const attributes = { "dspy.program.version_id": request.program.versionId, "gen_ai.request.model": request.lm.model, "dspy.adapter": "native" };
+      const run = () => withSpan("dspy.run", { kind: SpanKind.INTERNAL, attributes }, async (span) => {
+        const result = await this.executeHere(request);
+        span?.setAttributes({ "gen_ai.usage.input_tokens": result.usage.prompt_tokens, "gen_ai.usage.output_tokens": result.usage.completion_tokens, "dspy.lm_calls": result.usage.lm_calls });
+        return result;
+      });
+      return { ...(await (adapter === "native" ? run() : this.python.execute(request))), adapter };
     } catch (error) {
       // The execution records which adapter failed (ExecutionRunner).
       throw error instanceof AppError ? withDetails(error, { adapter }) : error;
@@ -148,6 +159,11 @@ export class NativeAdapter implements DspyAdapter {
     const module = request.program.program.modules[name]!;
     const entry: ModuleCallTrace & { error?: string } = { step, module: name, type: module.type, inputs: toJsonable(inputs) as Record<string, unknown>, outputs: {}, duration_ms: 0, lm_calls: [] };
     trace.push(entry);
+    const attributes = { "dspy.step": step, "dspy.module.name": name, "dspy.module.type": module.type };
+    return withSpan(`dspy.module ${step}`, { kind: SpanKind.INTERNAL, attributes }, () => this.callModuleIn(request, lm, budget, signal, entry, name, inputs));
+  }
+
+  private async callModuleIn(request: ExecuteRequest, lm: NativeLm, budget: RunBudget, signal: AbortSignal, entry: ModuleCallTrace & { error?: string }, name: string, inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
     const started = performance.now();
     try {
       const { signature, demos } = this.prepared(request.program.program, request.program.compiledState, name);
@@ -191,7 +207,11 @@ export class NativeAdapter implements DspyAdapter {
     let text: string;
     try {
       const responseFormat = format.kind === "json_object" ? { type: "json_object" } : format.kind === "structured" ? structuredOutputsFormat(signature) : undefined;
-      const reply = await lm.call({ messages, signal, ...(responseFormat ? { responseFormat } : {}) });
+      const reply = await withSpan(`chat ${lm.model}`, { kind: SpanKind.CLIENT, attributes: lmSpanAttributes(lm.model, lm.settings) }, async (span) => {
+        const answered = await lm.call({ messages, signal, ...(responseFormat ? { responseFormat } : {}) });
+        span?.setAttributes({ "gen_ai.usage.input_tokens": answered.usage.prompt_tokens, "gen_ai.usage.output_tokens": answered.usage.completion_tokens });
+        return answered;
+      });
       // DSPy's LM client reads some structured answers as data and hands the adapter their json.dumps.
       text = responseFormat && format.kind === "structured" && foldsAnswer(responseFormat) ? (pyJsonRedump(reply.text) ?? reply.text) : reply.text;
       call.response = text;
@@ -290,6 +310,15 @@ export class NativeAdapter implements DspyAdapter {
   close(): Promise<void> {
     return this.python.close();
   }
+}
+
+/** The GenAI attributes the worker puts on an LM call's span (bridge-py otel.py). */
+function lmSpanAttributes(model: string, settings: { temperature?: number; max_tokens?: number }): Record<string, string | number> {
+  const provider = model.includes("/") ? model.split("/")[0]! : "openai";
+  const attributes: Record<string, string | number> = { "gen_ai.operation.name": "chat", "gen_ai.system": provider, "gen_ai.provider.name": provider, "gen_ai.request.model": model };
+  if (settings.temperature !== undefined) attributes["gen_ai.request.temperature"] = settings.temperature;
+  if (settings.max_tokens !== undefined) attributes["gen_ai.request.max_tokens"] = settings.max_tokens;
+  return attributes;
 }
 
 function cancelled(): AppError {

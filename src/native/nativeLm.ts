@@ -30,6 +30,8 @@ export interface LmRequest {
 export interface NativeLm {
   /** As DSPy's `lm.model` (the trace's `model`). */
   readonly model: string;
+  /** What the requests send besides the messages (for the LM call's span). */
+  readonly settings: { temperature?: number; max_tokens?: number };
   call(request: LmRequest): Promise<LmReply>;
 }
 
@@ -42,6 +44,7 @@ const NO_USAGE: LmUsage = { prompt_tokens: 0, completion_tokens: 0, total_tokens
  */
 export class DummyNativeLm implements NativeLm {
   readonly model = "dummy";
+  readonly settings = {};
   private next = 0;
 
   constructor(private readonly answers: unknown) {}
@@ -90,6 +93,7 @@ const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), htt
  */
 export class OpenAiNativeLm implements NativeLm {
   readonly model: string;
+  readonly settings: { temperature?: number; max_tokens?: number };
   /** The key sent as `Authorization: Bearer`: the model's own, else OPENAI_API_KEY, else (an explicit api_base) a placeholder. */
   readonly apiKey: string | undefined;
   private readonly url: URL;
@@ -101,6 +105,7 @@ export class OpenAiNativeLm implements NativeLm {
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.model = config.model;
+    this.settings = { ...(config.temperature !== undefined ? { temperature: config.temperature } : {}), ...(config.max_tokens !== undefined ? { max_tokens: config.max_tokens } : {}) };
     this.url = new URL(`${(config.api_base ?? "https://api.openai.com/v1").replace(/\/+$/, "")}/chat/completions`);
     this.egress = EgressPolicy.parse(config.egress_allow.join(","));
     // As the worker (lm.py `_keyless_endpoint`).
