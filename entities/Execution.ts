@@ -46,6 +46,7 @@ export interface UsageRecord {
 @Index("IDX_execution_program", ["programId"])
 @Index("IDX_execution_tenant_status", ["tenantId", "status"])
 @Index("IDX_execution_status", ["status", "updatedAt"])
+@Index("IDX_execution_batch", ["batchId", "status"])
 @Index("UQ_execution_idempotency", ["tenantId", "idempotencyKey"], { unique: true })
 export class Execution extends TenantScoped {
   @Column({ type: "varchar", length: 36 })
@@ -61,6 +62,10 @@ export class Execution extends TenantScoped {
   @ManyToOne(() => ProgramVersion, { onDelete: "CASCADE" })
   @JoinColumn({ name: "programVersionId", foreignKeyConstraintName: "FK_execution_program_version" })
   programVersion?: Relation<ProgramVersion>;
+
+  @Field(() => String, { nullable: true, description: "The batch (executeProgramBatch) that created it, if one did." })
+  @Column({ type: "varchar", length: 36, nullable: true })
+  batchId!: string | null;
 
   /** The LM chosen when the execution was queued (the program's LM at that moment). */
   @Column({ type: "varchar", length: 36 })

@@ -1,6 +1,7 @@
 import { AgendaJob } from "./AgendaJob.js";
 import { ApiKey } from "./ApiKey.js";
 import { AuditEvent } from "./AuditEvent.js";
+import { Batch } from "./Batch.js";
 import { Corpus } from "./Corpus.js";
 import { Dataset } from "./Dataset.js";
 import { Document } from "./Document.js";
@@ -17,6 +18,7 @@ import { ProgramVersion } from "./ProgramVersion.js";
 export { AgendaJob } from "./AgendaJob.js";
 export { ApiKey } from "./ApiKey.js";
 export { AuditActor, AuditEvent } from "./AuditEvent.js";
+export { Batch, BatchStatus } from "./Batch.js";
 export { Corpus, CorpusStatus } from "./Corpus.js";
 export { Dataset } from "./Dataset.js";
 export { Document } from "./Document.js";
@@ -30,4 +32,4 @@ export { OptimizationSchedule, SchedulePromotion } from "./OptimizationSchedule.
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document, Batch];

@@ -1,4 +1,5 @@
 import { ApiKeyResolver } from "./ApiKeyResolver.js";
+import { BatchResolver } from "./BatchResolver.js";
 import { AuditEventResolver } from "./AuditEventResolver.js";
 import { CorpusResolver, DocumentResolver } from "./CorpusResolver.js";
 import { DatasetResolver } from "./DatasetResolver.js";
@@ -13,4 +14,4 @@ import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionMutations } from "./ProgramVersionMutations.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, BatchResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver] as const;

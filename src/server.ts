@@ -32,6 +32,7 @@ import { OptimizationStateMachine } from "./optimizations/OptimizationStateMachi
 import { ExecutionReconciler } from "./executions/ExecutionReconciler.js";
 import { ExecutionRunner } from "./executions/ExecutionRunner.js";
 import { ExecutionService } from "./executions/ExecutionService.js";
+import { BatchService } from "./executions/BatchService.js";
 import { ExecutionStateMachine } from "./executions/ExecutionStateMachine.js";
 import { createJobBackend } from "./jobs/createJobBackend.js";
 import { EMBED_CORPUS, JobScheduler, type ScheduledOptimizations } from "./jobs/JobScheduler.js";
@@ -190,11 +191,13 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     scheduled.runScheduled = (scheduleId, tenantId) => optimizationSchedules.runScheduled(scheduleId, tenantId);
     // Closed before the jobs stop (closers run in reverse): no promotion starts while shutting down.
     closers.push(() => optimizationSchedules.close());
+    const executions = new ExecutionService(database, programs, stateMachine, jobs, events, config.executions);
     services = {
       languageModels,
       programs,
       datasets,
-      executions: new ExecutionService(database, programs, stateMachine, jobs, events, config.executions),
+      executions,
+      batches: new BatchService(database, executions, stateMachine, events),
       evaluations: new EvaluationService(database, programs, datasets, languageModels, evaluationStates, jobs),
       optimizations,
       optimizationSchedules,

@@ -1,4 +1,4 @@
-import { Corpus, Dataset, Document, Evaluation, Example, Execution, LanguageModel, Optimization, OptimizationSchedule, Program, ProgramVersion } from "../../entities/index.js";
+import { Batch, Corpus, Dataset, Document, Evaluation, Example, Execution, LanguageModel, Optimization, OptimizationSchedule, Program, ProgramVersion } from "../../entities/index.js";
 import { connectionType } from "./connection.js";
 
 export const LanguageModelConnection = connectionType(LanguageModel, "LanguageModel");
@@ -12,3 +12,4 @@ export const OptimizationConnection = connectionType(Optimization, "Optimization
 export const OptimizationScheduleConnection = connectionType(OptimizationSchedule, "OptimizationSchedule");
 export const CorpusConnection = connectionType(Corpus, "Corpus");
 export const DocumentConnection = connectionType(Document, "Document");
+export const BatchConnection = connectionType(Batch, "Batch");

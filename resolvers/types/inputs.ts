@@ -89,6 +89,14 @@ export class DatasetFilter {
   @Field(() => String, { nullable: true }) name?: string | null;
 }
 
+@InputType({ description: "Runs a program version (the current one by default) once per input, as one batch of queued executions." })
+export class ExecuteProgramBatchInput {
+  @Field(() => ID) programId!: string;
+  @Field(() => ID, { nullable: true, description: "A version of this program; default: its current version." }) versionId?: string | null;
+  @Field(() => [GraphQLJSON], { description: "One execution per element (1 to 1,000), each a JSON object of the version's input fields. All are checked before any is created." }) inputs!: unknown[];
+  @Field(() => String, { nullable: true, description: "The same key with the same request returns the same batch." }) idempotencyKey?: string | null;
+}
+
 @InputType({ description: "Runs a program version (the current one by default) on inputs, as a queued job." })
 export class ExecuteProgramInput {
   @Field(() => ID) programId!: string;

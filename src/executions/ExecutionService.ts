@@ -113,11 +113,8 @@ export class ExecutionService {
    */
   async execute(scope: Scope, input: ExecuteProgram): Promise<Execution> {
     const waitMs = this.checkRequest(input);
-    const program = await this.programs.require(scope, input.programId, "input.programId");
-    const version = await this.versionToRun(scope, program.id, input.versionId ?? program.currentVersionId);
-    if (!program.languageModelId) {
-      throw AppError.badInput("input.programId", "the program has no language model; set one with updateProgram(languageModelId)");
-    }
+    const target = await this.runTarget(scope, input.programId, input.versionId);
+    const { program, version } = target;
     const inputIssues = validateProgramInputs(programOf(version), input.inputs, "input.inputs");
     if (inputIssues.length > 0) throw AppError.fromIssues(inputIssues);
 
@@ -128,30 +125,7 @@ export class ExecutionService {
       if (existing) return this.maybeWait(existing, waitMs);
     }
 
-    const now = new Date();
-    const fields = {
-      id: newId(),
-      tenantId: scope.tenantId,
-      programId: program.id,
-      programVersionId: version.id,
-      languageModelId: program.languageModelId,
-      inputs: input.inputs as Record<string, unknown>,
-      outputs: null,
-      error: null,
-      trace: null,
-      usage: null,
-      adapter: null,
-      attempt: 0,
-      maxAttempts: this.settings.maxAttempts,
-      idempotencyKey: key,
-      requestHash,
-      queuedAt: now,
-      startedAt: null,
-      finishedAt: null,
-      leaseExpiresAt: null,
-      // Every attempt's job continues the trace of this request (undefined when tracing is off).
-      traceparent: currentTraceparent() ?? null,
-    } satisfies NewExecution;
+    const fields = this.newExecution(scope, target, input.inputs as Record<string, unknown>, requestHash, { idempotencyKey: key });
     // A caller who waits wants the result, not a place in the queue: with a free slot here, it starts at once.
     // One who does not gets the execution as queued (PENDING), and the job store dispatches it.
     const waitStart = Date.now();
@@ -227,6 +201,54 @@ export class ExecutionService {
       if (cancelled) return cancelled;
       // It changed under us (it started, or finished): look again.
     }
+  }
+
+  /** The program, the version to run and its language model, as `execute` checks them (for batches too). */
+  async runTarget(scope: Scope, programId: string, versionId: string | null | undefined): Promise<{ program: { id: string; languageModelId: string }; version: ProgramVersion }> {
+    const program = await this.programs.require(scope, programId, "input.programId");
+    const version = await this.versionToRun(scope, program.id, versionId ?? program.currentVersionId);
+    if (!program.languageModelId) {
+      throw AppError.badInput("input.programId", "the program has no language model; set one with updateProgram(languageModelId)");
+    }
+    return { program: { id: program.id, languageModelId: program.languageModelId }, version };
+  }
+
+  /** The fields of a new execution of `version` (queued by the caller). */
+  newExecution(scope: Scope, target: { program: { id: string; languageModelId: string }; version: ProgramVersion }, inputs: Record<string, unknown>, requestHash: string, extra: { idempotencyKey?: string | null; batchId?: string | null } = {}): NewExecution {
+    const now = new Date();
+    return {
+      id: newId(),
+      tenantId: scope.tenantId,
+      programId: target.program.id,
+      programVersionId: target.version.id,
+      languageModelId: target.program.languageModelId,
+      batchId: extra.batchId ?? null,
+      inputs,
+      outputs: null,
+      error: null,
+      trace: null,
+      usage: null,
+      adapter: null,
+      attempt: 0,
+      maxAttempts: this.settings.maxAttempts,
+      idempotencyKey: extra.idempotencyKey ?? null,
+      requestHash,
+      queuedAt: now,
+      startedAt: null,
+      finishedAt: null,
+      leaseExpiresAt: null,
+      // Every attempt's job continues the trace of this request (undefined when tracing is off).
+      traceparent: currentTraceparent() ?? null,
+    } satisfies NewExecution;
+  }
+
+  /** Queues the jobs of executions just created (a failure to queue one fails that one, as for `execute`). */
+  async enqueueAll(executions: Execution[], concurrency = 16): Promise<void> {
+    let next = 0;
+    const lane = async () => {
+      while (next < executions.length) await this.enqueue(executions[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, executions.length) }, lane));
   }
 
   /** FAILED → PENDING with a fresh budget of attempts, and a new job. */

@@ -9,6 +9,7 @@ import type { EvaluationService } from "../evaluations/EvaluationService.js";
 import type { OptimizationScheduleService } from "../optimizations/OptimizationScheduleService.js";
 import type { OptimizationService } from "../optimizations/OptimizationService.js";
 import type { ExecutionService } from "../executions/ExecutionService.js";
+import type { BatchService } from "../executions/BatchService.js";
 import type { ExecuteRateLimit } from "../limits/RateLimiter.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import type { ProgramService } from "../programs/ProgramService.js";
@@ -20,6 +21,7 @@ export interface Services {
   programs: ProgramService;
   datasets: DatasetService;
   executions: ExecutionService;
+  batches: BatchService;
   evaluations: EvaluationService;
   optimizations: OptimizationService;
   optimizationSchedules: OptimizationScheduleService;
