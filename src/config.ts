@@ -43,7 +43,11 @@ export interface Config {
   mongoUrl?: string;
   /** REDIS_URL: the cross-instance event bus, job notifications and shared rate limits. Unset: in-process. */
   redisUrl?: string;
-  /** `python`: real DSPy in the worker pool; `in-process`: the deterministic stand-in (dummy model only). */
+  /**
+   * `auto`: Predict / ChainOfThought programs on OpenAI-compatible models in Node (src/native), the rest in
+   * the worker pool; `native`: the same, the dummy model too; `python`: real DSPy in the worker pool for
+   * everything; `in-process`: the deterministic stand-in (dummy model only).
+   */
   adapter: "auto" | "native" | "python" | "in-process";
   workers: {
     /** Local Python workers to start. */
