@@ -20,7 +20,8 @@ export class BatchResolver {
     description: "One execution per input (1 to 1,000), created together with their batch once every input is valid (else nothing is written), then queued. The same idempotencyKey with the same request returns the same batch.",
   })
   async executeProgramBatch(@Arg("input", () => ExecuteProgramBatchInput) input: ExecuteProgramBatchInput, @Ctx() ctx: GraphQLContext): Promise<Batch> {
-    await ctx.services.executeRateLimit.check(ctx.principal);
+    // One token per input, at most the whole burst: a batch is rate limited as the executions it queues.
+    await ctx.services.executeRateLimit.check(ctx.principal, Array.isArray(input.inputs) ? Math.max(1, input.inputs.length) : 1);
     return ctx.services.batches.execute(ctx.scope, input);
   }
 

@@ -156,6 +156,19 @@ describe("limits [sqlite]", function () {
       await new Promise((resolve) => setTimeout(resolve, (refused.extensions?.retryAfterMs ?? 0) + 20));
       expectData(await execute());
     });
+
+    it("counts a batch as the executions it queues (at most the whole burst): a 2-input batch then a 3-input one is refused", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1_100)); // a full bucket: 3 tokens
+      const batch = (n: number) => graphql(url(), `mutation($input: ExecuteProgramBatchInput!) { executeProgramBatch(input: $input) { id total } }`, { input: { programId: program.programId, inputs: Array.from({ length: n }, (_, i) => ({ question: "q", n: i })) } });
+      assert.equal(expectData(await batch(2)).executeProgramBatch.total, 2);
+      const rows = await server!.countRows("execution");
+      const refused = expectError(await batch(3), "RATE_LIMITED");
+      assert.ok(refused.extensions?.retryAfterMs > 334, "waits for more than one token");
+      assert.equal(await server!.countRows("execution"), rows, "nothing written");
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      // More inputs than the burst: it takes the whole bucket, no more.
+      assert.equal(expectData(await batch(10)).executeProgramBatch.total, 10);
+    });
   });
 });
 
@@ -171,6 +184,17 @@ describe("token bucket", () => {
     assert.equal(limiter.take("a"), 1);
     now = 1000;
     assert.equal(limiter.take("a"), 0);
+  });
+
+  it("takes several tokens at once, at most the burst", () => {
+    let now = 0;
+    const limiter = new TokenBucketLimiter(parseRateLimit("60/minute", "5")!, () => now);
+    assert.equal(limiter.take("a", 3), 0);
+    assert.equal(limiter.take("a", 3), 1000, "one token short: a second");
+    assert.equal(limiter.take("a", 2), 0);
+    now = 5000;
+    assert.equal(limiter.take("a", 100), 0, "capped at the burst (5), which a full bucket has");
+    assert.equal(limiter.take("a", 1), 1000);
   });
 
   it("keys API keys by id, tokens by subject and tenant, development mode by tenant", () => {

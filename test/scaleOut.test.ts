@@ -135,6 +135,14 @@ describe(`several instances on Redis [${stack.name}]`, function () {
       await one!.check(caller);
       await assert.rejects(two!.check(caller), (error: Error & { code?: string }) => error.code === "RATE_LIMITED");
       await assert.rejects(one!.check(caller), (error: Error & { code?: string }) => error.code === "RATE_LIMITED");
+      // A batch takes one token per input, at most the burst, from the same shared bucket.
+      const batchCaller = { tenantId: `rate-batch-${Date.now()}`, subject: "s", role: "runner", via: "dev" } as never;
+      await one!.check(batchCaller, 2);
+      await assert.rejects(two!.check(batchCaller, 2), (error: Error & { code?: string }) => error.code === "RATE_LIMITED");
+      await two!.check(batchCaller, 1);
+      const bigCaller = { tenantId: `rate-big-${Date.now()}`, subject: "s", role: "runner", via: "dev" } as never;
+      await one!.check(bigCaller, 1000);
+      await assert.rejects(two!.check(bigCaller, 1), (error: Error & { code?: string }) => error.code === "RATE_LIMITED");
     } finally {
       await Promise.all(instances.map((c) => c.close()));
     }

@@ -20,8 +20,9 @@ export class TokenBucketLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Takes a token for `key`; returns 0 when allowed, else the milliseconds until one is available. */
-  take(key: string): number {
+  /** Takes `cost` tokens (at most the burst) for `key`; returns 0 when allowed, else the milliseconds until they are there. */
+  take(key: string, cost = 1): number {
+    cost = Math.min(cost, this.rate.burst);
     const now = this.now();
     const bucket = this.buckets.get(key) ?? { tokens: this.rate.burst, at: now };
     bucket.tokens = Math.min(this.rate.burst, bucket.tokens + (now - bucket.at) * this.rate.perMs);
@@ -30,12 +31,12 @@ export class TokenBucketLimiter {
       if (this.buckets.size >= PRUNE_AT) this.prune(now);
       this.buckets.set(key, bucket);
     }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (bucket.tokens >= cost) {
+      bucket.tokens -= cost;
       return 0;
     }
     // The rounding guard keeps float noise (0.999 tokens at 1/s) from adding a millisecond.
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.rate.perMs - 1e-6));
+    return Math.max(1, Math.ceil((cost - bucket.tokens) / this.rate.perMs - 1e-6));
   }
 
   private prune(now: number): void {
@@ -58,7 +59,7 @@ export function rateLimitKey(principal: Principal): string {
  */
 export class RedisTokenBucketLimiter {
   private static readonly SCRIPT = `
-    local burst, per_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local burst, per_ms, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -66,7 +67,7 @@ export class RedisTokenBucketLimiter {
     local at = tonumber(state[2]) or now
     tokens = math.min(burst, tokens + math.max(0, now - at) * per_ms)
     local wait = 0
-    if tokens >= 1 then tokens = tokens - 1 else wait = math.max(1, math.ceil((1 - tokens) / per_ms - 0.000001)) end
+    if tokens >= cost then tokens = tokens - cost else wait = math.max(1, math.ceil((cost - tokens) / per_ms - 0.000001)) end
     redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
     redis.call('PEXPIRE', KEYS[1], math.ceil(burst / per_ms) + 1000)
     return wait`;
@@ -76,15 +77,16 @@ export class RedisTokenBucketLimiter {
     private readonly redis: RedisConnections,
   ) {}
 
-  async take(key: string): Promise<number> {
-    const wait = await this.redis.commands.eval(RedisTokenBucketLimiter.SCRIPT, 1, `ratelimit:${key}`, String(this.rate.burst), String(this.rate.perMs));
+  async take(key: string, cost = 1): Promise<number> {
+    const tokens = Math.min(cost, this.rate.burst);
+    const wait = await this.redis.commands.eval(RedisTokenBucketLimiter.SCRIPT, 1, `ratelimit:${key}`, String(this.rate.burst), String(this.rate.perMs), String(tokens));
     return Number(wait);
   }
 }
 
 /** The executeProgram limit; `undefined` rate: off. Throws RATE_LIMITED (with retryAfterMs) when exceeded. */
 export class ExecuteRateLimit {
-  private readonly limiter?: { take(key: string): number | Promise<number> };
+  private readonly limiter?: { take(key: string, cost?: number): number | Promise<number> };
 
   /** With `redis` the buckets are shared by every instance; without, each instance counts alone. */
   constructor(
@@ -94,9 +96,10 @@ export class ExecuteRateLimit {
     if (rate) this.limiter = redis ? new RedisTokenBucketLimiter(rate, redis) : new TokenBucketLimiter(rate);
   }
 
-  async check(principal: Principal | null): Promise<void> {
+  /** `executions`: how many the call queues (a batch's inputs); it costs that many tokens, at most the whole burst. */
+  async check(principal: Principal | null, executions = 1): Promise<void> {
     if (!this.limiter || !this.rate || !principal) return;
-    const retryAfterMs = await this.limiter.take(rateLimitKey(principal));
+    const retryAfterMs = await this.limiter.take(rateLimitKey(principal), executions);
     if (retryAfterMs > 0) {
       throw new AppError("RATE_LIMITED", `rate limited: executeProgram allows ${this.rate.text} (burst ${this.rate.burst}) per caller; retry in ${retryAfterMs} ms`, {
         retriable: true,
