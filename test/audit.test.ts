@@ -46,6 +46,8 @@ const AUDITED_MUTATIONS = [
   "addExamples",
   "executeProgram",
   "cancelExecution",
+  "executeProgramBatch",
+  "cancelBatch",
   "retryExecution",
   "evaluateProgram",
   "cancelEvaluation",
@@ -283,6 +285,22 @@ describeEachDatabase(
       assert.deepEqual(Object.keys(event.changes).sort(), ["finishedAt", "status"]);
       assert.deepEqual(event.changes.status, { before: "PENDING", after: "CANCELLED" });
       assert.equal(event.changes.finishedAt.before, null);
+    });
+
+    it("executeProgramBatch, then cancelBatch (runner): one event each, for the batch; cancelling again records nothing", async () => {
+      const batchMutation = `mutation($id: ID!) { executeProgramBatch(input: { programId: $id, inputs: [{ question: "a?", n: 1 }, { question: "b?", n: 2 }], idempotencyKey: "audit-batch" }) { id total } }`;
+      const created = await audited(batchMutation, { id: state.program }, asKey(keys.runner));
+      const batchId = created.data.executeProgramBatch.id;
+      assert.deepEqual([created.event.action, created.event.entityType, created.event.entityId], ["batch.create", "Batch", batchId]);
+      assert.deepEqual(created.event.changes.total, { after: 2 });
+      assert.deepEqual(created.event.changes.idempotencyKey, { after: "audit-batch" });
+      const cancelled = await audited(`mutation($id: ID!) { cancelBatch(id: $id) { id status } }`, { id: batchId }, asKey(keys.runner));
+      assert.deepEqual([cancelled.event.action, cancelled.event.entityId], ["batch.cancel", batchId]);
+      assert.equal(cancelled.event.changes.cancelledAt.before, null);
+      const before = await auditRows();
+      expectData(await run(`mutation($id: ID!) { cancelBatch(id: $id) { id } }`, { id: batchId }, asKey(keys.runner)));
+      expectData(await run(batchMutation, { id: state.program }, asKey(keys.runner)));
+      assert.equal(await auditRows(), before, "a repeated cancel and an idempotent repeat change nothing");
     });
 
     it("evaluateProgram through an editor key, then cancelEvaluation: the evaluation's fields, then status and finishedAt", async () => {

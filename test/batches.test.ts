@@ -11,7 +11,7 @@ const BATCH_UPDATED = `subscription($id: ID!) { batchUpdated(id: $id) { ${BATCH_
 
 const questions = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ question: `Capital of France? (${from + i})`, n: from + i }));
 
-describeEachStack("executeProgramBatch", { ...FAST_JOBS, JOB_CONCURRENCY: "4" }, (server, stack) => {
+describeEachStack("executeProgramBatch", { ...FAST_JOBS, JOB_CONCURRENCY: "4", EXECUTE_RATE_LIMIT: "off" }, (server, stack) => {
   const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
   let programId: string;
 
@@ -112,7 +112,7 @@ describeEachStack("executeProgramBatch", { ...FAST_JOBS, JOB_CONCURRENCY: "4" },
   });
 });
 
-describeEachStack("cancelBatch", { ...FAST_JOBS, DSPY_ADAPTER: "auto", WORKERS: "1", JOB_CONCURRENCY: "1" }, (server) => {
+describeEachStack("cancelBatch", { ...FAST_JOBS, EXECUTE_RATE_LIMIT: "off", DSPY_ADAPTER: "auto", WORKERS: "1", JOB_CONCURRENCY: "1" }, (server) => {
   let lm: Awaited<ReturnType<typeof startFakeOpenAI>>;
   before(async () => {
     lm = await startFakeOpenAI(() => ({ fields: { answer: "Paris" }, delayMs: 400 }));

@@ -23,9 +23,10 @@ for (const stack of chaosStacks()) {
   describe(`chaos [${stack.name}]`, function () {
     this.timeout(180_000 + LOAD * 1_000);
 
-    it("an instance paused past its leases, then the other killed: every execution ends, none is left without its job", async () => {
+    it("an instance paused past its leases, then the other killed: every execution ends, none is left without its job (native adapter)", async () => {
       // The first two calls of each execution outlast the pause; the third (after two takeovers) answers at once.
-      const cluster = new ChaosCluster(stack, (nth) => (nth <= 2 ? 8_000 : 50));
+      // On the default adapter (auto: the native one for this program): LM requests in flight in the paused process.
+      const cluster = new ChaosCluster(stack, (nth) => (nth <= 2 ? 8_000 : 50), { DSPY_ADAPTER: "auto" });
       try {
         await cluster.start(2);
         const [a, b] = cluster.instances;
@@ -81,9 +82,9 @@ for (const stack of chaosStacks()) {
       }
     });
 
-    it("waited-for executions started where they were accepted: their instance killed mid-run, another takes their held jobs over", async () => {
+    it("waited-for executions started where they were accepted: their instance killed mid-run, another takes their held jobs over (native adapter)", async () => {
       // The first call of each outlasts the job lock (3 s); the retry after the takeover answers at once.
-      const cluster = new ChaosCluster(stack, (nth) => (nth === 1 ? 8_000 : 50));
+      const cluster = new ChaosCluster(stack, (nth) => (nth === 1 ? 8_000 : 50), { DSPY_ADAPTER: "auto" });
       try {
         await cluster.start(2);
         const [a, b] = cluster.instances;

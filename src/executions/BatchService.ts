@@ -152,12 +152,13 @@ export class BatchService {
       const cancelledAt = new Date();
       await this.database.transaction(async (manager) => {
         await manager.update(Batch, { id: batch.id, tenantId: scope.tenantId }, { cancelledAt });
-        await AuditLog.record(manager, scope, { action: "batch.cancel", entityType: "Batch", entityId: batch.id, after: { cancelledAt: cancelledAt.toISOString() } });
+        // One event for the batch; its executions' own logs say "batch … cancelled".
+        await AuditLog.record(manager, scope, { action: "batch.cancel", entityType: "Batch", entityId: batch.id, before: { cancelledAt: null }, after: { cancelledAt: cancelledAt.toISOString() } });
       });
     }
     const open = await this.database.manager.find(Execution, { where: [{ tenantId: scope.tenantId, batchId: batch.id, status: PENDING }, { tenantId: scope.tenantId, batchId: batch.id, status: RUNNING }] });
     for (const execution of open) {
-      await this.executions.cancel(scope, execution.id, `batch ${batch.id} cancelled`).catch((error: unknown) => {
+      await this.executions.cancel(scope, execution.id, `batch ${batch.id} cancelled`, false).catch((error: unknown) => {
         // Finished meanwhile: nothing to cancel.
         if (!(error instanceof AppError && error.code === "ILLEGAL_TRANSITION")) throw error;
       });

@@ -184,8 +184,11 @@ export class ExecutionService {
     return this.maybeWait(finished ?? (await this.require(scope, fields.id, "input")), Math.max(0, deadline - Date.now()));
   }
 
-  /** PENDING or RUNNING → CANCELLED. A running attempt's result is discarded when it arrives. */
-  async cancel(scope: Scope, id: string, reason = "cancelled by request"): Promise<Execution> {
+  /**
+   * PENDING or RUNNING → CANCELLED. A running attempt's result is discarded when it arrives. `audited`
+   * false: part of a change audited as a whole (cancelBatch records one event for the batch).
+   */
+  async cancel(scope: Scope, id: string, reason = "cancelled by request", audited = true): Promise<Execution> {
     for (;;) {
       const current = await this.require(scope, id, "id");
       if (current.status !== PENDING && current.status !== RUNNING) {
@@ -196,7 +199,7 @@ export class ExecutionService {
         to: CANCELLED,
         reason,
         changes: { finishedAt: new Date() },
-        audit: { scope, action: "execution.cancel" },
+        ...(audited ? { audit: { scope, action: "execution.cancel" } } : {}),
       });
       if (cancelled) return cancelled;
       // It changed under us (it started, or finished): look again.
