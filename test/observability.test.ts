@@ -84,6 +84,7 @@ for (const target of databaseTargets()) {
       assert.equal(moved("dspy_graphql_request_duration_seconds_count", { operation: "Execute", type: "mutation" }), 4);
       assert.equal(moved("dspy_executions_total", { status: "COMPLETED" }), 3);
       assert.equal(moved("dspy_executions_total", { status: "FAILED" }), 1);
+      assert.equal(moved("dspy_executions_total", { status: "COMPLETED", adapter: "python" }), 3, "by the adapter that ran them");
       assert.equal(moved("dspy_execution_transitions_total", { from: "NONE", to: "PENDING" }), 4);
       assert.equal(moved("dspy_execution_transitions_total", { from: "PENDING", to: "RUNNING" }), 4);
       assert.equal(moved("dspy_execution_duration_seconds_count", { status: "COMPLETED" }), 3);

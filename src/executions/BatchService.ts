@@ -13,7 +13,7 @@ import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import type { EventBus } from "../pubsub.js";
 import type { Scope } from "../scope.js";
 import { listenToProgram } from "./ExecutionEvents.js";
-import type { ExecutionService } from "./ExecutionService.js";
+import { type ExecutionService, idempotencyKeyProblem } from "./ExecutionService.js";
 import type { ExecutionStateMachine } from "./ExecutionStateMachine.js";
 
 export interface ExecuteProgramBatch {
@@ -33,7 +33,6 @@ export interface BatchCounts {
 }
 
 export const MAX_BATCH_INPUTS = 1_000;
-const MAX_IDEMPOTENCY_KEY = 200;
 const { PENDING, RUNNING } = ExecutionStatus;
 
 /**
@@ -59,9 +58,8 @@ export class BatchService {
 
   async execute(scope: Scope, input: ExecuteProgramBatch): Promise<Batch> {
     const key = input.idempotencyKey ?? null;
-    if (key !== null && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY || /\p{Cc}/u.test(key))) {
-      throw AppError.badInput("input.idempotencyKey", `must be 1 to ${MAX_IDEMPOTENCY_KEY} characters without control characters`);
-    }
+    const keyProblem = idempotencyKeyProblem(key);
+    if (keyProblem) throw AppError.badInput("input.idempotencyKey", keyProblem);
     const inputs = input.inputs;
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH_INPUTS) {
       throw AppError.badInput("input.inputs", `must be a list of 1 to ${MAX_BATCH_INPUTS} inputs, got ${Array.isArray(inputs) ? `${inputs.length}` : "no list"}`);

@@ -66,6 +66,13 @@ export interface ExecutionFilter {
 }
 
 const MAX_IDEMPOTENCY_KEY = 200;
+
+/** What is wrong with a client's idempotency key (executeProgram, executeProgramBatch), or null. */
+export function idempotencyKeyProblem(key: string | null | undefined): string | null {
+  if (key == null) return null;
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY) return `must be 1 to ${MAX_IDEMPOTENCY_KEY} characters, got ${key.length}`;
+  return /\p{Cc}/u.test(key) ? "must not contain control characters" : null;
+}
 const { PENDING, RUNNING, FAILED, CANCELLED } = ExecutionStatus;
 /** What executeProgram records of a new execution (outputs, trace and timings come from the runner, not the caller). */
 const AUDITED_ON_CREATE = ["programId", "programVersionId", "languageModelId", "inputs", "status", "maxAttempts", "idempotencyKey"] as const;
@@ -341,11 +348,8 @@ export class ExecutionService {
   /** Everything about the request that needs no database; returns how long to wait (null: don't). */
   private checkRequest(input: ExecuteProgram): number | null {
     const issues = new IssueList();
-    if (input.idempotencyKey != null) {
-      const key = input.idempotencyKey;
-      if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY) issues.add("input.idempotencyKey", `must be 1 to ${MAX_IDEMPOTENCY_KEY} characters, got ${key.length}`);
-      else if (/\p{Cc}/u.test(key)) issues.add("input.idempotencyKey", "must not contain control characters");
-    }
+    const keyProblem = idempotencyKeyProblem(input.idempotencyKey);
+    if (keyProblem) issues.add("input.idempotencyKey", keyProblem);
     const timeout = input.waitTimeoutMs;
     if (timeout != null && (!Number.isInteger(timeout) || timeout < 1 || timeout > this.settings.waitMaxMs)) {
       issues.add("input.waitTimeoutMs", `must be an integer between 1 and ${this.settings.waitMaxMs}, got ${timeout}`);

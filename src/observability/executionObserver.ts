@@ -55,7 +55,7 @@ export function observeExecutions(stateMachine: ExecutionStateMachine, logger: L
       metrics.pickupLatency.observe({ attempt: execution.attempt <= 1 ? "first" : "retry" }, seconds(previous.updatedAt, event.at));
     }
     if (FINAL.has(to)) {
-      metrics.executions.inc({ status: to });
+      metrics.executions.inc({ status: to, adapter: execution.adapter ?? "none" });
       if (execution.startedAt && from === "RUNNING") metrics.executionDuration.observe({ status: to }, seconds(execution.startedAt, event.at));
     }
     // An attempt ended here (completed, failed, or failed and queued again): its LM calls are known now.

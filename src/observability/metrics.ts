@@ -40,8 +40,8 @@ export class ProductMetrics {
 
   readonly executions = new Counter({
     name: "dspy_executions_total",
-    help: "Executions that reached a final status on this instance (COMPLETED, FAILED, CANCELLED).",
-    labelNames: ["status"] as const,
+    help: "Executions that reached a final status on this instance (COMPLETED, FAILED, CANCELLED), by the adapter that ran their last attempt (native, python, in-process; none if none ran).",
+    labelNames: ["status", "adapter"] as const,
     registers: [this.registry],
   });
   readonly runs = new Counter({
