@@ -1,5 +1,5 @@
 import { type ParseOutcome, parseValue } from "./parseValue.js";
-import { formatFieldValue, pyJsonDumps, pySplitlines, pyStr, pyStrip } from "./pyText.js";
+import { formatFieldValue, pyJsonDumps, pySplitlines, pyStrip } from "./pyText.js";
 import { type NativeField, type NativeSignature, annotationName, objectiveLines, translateFieldType } from "./signature.js";
 
 /**
@@ -202,6 +202,3 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function dummyAnswer(values: Record<string, unknown>): string {
   return pyStrip(Object.entries(values).map(([name, value]) => `[[ ## ${name} ## ]]\n${formatFieldValue(value, false)}`).join("\n\n"));
 }
-
-/** Python's str() of a value in an error message. */
-export const show = pyStr;

@@ -1,6 +1,7 @@
 import { RUN_LIMITS } from "../catalog.js";
 import { AppError } from "../errors.js";
 import type { Binding, Condition, Step } from "../programs/definition/index.js";
+import { isPyFloat } from "./pyText.js";
 
 /**
  * The forward interpreter of bridge-py/dspy_bridge/forward.py, for programs run in Node: the same
@@ -8,7 +9,7 @@ import type { Binding, Condition, Step } from "../programs/definition/index.js";
  * bounds (catalog.json `runLimits`) and the same errors. A parallel map runs up to `parallel`
  * elements at once, as the worker's threads do.
  */
-export type Results = Record<string, Record<string, unknown>>;
+type Results = Record<string, Record<string, unknown>>;
 
 /** Calls module `name` on `inputs` as step `step` (its trace name); the module's outputs. */
 export type CallModule = (name: string, step: string, inputs: Record<string, unknown>) => Promise<Record<string, unknown>>;
@@ -122,6 +123,6 @@ function pythonTypeName(value: unknown): string {
   if (value === null || value === undefined) return "NoneType";
   if (typeof value === "string") return "str";
   if (typeof value === "boolean") return "bool";
-  if (typeof value === "number") return /[.eE]/.test(JSON.stringify(value)) ? "float" : "int";
+  if (typeof value === "number") return isPyFloat(value) ? "float" : "int";
   return "dict";
 }

@@ -1,5 +1,5 @@
 import type { FieldType, ModuleSpec } from "../programs/definition/index.js";
-import { pyFloatRepr, pySplitlines, pyStr } from "./pyText.js";
+import { isPyFloat, isPySpace, pyFloatRepr, pySplitlines, pyStr } from "./pyText.js";
 
 /**
  * A predictor's signature as DSPy 3.4.1 holds it once the worker has built the module
@@ -102,7 +102,7 @@ export function jsonSchema(type: FieldType): Record<string, unknown> {
 function pythonKind(value: string | number | boolean): "str" | "int" | "float" | "bool" {
   if (typeof value === "string") return "str";
   if (typeof value === "boolean") return "bool";
-  return /[.eE]/.test(JSON.stringify(value)) ? "float" : "int";
+  return isPyFloat(value) ? "float" : "int";
 }
 
 /** json.dumps(schema, ensure_ascii=False) with `type` first, then the keys sorted, at every level. */
@@ -112,7 +112,7 @@ function schemaJson(value: unknown): string {
     const keys = Object.keys(value).sort((a, b) => (a === "type" ? -1 : b === "type" ? 1 : a < b ? -1 : a > b ? 1 : 0));
     return `{${keys.map((k) => `${JSON.stringify(k)}: ${schemaJson((value as Record<string, unknown>)[k])}`).join(", ")}}`;
   }
-  if (typeof value === "number") return /[.eE]/.test(JSON.stringify(value)) ? pyFloatRepr(value) : JSON.stringify(value);
+  if (typeof value === "number") return isPyFloat(value) ? pyFloatRepr(value) : JSON.stringify(value);
   return JSON.stringify(value);
 }
 
@@ -171,8 +171,9 @@ function expandTabs(text: string): string {
   return out;
 }
 
-const PY_WHITESPACE = /^[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
-
+/** `str.lstrip()`. */
 function pyLstrip(s: string): string {
-  return s.replace(PY_WHITESPACE, "");
+  let i = 0;
+  while (i < s.length && isPySpace(s[i])) i++;
+  return s.slice(i);
 }
