@@ -186,6 +186,30 @@ describe("native adapter", function () {
       }
     });
 
+    it("refuses an answer body larger than 16 MB with LM_ERROR, without reading it whole", async () => {
+      const huge = http.createServer((_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        const chunk = "x".repeat(1024 * 1024);
+        let sent = 0;
+        const write = () => {
+          while (sent < 64 && res.write(chunk)) sent++;
+          if (sent < 64) res.once("drain", write);
+          else res.end();
+        };
+        res.on("error", () => undefined);
+        write();
+      });
+      await new Promise<void>((resolve) => huge.listen(0, "127.0.0.1", resolve));
+      try {
+        const error = await failure(run(lm(`http://127.0.0.1:${(huge.address() as AddressInfo).port}/v1`)));
+        assert.deepEqual([error.code, error.layer, error.retriable], ["LM_ERROR", "lm", false]);
+        assert.match(error.message, /larger than 16777216 bytes/);
+      } finally {
+        huge.closeAllConnections();
+        await new Promise((resolve) => huge.close(resolve));
+      }
+    });
+
     it("counts every LM call, the JSON fallback's included, against max LM calls", async () => {
       const server = await startFakeOpenAI(() => ({ fields: { other: "no answer field" } }));
       try {

@@ -82,6 +82,9 @@ export class LmResponseCache {
   }
 }
 
+/** The largest answer body read from an LM endpoint. */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
 
 /**
@@ -157,7 +160,17 @@ export class OpenAiNativeLm implements NativeLm {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          let bytes = 0;
+          res.on("data", (chunk: Buffer) => {
+            bytes += chunk.length;
+            // The answer is read in the server's own process (a worker's crash would only cost that worker): bounded.
+            if (bytes > MAX_RESPONSE_BYTES) {
+              req.destroy();
+              reject(new AppError("LM_ERROR", `APIError: the LM endpoint's answer is larger than ${MAX_RESPONSE_BYTES} bytes`, { layer: "lm" }));
+              return;
+            }
+            chunks.push(chunk);
+          });
           res.on("error", (error) => reject(transportError(error, signal)));
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
