@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { type CorpusSpec, type ExecuteResult, type LanguageModelSpec, LOCAL_EMBEDDING_MODEL } from "../src/adapters/DspyAdapter.js";
 import { ZmqPythonAdapter } from "../src/adapters/ZmqPythonAdapter.js";
+import { NativeAdapter } from "../src/native/NativeAdapter.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
 import { WorkerPool } from "../src/workers/WorkerPool.js";
 import { TEST_POLICIES } from "./support/harness.js";
@@ -198,6 +199,34 @@ describe("a real LM: Gemma 3 270M on llama.cpp through a real worker (dspy.LM op
     assert.ok(lmCall.usage.prompt_tokens > 0 && lmCall.usage.completion_tokens > 0, "the server reports token usage");
     assert.equal(result.usage.lm_calls, 1);
     assert.equal(result.usage.total_tokens, lmCall.usage.total_tokens);
+  });
+
+  it("the native adapter sends the real LM DSPy's ChatAdapter requests, JSON fallback included, and gets the same answers and outcome (temperature 0)", async () => {
+    // DSPy's default ChatAdapter on both sides (no json_schema): the native adapter formats and parses it itself.
+    const chat: LanguageModelSpec = { ...lm, id: "lm-gemma-chat", config: { num_retries: 0 } };
+    const native = new NativeAdapter(adapter, "auto", undefined, TEST_POLICIES);
+    assert.equal(native.refusal({ program, lm: chat, inputs: {} }), null, "auto runs it natively");
+    for (const review of REVIEWS.slice(0, 1)) {
+      // A result, or an error with the trace so far (both adapters attach it): either way the LM calls made.
+      const outcome = async (run: () => Promise<ExecuteResult>) => {
+        try {
+          const result = await run();
+          return { code: null, outputs: result.outputs, adapter: result.adapter, trace: result.trace };
+        } catch (error) {
+          const details = (error as { details?: { trace?: ExecuteResult["trace"] } }).details;
+          return { code: (error as { code?: string }).code ?? String(error), outputs: null, adapter: null, trace: details?.trace ?? [] };
+        }
+      };
+      const dspy = await outcome(() => adapter.execute({ program, lm: chat, inputs: { review }, deadlineMs: 60_000 }));
+      const ours = await outcome(() => native.execute({ program, lm: chat, inputs: { review }, deadlineMs: 60_000 }));
+      const requests = (trace: ExecuteResult["trace"]) => trace.flatMap((e) => e.lm_calls.map((c) => ({ messages: c.messages, response: c.response })));
+      console.log(`      real LM, ChatAdapter on both: ${ours.code ?? `outputs ${JSON.stringify(ours.outputs)}`}, ${requests(ours.trace).length} LM call(s) each`);
+      assert.equal(ours.code, dspy.code, `outcome for ${review}`);
+      assert.ok(requests(dspy.trace).length > 0, "DSPy's trace has its LM calls");
+      assert.deepEqual(requests(ours.trace), requests(dspy.trace), "the same requests, byte for byte, and the same answers (the JSON fallback's too)");
+      assert.deepEqual(ours.outputs, dspy.outputs);
+      if (ours.code === null) assert.equal(ours.adapter, "native");
+    }
   });
 
   it("parses every answer, two runs at a time on one worker", async () => {
