@@ -3,7 +3,7 @@ import type { FieldType, ModuleSpec, NormalizedProgram } from "../programs/defin
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
 import { predictorName } from "../adapters/importedState.js";
 import { lmWireConfig } from "../adapters/lmWireConfig.js";
-import type { LanguageModelPolicies } from "../languageModels/policies.js";
+import { DEFAULT_POLICIES, type LanguageModelPolicies } from "../languageModels/policies.js";
 import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
 import { scrubError, scrubSecrets } from "../secrets/scrub.js";
 import { SpanKind, withSpan } from "../observability/tracing.js";
@@ -247,14 +247,14 @@ export class NativeAdapter implements DspyAdapter {
 
   /** The run's LM, from the settings (and the key, read now) the worker would be sent (lmWireConfig). */
   private lmFor(spec: LanguageModelSpec): { lm: NativeLm; apiKey?: string } {
-    const config = lmWireConfig(spec, process.env, this.keyring, this.policies);
+    const config = lmWireConfig(spec, process.env, this.keyring, this.policies ?? DEFAULT_POLICIES);
     if (spec.model === "dummy") {
       const answers = config.answers;
       const valid = Array.isArray(answers) ? answers.every(isObject) : isObject(answers) && Object.values(answers).every(isObject);
       if (!valid) throw new AppError("BAD_MESSAGE", "the dummy model needs config.answers: a list of objects, or an object mapping a substring of the prompt to an object", { layer: "protocol", details: { path: "config.answers" } });
       return { lm: new DummyNativeLm(answers) };
     }
-    const lm = new OpenAiNativeLm(config, this.cache);
+    const lm = new OpenAiNativeLm(config, this.cache, (this.policies ?? DEFAULT_POLICIES).egress);
     return { lm, apiKey: lm.apiKey };
   }
 

@@ -5,7 +5,7 @@ import https from "node:https";
 import net from "node:net";
 import { AppError } from "../errors.js";
 import type { LmWireConfig } from "../adapters/lmWireConfig.js";
-import { EgressPolicy } from "../languageModels/egressPolicy.js";
+import type { EgressPolicy } from "../languageModels/egressPolicy.js";
 import { type ChatMessage, dummyAnswer } from "./chatAdapter.js";
 
 export interface LmUsage {
@@ -100,17 +100,17 @@ export class OpenAiNativeLm implements NativeLm {
   /** The key sent as `Authorization: Bearer`: the model's own, else OPENAI_API_KEY, else (an explicit api_base) a placeholder. */
   readonly apiKey: string | undefined;
   private readonly url: URL;
-  private readonly egress: EgressPolicy;
 
+  /** `egress`: the policy `config.egress_allow` was written from (lmWireConfig), not parsed again per run. */
   constructor(
     private readonly config: LmWireConfig,
     private readonly cache: LmResponseCache,
+    private readonly egress: EgressPolicy,
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.model = config.model;
     this.settings = { ...(config.temperature !== undefined ? { temperature: config.temperature } : {}), ...(config.max_tokens !== undefined ? { max_tokens: config.max_tokens } : {}) };
     this.url = new URL(`${(config.api_base ?? "https://api.openai.com/v1").replace(/\/+$/, "")}/chat/completions`);
-    this.egress = EgressPolicy.parse(config.egress_allow.join(","));
     // As the worker (lm.py `_keyless_endpoint`).
     this.apiKey = config.api_key ?? env.OPENAI_API_KEY ?? (config.api_base ? "no-key-needed" : undefined);
   }

@@ -1,5 +1,5 @@
 import type { FieldType, ModuleSpec } from "../programs/definition/index.js";
-import { isPyFloat, isPySpace, pyFloatRepr, pySplitlines, pyStr } from "./pyText.js";
+import { isPyFloat, isPySpace, pyJsonDumps, pySplitlines, pyStr } from "./pyText.js";
 
 /**
  * A predictor's signature as DSPy 3.4.1 holds it once the worker has built the module
@@ -78,11 +78,11 @@ export function translateFieldType(field: NativeField, isInput: boolean): string
   else if (type === "bool") desc = "must be True or False";
   else if (type === "int" || type === "float") desc = `must be a single ${type} value`;
   else if (typeof type === "object" && "enum" in type) desc = `must exactly match (no extra characters) one of: ${type.enum.map((v) => pyStr(v)).join("; ")}`;
-  else desc = `must adhere to the JSON schema: ${schemaJson(jsonSchema(type))}`;
+  else desc = `must adhere to the JSON schema: ${pyJsonDumps(jsonSchema(type))}`;
   return `{${field.name}}${desc ? `${" ".repeat(8)}# note: the value you produce ${desc}` : ""}`;
 }
 
-/** pydantic's JSON Schema of the type with `type` first and the other keys sorted (`_get_json_schema`). */
+/** pydantic's JSON Schema of the type as `_get_json_schema` orders it: `type` first, then the other keys sorted (each object here is built in that order). */
 export function jsonSchema(type: FieldType): Record<string, unknown> {
   if (type === "str") return { type: "string" };
   if (type === "int") return { type: "integer" };
@@ -103,17 +103,6 @@ function pythonKind(value: string | number | boolean): "str" | "int" | "float" |
   if (typeof value === "string") return "str";
   if (typeof value === "boolean") return "bool";
   return isPyFloat(value) ? "float" : "int";
-}
-
-/** json.dumps(schema, ensure_ascii=False) with `type` first, then the keys sorted, at every level. */
-function schemaJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(schemaJson).join(", ")}]`;
-  if (value !== null && typeof value === "object") {
-    const keys = Object.keys(value).sort((a, b) => (a === "type" ? -1 : b === "type" ? 1 : a < b ? -1 : a > b ? 1 : 0));
-    return `{${keys.map((k) => `${JSON.stringify(k)}: ${schemaJson((value as Record<string, unknown>)[k])}`).join(", ")}}`;
-  }
-  if (typeof value === "number") return isPyFloat(value) ? pyFloatRepr(value) : JSON.stringify(value);
-  return JSON.stringify(value);
 }
 
 /** Python's `inspect.cleandoc` (3.11). */
