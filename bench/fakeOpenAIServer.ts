@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { streamOptionsOf, writeCompletionStream } from "../test/support/openAiStream.js";
 
 /**
  * The LM of bench/executions.ts's "1 ms OpenAI-compatible LM" comparison, run as its own process
@@ -10,6 +11,7 @@ import type { AddressInfo } from "node:net";
  * `{"url":"http://127.0.0.1:PORT","apiBase":"http://127.0.0.1:PORT/v1"}`. SIGTERM / SIGINT stop it.
  */
 const CONTENT = "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]";
+const USAGE = { prompt_tokens: 120, completion_tokens: 12, total_tokens: 132 };
 const port = Number(process.argv[2] ?? 0);
 let served = 0;
 
@@ -23,21 +25,25 @@ const server = http.createServer((request, response) => {
       return;
     }
     let model = "bench-model";
+    let body: unknown = null;
     try {
-      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { model?: unknown };
-      if (typeof body.model === "string") model = body.model;
+      body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { model?: unknown };
+      if (typeof (body as { model?: unknown }).model === "string") model = (body as { model: string }).model;
     } catch {
       // an unreadable body still gets the answer: this server measures nothing but latency
     }
     setTimeout(() => {
       served += 1;
+      // A streamed request (the subgraph streams its executions' LM calls) is answered as OpenAI does.
+      const { stream, includeUsage } = streamOptionsOf(body);
+      if (stream) return writeCompletionStream(response, { id: `chatcmpl-bench-${served}`, model, content: CONTENT, usage: USAGE, includeUsage });
       const payload = JSON.stringify({
         id: `chatcmpl-bench-${served}`,
         object: "chat.completion",
         created: Math.floor(Date.now() / 1000),
         model,
         choices: [{ index: 0, message: { role: "assistant", content: CONTENT }, logprobs: null, finish_reason: "stop" }],
-        usage: { prompt_tokens: 120, completion_tokens: 12, total_tokens: 132 },
+        usage: USAGE,
       });
       response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
       response.end(payload);

@@ -1,9 +1,12 @@
-import { Arg, Authorized, ID, Resolver, Root, Subscription } from "type-graphql";
+import { Arg, Authorized, Ctx, ID, Resolver, Root, Subscription } from "type-graphql";
 import { Execution, ExecutionStatus } from "../entities/index.js";
 import { type ExecutionUpdate, listenToExecution, listenToProgram } from "../src/executions/ExecutionEvents.js";
 import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { filtered } from "../src/pubsub.js";
+import type { ExecutionOutputEvent } from "../src/executions/ExecutionOutput.js";
+import type { OutputStreamItem } from "../src/executions/ExecutionOutputStream.js";
+import { ExecutionOutput, type ExecutionOutputKind } from "./types/executionOutput.js";
 import type { ExecutionSnapshot } from "./ExecutionResolver.js";
 
 @Authorized(Role.VIEWER)
@@ -17,6 +20,20 @@ export class ExecutionUpdatesResolver {
   })
   executionUpdated(@Root() update: ExecutionUpdate, @Arg("id", () => ID) _id: string): ExecutionSnapshot {
     return snapshot(update);
+  }
+
+  @Authorized(Role.VIEWER)
+  @Subscription(() => ExecutionOutput, {
+    description:
+      "A running execution's output as it is written: each output field's text in DELTAs, module and tool STATUS events, TRANSITIONs, then one FINAL with the outputs or the error, after which it completes. Subscribed while it runs, what it wrote so far comes first. A subscriber that reads too slowly gets the SLOW_SUBSCRIBER error and is dropped (the run is never slowed). Fails with NOT_FOUND for an execution the caller cannot see.",
+    subscribe: ({ args, context }) => {
+      const ctx = context as GraphQLContext;
+      return ctx.services.outputs.follow(ctx.scope, args.id as string, ctx.unsent);
+    },
+  })
+  executionOutput(@Root() item: OutputStreamItem, @Arg("id", () => ID) _id: string, @Ctx() ctx: GraphQLContext): ExecutionOutput {
+    if (item.kind === "OVERFLOW") throw ctx.services.outputs.slowSubscriber();
+    return outputOf(item);
   }
 
   @Authorized(Role.VIEWER)
@@ -38,6 +55,17 @@ export class ExecutionUpdatesResolver {
   ): ExecutionSnapshot {
     return snapshot(update);
   }
+}
+
+/** The GraphQL shape of one item of followExecutionOutput. */
+function outputOf(item: Exclude<OutputStreamItem, { kind: "OVERFLOW" }>): ExecutionOutput {
+  const out = Object.assign(new ExecutionOutput(), { executionId: item.executionId, kind: item.kind as ExecutionOutputKind, attempt: item.attempt, seq: item.seq, step: null, module: null, field: null, text: null, event: null, message: null, outputs: null, status: null, error: null, execution: null });
+  if (item.kind === "TRANSITION" || item.kind === "FINAL") {
+    const execution = item.execution;
+    return Object.assign(out, { status: item.status, message: item.message, execution, outputs: item.kind === "FINAL" ? execution.outputs : null, error: item.kind === "FINAL" ? execution.error : null });
+  }
+  const e = item as ExecutionOutputEvent;
+  return Object.assign(out, { step: e.step, module: e.module, field: e.field ?? null, text: e.text ?? null, event: e.event ?? null, message: e.message ?? null, outputs: e.outputs ?? null });
 }
 
 const TERMINAL: readonly ExecutionStatus[] = [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED];

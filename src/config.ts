@@ -24,7 +24,7 @@ export const SERVER_ENV = [
   "OPTIMIZATION_CONCURRENCY", "OPTIMIZATION_DEADLINE_MS", "OPTIMIZATION_WORKERS", "OPTIMIZATION_WORKER_BIND",
   "JOB_POLL_MS", "JOB_LOCK_LIFETIME_MS", "JOB_CONCURRENCY", "JOB_NOTIFICATIONS", "JOB_HISTORY_MS",
   "MAX_QUERY_DEPTH", "MAX_QUERY_COMPLEXITY", "MAX_REQUEST_BYTES", "EXECUTE_RATE_LIMIT", "EXECUTE_RATE_BURST",
-  "INTROSPECTION", "MAX_SUBSCRIPTIONS_PER_CONNECTION", "LOG_LEVEL", "LOG_INTERNAL_ERRORS", "OTEL_EXPORTER_OTLP_ENDPOINT", "CORS_ORIGINS",
+  "INTROSPECTION", "MAX_SUBSCRIPTIONS_PER_CONNECTION", "SUBSCRIBER_BUFFER_BYTES", "LOG_LEVEL", "LOG_INTERNAL_ERRORS", "OTEL_EXPORTER_OTLP_ENDPOINT", "CORS_ORIGINS",
 ] as const;
 export type ServerEnvName = (typeof SERVER_ENV)[number];
 
@@ -125,6 +125,8 @@ export interface LimitsConfig {
   introspection: IntrospectionMode;
   /** Subscriptions one graphql-ws connection may hold at once (MAX_SUBSCRIPTIONS_PER_CONNECTION). */
   maxSubscriptionsPerConnection: number;
+  /** executionOutput: bytes of output one subscriber may leave unread before it gets SLOW_SUBSCRIBER. */
+  subscriberBufferBytes: number;
   /** Token bucket per principal for executeProgram (EXECUTE_RATE_LIMIT, EXECUTE_RATE_BURST); undefined: off. */
   executeRate?: RateLimitConfig;
 }
@@ -296,6 +298,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRequestBytes: int("MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1_024, 1024 * 1024 * 1024),
       introspection: introspectionMode(read("INTROSPECTION")),
       maxSubscriptionsPerConnection: int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 100, 1, 100_000),
+      subscriberBufferBytes: int("SUBSCRIBER_BUFFER_BYTES", 4 * 1024 * 1024, 1_024, 1024 * 1024 * 1024),
       executeRate: parseRateLimit(read("EXECUTE_RATE_LIMIT") ?? "60/minute", read("EXECUTE_RATE_BURST")),
     },
     tracing: { otlpEndpoint: otlpEndpoint(read("OTEL_EXPORTER_OTLP_ENDPOINT")) },

@@ -45,6 +45,8 @@ import { ExecuteRateLimit } from "./limits/RateLimiter.js";
 import { ProgramService } from "./programs/ProgramService.js";
 import { sseHandler } from "./graphql/sseHandler.js";
 import { createInProcessEventBus, createRedisEventBus } from "./pubsub.js";
+import { MemoryOutputReplay, RedisOutputReplay } from "./executions/ExecutionOutput.js";
+import { ExecutionOutputService } from "./executions/ExecutionOutputStream.js";
 import { connectRedis, redisReadiness, type RedisConnections } from "./redis.js";
 import { createAdapter } from "./adapters/createAdapter.js";
 import { graphqlTraceScope, graphqlTracingPlugin } from "./observability/graphqlTracing.js";
@@ -151,7 +153,9 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     }
     const stateMachine = new ExecutionStateMachine(database, events);
     observability.observeExecutions(stateMachine);
-    const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs });
+    // Next to the bus: a late subscriber reads the output of an attempt running on any instance.
+    const outputReplay = redis ? new RedisOutputReplay(redis.commands, (error) => observability.logger.warn({ err: error }, "could not keep an execution's output for late subscribers")) : new MemoryOutputReplay();
+    const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs }, outputReplay);
     closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications, ...(redis ? { redis } : {}) });
     jobStore = backend.name;
@@ -205,6 +209,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
       apiKeys: new ApiKeyService(database, events),
       audit: new AuditTrail(database),
       events,
+      outputs: new ExecutionOutputService(events, outputReplay, executions, config.limits.subscriberBufferBytes),
       executeRateLimit: new ExecuteRateLimit(config.limits.executeRate, redis),
     };
   } catch (error) {
@@ -263,7 +268,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
           ? [tooManySubscriptions(limits.maxSubscriptionsPerConnection)]
           : checkSubscribe(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, payload),
       // Authenticated again for every subscription, so a key revoked or a token expired since is refused.
-      context: (ctx) => contextFor(wsCredentials(ctx), requestIdOf(undefined)),
+      context: async (ctx) => ({ ...(await contextFor(wsCredentials(ctx), requestIdOf(undefined))), unsent: () => ctx.extra.socket.bufferedAmount }),
       // Counted in dspy_graphql_subscriptions_open until it ends, however it ends.
       onOperation: (_ctx, _id, _payload, _args, result) => countSubscription(result),
       // The same error shaping as HTTP: codes kept, internals never sent.

@@ -102,7 +102,24 @@ export interface ExecuteRequest {
   deadlineMs?: number;
   /** Aborting stops the run before its next module or LM call; it then fails with CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * Called with the run's output as it is written (README "Streaming outputs"); given, the run streams
+   * its LM calls. Called synchronously and must not throw or block: the run does not wait for it.
+   */
+  onOutput?: (chunk: OutputChunk) => void;
 }
+
+/** What a streamed module call reports besides its text: start, end (with its outputs), tools, retrieval, a re-asked LM call. */
+export type OutputStatusEvent = "module_start" | "module_end" | "tool_start" | "tool_end" | "retrieval_end" | "retry";
+
+/**
+ * One piece of a running program's output (bridge-py/PROTOCOL.md "Streaming"): a `delta` of one output
+ * field's text as the LM writes it, or a `status` of a module call. `step` names the call as its trace
+ * entry does, `module` is the definition's module name.
+ */
+export type OutputChunk =
+  | { kind: "delta"; step: string; module: string; field: string; text: string }
+  | { kind: "status"; event: OutputStatusEvent; step: string; module: string; message: string; outputs?: Record<string, unknown> };
 
 export interface LmCallTrace {
   model: string;

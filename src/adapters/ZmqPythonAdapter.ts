@@ -16,6 +16,8 @@ import type {
   EvaluateRequest,
   EvaluateResult,
   ExecuteRequest,
+  OutputChunk,
+  OutputStatusEvent,
   ExecuteResult,
   ImportStateResult,
   LanguageModelSpec,
@@ -82,10 +84,11 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const lm = this.wireLm(request.lm);
     const signal = request.signal;
     const traceparent = currentTraceparent();
-    // Only a run that can be cancelled (or is traced) pays for request options.
-    const options = signal || traceparent ? { signal, traceparent } : undefined;
+    const onOutput = request.onOutput;
+    // Only a run that can be cancelled (or is traced, or streamed) pays for request options.
+    const options = signal || traceparent || onOutput ? { signal, traceparent, onStream: onOutput ? (payload: Record<string, unknown>) => forwardChunk(payload, onOutput) : undefined } : undefined;
     const context = this.runContext(request);
-    const limits = request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {};
+    const limits = { ...(request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {}), ...(onOutput ? { stream: true } : {}) };
     return this.onRehydratedWorker(request.deadlineMs, context, [lm], (lease, hash) => {
       if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
       span?.setAttribute("dspy.worker.id", lease.workerId);
@@ -347,5 +350,18 @@ export class ZmqPythonAdapter implements DspyAdapter {
 
   close(): Promise<void> {
     return this.pool.close();
+  }
+}
+
+const STATUS_EVENTS: ReadonlySet<string> = new Set<OutputStatusEvent>(["module_start", "module_end", "tool_start", "tool_end", "retrieval_end", "retry"]);
+
+/** A worker's `stream` payload as an OutputChunk; anything not of that shape is dropped (the reply stays the truth). */
+function forwardChunk(p: Record<string, unknown>, onOutput: (chunk: OutputChunk) => void): void {
+  if (typeof p.step !== "string" || typeof p.module !== "string") return;
+  if (p.kind === "delta" && typeof p.field === "string" && typeof p.text === "string") {
+    onOutput({ kind: "delta", step: p.step, module: p.module, field: p.field, text: p.text });
+  } else if (p.kind === "status" && typeof p.event === "string" && STATUS_EVENTS.has(p.event) && typeof p.message === "string") {
+    const outputs = p.outputs !== null && typeof p.outputs === "object" && !Array.isArray(p.outputs) ? { outputs: p.outputs as Record<string, unknown> } : {};
+    onOutput({ kind: "status", event: p.event as OutputStatusEvent, step: p.step, module: p.module, message: p.message, ...outputs });
   }
 }

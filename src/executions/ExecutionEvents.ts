@@ -1,5 +1,6 @@
 import type { Execution, ExecutionEvent } from "../../entities/index.js";
-import { type EventBus, listen } from "../pubsub.js";
+import { type EventBus, filtered, listen } from "../pubsub.js";
+import { type ExecutionOutputMessage, isOutputMessage } from "./ExecutionOutput.js";
 
 export const EXECUTION_UPDATED = "EXECUTION_UPDATED";
 
@@ -38,5 +39,10 @@ export function listenToProgram(bus: EventBus, programId: string): AsyncIterable
 
 /** The updates of one execution (see publishExecutionUpdate), subscribed at once (`listen`). */
 export function listenToExecution(bus: EventBus, executionId: string): AsyncIterableIterator<ExecutionUpdate> {
-  return listen<ExecutionUpdate>(bus, EXECUTION_UPDATED, executionId);
+  return filtered(listenToExecutionAndOutput(bus, executionId), (m): m is ExecutionUpdate => !isOutputMessage(m)) as AsyncIterableIterator<ExecutionUpdate>;
+}
+
+/** The updates of one execution and, in order with them, the output its attempts publish (ExecutionOutput.ts). */
+export function listenToExecutionAndOutput(bus: EventBus, executionId: string): AsyncIterableIterator<ExecutionUpdate | ExecutionOutputMessage> {
+  return listen<ExecutionUpdate | ExecutionOutputMessage>(bus, EXECUTION_UPDATED, executionId);
 }

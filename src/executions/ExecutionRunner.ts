@@ -4,7 +4,7 @@ import { INSTANCE_ID } from "../instance.js";
 import { loadRunContext } from "../programs/dependencies.js";
 import { programOf } from "../programs/programOf.js";
 import { VersionCache } from "../programs/VersionCache.js";
-import type { DspyAdapter } from "../adapters/DspyAdapter.js";
+import type { DspyAdapter, ExecuteResult } from "../adapters/DspyAdapter.js";
 import type { Database } from "../db/Database.js";
 import { findRow } from "../db/findRow.js";
 import { AppError } from "../errors.js";
@@ -14,6 +14,7 @@ import { DONE, keepLease, later, leaseLeft, type RunOutcome, settled } from "../
 import { recordedError } from "../state/recordedError.js";
 import { type Span, SpanKind, contextFromTraceparent, withSpan } from "../observability/tracing.js";
 import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
+import { MemoryOutputReplay, OutputPublisher, type OutputReplay } from "./ExecutionOutput.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface RunnerSettings {
@@ -59,8 +60,9 @@ export class ExecutionRunner {
     private readonly database: Database,
     private readonly stateMachine: ExecutionStateMachine,
     private readonly adapter: DspyAdapter,
-    events: EventBus,
+    private readonly events: EventBus,
     private readonly settings: RunnerSettings,
+    private readonly output: OutputReplay = new MemoryOutputReplay(),
   ) {
     this.cancels = new CancelWatch(events, EXECUTION_UPDATED, (u) => (u.event.to === CANCELLED ? u.execution.id : null));
   }
@@ -177,6 +179,8 @@ export class ExecutionRunner {
     } finally {
       stopLease();
       this.cancels.finish(running.id);
+      // Its end is published: whoever subscribes now reads the execution itself.
+      this.output.clear(running.id);
     }
   }
 
@@ -193,15 +197,24 @@ export class ExecutionRunner {
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
       const program = programOf(version);
-      const result = await this.adapter.execute({
-        program: { versionId: version.id, program, compiledState: version.compiledState },
-        lm,
-        inputs: running.inputs,
-        ...(await loadRunContext(this.database.manager, running.tenantId, program)),
-        deadlineMs: this.settings.deadlineMs,
-        ...(this.settings.maxLmCalls ? { maxLmCalls: this.settings.maxLmCalls } : {}),
-        signal,
-      });
+      const context = await loadRunContext(this.database.manager, running.tenantId, program);
+      // The attempt's output as it is written (executionOutput), all of it published before its end is.
+      const publisher = new OutputPublisher(this.events, this.output, running.tenantId, running.id, running.attempt);
+      let result: ExecuteResult;
+      try {
+        result = await this.adapter.execute({
+          program: { versionId: version.id, program, compiledState: version.compiledState },
+          lm,
+          inputs: running.inputs,
+          ...context,
+          deadlineMs: this.settings.deadlineMs,
+          ...(this.settings.maxLmCalls ? { maxLmCalls: this.settings.maxLmCalls } : {}),
+          signal,
+          onOutput: publisher.push,
+        });
+      } finally {
+        publisher.close();
+      }
       // Null when it was cancelled (or taken over) while running: the result is discarded.
       const completed = await this.stateMachine.transition({
         from: running,

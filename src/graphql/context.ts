@@ -14,6 +14,7 @@ import type { ExecuteRateLimit } from "../limits/RateLimiter.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import type { ProgramService } from "../programs/ProgramService.js";
 import type { EventBus } from "../pubsub.js";
+import type { ExecutionOutputService } from "../executions/ExecutionOutputStream.js";
 import type { Actor, Scope } from "../scope.js";
 
 export interface Services {
@@ -30,6 +31,8 @@ export interface Services {
   /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
   audit: AuditTrail;
   events: EventBus;
+  /** executionOutput's subscribers. */
+  outputs: ExecutionOutputService;
   /** executeProgram's per-caller token bucket (README: "Limits"). */
   executeRateLimit: ExecuteRateLimit;
 }
@@ -43,6 +46,8 @@ export interface GraphQLContext {
   /** Who is calling; null when the request carried no valid credentials (`authError` then says why). */
   principal: Principal | null;
   authError?: AppError;
+  /** Bytes written to this subscriber's transport and not yet sent (a socket's buffer): how slow it reads. */
+  unsent?: () => number;
 }
 
 /** The longest `x-request-id` kept; a longer or malformed one is replaced by a generated id. */

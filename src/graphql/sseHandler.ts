@@ -16,7 +16,8 @@ export function sseHandler(schema: GraphQLSchema, limits: QueryLimits, context: 
   type SseContext = GraphQLContext & Record<PropertyKey, unknown>;
   const handler = createHandler<SseContext>({
     schema,
-    context: async (req) => (await context(req.raw)) as SseContext,
+    // How much of the event stream its response still holds unsent: how slowly the client reads.
+    context: async (req) => ({ ...(await context(req.raw)), unsent: () => req.raw.res?.writableLength ?? 0 }) as SseContext,
     onSubscribe: (_req, params) => {
       const checked = checkSubscribe(schema, limits, { query: params.query, variables: params.variables ?? null, operationName: params.operationName ?? null });
       // graphql-sse takes a result only when it has `data`.

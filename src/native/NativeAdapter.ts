@@ -26,9 +26,11 @@ import type {
   LmCallTrace,
   McpToolInfo,
   ModuleCallTrace,
+  OutputStatusEvent,
   SearchCorpusRequest,
 } from "../adapters/DspyAdapter.js";
 import { type AdapterKind, type AnswerParse, CUSTOM_TYPE_MARKER, type Demo, formatMessages, parseChat, parseJson } from "./chatAdapter.js";
+import { ChatFieldStream } from "./chatStream.js";
 import { RunBudget, runSteps } from "./forward.js";
 import { DummyNativeLm, LmResponseCache, type NativeLm, OpenAiNativeLm } from "./nativeLm.js";
 import { pyJsonRedump, toJsonable } from "./parseValue.js";
@@ -165,15 +167,23 @@ export class NativeAdapter implements DspyAdapter {
 
   private async callModuleIn(request: ExecuteRequest, lm: NativeLm, budget: RunBudget, signal: AbortSignal, entry: ModuleCallTrace & { error?: string }, name: string, inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
     const started = performance.now();
+    const onOutput = request.onOutput;
+    const status = (event: OutputStatusEvent, message: string, outputs?: Record<string, unknown>) =>
+      onOutput?.({ kind: "status", event, step: entry.step, module: name, message, ...(outputs ? { outputs } : {}) });
     try {
       const { signature, demos } = this.prepared(request.program.program, request.program.compiledState, name);
-      let parsed = await this.ask(lm, budget, signal, entry, "chat", signature, demos, inputs, { kind: "none" });
+      status("module_start", `${name} (${entry.type}) started`);
+      const stream = onOutput && new ChatFieldStream(new Set(signature.outputs.map((f) => f.name)), (field, text) => onOutput({ kind: "delta", step: entry.step, module: name, field, text }));
+      let parsed = await this.ask(lm, budget, signal, entry, "chat", signature, demos, inputs, { kind: "none" }, stream);
       if (!parsed.ok) {
+        // DSPy's fallback asks again for JSON: what was streamed of the first answer does not stand.
+        status("retry", `${name}: the answer did not fit the chat format; asking again for JSON`);
         const format = await this.responseFormat(request.lm, signature);
         parsed = await this.ask(lm, budget, signal, entry, "json", signature, demos, inputs, format);
       }
       if (!parsed.ok) throw new AppError("DSPY_ERROR", `the LM's answer did not parse into the signature: ${parsed.reason.slice(0, 500)}`, { layer: "dspy", details: { exception: "AdapterParseError" } });
       entry.outputs = toJsonable(parsed.fields) as Record<string, unknown>;
+      status("module_end", `${name} (${entry.type}) finished`, entry.outputs);
       return parsed.fields;
     } catch (error) {
       entry.error = error instanceof AppError ? `${error.code}: ${error.message}`.slice(0, 1000) : String(error).slice(0, 1000);
@@ -194,6 +204,7 @@ export class NativeAdapter implements DspyAdapter {
     demos: Demo[],
     inputs: Record<string, unknown>,
     format: ResponseFormat,
+    stream?: ChatFieldStream,
   ): Promise<{ ok: true; fields: Record<string, unknown> } | { ok: false; reason: string }> {
     if (signal.aborted) throw signal.reason;
     budget.lmCall();
@@ -208,7 +219,8 @@ export class NativeAdapter implements DspyAdapter {
     try {
       const responseFormat = format.kind === "json_object" ? { type: "json_object" } : format.kind === "structured" ? structuredOutputsFormat(signature) : undefined;
       const reply = await withSpan(`chat ${lm.model}`, { kind: SpanKind.CLIENT, attributes: lmSpanAttributes(lm.model, lm.settings) }, async (span) => {
-        const answered = await lm.call({ messages, signal, ...(responseFormat ? { responseFormat } : {}) });
+        const answered = await lm.call({ messages, signal, ...(responseFormat ? { responseFormat } : {}), ...(stream ? { onText: (text: string) => stream.push(text) } : {}) });
+        stream?.finish();
         span?.setAttributes({ "gen_ai.usage.input_tokens": answered.usage.prompt_tokens, "gen_ai.usage.output_tokens": answered.usage.completion_tokens });
         return answered;
       });

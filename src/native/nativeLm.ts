@@ -3,6 +3,7 @@ import dns from "node:dns";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
+import { StringDecoder } from "node:string_decoder";
 import { AppError } from "../errors.js";
 import type { LmWireConfig } from "../adapters/lmWireConfig.js";
 import type { EgressPolicy } from "../languageModels/egressPolicy.js";
@@ -24,6 +25,8 @@ export interface LmRequest {
   /** JSONAdapter's `response_format`, when DSPy would send one. */
   responseFormat?: Record<string, unknown>;
   signal: AbortSignal;
+  /** Given, the answer is streamed (`stream: true`) and each piece of its text passed here as it arrives. */
+  onText?: (text: string) => void;
 }
 
 /** One LM for one run: what the Python worker's `LMEntry.for_run` gives (bridge-py/dspy_bridge/lm.py). */
@@ -50,13 +53,19 @@ export class DummyNativeLm implements NativeLm {
   constructor(private readonly answers: unknown) {}
 
   async call(request: LmRequest): Promise<LmReply> {
+    const reply = { text: this.answer(request), usage: NO_USAGE };
+    request.onText?.(reply.text);
+    return reply;
+  }
+
+  private answer(request: LmRequest): string {
     if (Array.isArray(this.answers)) {
       const answer = this.next < this.answers.length ? this.answers[this.next++] : { answer: "No more responses" };
-      return { text: dummyAnswer(answer as Record<string, unknown>), usage: NO_USAGE };
+      return dummyAnswer(answer as Record<string, unknown>);
     }
     const last = request.messages[request.messages.length - 1]?.content ?? "";
     const found = Object.entries((this.answers ?? {}) as Record<string, Record<string, unknown>>).find(([key]) => last.includes(key));
-    return { text: found ? dummyAnswer(found[1]) : "No more responses", usage: NO_USAGE };
+    return found ? dummyAnswer(found[1]) : "No more responses";
   }
 }
 
@@ -120,26 +129,34 @@ export class OpenAiNativeLm implements NativeLm {
     if (this.config.temperature !== undefined) body.temperature = this.config.temperature;
     if (this.config.max_tokens !== undefined) body.max_tokens = this.config.max_tokens;
     if (request.responseFormat) body.response_format = request.responseFormat;
-    const payload = JSON.stringify(body);
-    const key = this.config.cache ? createHash("sha256").update(`${this.url.href}\n${payload}`).digest("hex") : null;
+    // Cached by the request as it would be sent unstreamed: a streamed and a plain call share answers.
+    const key = this.config.cache ? createHash("sha256").update(`${this.url.href}\n${JSON.stringify(body)}`).digest("hex") : null;
     const cached = key ? this.cache.get(key) : undefined;
     // A cached answer costs no tokens (DSPy reports no usage for a cache hit).
-    if (cached !== undefined) return { text: cached, usage: NO_USAGE };
+    if (cached !== undefined) {
+      request.onText?.(cached);
+      return { text: cached, usage: NO_USAGE };
+    }
+    if (request.onText) Object.assign(body, { stream: true, stream_options: { include_usage: true } });
+    const payload = JSON.stringify(body);
     if (!this.apiKey) throw new AppError("LM_ERROR", "AuthenticationError: no API key: set the language model's secret, or OPENAI_API_KEY", { layer: "lm" });
     for (let attempt = 0; ; attempt++) {
+      // Text already passed on cannot be taken back: a stream that broke after its first piece is not retried.
+      let streamed = false;
+      const onText = request.onText && ((text: string) => ((streamed = true), request.onText!(text)));
       try {
-        const reply = await this.post(payload, request.signal);
+        const reply = await this.post(payload, request.signal, onText);
         if (key) this.cache.set(key, reply.text);
         return reply;
       } catch (error) {
         // litellm's retries: transient failures only, with exponential backoff.
-        if (!(error instanceof AppError) || !error.retriable || attempt >= this.config.num_retries || request.signal.aborted) throw error;
+        if (!(error instanceof AppError) || !error.retriable || attempt >= this.config.num_retries || request.signal.aborted || streamed) throw error;
         await sleep(Math.min(500 * 2 ** attempt, 8_000), request.signal);
       }
     }
   }
 
-  private post(payload: string, signal: AbortSignal): Promise<LmReply> {
+  private post(payload: string, signal: AbortSignal, onText?: (text: string) => void): Promise<LmReply> {
     const url = this.url;
     const literal = url.hostname.replace(/^\[|\]$/g, "");
     if (net.isIP(literal)) {
@@ -159,6 +176,9 @@ export class OpenAiNativeLm implements NativeLm {
           signal,
         },
         (res) => {
+          const status = res.statusCode ?? 0;
+          // An endpoint may answer a streamed request in one piece: read as it says it answered.
+          const events = onText && status >= 200 && status < 300 && String(res.headers["content-type"] ?? "").includes("text/event-stream") ? new SseCompletion(onText) : null;
           const chunks: Buffer[] = [];
           let bytes = 0;
           res.on("data", (chunk: Buffer) => {
@@ -169,13 +189,21 @@ export class OpenAiNativeLm implements NativeLm {
               reject(new AppError("LM_ERROR", `APIError: the LM endpoint's answer is larger than ${MAX_RESPONSE_BYTES} bytes`, { layer: "lm" }));
               return;
             }
-            chunks.push(chunk);
+            if (!events) return void chunks.push(chunk);
+            try {
+              events.push(chunk);
+            } catch (error) {
+              req.destroy();
+              reject(error);
+            }
           });
           res.on("error", (error) => reject(transportError(error, signal)));
           res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
             try {
-              resolve(reply(res.statusCode ?? 0, text, res.headers));
+              if (events) return resolve(events.end());
+              const answer = reply(status, Buffer.concat(chunks).toString("utf8"), res.headers);
+              onText?.(answer.text);
+              resolve(answer);
             } catch (error) {
               reject(error);
             }
@@ -204,6 +232,62 @@ export class OpenAiNativeLm implements NativeLm {
   };
 }
 
+/**
+ * A chat completion streamed as Server-Sent Events: `data: {chat.completion.chunk}` lines, then
+ * `data: [DONE]`. Each piece of content goes to `onText` as it comes; the usage is the last chunk's
+ * (`stream_options.include_usage`).
+ */
+class SseCompletion {
+  private readonly decoder = new StringDecoder("utf8");
+  private pending = "";
+  private text = "";
+  private usage: LmUsage = NO_USAGE;
+  private done = false;
+
+  constructor(private readonly onText: (text: string) => void) {}
+
+  push(bytes: Buffer): void {
+    this.pending += this.decoder.write(bytes);
+    let end: number;
+    while ((end = this.pending.search(/\r?\n/)) >= 0) {
+      const line = this.pending.slice(0, end);
+      this.pending = this.pending.slice(end + (this.pending[end] === "\r" ? 2 : 1));
+      if (line.startsWith("data:")) this.data(line.slice(5).trim());
+    }
+  }
+
+  end(): LmReply {
+    this.pending += this.decoder.end();
+    if (this.pending.startsWith("data:")) this.data(this.pending.slice(5).trim());
+    // Complete once it said so: `[DONE]`, or a chunk with a finish_reason (some servers send no `[DONE]`).
+    if (!this.done) throw new AppError("LM_UNAVAILABLE", "APIConnectionError: the LM endpoint's stream ended before the answer was complete", { layer: "lm", retriable: true });
+    return { text: this.text, usage: this.usage };
+  }
+
+  private data(data: string): void {
+    if (data === "[DONE]") return void (this.done = true);
+    let chunk: { choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[]; usage?: Partial<Record<keyof LmUsage, unknown>> | null; error?: { message?: unknown } };
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      throw new AppError("LM_ERROR", "APIError: the LM endpoint streamed an event that is not JSON", { layer: "lm" });
+    }
+    if (chunk.error) throw new AppError("LM_ERROR", `APIError: ${typeof chunk.error.message === "string" ? chunk.error.message : "the stream reported an error"}`, { layer: "lm" });
+    const content = chunk.choices?.[0]?.delta?.content;
+    if (typeof content === "string" && content !== "") {
+      this.text += content;
+      this.onText(content);
+    }
+    if (typeof chunk.choices?.[0]?.finish_reason === "string") this.done = true;
+    if (chunk.usage) this.usage = usageOf(chunk.usage);
+  }
+}
+
+function usageOf(usage: Partial<Record<keyof LmUsage, unknown>>): LmUsage {
+  const count = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? Math.trunc(value) : 0);
+  return { prompt_tokens: count(usage.prompt_tokens), completion_tokens: count(usage.completion_tokens), total_tokens: count(usage.total_tokens) };
+}
+
 function reply(status: number, text: string, headers: http.IncomingHttpHeaders): LmReply {
   if (status < 200 || status >= 300) throw statusError(status, text, headers);
   let body: { choices?: { message?: { content?: unknown } }[]; usage?: Partial<Record<keyof LmUsage, unknown>> };
@@ -213,12 +297,7 @@ function reply(status: number, text: string, headers: http.IncomingHttpHeaders):
     throw new AppError("LM_ERROR", `APIError: the LM endpoint answered ${status} with a body that is not JSON`, { layer: "lm" });
   }
   const content = body.choices?.[0]?.message?.content;
-  const usage = body.usage ?? {};
-  const count = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? Math.trunc(value) : 0);
-  return {
-    text: typeof content === "string" ? content : "",
-    usage: { prompt_tokens: count(usage.prompt_tokens), completion_tokens: count(usage.completion_tokens), total_tokens: count(usage.total_tokens) },
-  };
+  return { text: typeof content === "string" ? content : "", usage: usageOf(body.usage ?? {}) };
 }
 
 /** The worker's classification of an HTTP status (errors.py `_lm_code`). */

@@ -87,6 +87,8 @@ export interface WorkerInfo {
 export interface RequestOptions {
   /** Called with each `progress` message the worker sends for this request, before its reply. */
   onProgress?: (progress: ProgressPayload) => void;
+  /** Called with each `stream` message (a `run` with `stream: true`), before its reply. */
+  onStream?: (payload: Record<string, unknown>) => void;
   /** Aborting sends the worker `cancel` for this request (run / evaluate / compile); it then replies CANCELLED. */
   signal?: AbortSignal;
   /** W3C trace context the worker continues (src/observability/tracing.ts). */
@@ -96,6 +98,7 @@ export interface RequestOptions {
 interface Pending {
   workerId: string;
   onProgress?: (progress: ProgressPayload) => void;
+  onStream?: (payload: Record<string, unknown>) => void;
   /** Removes the abort listener of `RequestOptions.signal`. */
   detach?: () => void;
   resolve(result: unknown): void;
@@ -427,6 +430,14 @@ export class WorkerPool extends EventEmitter {
       } catch (error) {
         this.emit("progress-error", error);
       }
+    } else if (message.type === "stream") {
+      const pending = this.pending.get(message.id);
+      if (!pending || pending.workerId !== workerId || pending.abandoned || !pending.onStream) return;
+      try {
+        pending.onStream(message.payload);
+      } catch (error) {
+        this.emit("progress-error", error);
+      }
     }
   }
 
@@ -524,6 +535,7 @@ export class WorkerPool extends EventEmitter {
   /** Progress routing and cancellation for one request (only requests that ask for them pay for them). */
   private attachOptions(worker: WorkerState, id: string, pending: Pending, options: RequestOptions): void {
     pending.onProgress = options.onProgress;
+    pending.onStream = options.onStream;
     const signal = options.signal;
     if (!signal) return;
     const cancel = () => {

@@ -47,7 +47,8 @@ export type WorkerMessage =
   | { v: 1; type: "heartbeat" }
   | { v: 1; type: "reply"; id: string; ok: true; result: unknown; elapsed_ms?: number }
   | { v: 1; type: "reply"; id: string; ok: false; error: WireError; elapsed_ms?: number }
-  | { v: 1; type: "progress"; id: string; payload: ProgressPayload };
+  | { v: 1; type: "progress"; id: string; payload: ProgressPayload }
+  | { v: 1; type: "stream"; id: string; payload: Record<string, unknown> };
 
 /** `traceparent`: the W3C trace context the worker continues (PROTOCOL.md "Trace context"); left out when there is none. */
 export function encodeRequest(id: string, command: Command, payload: unknown, deadlineMs: number, traceparent?: string): Buffer {
@@ -71,8 +72,8 @@ export function decodeWorkerMessage(frame: Buffer): WorkerMessage | null {
   if (message === null || typeof message !== "object") return null;
   const m = message as Record<string, unknown>;
   if (m.v !== PROTOCOL_VERSION || typeof m.type !== "string") return null;
-  if ((m.type === "reply" || m.type === "progress") && typeof m.id !== "string") return null;
-  if (m.type === "progress" && (m.payload === null || typeof m.payload !== "object")) return null;
+  if ((m.type === "reply" || m.type === "progress" || m.type === "stream") && typeof m.id !== "string") return null;
+  if ((m.type === "progress" || m.type === "stream") && (m.payload === null || typeof m.payload !== "object")) return null;
   if (m.type === "ready" && typeof m.worker !== "string") return null;
   return m as unknown as WorkerMessage;
 }

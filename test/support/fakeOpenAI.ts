@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { streamOptionsOf, writeCompletionStream } from "./openAiStream.js";
 
 export interface ScriptedReply {
   /** Output fields, rendered in DSPy's ChatAdapter format. */
@@ -8,6 +9,11 @@ export interface ScriptedReply {
   /** The error message of a non-200 answer (default "scripted <status>"). */
   errorMessage?: string;
   delayMs?: number;
+  /** The answer's text as is, instead of `fields` in ChatAdapter format. */
+  content?: string;
+  /** A streamed answer (`stream: true`): characters per chunk (default 4) and the pause between chunks. */
+  pieceChars?: number;
+  pieceDelayMs?: number;
 }
 
 /**
@@ -26,7 +32,7 @@ export async function startFakeOpenAI(
     req.on("end", () => {
       state.requests += 1;
       authorizations.push(req.headers.authorization);
-      let parsed: { model?: string; messages?: { content?: unknown }[] } = {};
+      let parsed: { model?: string; messages?: { content?: unknown }[]; stream?: unknown } = {};
       try {
         parsed = JSON.parse(body);
       } catch {
@@ -37,15 +43,22 @@ export async function startFakeOpenAI(
       setTimeout(() => {
         if (res.destroyed) return;
         const status = scripted.status ?? 200;
-        res.writeHead(status, { "content-type": "application/json" });
         if (status !== 200) {
+          res.writeHead(status, { "content-type": "application/json" });
           res.end(JSON.stringify({ error: { message: scripted.errorMessage ?? `scripted ${status}`, type: "scripted", code: status } }));
           return;
         }
         const content =
+          scripted.content ??
           Object.entries(scripted.fields ?? {})
             .map(([name, value]) => `[[ ## ${name} ## ]]\n${value}`)
             .join("\n\n") + "\n\n[[ ## completed ## ]]";
+        const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+        const { stream, includeUsage } = streamOptionsOf(parsed);
+        if (stream) {
+          return writeCompletionStream(res, { id: `chatcmpl-${state.requests}`, model: parsed.model ?? "", content, usage, includeUsage, pieceChars: scripted.pieceChars, pieceDelayMs: scripted.pieceDelayMs });
+        }
+        res.writeHead(200, { "content-type": "application/json" });
         res.end(
           JSON.stringify({
             id: `chatcmpl-${state.requests}`,
@@ -53,7 +66,7 @@ export async function startFakeOpenAI(
             created: Math.floor(Date.now() / 1000),
             model: parsed.model,
             choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-            usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+            usage,
           }),
         );
       }, scripted.delayMs ?? 0);

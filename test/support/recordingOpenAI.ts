@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { streamOptionsOf, writeCompletionStream } from "./openAiStream.js";
 
 export interface RecordedRequest {
   model: string;
@@ -35,6 +36,9 @@ export async function startRecordingOpenAI(): Promise<{
       const key = decodeURIComponent((req.url ?? "").split("/")[1] ?? "");
       recorded.set(key, [...(recorded.get(key) ?? []), { model, body }]);
       const content = scripts.get(key)?.shift() ?? "No script";
+      const usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+      const { stream, includeUsage } = streamOptionsOf(body);
+      if (stream) return writeCompletionStream(res, { id: "chatcmpl-recorded", model, content, usage, includeUsage });
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({
@@ -43,7 +47,7 @@ export async function startRecordingOpenAI(): Promise<{
           created: 0,
           model,
           choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-          usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
+          usage,
         }),
       );
     });
