@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { type CorpusSpec, type ExecuteResult, type LanguageModelSpec, LOCAL_EMBEDDING_MODEL } from "../src/adapters/DspyAdapter.js";
+import { type CorpusSpec, type ExecuteResult, type LanguageModelSpec, LOCAL_EMBEDDING_MODEL, type OutputChunk } from "../src/adapters/DspyAdapter.js";
 import { ZmqPythonAdapter } from "../src/adapters/ZmqPythonAdapter.js";
 import { NativeAdapter } from "../src/native/NativeAdapter.js";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
@@ -226,6 +226,35 @@ describe("a real LM: Gemma 3 270M on llama.cpp through a real worker (dspy.LM op
       assert.deepEqual(requests(ours.trace), requests(dspy.trace), "the same requests, byte for byte, and the same answers (the JSON fallback's too)");
       assert.deepEqual(ours.outputs, dspy.outputs);
       if (ours.code === null) assert.equal(ours.adapter, "native");
+    }
+  });
+
+  it("streams the answer as llama.cpp writes it, through the native adapter and through DSPy in the worker: the deltas join to the answer", async () => {
+    // Three demos show a 270M model DSPy's ChatAdapter format, which it then follows (temperature 0).
+    const instructions = "Answer the question in one short sentence.";
+    const qa = normalizeDefinition({
+      inputs: { question: { type: "str" } },
+      modules: { qa: { type: "Predict", signature: { instructions, inputs: { question: { type: "str" } }, outputs: { answer: { type: "str" } } } } },
+      forward: [{ call: "qa", with: { question: "$input.question" }, as: "a" }, { return: { answer: "$a.answer" } }],
+    });
+    const demos = [
+      { question: "What color is the sky?", answer: "The sky is blue." },
+      { question: "How many legs does a dog have?", answer: "A dog has four legs." },
+      { question: "What is the capital of Italy?", answer: "The capital of Italy is Rome." },
+    ];
+    const compiledState = { qa: { traces: [], train: [], demos, signature: { instructions, fields: [{ prefix: "Question:", description: "${question}" }, { prefix: "Answer:", description: "${answer}" }] }, lm: null } };
+    const chat: LanguageModelSpec = { ...lm, id: "lm-gemma-stream", maxTokens: 64, config: { num_retries: 0 } };
+    const native = new NativeAdapter(adapter, "auto", undefined, TEST_POLICIES);
+    for (const [name, runner] of [["native", native], ["python", adapter]] as const) {
+      const chunks: OutputChunk[] = [];
+      const result = await runner.execute({ program: { versionId: "v-stream", program: qa, compiledState }, lm: chat, inputs: { question: "What is the capital of France?" }, deadlineMs: 60_000, onOutput: (c) => chunks.push(c) });
+      const deltas = chunks.filter((c): c is Extract<OutputChunk, { kind: "delta" }> => c.kind === "delta" && c.field === "answer");
+      console.log(`      real LM streamed (${name}): ${deltas.length} deltas: ${JSON.stringify(deltas.slice(0, 4).map((d) => d.text))}…`);
+      assert.equal(result.adapter, name);
+      assert.match(String(result.outputs.answer), /Paris/);
+      assert.ok(deltas.length >= 3, `${name}: the answer came in pieces, as the server wrote it`);
+      assert.equal(deltas.map((d) => d.text).join(""), result.outputs.answer, `${name}: the deltas join to the answer exactly`);
+      assert.deepEqual([chunks[0]?.kind, (chunks[0] as { event?: string }).event], ["status", "module_start"]);
     }
   });
 

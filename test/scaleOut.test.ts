@@ -116,6 +116,37 @@ describe(`several instances on Redis [${stack.name}]`, function () {
     assert.ok(lags[0]! < 50, `the fastest cancel took ${lags[0]!.toFixed(1)} ms`);
   });
 
+  it("a subscriber on B follows the output of an execution running on A from mid-run: what was written (kept in Redis), then the rest", async () => {
+    const [a, b] = cluster.instances;
+    const [id] = await cluster.submit(a!, 1, "out-stream-1");
+    const deadline = Date.now() + 30_000;
+    let running = false;
+    while (!running && Date.now() < deadline) {
+      running = expectData(await graphql(b!.url, `query($id: ID!) { execution(id: $id) { status } }`, { id })).execution.status === "RUNNING";
+      if (!running) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const client = wsClient(wsOf(b!.url));
+    try {
+      const OUTPUT = `subscription($id: ID!) { executionOutput(id: $id) { kind attempt seq step field text event status outputs } }`;
+      const items: any[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out: ${JSON.stringify(items.slice(-2))}`)), 30_000);
+        client.subscribe<any>({ query: OUTPUT, variables: { id } }, { next: (v) => (v.errors ? reject(new Error(JSON.stringify(v.errors))) : items.push(v.data.executionOutput)), error: reject, complete: () => (clearTimeout(timer), resolve()) });
+      });
+      const final = items[items.length - 1];
+      assert.deepEqual([final.kind, final.status], ["FINAL", "COMPLETED"]);
+      const output = items.filter((i) => i.kind === "DELTA" || i.kind === "STATUS");
+      assert.deepEqual(output.map((i) => i.seq), output.map((_, n) => n + 1), "from the first event, without gaps");
+      assert.equal(output[0].event, "module_start");
+      const text = output.filter((i) => i.kind === "DELTA" && i.field === "answer").map((i) => i.text).join("");
+      assert.equal(text, final.outputs.answer);
+      assert.ok(output.filter((i) => i.kind === "DELTA").length > 3);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it("/readyz reports Redis with the other parts", async () => {
     const response = await fetch(cluster.instances[0]!.url.replace(/\/graphql$/, "/readyz"));
     const body = JSON.stringify(await response.json());

@@ -163,6 +163,8 @@ export class ChaosCluster {
       const tag = /chaos-[0-9a-z-]+/.exec(prompt)?.[0] ?? "untagged";
       const nth = (this.callsByTag.get(tag) ?? 0) + 1;
       this.callsByTag.set(tag, nth);
+      // A "-stream-" tag's answer is long and streamed slowly (about a second), for output followed mid-run.
+      if (tag.includes("-stream-")) return { fields: { answer: `done ${tag} ${"word ".repeat(60)}` }, delayMs: this.delayMs(nth), pieceChars: 3, pieceDelayMs: 10 };
       return { fields: { answer: `done ${tag}` }, delayMs: this.delayMs(nth) };
     });
     // One at a time: the first runs the migrations.
