@@ -47,6 +47,7 @@ export interface UsageRecord {
 @Index("IDX_execution_tenant_status", ["tenantId", "status"])
 @Index("IDX_execution_status", ["status", "updatedAt"])
 @Index("IDX_execution_batch", ["batchId", "status"])
+@Index("IDX_execution_program_queued", ["programId", "queuedAt"])
 @Index("UQ_execution_idempotency", ["tenantId", "idempotencyKey"], { unique: true })
 export class Execution extends TenantScoped {
   @Column({ type: "varchar", length: 36 })
@@ -62,6 +63,14 @@ export class Execution extends TenantScoped {
   @ManyToOne(() => ProgramVersion, { onDelete: "CASCADE" })
   @JoinColumn({ name: "programVersionId", foreignKeyConstraintName: "FK_execution_program_version" })
   programVersion?: Relation<ProgramVersion>;
+
+  @Field(() => String, { nullable: true, description: "The label it was run by (executeProgram(label:)), which chose its version; null when a version or the current one was asked for." })
+  @Column({ type: "varchar", length: 64, nullable: true })
+  label!: string | null;
+
+  @Field(() => String, { nullable: true, description: "The caller's routing key: the same key on the same label gets the same version while the split stays." })
+  @Column({ type: "varchar", length: 200, nullable: true })
+  routingKey!: string | null;
 
   @Field(() => String, { nullable: true, description: "The batch (executeProgramBatch) that created it, if one did." })
   @Column({ type: "varchar", length: 36, nullable: true })

@@ -13,6 +13,7 @@ import { LanguageModel } from "./LanguageModel.js";
 import { Optimization } from "./Optimization.js";
 import { OptimizationSchedule } from "./OptimizationSchedule.js";
 import { Program } from "./Program.js";
+import { ProgramLabel } from "./ProgramLabel.js";
 import { ProgramVersion } from "./ProgramVersion.js";
 
 export { AgendaJob } from "./AgendaJob.js";
@@ -31,5 +32,6 @@ export { Optimization, OptimizationProgress, Optimizer } from "./Optimization.js
 export { OptimizationSchedule, SchedulePromotion } from "./OptimizationSchedule.js";
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
+export { ProgramLabel } from "./ProgramLabel.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document, Batch];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document, Batch, ProgramLabel];

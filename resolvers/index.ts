@@ -6,6 +6,7 @@ import { DatasetResolver } from "./DatasetResolver.js";
 import { EvaluationResolver, ProgramEvaluationsResolver } from "./EvaluationResolver.js";
 import { ExecutionResolver } from "./ExecutionResolver.js";
 import { ExecutionUpdatesResolver } from "./ExecutionUpdatesResolver.js";
+import { ProgramLabelResolver, ProgramLabelsField } from "./ProgramLabelResolver.js";
 import { LanguageModelResolver } from "./LanguageModelResolver.js";
 import { OptimizationResolver, ProgramOptimizationsResolver } from "./OptimizationResolver.js";
 import { OptimizationScheduleResolver } from "./OptimizationScheduleResolver.js";
@@ -14,4 +15,4 @@ import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionMutations } from "./ProgramVersionMutations.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, BatchResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, BatchResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver, ProgramLabelResolver, ProgramLabelsField] as const;

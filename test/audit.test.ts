@@ -57,6 +57,8 @@ const AUDITED_MUTATIONS = [
   "unscheduleOptimization",
   "importProgramVersion",
   "promoteProgramVersion",
+  "setProgramLabel",
+  "deleteProgramLabel",
   "createCorpus",
   "addDocuments",
   "deleteCorpus",
@@ -412,6 +414,27 @@ describeEachDatabase(
       await refused("NOT_FOUND", promote, { v: "00000000-0000-7000-8000-000000000000" }, asKey(keys.editor));
     });
 
+    it("setProgramLabel, then deleteProgramLabel (editor): the label's routes before and after", async () => {
+      const program = expectData(await run(CREATE_PROGRAM, { n: "audit-label", d: predictDefinition() }, admin)).createProgram;
+      const v1 = program.currentVersionId.id;
+      const set = `mutation($input: SetProgramLabelInput!) { setProgramLabel(input: $input) { name routes { versionId weight share } } }`;
+      const first = await audited(set, { input: { programId: program.id, name: "production", versionId: v1 } }, asKey(keys.editor));
+      assert.deepEqual(first.data.setProgramLabel.routes, [{ versionId: v1, weight: 1, share: 1 }]);
+      assert.deepEqual([first.event.action, first.event.entityType, first.event.entityId], ["program.set_label", "Program", program.id]);
+      assert.deepEqual(first.event.changes.routes, { after: [{ versionId: v1, weight: 1 }] });
+      const moved = await audited(set, { input: { programId: program.id, name: "production", routes: [{ versionId: v1, weight: 3 }] } }, asKey(keys.editor));
+      assert.deepEqual(moved.event.changes.routes, { before: [{ versionId: v1, weight: 1 }], after: [{ versionId: v1, weight: 3 }] });
+      await refused("FORBIDDEN", set, { input: { programId: program.id, name: "staging", versionId: v1 } }, asKey(keys.runner));
+      await refused("BAD_USER_INPUT", set, { input: { programId: program.id, name: "Bad Name", versionId: v1 } }, asKey(keys.editor));
+      const del = `mutation($p: ID!, $n: String!) { deleteProgramLabel(programId: $p, name: $n) }`;
+      const deleted = await audited(del, { p: program.id, n: "production" }, asKey(keys.editor));
+      assert.equal(deleted.data.deleteProgramLabel, true);
+      assert.equal(deleted.event.action, "program.delete_label");
+      assert.deepEqual(deleted.event.changes.label, { before: "production" });
+      await refused("BAD_USER_INPUT", del, { p: program.id, n: "production" }, asKey(keys.editor));
+      await refused("FORBIDDEN", del, { p: program.id, n: "production" }, asKey(keys.runner));
+    });
+
     it("retryExecution: FAILED → PENDING, the error cleared", async () => {
       const created = expectData(await run(EXECUTE, { id: state.program, q: "to fail", key: null }, admin)).executeProgram;
       state.failed = created.id;
@@ -508,6 +531,9 @@ describeEachDatabase(
         "optimization_schedule.delete",
         "program_version.import",
         "program.promote_version",
+        "program.set_label",
+        "program.set_label",
+        "program.delete_label",
       ]);
       assert.deepEqual(await actions({ entityType: "Dataset" }), ["dataset.create", "dataset.addExamples", "dataset.create"]);
       const all = await allEvents();

@@ -105,4 +105,6 @@ export class ExecuteProgramInput {
   @Field(() => String, { nullable: true, description: "The same key with the same request returns the same execution." }) idempotencyKey?: string | null;
   @Field(() => Boolean, { nullable: true, description: "Return once the execution is terminal (or the wait times out), not when it is queued." }) wait?: boolean | null;
   @Field(() => Int, { nullable: true, description: "Longest wait in milliseconds, at most the server's EXECUTION_WAIT_MAX_MS." }) waitTimeoutMs?: number | null;
+  @Field(() => String, { nullable: true, description: "Run the version a label of the program chooses (production, a 90/10 split…) instead of versionId; `current` is the current version." }) label?: string | null;
+  @Field(() => String, { nullable: true, description: "With a split label: the same key gets the same version while the split stays (a user or session id, up to 200 characters). Without one the version is drawn at random." }) routingKey?: string | null;
 }

@@ -87,7 +87,7 @@ export class RedisOutputReplay implements OutputReplay {
 
   async read(executionId: string): Promise<ExecutionOutputEvent[]> {
     const batches = (await this.redis.lrange(replayKey(executionId), 0, -1)).flatMap((text) => JSON.parse(text) as ExecutionOutputEvent[]);
-    // An attempt's first append follows the clear of the one before; a late one of a dead attempt is left out here.
+    // What a dead instance's attempt left (its runner never cleared it) is older than the attempt running now.
     const latest = Math.max(0, ...batches.map((e) => e.attempt));
     return batches.filter((e) => e.attempt === latest);
   }
@@ -121,9 +121,7 @@ export class OutputPublisher {
     private readonly tenantId: string,
     private readonly executionId: string,
     private readonly attempt: number,
-  ) {
-    replay.clear(executionId);
-  }
+  ) {}
 
   readonly push = (chunk: OutputChunk): void => {
     if (this.closed) return;

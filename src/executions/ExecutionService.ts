@@ -17,6 +17,7 @@ import type { Scope } from "../scope.js";
 import { IssueList } from "../validation.js";
 import { currentTraceparent } from "../observability/tracing.js";
 import { listenToExecution } from "./ExecutionEvents.js";
+import { ProgramLabelService } from "../programs/ProgramLabels.js";
 import { type ExecutionStateMachine, type NewExecution, type Started, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface ExecuteProgram {
@@ -26,6 +27,9 @@ export interface ExecuteProgram {
   idempotencyKey?: string | null;
   wait?: boolean | null;
   waitTimeoutMs?: number | null;
+  /** A label of the program (its version chosen by the label's routes) instead of `versionId`. */
+  label?: string | null;
+  routingKey?: string | null;
 }
 
 export interface ExecutionSettings {
@@ -120,19 +124,22 @@ export class ExecutionService {
    */
   async execute(scope: Scope, input: ExecuteProgram): Promise<Execution> {
     const waitMs = this.checkRequest(input);
-    const target = await this.runTarget(scope, input.programId, input.versionId);
+    const routing = { label: input.label ?? null, routingKey: input.routingKey ?? null };
+    const target = await this.runTarget(scope, input.programId, input.versionId, routing);
     const { program, version } = target;
     const inputIssues = validateProgramInputs(programOf(version), input.inputs, "input.inputs");
     if (inputIssues.length > 0) throw AppError.fromIssues(inputIssues);
 
-    const requestHash = contentHash({ programId: program.id, versionId: input.versionId ?? null, inputs: input.inputs });
+    // The request as asked (a label, not the version it chose this time), so that a retry with the same key matches.
+    const asked = routing.label !== null || routing.routingKey !== null ? routing : {};
+    const requestHash = contentHash({ programId: program.id, versionId: input.versionId ?? null, inputs: input.inputs, ...asked });
     const key = input.idempotencyKey ?? null;
     if (key !== null) {
       const existing = await this.byIdempotencyKey(scope, key, requestHash);
       if (existing) return this.maybeWait(existing, waitMs);
     }
 
-    const fields = this.newExecution(scope, target, input.inputs as Record<string, unknown>, requestHash, { idempotencyKey: key });
+    const fields = this.newExecution(scope, target, input.inputs as Record<string, unknown>, requestHash, { idempotencyKey: key, ...routing });
     // A caller who waits wants the result, not a place in the queue: with a free slot here, it starts at once.
     // One who does not gets the execution as queued (PENDING), and the job store dispatches it.
     const waitStart = Date.now();
@@ -214,9 +221,15 @@ export class ExecutionService {
   }
 
   /** The program, the version to run and its language model, as `execute` checks them (for batches too). */
-  async runTarget(scope: Scope, programId: string, versionId: string | null | undefined): Promise<{ program: { id: string; languageModelId: string }; version: ProgramVersion }> {
+  async runTarget(
+    scope: Scope,
+    programId: string,
+    versionId: string | null | undefined,
+    routing: { label: string | null; routingKey: string | null } = { label: null, routingKey: null },
+  ): Promise<{ program: { id: string; languageModelId: string }; version: ProgramVersion }> {
     const program = await this.programs.require(scope, programId, "input.programId");
-    const version = await this.versionToRun(scope, program.id, versionId ?? program.currentVersionId);
+    const chosen = routing.label !== null ? await this.programs.labels.route(scope, program, routing.label, routing.routingKey) : null;
+    const version = await this.versionToRun(scope, program.id, chosen ?? versionId ?? program.currentVersionId);
     if (!program.languageModelId) {
       throw AppError.badInput("input.programId", "the program has no language model; set one with updateProgram(languageModelId)");
     }
@@ -224,7 +237,7 @@ export class ExecutionService {
   }
 
   /** The fields of a new execution of `version` (queued by the caller). */
-  newExecution(scope: Scope, target: { program: { id: string; languageModelId: string }; version: ProgramVersion }, inputs: Record<string, unknown>, requestHash: string, extra: { idempotencyKey?: string | null; batchId?: string | null } = {}): NewExecution {
+  newExecution(scope: Scope, target: { program: { id: string; languageModelId: string }; version: ProgramVersion }, inputs: Record<string, unknown>, requestHash: string, extra: { idempotencyKey?: string | null; batchId?: string | null; label?: string | null; routingKey?: string | null } = {}): NewExecution {
     const now = new Date();
     return {
       id: newId(),
@@ -233,6 +246,8 @@ export class ExecutionService {
       programVersionId: target.version.id,
       languageModelId: target.program.languageModelId,
       batchId: extra.batchId ?? null,
+      label: extra.label ?? null,
+      routingKey: extra.routingKey ?? null,
       inputs,
       outputs: null,
       error: null,
@@ -350,6 +365,7 @@ export class ExecutionService {
     const issues = new IssueList();
     const keyProblem = idempotencyKeyProblem(input.idempotencyKey);
     if (keyProblem) issues.add("input.idempotencyKey", keyProblem);
+    ProgramLabelService.requestIssues(issues, input);
     const timeout = input.waitTimeoutMs;
     if (timeout != null && (!Number.isInteger(timeout) || timeout < 1 || timeout > this.settings.waitMaxMs)) {
       issues.add("input.waitTimeoutMs", `must be an integer between 1 and ${this.settings.waitMaxMs}, got ${timeout}`);

@@ -20,6 +20,7 @@ import { programOf } from "./programOf.js";
 import { pinProgramRefs, type VersionLookup } from "./programRefs.js";
 import { httpToolIssues } from "./httpToolPolicy.js";
 import { publishProgramChanged } from "./ProgramEvents.js";
+import { ProgramLabelService } from "./ProgramLabels.js";
 
 export interface CreateProgram {
   name: string;
@@ -52,7 +53,12 @@ export class ProgramService {
     private readonly events: EventBus,
     /** Checks imported DSPy state files (the worker's import_state, or its in-process mirror). */
     private readonly adapter?: DspyAdapter,
-  ) {}
+  ) {
+    this.labels = new ProgramLabelService(database, this, events);
+  }
+
+  /** The programs' labels (production, staging…), and the version a labelled execution runs. */
+  readonly labels: ProgramLabelService;
 
   get(scope: Scope, id: string, manager: EntityManager = this.database.manager): Promise<Program | null> {
     return findInScope(manager, Program, scope, id);
@@ -151,15 +157,15 @@ export class ProgramService {
    * Makes a version the program's current one (the one executions run by default); promoting an
    * older version is how to roll back. The program's definition becomes the version's.
    */
-  async promoteVersion(scope: Scope, versionId: string): Promise<Program> {
+  async promoteVersion(scope: Scope, versionId: string, path = "versionId"): Promise<Program> {
     const { program, changed } = await this.database.transaction(async (manager) => {
       const version = await findInScope(manager, ProgramVersion, scope, versionId);
-      if (!version) throw new AppError("NOT_FOUND", `versionId: program version '${versionId}' not found`, { path: "versionId" });
-      const current = await this.require(scope, version.programId, "versionId", manager);
+      if (!version) throw new AppError("NOT_FOUND", `${path}: program version '${versionId}' not found`, { path });
+      const current = await this.require(scope, version.programId, path, manager);
       if (current.currentVersionId === version.id) return { program: current, changed: false };
       const updated = await updateAtVersion(manager, Program, current.id, current.version, { currentVersionId: version.id, definition: version.definition });
-      if (!updated) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, "versionId");
-      const stored = await this.require(scope, current.id, "versionId", manager);
+      if (!updated) throw AppError.conflict(`program '${current.id}' was changed concurrently; reload and retry`, path);
+      const stored = await this.require(scope, current.id, path, manager);
       const fields = ["currentVersionId", "definition"];
       await AuditLog.record(manager, scope, { action: "program.promote_version", entityType: "Program", entityId: stored.id, before: AuditLog.snapshot(current, fields), after: AuditLog.snapshot(stored, fields) });
       return { program: stored, changed: true };
