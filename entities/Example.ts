@@ -14,6 +14,7 @@ registerEnumType(ExampleSplit, { name: "ExampleSplit" });
 @ObjectType({ description: "One example of a dataset: inputs and the labels a metric compares against." })
 @Entity("example")
 @Index("IDX_example_dataset_split", ["datasetId", "split"])
+@Index("UQ_example_feedback", ["datasetId", "feedbackId"], { unique: true })
 export class Example extends TenantScoped {
   @Column({ type: "varchar", length: 36 })
   datasetId!: string;
@@ -33,4 +34,8 @@ export class Example extends TenantScoped {
   @Field(() => ExampleSplit)
   @Column({ type: "varchar", length: 8 })
   split!: ExampleSplit;
+
+  @Field(() => String, { nullable: true, description: "The feedback it was made from (addExamplesFromFeedback), if any." })
+  @Column({ type: "varchar", length: 36, nullable: true })
+  feedbackId!: string | null;
 }

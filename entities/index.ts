@@ -6,6 +6,7 @@ import { Corpus } from "./Corpus.js";
 import { Dataset } from "./Dataset.js";
 import { Document } from "./Document.js";
 import { Evaluation } from "./Evaluation.js";
+import { Feedback } from "./Feedback.js";
 import { Example } from "./Example.js";
 import { Execution } from "./Execution.js";
 import { ExecutionEvent } from "./ExecutionEvent.js";
@@ -33,5 +34,6 @@ export { OptimizationSchedule, SchedulePromotion } from "./OptimizationSchedule.
 export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 export { ProgramLabel } from "./ProgramLabel.js";
+export { Feedback } from "./Feedback.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document, Batch, ProgramLabel];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document, Batch, ProgramLabel, Feedback];

@@ -7,6 +7,7 @@ import { EvaluationResolver, ProgramEvaluationsResolver } from "./EvaluationReso
 import { ExecutionResolver } from "./ExecutionResolver.js";
 import { ExecutionUpdatesResolver } from "./ExecutionUpdatesResolver.js";
 import { ProgramLabelResolver, ProgramLabelsField } from "./ProgramLabelResolver.js";
+import { ExecutionFeedbackField, FeedbackResolver } from "./FeedbackResolver.js";
 import { LanguageModelResolver } from "./LanguageModelResolver.js";
 import { OptimizationResolver, ProgramOptimizationsResolver } from "./OptimizationResolver.js";
 import { OptimizationScheduleResolver } from "./OptimizationScheduleResolver.js";
@@ -15,4 +16,4 @@ import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionMutations } from "./ProgramVersionMutations.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, BatchResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver, ProgramLabelResolver, ProgramLabelsField] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, BatchResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver, ProgramLabelResolver, ProgramLabelsField, FeedbackResolver, ExecutionFeedbackField] as const;

@@ -47,6 +47,7 @@ import { sseHandler } from "./graphql/sseHandler.js";
 import { createInProcessEventBus, createRedisEventBus } from "./pubsub.js";
 import { MemoryOutputReplay, RedisOutputReplay } from "./executions/ExecutionOutput.js";
 import { ExecutionOutputService } from "./executions/ExecutionOutputStream.js";
+import { FeedbackService } from "./feedback/FeedbackService.js";
 import { connectRedis, redisReadiness, type RedisConnections } from "./redis.js";
 import { createAdapter } from "./adapters/createAdapter.js";
 import { graphqlTraceScope, graphqlTracingPlugin } from "./observability/graphqlTracing.js";
@@ -209,6 +210,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
       apiKeys: new ApiKeyService(database, events),
       audit: new AuditTrail(database),
       events,
+      feedback: new FeedbackService(database, programs),
       outputs: new ExecutionOutputService(events, outputReplay, executions, config.limits.subscriberBufferBytes),
       executeRateLimit: new ExecuteRateLimit(config.limits.executeRate, redis),
     };

@@ -59,6 +59,8 @@ const AUDITED_MUTATIONS = [
   "promoteProgramVersion",
   "setProgramLabel",
   "deleteProgramLabel",
+  "submitFeedback",
+  "addExamplesFromFeedback",
   "createCorpus",
   "addDocuments",
   "deleteCorpus",
@@ -435,6 +437,30 @@ describeEachDatabase(
       await refused("FORBIDDEN", del, { p: program.id, n: "production" }, asKey(keys.runner));
     });
 
+    it("submitFeedback (runner) creates, then edits; addExamplesFromFeedback (admin) adds the corrected ones to a dataset", async () => {
+      const execution = expectData(await run(`mutation($id: ID!) { executeProgram(input: { programId: $id, inputs: { question: "feedback?", n: 1 }, wait: true }) { id status } }`, { id: state.program }, admin)).executeProgram;
+      assert.ok(["COMPLETED", "FAILED"].includes(execution.status), execution.status);
+      const submit = `mutation($input: SubmitFeedbackInput!) { submitFeedback(input: $input) { id score comment correctedOutputs subject } }`;
+      const created = await audited(submit, { input: { executionId: execution.id, score: 0.25, comment: "too long" } }, asKey(keys.runner));
+      assert.deepEqual([created.event.action, created.event.entityType, created.event.entityId], ["feedback.create", "Feedback", created.data.submitFeedback.id]);
+      assert.deepEqual(created.event.changes.score, { after: 0.25 });
+      assert.equal(created.data.submitFeedback.subject, `api_key:${keys.runner?.id}`);
+      const edited = await audited(submit, { input: { executionId: execution.id, score: 0, correctedOutputs: { answer: "Paris" } } }, asKey(keys.runner));
+      assert.equal(edited.data.submitFeedback.id, created.data.submitFeedback.id, "one per execution and caller");
+      assert.equal(edited.event.action, "feedback.update");
+      assert.deepEqual(edited.event.changes.score, { before: 0.25, after: 0 });
+      assert.deepEqual(edited.event.changes.correctedOutputs, { before: null, after: { answer: "Paris" } });
+      await refused("FORBIDDEN", submit, { input: { executionId: execution.id, score: 1 } }, asKey(keys.viewer));
+      await refused("BAD_USER_INPUT", submit, { input: { executionId: execution.id, score: 2 } }, asKey(keys.runner));
+      const toExamples = `mutation($input: AddExamplesFromFeedbackInput!) { addExamplesFromFeedback(input: $input) { examples { inputs labels feedbackId } skipped } }`;
+      const added = await audited(toExamples, { input: { datasetId: state.dataset, programId: state.program } });
+      assert.deepEqual(added.data.addExamplesFromFeedback.examples.map((e: any) => e.labels.answer), ["Paris"]);
+      assert.equal(added.event.action, "dataset.addExamples");
+      assert.deepEqual(added.event.changes.exampleCount, { before: 3, after: 4 });
+      await refused("FORBIDDEN", toExamples, { input: { datasetId: state.dataset, programId: state.program } }, asKey(keys.runner));
+      await refused("NOT_FOUND", toExamples, { input: { datasetId: "00000000-0000-7000-8000-000000000000", programId: state.program } });
+    });
+
     it("retryExecution: FAILED → PENDING, the error cleared", async () => {
       const created = expectData(await run(EXECUTE, { id: state.program, q: "to fail", key: null }, admin)).executeProgram;
       state.failed = created.id;
@@ -535,7 +561,7 @@ describeEachDatabase(
         "program.set_label",
         "program.delete_label",
       ]);
-      assert.deepEqual(await actions({ entityType: "Dataset" }), ["dataset.create", "dataset.addExamples", "dataset.create"]);
+      assert.deepEqual(await actions({ entityType: "Dataset" }), ["dataset.create", "dataset.addExamples", "dataset.create", "dataset.addExamples"]);
       const all = await allEvents();
       assert.equal(all.nodes.length, all.totalCount);
       const middle = all.nodes[Math.floor(all.nodes.length / 2)];

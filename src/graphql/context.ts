@@ -14,6 +14,7 @@ import type { ExecuteRateLimit } from "../limits/RateLimiter.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import type { ProgramService } from "../programs/ProgramService.js";
 import type { EventBus } from "../pubsub.js";
+import type { FeedbackService } from "../feedback/FeedbackService.js";
 import type { ExecutionOutputService } from "../executions/ExecutionOutputStream.js";
 import type { Actor, Scope } from "../scope.js";
 
@@ -31,6 +32,8 @@ export interface Services {
   /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
   audit: AuditTrail;
   events: EventBus;
+  /** Feedback on executions, and examples made from it. */
+  feedback: FeedbackService;
   /** executionOutput's subscribers. */
   outputs: ExecutionOutputService;
   /** executeProgram's per-caller token bucket (README: "Limits"). */

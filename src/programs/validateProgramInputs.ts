@@ -28,6 +28,22 @@ export function validateProgramInputs(program: NormalizedProgram, inputs: unknow
 }
 
 /**
+ * Outputs someone says a program should have given (feedback's correctedOutputs): some or all of
+ * its output fields, each of its type; at least one.
+ */
+export function validateProgramOutputs(program: NormalizedProgram, outputs: unknown, rootPath: string): IssueDetail[] {
+  if (outputs === null || typeof outputs !== "object" || Array.isArray(outputs)) return [{ path: rootPath, reason: "must be a JSON object of output fields" }];
+  const bytes = jsonBytes(outputs);
+  if (bytes > MAX_INPUT_BYTES) return [{ path: rootPath, reason: `is ${bytes} bytes of JSON; the limit is ${MAX_INPUT_BYTES}` }];
+  const given = outputs as Record<string, unknown>;
+  const declared = Object.keys(program.outputs).join(", ") || "none";
+  if (Object.keys(given).length === 0) return [{ path: rootPath, reason: `must give at least one output field (outputs: ${declared})` }];
+  return Object.entries(given).flatMap(([name, value]) =>
+    Object.hasOwn(program.outputs, name) ? checkValue(value, program.outputs[name]!.type, `${rootPath}.${name}`) : [{ path: `${rootPath}.${name}`, reason: `is not an output of this program (outputs: ${declared})` }],
+  );
+}
+
+/**
  * The same rule as data, for the worker: a JSON Schema of the program's inputs (sent with the
  * program, bridge-py checks a run's inputs and an optimizer's examples with it). The byte limit
  * is checked where the inputs are received.
