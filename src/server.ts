@@ -197,6 +197,8 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     // Closed before the jobs stop (closers run in reverse): no promotion starts while shutting down.
     closers.push(() => optimizationSchedules.close());
     const executions = new ExecutionService(database, programs, stateMachine, jobs, events, config.executions);
+    const feedback = new FeedbackService(database, programs);
+    observability.observeFeedback(feedback);
     services = {
       languageModels,
       programs,
@@ -210,7 +212,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
       apiKeys: new ApiKeyService(database, events),
       audit: new AuditTrail(database),
       events,
-      feedback: new FeedbackService(database, programs),
+      feedback,
       outputs: new ExecutionOutputService(events, outputReplay, executions, config.limits.subscriberBufferBytes),
       executeRateLimit: new ExecuteRateLimit(config.limits.executeRate, redis),
     };

@@ -36,6 +36,10 @@ describeEachStack("feedback: submitFeedback and addExamplesFromFeedback", { EXEC
     assert.deepEqual([again.score, again.comment, again.correctedOutputs], [0.1, null, { answer: "Paris" }]);
     const listed = expectData(await run(`query($id: ID!) { execution(id: $id) { feedback { id score correctedOutputs } } }`, { id: finished[0] })).execution.feedback;
     assert.deepEqual(listed, [{ id: first.id, score: 0.1, correctedOutputs: { answer: "Paris" } }]);
+    const stats = expectData(await run(`query($id: ID!) { program(id: $id) { versionStats { versionId feedbackCount feedbackScore } } }`, { id: programId })).program.versionStats;
+    assert.deepEqual(stats, [{ versionId, feedbackCount: 1, feedbackScore: 0.1 }]);
+    const metrics = await (await fetch(server().url.replace("/graphql", "/metrics"))).text();
+    assert.ok(metrics.includes(`dspy_program_version_feedback_score_count{program_id="${programId}",version_id="${versionId}"} 2`), "both scores observed");
   });
 
   it("refuses bad feedback with a path and a reason, writing nothing", async () => {

@@ -100,8 +100,10 @@ for (const target of databaseTargets()) {
       assert.equal(sample(after, "dspy_execution_queue_depth"), 0);
       assert.equal(sample(after, "dspy_executions_running"), 0);
       assert.ok((sample(after, "process_cpu_seconds_total") ?? 0) > 0, "default process metrics are there");
-      // No id of a user's object in any label.
-      assert.ok(!after.includes(programId), "a program id is a label value");
+      // No id of a user's object in any label, but in the per-version series (bounded), which are by program version.
+      const withIds = after.split("\n").filter((line) => line.includes(programId));
+      assert.ok(withIds.length > 0 && withIds.every((line) => line.startsWith("dspy_program_version_")), `ids only in the per-version series: ${withIds.find((l) => !l.startsWith("dspy_program_version_"))}`);
+      assert.equal(moved("dspy_program_version_executions_total", { program_id: programId, status: "COMPLETED" }), 3);
     });
 
     it("/metrics: worker pool size, busy slots and restarts; subscriptions open", async () => {

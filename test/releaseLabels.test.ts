@@ -121,6 +121,29 @@ describeEachStack("release labels: setProgramLabel, executeProgram(label:), spli
     expectError(await run(EXECUTE, { input: { programId, inputs: { question: "capital of France?", n: 1 }, label: "production", idempotencyKey: "label-idem-1" } }), "CONFLICT");
   });
 
+  it("Program.versionStats and the dspy_program_version_* series: each version's executions, errors, latency and tokens", async () => {
+    const done = await execute({ label: "production", wait: true });
+    assert.equal(done.status, "COMPLETED");
+    const query = `query($id: ID!, $w: Int) { program(id: $id) { versionStats(windowMinutes: $w) { versionId version { number } executions completed failed cancelled unfinished errorRate latencyP50Ms latencyP95Ms totalTokens feedbackCount feedbackScore } } }`;
+    const stats = expectData(await run(query, { id: programId, w: 60 })).program.versionStats;
+    const listed = expectData(await run(`query($p: ID!) { executions(programId: $p, first: 100) { edges { node { status version: programVersion { id } } } } }`, { p: programId })).executions.edges.map((e: any) => e.node);
+    for (const versionId of [v1, v2]) {
+      const row = stats.find((s: any) => s.versionId === versionId);
+      const mine = listed.filter((e: any) => e.version.id === versionId);
+      assert.equal(row.executions, mine.length, versionId);
+      assert.equal(row.completed, mine.filter((e: any) => e.status === "COMPLETED").length);
+      assert.equal(row.completed + row.failed + row.cancelled + row.unfinished, row.executions);
+      assert.equal(row.version.number, versionId === v1 ? 1 : 2);
+      if (row.completed > 0) assert.ok(row.latencyP50Ms >= 0 && row.latencyP95Ms >= row.latencyP50Ms);
+      assert.equal(row.errorRate, row.completed + row.failed > 0 ? row.failed / (row.completed + row.failed) : null);
+    }
+    expectError(await run(query, { id: programId, w: 0 }), "BAD_USER_INPUT", "windowMinutes");
+    const metrics = await (await fetch(server().url.replace("/graphql", "/metrics"))).text();
+    const line = metrics.split("\n").find((l) => l.startsWith("dspy_program_version_executions_total") && l.includes(`program_id="${programId}"`) && l.includes('label="production"') && l.includes('status="COMPLETED"'));
+    assert.ok(line && Number(line.split(" ").pop()) >= 1, "the per-version series counts it");
+    assert.ok(metrics.includes(`dspy_program_version_latency_seconds_count{program_id="${programId}"`));
+  });
+
   it("a label move is published on programChanged", async () => {
     const client = wsClient(server().url.replace(/^http/, "ws"));
     try {

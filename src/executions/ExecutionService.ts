@@ -18,6 +18,7 @@ import { IssueList } from "../validation.js";
 import { currentTraceparent } from "../observability/tracing.js";
 import { listenToExecution } from "./ExecutionEvents.js";
 import { ProgramLabelService } from "../programs/ProgramLabels.js";
+import { type VersionStats, versionStats } from "./VersionStats.js";
 import { type ExecutionStateMachine, type NewExecution, type Started, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface ExecuteProgram {
@@ -106,6 +107,11 @@ export class ExecutionService {
     if (filter.programId != null) query.andWhere("e.programId = :programId", { programId: isId(filter.programId) ? filter.programId : "" });
     if (filter.status != null) query.andWhere("e.status = :status", { status: filter.status });
     return paginate(query, page);
+  }
+
+  /** Per-version figures of a program over the last `windowMinutes` (VersionStats.ts). */
+  versionStats(scope: Scope, programId: string, windowMinutes: number): Promise<VersionStats[]> {
+    return versionStats(this.database, scope, programId, windowMinutes);
   }
 
   /** One transition of an execution, by its number. */

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { In } from "typeorm";
 import { Dataset, Example, ExampleSplit, Execution, ExecutionStatus, Feedback, ProgramVersion } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
@@ -41,11 +42,13 @@ const FINISHED: readonly ExecutionStatus[] = [ExecutionStatus.COMPLETED, Executi
  * edit it; and examples made from the corrected ones, so that an optimization learns from what
  * production got wrong.
  */
-export class FeedbackService {
+export class FeedbackService extends EventEmitter<{ feedback: [Pick<Feedback, "programId" | "programVersionId" | "score">] }> {
   constructor(
     private readonly database: Database,
     private readonly programs: ProgramService,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Creates the caller's feedback on a finished execution, or replaces it (audited feedback.create / feedback.update). */
   async submit(scope: Scope, input: SubmitFeedback): Promise<Feedback> {
@@ -65,7 +68,9 @@ export class FeedbackService {
     const fields = { score: input.score, comment: input.comment ?? null, correctedOutputs: input.correctedOutputs ?? null };
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.write(scope, execution, subject, fields);
+        const stored = await this.write(scope, execution, subject, fields);
+        this.emit("feedback", stored);
+        return stored;
       } catch (error) {
         // The same caller twice at once: the other one's row is there now; this one replaces it.
         if (attempt === 0 && isUniqueViolation(error)) continue;

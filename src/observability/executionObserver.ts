@@ -7,6 +7,19 @@ import type { ProductMetrics } from "./metrics.js";
 /** Distinct model strings kept as label values; the rest count as `other`. */
 const MAX_MODELS = 50;
 const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
+/** Distinct label names (production, canary…) kept as label values. */
+const MAX_LABELS = 100;
+/** Program/version pairs with series of their own; the rest count as `other`. */
+const MAX_VERSION_SERIES = 1_000;
+
+/** The program_id and version_id labels of a program version: its ids, or `other` past MAX_VERSION_SERIES pairs. */
+export class VersionLabels {
+  private readonly pairs = new BoundedLabel(MAX_VERSION_SERIES, "other", 80);
+
+  of(programId: string, versionId: string): { program_id: string; version_id: string } {
+    return this.pairs.value(`${programId}/${versionId}`) === "other" ? { program_id: "other", version_id: "other" } : { program_id: programId, version_id: versionId };
+  }
+}
 
 interface LmCall {
   model?: unknown;
@@ -20,8 +33,10 @@ interface LmCall {
  * LM series. A log line carries ids, statuses, the attempt and an error's code and layer: never the
  * reason's or error's text (an LM's answer can be quoted in it), inputs, outputs or the trace.
  */
-export function observeExecutions(stateMachine: ExecutionStateMachine, logger: Logger, metrics: ProductMetrics): void {
+export function observeExecutions(stateMachine: ExecutionStateMachine, logger: Logger, metrics: ProductMetrics, versionLabels: VersionLabels): void {
   const models = new BoundedLabel(MAX_MODELS);
+  const versions = versionLabels;
+  const labels = new BoundedLabel(MAX_LABELS);
   stateMachine.on("transition", (transition) => {
     try {
       record(transition);
@@ -56,10 +71,21 @@ export function observeExecutions(stateMachine: ExecutionStateMachine, logger: L
     }
     if (FINAL.has(to)) {
       metrics.executions.inc({ status: to, adapter: execution.adapter ?? "none" });
+      observeVersion(execution, to);
       if (execution.startedAt && from === "RUNNING") metrics.executionDuration.observe({ status: to }, seconds(execution.startedAt, event.at));
     }
     // An attempt ended here (completed, failed, or failed and queued again): its LM calls are known now.
     if (from === "RUNNING" && to !== "CANCELLED") observeLmCalls(execution, error);
+  }
+
+  function observeVersion(execution: Execution, status: string): void {
+    const ids = versions.of(execution.programId, execution.programVersionId);
+    metrics.versionExecutions.inc({ ...ids, label: labels.value(execution.label, "none"), status });
+    if (status === "CANCELLED") return;
+    metrics.versionLatency.observe({ ...ids, status }, seconds(execution.queuedAt, execution.finishedAt ?? new Date()));
+    const usage = execution.usage;
+    metrics.versionTokens.inc({ ...ids, kind: "prompt" }, count(usage?.prompt_tokens));
+    metrics.versionTokens.inc({ ...ids, kind: "completion" }, count(usage?.completion_tokens));
   }
 
   function observeLmCalls(execution: Execution, error: ExecutionError | null): void {

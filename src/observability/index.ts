@@ -4,7 +4,8 @@ import type { ExecutionStateMachine } from "../executions/ExecutionStateMachine.
 import type { JobScheduler } from "../jobs/JobScheduler.js";
 import type { OptimizationScheduleService } from "../optimizations/OptimizationScheduleService.js";
 import type { WorkerPool } from "../workers/WorkerPool.js";
-import { observeExecutions } from "./executionObserver.js";
+import { observeExecutions, VersionLabels } from "./executionObserver.js";
+import type { FeedbackService } from "../feedback/FeedbackService.js";
 import { observeRuns } from "./runObserver.js";
 import type { RunRow, RunStateMachine } from "../state/RunStateMachine.js";
 import { errorSummary, observeJobs, observeSchedules } from "./jobLog.js";
@@ -44,8 +45,21 @@ export class Observability {
   }
 
   observeExecutions(stateMachine: ExecutionStateMachine): void {
-    observeExecutions(stateMachine, this.logger, this.metrics);
+    observeExecutions(stateMachine, this.logger, this.metrics, this.versionLabels);
   }
+
+  /** Feedback scores by program version (dspy_program_version_feedback_score). */
+  observeFeedback(feedback: FeedbackService): void {
+    feedback.on("feedback", (given) => {
+      try {
+        this.metrics.versionFeedback.observe(this.versionLabels.of(given.programId, given.programVersionId), given.score);
+      } catch (error) {
+        this.logger.error({ err: error }, "feedback observer failed");
+      }
+    });
+  }
+
+  private readonly versionLabels = new VersionLabels();
 
   /** Evaluations' and optimizations' transitions (RunStateMachine). */
   observeRuns<E extends RunRow>(stateMachine: RunStateMachine<E, Partial<E>>): void {

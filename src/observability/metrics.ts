@@ -6,8 +6,9 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /**
  * Every series the product exports on /metrics (README: "Operating", "Metrics"), in one registry
  * per server (so two servers in one test process do not share counts). Only the listeners in this
- * folder touch them. No label carries an id of a user's object; labels fed by users (operation
- * names, model strings) go through a BoundedLabel first.
+ * folder touch them. No label carries an id of a user's object, except the per-version series' program
+ * and version ids (bounded); labels fed by users (operation names, model strings) go through a
+ * BoundedLabel first.
  */
 export class ProductMetrics {
   readonly registry = new Registry();
@@ -42,6 +43,34 @@ export class ProductMetrics {
     name: "dspy_executions_total",
     help: "Executions that reached a final status on this instance (COMPLETED, FAILED, CANCELLED), by the adapter that ran their last attempt (native, python, in-process; none if none ran).",
     labelNames: ["status", "adapter"] as const,
+    registers: [this.registry],
+  });
+  // Per program version (README "Release management"): the one place ids are labels, bounded to
+  // MAX_VERSION_SERIES program/version pairs per instance (later ones count as program_id/version_id "other").
+  readonly versionExecutions = new Counter({
+    name: "dspy_program_version_executions_total",
+    help: "Executions that reached a final status on this instance, by program, version, the label that chose the version (none without one) and status.",
+    labelNames: ["program_id", "version_id", "label", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly versionLatency = new Histogram({
+    name: "dspy_program_version_latency_seconds",
+    help: "From queued to COMPLETED or FAILED, by program and version.",
+    labelNames: ["program_id", "version_id", "status"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly versionTokens = new Counter({
+    name: "dspy_program_version_tokens_total",
+    help: "LM tokens of finished executions, by program, version and kind (prompt, completion).",
+    labelNames: ["program_id", "version_id", "kind"] as const,
+    registers: [this.registry],
+  });
+  readonly versionFeedback = new Histogram({
+    name: "dspy_program_version_feedback_score",
+    help: "Feedback scores (0–1) given on this instance, by program and version of the execution (sum / count is the mean).",
+    labelNames: ["program_id", "version_id"] as const,
+    buckets: [0, 0.25, 0.5, 0.75, 1],
     registers: [this.registry],
   });
   readonly runs = new Counter({
