@@ -1,5 +1,5 @@
 import { GraphQLJSON, GraphQLJSONObject } from "../src/graphql/scalars.js";
-import { Directive, Field, Int, ObjectType, registerEnumType } from "type-graphql";
+import { Directive, Field, Float, Int, ObjectType, registerEnumType } from "type-graphql";
 import { Column, Entity, Index, JoinColumn, ManyToOne, type Relation } from "typeorm";
 import { Program } from "./Program.js";
 import { ProgramVersion } from "./ProgramVersion.js";
@@ -48,6 +48,7 @@ export interface UsageRecord {
 @Index("IDX_execution_status", ["status", "updatedAt"])
 @Index("IDX_execution_batch", ["batchId", "status"])
 @Index("IDX_execution_program_queued", ["programId", "queuedAt"])
+@Index("IDX_execution_tenant_finished", ["tenantId", "finishedAt"])
 @Index("UQ_execution_idempotency", ["tenantId", "idempotencyKey"], { unique: true })
 export class Execution extends TenantScoped {
   @Column({ type: "varchar", length: 36 })
@@ -102,6 +103,10 @@ export class Execution extends TenantScoped {
 
   @Column({ type: "json", nullable: true })
   usage!: UsageRecord | null;
+
+  @Field(() => Float, { nullable: true, description: "What its LM calls cost, all attempts (USD): each call's tokens at its model's price (the trace's lm_calls carry each call's cost). Null when no price is known." })
+  @Column({ type: "double", nullable: true })
+  cost!: number | null;
 
   @Field(() => String, {
     nullable: true,

@@ -28,6 +28,14 @@ export class LanguageModel extends TenantScoped {
   @Column({ type: "integer", nullable: true })
   maxTokens!: number | null;
 
+  @Field(() => Float, { nullable: true, description: "USD per million prompt tokens, overriding litellm's price for the model (set with outputCostPerMTokens)." })
+  @Column({ type: "double", nullable: true })
+  inputCostPerMTokens!: number | null;
+
+  @Field(() => Float, { nullable: true, description: "USD per million completion tokens, overriding litellm's price for the model (set with inputCostPerMTokens)." })
+  @Column({ type: "double", nullable: true })
+  outputCostPerMTokens!: number | null;
+
   @Field()
   @Column({ type: "boolean", default: true })
   cache!: boolean;

@@ -1,10 +1,17 @@
-import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Authorized, Ctx, Field, FieldResolver, Float, ID, Int, Mutation, ObjectType, Query, Resolver, Root } from "type-graphql";
 import { LanguageModel } from "../entities/index.js";
 import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { type ConnectionShape, toConnection } from "./types/connection.js";
 import { LanguageModelConnection } from "./types/connections.js";
 import { CreateLanguageModelInput, LanguageModelFilter, UpdateLanguageModelInput } from "./types/inputs.js";
+
+@ObjectType({ description: "A language model's price, in USD per million tokens." })
+export class LanguageModelPrice {
+  @Field(() => Float) inputPerMTokens!: number;
+  @Field(() => Float) outputPerMTokens!: number;
+  @Field({ description: "override (the model's own inputCostPerMTokens / outputCostPerMTokens) or litellm (its model cost map)." }) source!: string;
+}
 
 @Authorized(Role.VIEWER)
 @Resolver(() => LanguageModel)
@@ -36,5 +43,11 @@ export class LanguageModelResolver {
   @Mutation(() => LanguageModel)
   updateLanguageModel(@Arg("input", () => UpdateLanguageModelInput) input: UpdateLanguageModelInput, @Ctx() ctx: GraphQLContext): Promise<LanguageModel> {
     return ctx.services.languageModels.update(ctx.scope, input);
+  }
+
+  @FieldResolver(() => LanguageModelPrice, { nullable: true, description: "What its calls cost: its own prices when set, else litellm's for its model; null when neither knows." })
+  price(@Root() lm: LanguageModel, @Ctx() ctx: GraphQLContext): LanguageModelPrice | null {
+    const known = ctx.services.languageModels.prices.priceOf(lm);
+    return known ? { inputPerMTokens: known.price.input * 1e6, outputPerMTokens: known.price.output * 1e6, source: known.source } : null;
   }
 }

@@ -18,6 +18,7 @@ export class ProgramVersionStats {
   @Field(() => Int) promptTokens!: number;
   @Field(() => Int) completionTokens!: number;
   @Field(() => Int) totalTokens!: number;
+  @Field(() => Float, { description: "USD: the executions' cost, where a price is known." }) cost!: number;
   @Field(() => Int, { description: "Feedback given in the window on its executions." }) feedbackCount!: number;
   @Field(() => Float, { nullable: true, description: "Their mean score (0–1)." }) feedbackScore!: number | null;
 }

@@ -156,7 +156,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     observability.observeExecutions(stateMachine);
     // Next to the bus: a late subscriber reads the output of an attempt running on any instance.
     const outputReplay = redis ? new RedisOutputReplay(redis.commands, (error) => observability.logger.warn({ err: error }, "could not keep an execution's output for late subscribers")) : new MemoryOutputReplay();
-    const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs }, outputReplay);
+    const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs }, outputReplay, languageModels.prices);
     closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications, ...(redis ? { redis } : {}) });
     jobStore = backend.name;

@@ -15,6 +15,8 @@ import { recordedError } from "../state/recordedError.js";
 import { type Span, SpanKind, contextFromTraceparent, withSpan } from "../observability/tracing.js";
 import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
 import { MemoryOutputReplay, OutputPublisher, type OutputReplay } from "./ExecutionOutput.js";
+import { addCost, priceTrace } from "./executionCost.js";
+import { ModelPrices } from "../languageModels/ModelPrices.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface RunnerSettings {
@@ -63,6 +65,7 @@ export class ExecutionRunner {
     private readonly events: EventBus,
     private readonly settings: RunnerSettings,
     private readonly output: OutputReplay = new MemoryOutputReplay(),
+    private readonly prices: ModelPrices = new ModelPrices(),
   ) {
     this.cancels = new CancelWatch(events, EXECUTION_UPDATED, (u) => (u.event.to === CANCELLED ? u.execution.id : null));
   }
@@ -189,6 +192,10 @@ export class ExecutionRunner {
     const also = job ? (manager: EntityManager) => job.finishWithin(manager) : undefined;
     let error: ExecutionError;
     let adapter: string | null;
+    let cost: number | null;
+    // The attempt's LM calls priced (each trace call gets its cost), added to what earlier attempts cost.
+    let lmOfRun: LanguageModel | null = null;
+    const costAfter = (trace: unknown) => (lmOfRun ? addCost(running.cost ?? null, priceTrace(trace, lmOfRun, this.prices)) : (running.cost ?? null));
     try {
       const [version, lm] = await Promise.all([
         this.version(running),
@@ -196,6 +203,7 @@ export class ExecutionRunner {
       ]);
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
+      lmOfRun = lm;
       const program = programOf(version);
       const context = await loadRunContext(this.database.manager, running.tenantId, program);
       // The attempt's output as it is written (executionOutput), all of it published before its end is.
@@ -220,13 +228,14 @@ export class ExecutionRunner {
         from: running,
         to: COMPLETED,
         reason: `attempt ${running.attempt} completed`,
-        changes: { outputs: result.outputs, trace: result.trace, usage: result.usage, adapter: result.adapter ?? null, error: null, finishedAt: new Date(), leaseExpiresAt: null },
+        changes: { outputs: result.outputs, trace: result.trace, usage: result.usage, cost: costAfter(result.trace), adapter: result.adapter ?? null, error: null, finishedAt: new Date(), leaseExpiresAt: null },
         also,
       });
       return completed ? { outcome: DONE, execution: completed } : this.settled(running);
     } catch (cause) {
       if (signal.aborted) return this.settled(running); // cancelled or taken over: the execution says which
       error = recordedError(cause, "execution");
+      cost = costAfter(error.details?.trace);
       // The native adapter names which one failed; the others are the only one there is.
       adapter = cause instanceof AppError && typeof cause.details?.adapter === "string" ? cause.details.adapter : (RAN_BY[this.adapter.name] ?? null);
     }
@@ -236,7 +245,7 @@ export class ExecutionRunner {
         from: running,
         to: PENDING,
         reason: `attempt ${running.attempt} failed (${error.code}: ${error.message}); retrying in ${retryInMs} ms`,
-        changes: { error, adapter, leaseExpiresAt: null },
+        changes: { error, adapter, cost, leaseExpiresAt: null },
       });
       return requeued ? { outcome: later(retryInMs), execution: requeued } : this.settled(running);
     }
@@ -244,7 +253,7 @@ export class ExecutionRunner {
       from: running,
       to: FAILED,
       reason: `attempt ${running.attempt} failed (${error.code}: ${error.message})`,
-      changes: { error, adapter, finishedAt: new Date(), leaseExpiresAt: null },
+      changes: { error, adapter, cost, finishedAt: new Date(), leaseExpiresAt: null },
       also,
     });
     return failed ? { outcome: DONE, execution: failed } : this.settled(running);

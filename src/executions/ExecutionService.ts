@@ -19,6 +19,7 @@ import { currentTraceparent } from "../observability/tracing.js";
 import { listenToExecution } from "./ExecutionEvents.js";
 import { ProgramLabelService } from "../programs/ProgramLabels.js";
 import { type VersionStats, versionStats } from "./VersionStats.js";
+import { type Spend, spend } from "./Spend.js";
 import { type ExecutionStateMachine, type NewExecution, type Started, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface ExecuteProgram {
@@ -112,6 +113,11 @@ export class ExecutionService {
   /** Per-version figures of a program over the last `windowMinutes` (VersionStats.ts). */
   versionStats(scope: Scope, programId: string, windowMinutes: number): Promise<VersionStats[]> {
     return versionStats(this.database, scope, programId, windowMinutes);
+  }
+
+  /** What the tenant's executions finished in [since, until) cost (Spend.ts). */
+  spend(scope: Scope, since: Date, until: Date): Promise<Spend> {
+    return spend(this.database, scope, since, until);
   }
 
   /** One transition of an execution, by its number. */
@@ -259,6 +265,7 @@ export class ExecutionService {
       error: null,
       trace: null,
       usage: null,
+      cost: null,
       adapter: null,
       attempt: 0,
       maxAttempts: this.settings.maxAttempts,

@@ -29,7 +29,7 @@ export function isLegalTransition(from: ExecutionStatus, to: ExecutionStatus): b
 }
 
 /** What a transition may change besides the status. */
-export type TransitionChanges = Partial<Pick<Execution, "outputs" | "error" | "trace" | "usage" | "adapter" | "attempt" | "maxAttempts" | "startedAt" | "finishedAt" | "leaseExpiresAt">>;
+export type TransitionChanges = Partial<Pick<Execution, "outputs" | "error" | "trace" | "usage" | "cost" | "adapter" | "attempt" | "maxAttempts" | "startedAt" | "finishedAt" | "leaseExpiresAt">>;
 
 /** Every column of a new execution except those the database and the state machine fill in. */
 export type NewExecution = Omit<Execution, "createdAt" | "updatedAt" | "version" | "transitions" | "status" | "assignId">;

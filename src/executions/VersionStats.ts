@@ -21,6 +21,8 @@ export interface VersionStats {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** USD, of the executions whose cost is known. */
+  cost: number;
   feedbackCount: number;
   /** Mean feedback score (0–1); null without feedback. */
   feedbackScore: number | null;
@@ -39,14 +41,14 @@ export async function versionStats(database: Database, scope: Scope, programId: 
   }
   const since = new Date(Date.now() - windowMinutes * 60_000);
   const [executions, feedback] = await Promise.all([
-    database.manager.find(Execution, { select: { programVersionId: true, status: true, queuedAt: true, finishedAt: true, usage: true }, where: { tenantId: scope.tenantId, programId, queuedAt: MoreThanOrEqual(since) } }),
+    database.manager.find(Execution, { select: { programVersionId: true, status: true, queuedAt: true, finishedAt: true, usage: true, cost: true }, where: { tenantId: scope.tenantId, programId, queuedAt: MoreThanOrEqual(since) } }),
     database.manager.find(Feedback, { select: { programVersionId: true, score: true }, where: { tenantId: scope.tenantId, programId, updatedAt: MoreThanOrEqual(since) } }),
   ]);
   const byVersion = new Map<string, { stats: VersionStats; latencies: number[]; scores: number[] }>();
   const entry = (versionId: string) => {
     let found = byVersion.get(versionId);
     if (!found) {
-      const stats: VersionStats = { versionId, executions: 0, completed: 0, failed: 0, cancelled: 0, unfinished: 0, errorRate: null, latencyP50Ms: null, latencyP95Ms: null, promptTokens: 0, completionTokens: 0, totalTokens: 0, feedbackCount: 0, feedbackScore: null };
+      const stats: VersionStats = { versionId, executions: 0, completed: 0, failed: 0, cancelled: 0, unfinished: 0, errorRate: null, latencyP50Ms: null, latencyP95Ms: null, promptTokens: 0, completionTokens: 0, totalTokens: 0, cost: 0, feedbackCount: 0, feedbackScore: null };
       byVersion.set(versionId, (found = { stats, latencies: [], scores: [] }));
     }
     return found;
@@ -62,6 +64,7 @@ export async function versionStats(database: Database, scope: Scope, programId: 
     stats.promptTokens += e.usage?.prompt_tokens ?? 0;
     stats.completionTokens += e.usage?.completion_tokens ?? 0;
     stats.totalTokens += e.usage?.total_tokens ?? 0;
+    stats.cost += e.cost ?? 0;
   }
   for (const f of feedback) entry(f.programVersionId).scores.push(f.score);
   return [...byVersion.values()]

@@ -10,6 +10,7 @@ import { newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import type { Scope } from "../scope.js";
 import { DEFAULT_POLICIES, type LanguageModelPolicies } from "./policies.js";
+import { ModelPrices } from "./ModelPrices.js";
 import { EMPTY_KEYRING, type SecretKeyring, encryptSecret, languageModelAad, noKeyConfigured } from "../secrets/SecretBox.js";
 import { DUMMY_MODEL, type LanguageModelFields, validateDummyConfig, validateLanguageModelInput } from "./validateLanguageModelInput.js";
 
@@ -28,7 +29,7 @@ export interface LanguageModelFilter {
   model?: string | null;
 }
 
-const UPDATABLE = ["name", "model", "apiBase", "temperature", "maxTokens", "cache", "secretEnv", "config"] as const;
+const UPDATABLE = ["name", "model", "apiBase", "temperature", "maxTokens", "cache", "secretEnv", "config", "inputCostPerMTokens", "outputCostPerMTokens"] as const;
 
 export class LanguageModelService {
   /**
@@ -39,6 +40,8 @@ export class LanguageModelService {
     private readonly database: Database,
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
     readonly policies: LanguageModelPolicies = DEFAULT_POLICIES,
+    /** What models cost: litellm's cost map, which a model's own prices override. */
+    readonly prices: ModelPrices = new ModelPrices(),
   ) {}
 
   /** The stored form of an `apiKey` input, bound to its row; the plaintext goes no further than here. */
@@ -78,7 +81,10 @@ export class LanguageModelService {
       secretEnv: input.secretEnv ?? null,
       apiKeyEncrypted: input.apiKey ? this.encryptApiKey(input.apiKey, scope.tenantId, id) : null,
       config: input.config ?? null,
+      inputCostPerMTokens: input.inputCostPerMTokens ?? null,
+      outputCostPerMTokens: input.outputCostPerMTokens ?? null,
     });
+    pricesSetTogether(entity);
     return this.database.transaction(async (manager) => {
       const saved = await saveUnique(manager, entity);
       // Snapshot fields named like secrets (secretEnv, the encrypted API key) are recorded as "[redacted]".
@@ -112,6 +118,7 @@ export class LanguageModelService {
       }
       if (Object.keys(changes).length === 0) return current;
       const merged = { ...current, ...changes } as LanguageModel;
+      pricesSetTogether(merged);
       if (merged.model === DUMMY_MODEL) validateDummyConfig(merged.config);
       const updated = await updateAtVersion(manager, LanguageModel, current.id, current.version, changes).catch((error: unknown) => rethrowUnique(error));
       if (!updated) throw AppError.conflict(`language model '${current.id}' was changed concurrently; reload and retry`, "input.expectedVersion");
@@ -142,4 +149,12 @@ async function saveUnique(manager: EntityManager, entity: LanguageModel): Promis
 function rethrowUnique(error: unknown): never {
   if (isUniqueViolation(error)) throw AppError.conflict("input.name: a language model with this name already exists", "input.name");
   throw error;
+}
+
+/** A price override is both halves or neither: half a price would price calls wrongly. */
+function pricesSetTogether(lm: Pick<LanguageModel, "inputCostPerMTokens" | "outputCostPerMTokens">): void {
+  if ((lm.inputCostPerMTokens === null) !== (lm.outputCostPerMTokens === null)) {
+    const missing = lm.inputCostPerMTokens === null ? "inputCostPerMTokens" : "outputCostPerMTokens";
+    throw AppError.badInput(`input.${missing}`, "set inputCostPerMTokens and outputCostPerMTokens together (or clear both with null)");
+  }
 }

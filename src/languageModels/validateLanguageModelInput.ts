@@ -13,6 +13,9 @@ export interface LanguageModelFields {
   /** Write-only; stored encrypted. */
   apiKey?: string | null;
   config?: Record<string, unknown> | null;
+  /** USD per million tokens; set together (both or neither). */
+  inputCostPerMTokens?: number | null;
+  outputCostPerMTokens?: number | null;
 }
 
 export const DUMMY_MODEL = "dummy";
@@ -23,7 +26,7 @@ export const DUMMY_MODEL = "dummy";
  * has no metadata about (llama.cpp, vLLM) — what makes small local models' outputs parse.
  */
 export const LM_ADAPTERS = ["chat", "json", "json_schema"] as const;
-export const LANGUAGE_MODEL_LIMITS = { maxApiKeyLength: 4_096, maxConfigBytes: 65_536, maxTokens: 1_000_000, maxTemperature: 2 } as const;
+export const LANGUAGE_MODEL_LIMITS = { maxApiKeyLength: 4_096, maxConfigBytes: 65_536, maxTokens: 1_000_000, maxTemperature: 2, maxCostPerMTokens: 100_000 } as const;
 
 // litellm's "provider/model" form; the provider part picks the client, the rest may contain more slashes.
 const MODEL = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.:@+/-]+$/;
@@ -58,6 +61,12 @@ export function validateLanguageModelInput(input: LanguageModelFields, mode: "cr
     const m = input.maxTokens;
     if (!Number.isInteger(m) || m < 1 || m > LANGUAGE_MODEL_LIMITS.maxTokens) {
       issues.add("input.maxTokens", `must be an integer between 1 and ${LANGUAGE_MODEL_LIMITS.maxTokens}, got ${m}`);
+    }
+  }
+  for (const key of ["inputCostPerMTokens", "outputCostPerMTokens"] as const) {
+    const price = input[key];
+    if (price !== undefined && price !== null && (!Number.isFinite(price) || price < 0 || price > LANGUAGE_MODEL_LIMITS.maxCostPerMTokens)) {
+      issues.add(`input.${key}`, `must be USD per million tokens, from 0 to ${LANGUAGE_MODEL_LIMITS.maxCostPerMTokens}, got ${price}`);
     }
   }
   if (input.secretEnv !== undefined && input.secretEnv !== null) {

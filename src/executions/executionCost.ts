@@ -1,0 +1,55 @@
+import type { ModelPrices } from "../languageModels/ModelPrices.js";
+
+interface PricedLm {
+  model: string;
+  inputCostPerMTokens: number | null;
+  outputCostPerMTokens: number | null;
+}
+
+interface LmCallRecord {
+  model?: unknown;
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+  cost?: number | null;
+}
+
+/**
+ * What one attempt's LM calls cost (USD): each call of the stored trace gets its `cost` (its tokens at
+ * its model's price: the execution's language model's own when the call is its model, else litellm's),
+ * or null when no price is known for it. Returns the sum of the priced calls, null when none was
+ * priced (a run without LM calls costs 0).
+ */
+export function priceTrace(trace: unknown, lm: PricedLm, prices: ModelPrices): number | null {
+  const calls = lmCallsOf(trace);
+  if (calls.length === 0) return 0;
+  const own = prices.priceOf(lm);
+  let total: number | null = null;
+  for (const call of calls) {
+    const model = typeof call.model === "string" ? call.model : lm.model;
+    const price = model === lm.model ? own?.price : prices.lookup(model);
+    if (!price) {
+      call.cost = null;
+      continue;
+    }
+    const cost = tokens(call.usage?.prompt_tokens) * price.input + tokens(call.usage?.completion_tokens) * price.output;
+    call.cost = cost;
+    total = (total ?? 0) + cost;
+  }
+  return total;
+}
+
+/** An execution's cost after another attempt: what the earlier ones cost plus this one's. */
+export function addCost(before: number | null, attempt: number | null): number | null {
+  return before === null && attempt === null ? null : (before ?? 0) + (attempt ?? 0);
+}
+
+function lmCallsOf(trace: unknown): LmCallRecord[] {
+  if (!Array.isArray(trace)) return [];
+  return trace.flatMap((entry: unknown) => {
+    const calls = (entry as { lm_calls?: unknown } | null)?.lm_calls;
+    return Array.isArray(calls) ? calls.filter((c): c is LmCallRecord => typeof c === "object" && c !== null) : [];
+  });
+}
+
+function tokens(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
+}
