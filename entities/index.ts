@@ -2,6 +2,7 @@ import { AgendaJob } from "./AgendaJob.js";
 import { ApiKey } from "./ApiKey.js";
 import { AuditEvent } from "./AuditEvent.js";
 import { Batch } from "./Batch.js";
+import { Budget } from "./Budget.js";
 import { Corpus } from "./Corpus.js";
 import { Dataset } from "./Dataset.js";
 import { Document } from "./Document.js";
@@ -35,5 +36,6 @@ export { Program } from "./Program.js";
 export { ProgramVersion, VersionSource } from "./ProgramVersion.js";
 export { ProgramLabel } from "./ProgramLabel.js";
 export { Feedback } from "./Feedback.js";
+export { Budget, BudgetPeriod } from "./Budget.js";
 
-export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document, Batch, ProgramLabel, Feedback];
+export const ENTITIES = [LanguageModel, Program, ProgramVersion, Dataset, Example, Execution, ExecutionEvent, AgendaJob, ApiKey, AuditEvent, Evaluation, Optimization, OptimizationSchedule, Corpus, Document, Batch, ProgramLabel, Feedback, Budget];

@@ -10,6 +10,7 @@ import { ProgramLabelResolver, ProgramLabelsField } from "./ProgramLabelResolver
 import { ExecutionFeedbackField, FeedbackResolver } from "./FeedbackResolver.js";
 import { ProgramVersionStatsField, VersionStatsResolver } from "./VersionStatsResolver.js";
 import { LanguageModelSpendResolver, ProgramSpendResolver, SpendResolver } from "./SpendResolver.js";
+import { BudgetResolver } from "./BudgetResolver.js";
 import { LanguageModelResolver } from "./LanguageModelResolver.js";
 import { OptimizationResolver, ProgramOptimizationsResolver } from "./OptimizationResolver.js";
 import { OptimizationScheduleResolver } from "./OptimizationScheduleResolver.js";
@@ -18,4 +19,4 @@ import { ProgramResolver } from "./ProgramResolver.js";
 import { ProgramVersionMutations } from "./ProgramVersionMutations.js";
 import { ProgramVersionResolver } from "./ProgramVersionResolver.js";
 
-export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, BatchResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver, ProgramLabelResolver, ProgramLabelsField, FeedbackResolver, ExecutionFeedbackField, VersionStatsResolver, ProgramVersionStatsField, SpendResolver, LanguageModelSpendResolver, ProgramSpendResolver] as const;
+export const RESOLVERS = [LanguageModelResolver, ProgramResolver, ProgramVersionResolver, ProgramChangedResolver, DatasetResolver, ExecutionResolver, ExecutionUpdatesResolver, BatchResolver, ApiKeyResolver, AuditEventResolver, EvaluationResolver, ProgramEvaluationsResolver, OptimizationResolver, ProgramOptimizationsResolver, OptimizationScheduleResolver, ProgramVersionMutations, CorpusResolver, DocumentResolver, ProgramLabelResolver, ProgramLabelsField, FeedbackResolver, ExecutionFeedbackField, VersionStatsResolver, ProgramVersionStatsField, SpendResolver, LanguageModelSpendResolver, ProgramSpendResolver, BudgetResolver] as const;

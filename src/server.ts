@@ -48,6 +48,7 @@ import { createInProcessEventBus, createRedisEventBus } from "./pubsub.js";
 import { MemoryOutputReplay, RedisOutputReplay } from "./executions/ExecutionOutput.js";
 import { ExecutionOutputService } from "./executions/ExecutionOutputStream.js";
 import { FeedbackService } from "./feedback/FeedbackService.js";
+import { BudgetService } from "./budgets/BudgetService.js";
 import { connectRedis, redisReadiness, type RedisConnections } from "./redis.js";
 import { createAdapter } from "./adapters/createAdapter.js";
 import { graphqlTraceScope, graphqlTracingPlugin } from "./observability/graphqlTracing.js";
@@ -156,7 +157,8 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     observability.observeExecutions(stateMachine);
     // Next to the bus: a late subscriber reads the output of an attempt running on any instance.
     const outputReplay = redis ? new RedisOutputReplay(redis.commands, (error) => observability.logger.warn({ err: error }, "could not keep an execution's output for late subscribers")) : new MemoryOutputReplay();
-    const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs }, outputReplay, languageModels.prices);
+    const budgets = new BudgetService(database);
+    const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs }, outputReplay, languageModels.prices, budgets);
     closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications, ...(redis ? { redis } : {}) });
     jobStore = backend.name;
@@ -196,7 +198,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     scheduled.runScheduled = (scheduleId, tenantId) => optimizationSchedules.runScheduled(scheduleId, tenantId);
     // Closed before the jobs stop (closers run in reverse): no promotion starts while shutting down.
     closers.push(() => optimizationSchedules.close());
-    const executions = new ExecutionService(database, programs, stateMachine, jobs, events, config.executions);
+    const executions = new ExecutionService(database, programs, stateMachine, jobs, events, config.executions, budgets);
     const feedback = new FeedbackService(database, programs);
     observability.observeFeedback(feedback);
     services = {
@@ -213,6 +215,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
       audit: new AuditTrail(database),
       events,
       feedback,
+      budgets,
       outputs: new ExecutionOutputService(events, outputReplay, executions, config.limits.subscriberBufferBytes),
       executeRateLimit: new ExecuteRateLimit(config.limits.executeRate, redis),
     };

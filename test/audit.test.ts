@@ -61,6 +61,8 @@ const AUDITED_MUTATIONS = [
   "deleteProgramLabel",
   "submitFeedback",
   "addExamplesFromFeedback",
+  "setBudget",
+  "deleteBudget",
   "createCorpus",
   "addDocuments",
   "deleteCorpus",
@@ -459,6 +461,25 @@ describeEachDatabase(
       assert.deepEqual(added.event.changes.exampleCount, { before: 3, after: 4 });
       await refused("FORBIDDEN", toExamples, { input: { datasetId: state.dataset, programId: state.program } }, asKey(keys.runner));
       await refused("NOT_FOUND", toExamples, { input: { datasetId: "00000000-0000-7000-8000-000000000000", programId: state.program } });
+    });
+
+    it("setBudget creates, then changes; deleteBudget (admin only)", async () => {
+      const set = `mutation($input: SetBudgetInput!) { setBudget(input: $input) { id limitUsd } }`;
+      const created = await audited(set, { input: { period: "MONTH", limitUsd: 100 } });
+      assert.deepEqual([created.event.action, created.event.entityType, created.event.entityId], ["budget.create", "Budget", created.data.setBudget.id]);
+      assert.deepEqual(created.event.changes.limitUsd, { after: 100 });
+      const changed = await audited(set, { input: { period: "MONTH", limitUsd: 250 } });
+      assert.equal(changed.data.setBudget.id, created.data.setBudget.id);
+      assert.equal(changed.event.action, "budget.update");
+      assert.deepEqual(changed.event.changes.limitUsd, { before: 100, after: 250 });
+      await refused("FORBIDDEN", set, { input: { period: "DAY", limitUsd: 1 } }, asKey(keys.editor));
+      await refused("BAD_USER_INPUT", set, { input: { period: "DAY", limitUsd: -5 } });
+      const del = `mutation($id: ID!) { deleteBudget(id: $id) }`;
+      await refused("FORBIDDEN", del, { id: created.data.setBudget.id }, asKey(keys.editor));
+      const deleted = await audited(del, { id: created.data.setBudget.id });
+      assert.equal(deleted.event.action, "budget.delete");
+      assert.deepEqual(deleted.event.changes.limitUsd, { before: 250 });
+      await refused("NOT_FOUND", del, { id: created.data.setBudget.id });
     });
 
     it("retryExecution: FAILED → PENDING, the error cleared", async () => {

@@ -17,6 +17,7 @@ import { EXECUTION_UPDATED, type ExecutionUpdate } from "./ExecutionEvents.js";
 import { MemoryOutputReplay, OutputPublisher, type OutputReplay } from "./ExecutionOutput.js";
 import { addCost, priceTrace } from "./executionCost.js";
 import { ModelPrices } from "../languageModels/ModelPrices.js";
+import type { BudgetService } from "../budgets/BudgetService.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface RunnerSettings {
@@ -66,6 +67,8 @@ export class ExecutionRunner {
     private readonly settings: RunnerSettings,
     private readonly output: OutputReplay = new MemoryOutputReplay(),
     private readonly prices: ModelPrices = new ModelPrices(),
+    /** Checked as each attempt starts: a run queued while under budget may find it spent. */
+    private readonly budgets?: Pick<BudgetService, "check">,
   ) {
     this.cancels = new CancelWatch(events, EXECUTION_UPDATED, (u) => (u.event.to === CANCELLED ? u.execution.id : null));
   }
@@ -204,6 +207,7 @@ export class ExecutionRunner {
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
       lmOfRun = lm;
+      await this.budgets?.check(running.tenantId, running.languageModelId);
       const program = programOf(version);
       const context = await loadRunContext(this.database.manager, running.tenantId, program);
       // The attempt's output as it is written (executionOutput), all of it published before its end is.

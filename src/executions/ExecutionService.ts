@@ -20,6 +20,7 @@ import { listenToExecution } from "./ExecutionEvents.js";
 import { ProgramLabelService } from "../programs/ProgramLabels.js";
 import { type VersionStats, versionStats } from "./VersionStats.js";
 import { type Spend, spend } from "./Spend.js";
+import type { BudgetService } from "../budgets/BudgetService.js";
 import { type ExecutionStateMachine, type NewExecution, type Started, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface ExecuteProgram {
@@ -93,6 +94,8 @@ export class ExecutionService {
     private readonly queue: ExecutionQueue,
     private readonly events: EventBus,
     private readonly settings: ExecutionSettings,
+    /** Refuses a run once a budget that applies to it is spent (BUDGET_EXCEEDED), before anything is written. */
+    private readonly budgets?: Pick<BudgetService, "check">,
   ) {}
 
   get(scope: Scope, id: string): Promise<Execution | null> {
@@ -240,6 +243,7 @@ export class ExecutionService {
     routing: { label: string | null; routingKey: string | null } = { label: null, routingKey: null },
   ): Promise<{ program: { id: string; languageModelId: string }; version: ProgramVersion }> {
     const program = await this.programs.require(scope, programId, "input.programId");
+    if (program.languageModelId) await this.budgets?.check(scope.tenantId, program.languageModelId, "input.programId");
     const chosen = routing.label !== null ? await this.programs.labels.route(scope, program, routing.label, routing.routingKey) : null;
     const version = await this.versionToRun(scope, program.id, chosen ?? versionId ?? program.currentVersionId);
     if (!program.languageModelId) {

@@ -15,6 +15,7 @@ import type { LanguageModelService } from "../languageModels/LanguageModelServic
 import type { ProgramService } from "../programs/ProgramService.js";
 import type { EventBus } from "../pubsub.js";
 import type { FeedbackService } from "../feedback/FeedbackService.js";
+import type { BudgetService } from "../budgets/BudgetService.js";
 import type { ExecutionOutputService } from "../executions/ExecutionOutputStream.js";
 import type { Actor, Scope } from "../scope.js";
 
@@ -32,6 +33,8 @@ export interface Services {
   /** Reads the audit trail (AuditLog writes it, inside each service's transactions). */
   audit: AuditTrail;
   events: EventBus;
+  /** Spending limits per tenant and language model. */
+  budgets: BudgetService;
   /** Feedback on executions, and examples made from it. */
   feedback: FeedbackService;
   /** executionOutput's subscribers. */
