@@ -59,6 +59,21 @@ describeEachStack("release labels: setProgramLabel, executeProgram(label:), spli
     assert.deepEqual([recorded.label, recorded.routingKey], ["canary", "user-7"]);
   });
 
+  it("a batch runs by label too: one version for the whole batch, the label on each execution", async () => {
+    const BATCH = `mutation($input: ExecuteProgramBatchInput!) { executeProgramBatch(input: $input) { id total executions(first: 10) { edges { node { label routingKey version: programVersion { id } } } } } }`;
+    const batch = expectData(await run(BATCH, { input: { programId, label: "canary", routingKey: "team-a", inputs: [{ question: "a", n: 1 }, { question: "b", n: 2 }, { question: "c", n: 3 }] } })).executeProgramBatch;
+    const nodes = batch.executions.edges.map((e: any) => e.node);
+    assert.equal(nodes.length, 3);
+    assert.equal(new Set(nodes.map((n: any) => n.version.id)).size, 1, "one version for the batch");
+    assert.ok(nodes.every((n: any) => n.label === "canary" && n.routingKey === "team-a"));
+    const sticky = expectData(await run(BATCH, { input: { programId, label: "canary", routingKey: "team-a", inputs: [{ question: "d", n: 1 }] } })).executeProgramBatch;
+    assert.equal(sticky.executions.edges[0].node.version.id, nodes[0].version.id);
+    const before = await counts();
+    expectError(await run(BATCH, { input: { programId, label: "canary", versionId: v1, inputs: [{ question: "a", n: 1 }] } }), "BAD_USER_INPUT", "input.label");
+    expectError(await run(BATCH, { input: { programId, label: "nope", inputs: [{ question: "a", n: 1 }] } }), "BAD_USER_INPUT", "input.label");
+    assert.deepEqual(await counts(), before);
+  });
+
   it("setting `current` promotes (one version only); `current` cannot be deleted; a label is deleted", async () => {
     const promoted = expectData(await run(SET, { input: { programId, name: "current", versionId: v1 } })).setProgramLabel;
     assert.deepEqual(promoted.routes.map((r: any) => r.versionId), [v1]);

@@ -99,6 +99,8 @@ export class ExecuteProgramBatchInput {
   @Field(() => ID, { nullable: true, description: "A version of this program; default: its current version." }) versionId?: string | null;
   @Field(() => [GraphQLJSON], { description: "One execution per element (1 to 1,000), each a JSON object of the version's input fields. All are checked before any is created." }) inputs!: unknown[];
   @Field(() => String, { nullable: true, description: "The same key with the same request returns the same batch." }) idempotencyKey?: string | null;
+  @Field(() => String, { nullable: true, description: "Run the version a label of the program chooses, one for the whole batch, instead of versionId." }) label?: string | null;
+  @Field(() => String, { nullable: true, description: "With a split label: the key that chooses the batch's version (else at random)." }) routingKey?: string | null;
 }
 
 @InputType({ description: "Runs a program version (the current one by default) on inputs, as a queued job." })

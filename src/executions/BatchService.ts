@@ -10,8 +10,10 @@ import { newId } from "../ids.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
 import { programOf } from "../programs/programOf.js";
 import { validateProgramInputs } from "../programs/validateProgramInputs.js";
+import { ProgramLabelService } from "../programs/ProgramLabels.js";
 import type { EventBus } from "../pubsub.js";
 import type { Scope } from "../scope.js";
+import { IssueList } from "../validation.js";
 import { listenToProgram } from "./ExecutionEvents.js";
 import { type ExecutionService, idempotencyKeyProblem } from "./ExecutionService.js";
 import type { ExecutionStateMachine } from "./ExecutionStateMachine.js";
@@ -21,6 +23,8 @@ export interface ExecuteProgramBatch {
   versionId?: string | null;
   inputs: unknown;
   idempotencyKey?: string | null;
+  label?: string | null;
+  routingKey?: string | null;
 }
 
 /** A batch's executions by status. */
@@ -64,13 +68,19 @@ export class BatchService {
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH_INPUTS) {
       throw AppError.badInput("input.inputs", `must be a list of 1 to ${MAX_BATCH_INPUTS} inputs, got ${Array.isArray(inputs) ? `${inputs.length}` : "no list"}`);
     }
-    const target = await this.executions.runTarget(scope, input.programId, input.versionId);
+    const routing = { label: input.label ?? null, routingKey: input.routingKey ?? null };
+    const routingIssues = new IssueList();
+    ProgramLabelService.requestIssues(routingIssues, input);
+    if (!routingIssues.empty) throw AppError.fromIssues(routingIssues.issues);
+    // A label chooses one version for the whole batch (by the routing key, or at random).
+    const target = await this.executions.runTarget(scope, input.programId, input.versionId, routing);
     const program = programOf(target.version);
     // All or nothing: every input is checked before anything is written.
     const issues: IssueDetail[] = inputs.flatMap((value, i) => validateProgramInputs(program, value, `input.inputs[${i}]`));
     if (issues.length > 0) throw AppError.fromIssues(issues);
 
-    const requestHash = contentHash({ programId: target.program.id, versionId: input.versionId ?? null, inputs });
+    const asked = routing.label !== null || routing.routingKey !== null ? routing : {};
+    const requestHash = contentHash({ programId: target.program.id, versionId: input.versionId ?? null, inputs, ...asked });
     if (key !== null) {
       const existing = await this.byIdempotencyKey(scope, key, requestHash);
       if (existing) return existing;
@@ -85,7 +95,7 @@ export class BatchService {
       requestHash,
       cancelledAt: null,
     });
-    const fields = (inputs as Record<string, unknown>[]).map((value) => this.executions.newExecution(scope, target, value, contentHash({ batchId: batch.id, inputs: value }), { batchId: batch.id }));
+    const fields = (inputs as Record<string, unknown>[]).map((value) => this.executions.newExecution(scope, target, value, contentHash({ batchId: batch.id, inputs: value }), { batchId: batch.id, ...routing }));
     let created: Awaited<ReturnType<ExecutionStateMachine["createMany"]>>;
     try {
       created = await this.database.transaction(async (manager) => {
