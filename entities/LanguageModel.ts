@@ -28,6 +28,14 @@ export class LanguageModel extends TenantScoped {
   @Column({ type: "integer", nullable: true })
   maxTokens!: number | null;
 
+  @Field(() => Int, { nullable: true, description: "LM calls it may make per minute, across every instance (with Redis); a call waits for its turn while its run's deadline allows, else fails with LM_RATE_LIMITED." })
+  @Column({ type: "integer", nullable: true })
+  requestsPerMinute!: number | null;
+
+  @Field(() => Int, { nullable: true, description: "Tokens (prompt and completion) its calls may use per minute, across every instance (with Redis); counted as calls are answered, later calls wait until they are paid back." })
+  @Column({ type: "integer", nullable: true })
+  tokensPerMinute!: number | null;
+
   @Field(() => Float, { nullable: true, description: "USD per million prompt tokens, overriding litellm's price for the model (set with outputCostPerMTokens)." })
   @Column({ type: "double", nullable: true })
   inputCostPerMTokens!: number | null;

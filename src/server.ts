@@ -49,6 +49,7 @@ import { MemoryOutputReplay, RedisOutputReplay } from "./executions/ExecutionOut
 import { ExecutionOutputService } from "./executions/ExecutionOutputStream.js";
 import { FeedbackService } from "./feedback/FeedbackService.js";
 import { BudgetService } from "./budgets/BudgetService.js";
+import { LmRateLimiter } from "./limits/LmRateLimiter.js";
 import { connectRedis, redisReadiness, type RedisConnections } from "./redis.js";
 import { createAdapter } from "./adapters/createAdapter.js";
 import { graphqlTraceScope, graphqlTracingPlugin } from "./observability/graphqlTracing.js";
@@ -132,7 +133,8 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     if (redis) closers.push(() => redis.close());
     const events = redis ? createRedisEventBus(redis) : createInProcessEventBus();
     const languageModels = new LanguageModelService(database, config.secrets, { secretEnv: config.secretEnv, egress: config.egress });
-    adapter = await createAdapter(config, observability.poolObserver("executions"));
+    const lmLimiter = new LmRateLimiter(redis, (error) => observability.logger.warn({ err: error }, "could not count a language model's tokens against its limit"));
+    adapter = await createAdapter(config, observability.poolObserver("executions"), lmLimiter);
     const programs = new ProgramService(database, languageModels, events, adapter);
     const started = adapter;
     closers.push(() => started.close());
@@ -147,7 +149,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
         secrets: config.secrets,
         secretEnv: config.secretEnv,
         egress: config.egress,
-      }, observability.poolObserver("optimizations"));
+      }, observability.poolObserver("optimizations"), lmLimiter);
       const own = optimizationAdapter;
       closers.push(() => own.close());
     } else {

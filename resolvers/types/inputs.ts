@@ -15,6 +15,8 @@ export class CreateLanguageModelInput {
   @Field(() => Boolean, { nullable: true }) cache?: boolean | null;
   @Field(() => String, { nullable: true }) secretEnv?: string | null;
   @Field(() => String, { nullable: true, description: API_KEY_DESCRIPTION }) apiKey?: string | null;
+  @Field(() => Int, { nullable: true, description: "LM calls per minute (1–10,000,000), across every instance with Redis." }) requestsPerMinute?: number | null;
+  @Field(() => Int, { nullable: true, description: "Tokens per minute (1–2,000,000,000), across every instance with Redis." }) tokensPerMinute?: number | null;
   @Field(() => Float, { nullable: true, description: "USD per million prompt tokens (with outputCostPerMTokens): overrides litellm's price for the model." }) inputCostPerMTokens?: number | null;
   @Field(() => Float, { nullable: true, description: "USD per million completion tokens (with inputCostPerMTokens)." }) outputCostPerMTokens?: number | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) config?: Record<string, unknown> | null;
@@ -32,6 +34,8 @@ export class UpdateLanguageModelInput {
   @Field(() => Boolean, { nullable: true }) cache?: boolean | null;
   @Field(() => String, { nullable: true }) secretEnv?: string | null;
   @Field(() => String, { nullable: true, description: API_KEY_DESCRIPTION }) apiKey?: string | null;
+  @Field(() => Int, { nullable: true, description: "LM calls per minute (1–10,000,000), across every instance with Redis." }) requestsPerMinute?: number | null;
+  @Field(() => Int, { nullable: true, description: "Tokens per minute (1–2,000,000,000), across every instance with Redis." }) tokensPerMinute?: number | null;
   @Field(() => Float, { nullable: true, description: "USD per million prompt tokens (with outputCostPerMTokens): overrides litellm's price for the model." }) inputCostPerMTokens?: number | null;
   @Field(() => Float, { nullable: true, description: "USD per million completion tokens (with inputCostPerMTokens)." }) outputCostPerMTokens?: number | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) config?: Record<string, unknown> | null;

@@ -18,6 +18,10 @@ export interface LanguageModelSpec {
   /** Needed with `apiKeyEncrypted`: the stored key is bound to its row's tenant and id. */
   tenantId?: string;
   config: Record<string, unknown> | null;
+  /** Its own limits (src/limits/LmRateLimiter.ts); absent or null: none. */
+  requestsPerMinute?: number | null;
+  tokensPerMinute?: number | null;
+  name?: string;
 }
 
 /** A tool an MCP server lists: what a ReAct module shows the LM and checks arguments against. */

@@ -6,6 +6,7 @@ import type { DspyAdapter } from "./DspyAdapter.js";
 import { InProcessAdapter } from "./InProcessAdapter.js";
 import { ZmqPythonAdapter } from "./ZmqPythonAdapter.js";
 import { NativeAdapter } from "../native/NativeAdapter.js";
+import type { LmRateLimiter } from "../limits/LmRateLimiter.js";
 
 /**
  * The adapter the configuration asks for; for `python`, `native` and `auto`, a started worker pool behind
@@ -17,6 +18,8 @@ import { NativeAdapter } from "../native/NativeAdapter.js";
 export async function createAdapter(
   config: Pick<Config, "adapter" | "workers" | "dataDir"> & Partial<Pick<Config, "secrets" | "secretEnv" | "egress" | "tracing">>,
   observePool?: (pool: WorkerPool) => void,
+  /** Per-LM requests and tokens per minute (one per server: shared by its adapters, and across instances with Redis). */
+  limiter?: LmRateLimiter,
 ): Promise<DspyAdapter> {
   if (config.adapter === "in-process") return new InProcessAdapter();
   const pool = new WorkerPool({
@@ -35,5 +38,5 @@ export async function createAdapter(
   await pool.start();
   const policies = config.secretEnv && config.egress ? { secretEnv: config.secretEnv, egress: config.egress } : undefined;
   const python = new ZmqPythonAdapter(pool, config.secrets, policies);
-  return config.adapter === "python" ? python : new NativeAdapter(python, config.adapter, config.secrets, policies);
+  return config.adapter === "python" ? python : new NativeAdapter(python, config.adapter, config.secrets, policies, limiter);
 }

@@ -29,7 +29,7 @@ export interface LanguageModelFilter {
   model?: string | null;
 }
 
-const UPDATABLE = ["name", "model", "apiBase", "temperature", "maxTokens", "cache", "secretEnv", "config", "inputCostPerMTokens", "outputCostPerMTokens"] as const;
+const UPDATABLE = ["name", "model", "apiBase", "temperature", "maxTokens", "cache", "secretEnv", "config", "inputCostPerMTokens", "outputCostPerMTokens", "requestsPerMinute", "tokensPerMinute"] as const;
 
 export class LanguageModelService {
   /**
@@ -83,6 +83,8 @@ export class LanguageModelService {
       config: input.config ?? null,
       inputCostPerMTokens: input.inputCostPerMTokens ?? null,
       outputCostPerMTokens: input.outputCostPerMTokens ?? null,
+      requestsPerMinute: input.requestsPerMinute ?? null,
+      tokensPerMinute: input.tokensPerMinute ?? null,
     });
     pricesSetTogether(entity);
     return this.database.transaction(async (manager) => {

@@ -13,6 +13,8 @@ export interface LanguageModelFields {
   /** Write-only; stored encrypted. */
   apiKey?: string | null;
   config?: Record<string, unknown> | null;
+  requestsPerMinute?: number | null;
+  tokensPerMinute?: number | null;
   /** USD per million tokens; set together (both or neither). */
   inputCostPerMTokens?: number | null;
   outputCostPerMTokens?: number | null;
@@ -26,7 +28,7 @@ export const DUMMY_MODEL = "dummy";
  * has no metadata about (llama.cpp, vLLM) — what makes small local models' outputs parse.
  */
 export const LM_ADAPTERS = ["chat", "json", "json_schema"] as const;
-export const LANGUAGE_MODEL_LIMITS = { maxApiKeyLength: 4_096, maxConfigBytes: 65_536, maxTokens: 1_000_000, maxTemperature: 2, maxCostPerMTokens: 100_000 } as const;
+export const LANGUAGE_MODEL_LIMITS = { maxApiKeyLength: 4_096, maxConfigBytes: 65_536, maxTokens: 1_000_000, maxTemperature: 2, maxCostPerMTokens: 100_000, maxRequestsPerMinute: 10_000_000, maxTokensPerMinute: 2_000_000_000 } as const;
 
 // litellm's "provider/model" form; the provider part picks the client, the rest may contain more slashes.
 const MODEL = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.:@+/-]+$/;
@@ -62,6 +64,10 @@ export function validateLanguageModelInput(input: LanguageModelFields, mode: "cr
     if (!Number.isInteger(m) || m < 1 || m > LANGUAGE_MODEL_LIMITS.maxTokens) {
       issues.add("input.maxTokens", `must be an integer between 1 and ${LANGUAGE_MODEL_LIMITS.maxTokens}, got ${m}`);
     }
+  }
+  for (const [key, max] of [["requestsPerMinute", LANGUAGE_MODEL_LIMITS.maxRequestsPerMinute], ["tokensPerMinute", LANGUAGE_MODEL_LIMITS.maxTokensPerMinute]] as const) {
+    const limit = input[key];
+    if (limit !== undefined && limit !== null && (!Number.isInteger(limit) || limit < 1 || limit > max)) issues.add(`input.${key}`, `must be a whole number from 1 to ${max}, got ${limit}`);
   }
   for (const key of ["inputCostPerMTokens", "outputCostPerMTokens"] as const) {
     const price = input[key];

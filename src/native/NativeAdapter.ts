@@ -31,6 +31,7 @@ import type {
 } from "../adapters/DspyAdapter.js";
 import { type AdapterKind, type AnswerParse, CUSTOM_TYPE_MARKER, type Demo, formatMessages, parseChat, parseJson } from "./chatAdapter.js";
 import { ChatFieldStream } from "./chatStream.js";
+import { type LmLimits, LmRateLimiter } from "../limits/LmRateLimiter.js";
 import { RunBudget, runSteps } from "./forward.js";
 import { DummyNativeLm, LmResponseCache, type NativeLm, OpenAiNativeLm } from "./nativeLm.js";
 import { pyJsonRedump, toJsonable } from "./parseValue.js";
@@ -70,6 +71,8 @@ export class NativeAdapter implements DspyAdapter {
     private readonly mode: NativeMode,
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
     private readonly policies?: LanguageModelPolicies,
+    /** Each language model's requests and tokens per minute (shared across instances with Redis). */
+    private readonly limiter: LmRateLimiter = new LmRateLimiter(),
   ) {}
 
   /** Why `request` does not run natively, or null when it does. */
@@ -132,7 +135,20 @@ export class NativeAdapter implements DspyAdapter {
       const { lm, apiKey } = this.lmFor(request.lm);
       if (apiKey && apiKey.length >= 4) secrets = [apiKey];
       const budget = new RunBudget(request.maxLmCalls);
-      const call = (name: string, step: string, inputs: Record<string, unknown>) => this.callModule(request, lm, budget, controller.signal, trace, name, step, inputs);
+      const deadlineAt = Date.now() + deadlineMs;
+      const limited = this.limiter;
+      // Every LM call of the run waits for the model's limits first, within the run's deadline; its tokens count once answered.
+      const gated: NativeLm = {
+        model: lm.model,
+        settings: lm.settings,
+        async call(lmRequest) {
+          await limited.acquire(limitsOf(request.lm), deadlineAt, lmRequest.signal);
+          const reply = await lm.call(lmRequest);
+          limited.spend(limitsOf(request.lm), reply.usage.total_tokens);
+          return reply;
+        },
+      };
+      const call = (name: string, step: string, inputs: Record<string, unknown>) => this.callModule(request, gated, budget, controller.signal, trace, name, step, inputs);
       const outputs = await runSteps(program.forward, { input: request.inputs }, call, budget);
       if (!outputs) throw new AppError("DSPY_ERROR", "the program ended without a return step", { layer: "dspy" });
       return scrubSecrets({ outputs: toJsonable(outputs) as Record<string, unknown>, trace, usage: usageOf(trace) }, secrets);
@@ -331,6 +347,10 @@ function lmSpanAttributes(model: string, settings: { temperature?: number; max_t
   if (settings.temperature !== undefined) attributes["gen_ai.request.temperature"] = settings.temperature;
   if (settings.max_tokens !== undefined) attributes["gen_ai.request.max_tokens"] = settings.max_tokens;
   return attributes;
+}
+
+function limitsOf(lm: LanguageModelSpec): LmLimits {
+  return { id: lm.id, name: lm.name, requestsPerMinute: lm.requestsPerMinute ?? null, tokensPerMinute: lm.tokensPerMinute ?? null };
 }
 
 function cancelled(): AppError {
