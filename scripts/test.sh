@@ -15,6 +15,11 @@ if [[ "${REQUIRE_REAL_LM:-}" == 1 ]]; then
 elif [[ ! -f bridge-py/.venv-llm/.installed && -z "${LLM_PYTHON:-}" ]]; then
   echo "NOTE: bridge-py/.venv-llm is missing: the real-LM tests will NOT run (scripts/ensure-llm.sh builds it; CI sets REQUIRE_REAL_LM=1)." >&2
 fi
+# The console's browser test (test/console.test.ts) needs Debian's chromium; REQUIRE_BROWSER=1 (CI)
+# makes its absence a failure, otherwise it is reported as not run (skipped).
+if [[ "${REQUIRE_BROWSER:-}" != 1 && ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]]; then
+  echo "NOTE: chromium is not installed: the console's browser test will NOT run (apt-get install chromium; CI sets REQUIRE_BROWSER=1)." >&2
+fi
 
 SUMMARY_DIR=$(mktemp -d)
 trap 'rm -rf "$SUMMARY_DIR"' EXIT

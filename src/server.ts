@@ -56,6 +56,7 @@ import { graphqlTraceScope, graphqlTracingPlugin } from "./observability/graphql
 import { startTracing } from "./observability/tracing.js";
 import { Observability, corsMiddleware, requestIdMiddleware, requestIdOfResponse } from "./observability/index.js";
 import type { LoggerOptions } from "./observability/logger.js";
+import { CONSOLE_PATH, consoleRoute } from "./console/consoleRoute.js";
 
 export interface RunningServer {
   /** http://host:port/graphql */
@@ -321,6 +322,8 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     res.status(report.status === "ok" ? 200 : 503).json(report);
   });
   app.get("/metrics", observability.metricsHandler());
+  // The web console's static files (console/, built into dist/console); it calls /graphql like any client.
+  app.use(CONSOLE_PATH, consoleRoute());
   const requestContext = (req: express.Request) => contextFor(credentialsFromHeaders(req.headers), req.res ? requestIdOfResponse(req.res) : requestIdOf(undefined));
   app.use(
     GRAPHQL_PATH,
