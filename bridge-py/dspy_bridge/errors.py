@@ -90,6 +90,12 @@ def register_secret(secret: str | None) -> None:
             _secret_forms = tuple(sorted(set(_secret_forms) | forms, key=len, reverse=True))
 
 
+def registered_secrets() -> tuple[str, ...]:
+    """The secrets registered so far (streaming holds back text that may be the start of one)."""
+    with _secrets_lock:
+        return tuple(_secrets)
+
+
 def redact(text: str) -> str:
     with _secrets_lock:
         secrets = list(_secrets)
@@ -101,7 +107,7 @@ def redact(text: str) -> str:
 
 def redact_frame(frame: bytes) -> bytes:
     """An encoded protocol message with every registered secret replaced: what leaves the worker
-    (replies, errors' messages and details, traces, progress) is scrubbed here, in one place."""
+    (replies, errors' messages and details, traces, progress, stream) is scrubbed here, in one place."""
     forms = _secret_forms
     for form in forms:
         if form in frame:
@@ -146,6 +152,10 @@ def _lm_code(exc: BaseException) -> tuple[str, bool] | None:
         return "LM_RATE_LIMITED", True
     if isinstance(exc, (dx.LMTransportError, dx.LMServerError, dx.LMLockTimeoutError)):
         return "LM_UNAVAILABLE", True
+    if isinstance(exc, dx.LMProviderError) and getattr(exc, "status", None) is None:
+        in_stream = _in_stream_code(getattr(exc, "provider_code", None))
+        if in_stream is not None:
+            return in_stream
     if isinstance(exc, dx.LMError):
         return "LM_ERROR", False
     # Raw SDK errors (litellm's classes subclass openai's). Neither module is imported here: an
@@ -175,6 +185,32 @@ def _lm_code(exc: BaseException) -> tuple[str, bool] | None:
             if isinstance(status, int) and status >= 500:
                 return "LM_UNAVAILABLE", True
             return "LM_ERROR", False
+    return None
+
+
+_UNAVAILABLE_CODES = frozenset({"server_error", "internal_error", "overloaded", "overloaded_error", "service_unavailable", "api_error"})
+
+
+def _in_stream_code(provider_code: Any) -> tuple[str, bool] | None:
+    """An error the provider reported inside a streamed answer has no HTTP status (the stream began
+    with 200): DSPy raises a plain LMProviderError carrying the error's `code` or `type`. Read as the
+    status or error the same failure gets without streaming, so a run fails with the same code either way."""
+    code = str(provider_code or "").strip().lower()
+    if code.isdigit():
+        status = int(code)
+        if status == 408:
+            return "LM_TIMEOUT", True
+        if status == 429:
+            return "LM_RATE_LIMITED", True
+        if status >= 500:
+            return "LM_UNAVAILABLE", True
+        return None
+    if "rate_limit" in code:
+        return "LM_RATE_LIMITED", True
+    if "timeout" in code:
+        return "LM_TIMEOUT", True
+    if code in _UNAVAILABLE_CODES:
+        return "LM_UNAVAILABLE", True
     return None
 
 

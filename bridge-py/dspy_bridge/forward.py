@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ import dspy
 
 from .catalog import RUN_LIMITS
 from .errors import BridgeError
-from .run_context import CURRENT_STEP, current
+from .run_context import CURRENT_STEP, RUN_PARALLEL, current
 
 MAX_MAP_ITEMS = RUN_LIMITS["maxMapItems"]
 
@@ -93,11 +94,18 @@ def _map(step: dict[str, Any], results: Results, module_of: CallModule, name: st
         runs = [one(i) for i in range(len(items))]
     else:
         # Each element runs in a copy of this context: the LM, tracer, cancel check and budget go with it.
-        with ThreadPoolExecutor(max_workers=min(step["parallel"], len(items)), thread_name_prefix="map") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, one, i) for i in range(len(items))]
-            runs = [f.result() for f in futures]
+        calls = [functools.partial(contextvars.copy_context().run, one, i) for i in range(len(items))]
+        runs = (RUN_PARALLEL.get() or in_threads)(calls, min(step["parallel"], len(items)))
     fields = list(runs[0].keys()) if runs else []
     return {field: [run[field] for run in runs] for field in fields}
+
+
+def in_threads(calls: list[Callable[[], Any]], workers: int) -> list[Any]:
+    """The calls on a thread pool of `workers`: their results in order; the first failure by index raises
+    (after every call has ended, as the pool's shutdown waits for them)."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="map") as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
 
 
 def _loop(step: dict[str, Any], results: Results, module_of: CallModule, name: str) -> dict[str, Any]:

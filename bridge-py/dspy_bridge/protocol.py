@@ -197,6 +197,16 @@ def progress(req_id: str, payload: dict[str, Any]) -> bytes:
     return dumps({"v": PROTOCOL_VERSION, "type": "progress", "id": req_id, "payload": payload})
 
 
+def stream(req_id: str, payload: dict[str, Any]) -> bytes:
+    """A stream message of a `run` asked with `"stream": true` (PROTOCOL.md "Streaming"); the pool may ignore it.
+    A module_end whose outputs would not fit in a frame goes without them (the reply's trace has them)."""
+    frame = dumps({"v": PROTOCOL_VERSION, "type": "stream", "id": req_id, "payload": payload})
+    if len(frame) > MAX_FRAME_BYTES and "outputs" in payload:
+        slim = {**payload, "outputs": {}, "outputs_truncated": True}
+        frame = dumps({"v": PROTOCOL_VERSION, "type": "stream", "id": req_id, "payload": slim})
+    return frame
+
+
 def reply_ok(req_id: str, result: Any, elapsed_ms: float) -> bytes:
     """A success reply; a run result too large for one frame loses its trace detail first."""
     frame = dumps({"v": PROTOCOL_VERSION, "type": "reply", "id": req_id, "ok": True, "result": result, "elapsed_ms": round(elapsed_ms, 3)})

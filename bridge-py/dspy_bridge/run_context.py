@@ -17,6 +17,12 @@ from .errors import BridgeError
 # The forward step being run ("gen", "answers[2].gen"), read by the tracer when DSPy reports the module call.
 CURRENT_STEP: ContextVar[str | None] = ContextVar("dspy_bridge_current_step", default=None)
 
+# Runs the elements of a parallel `map` (calls, at most this many at a time) → their results in order,
+# raising the first failure by index. None: a thread pool (forward.py). A streaming run sets its own,
+# because DSPy sends stream chunks with anyio.from_thread.run, which only works on anyio worker threads.
+ParallelRunner = Callable[[list[Callable[[], Any]], int], list[Any]]
+RUN_PARALLEL: ContextVar[ParallelRunner | None] = ContextVar("dspy_bridge_run_parallel", default=None)
+
 DEFAULT_MAX_LM_CALLS = RUN_LIMITS["maxLmCalls"]
 DEFAULT_MAX_STEPS = RUN_LIMITS["maxSteps"]
 MAX_PROGRAM_DEPTH = 3

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import dspy
 from dspy.utils.callback import BaseCallback
 
-from . import callback_dispatch, otel
+from . import callback_dispatch, otel, streaming
 from .inputs import input_issues
 from .errors import BridgeError, Cancelled, from_run_exception
 from .program_builder import ProgramBuilder
@@ -59,12 +59,15 @@ def run_program(
     corpora: dict[str, str] | None = None,
     traceparent: str | None = None,
     span_attributes: dict[str, Any] | None = None,
+    stream: streaming.Send | None = None,
 ) -> dict[str, Any]:
     """`programs(version_id)`: the module and LM of a program this one calls (tools, judges).
-    `traceparent`: the trace the run's span continues (otel.py; nothing when tracing is off)."""
+    `traceparent`: the trace the run's span continues (otel.py; nothing when tracing is off).
+    `stream(payload)`: sends a stream message (a `run` with `"stream": true`, streaming.py); None: the
+    run is exactly what it was before streaming existed."""
     with otel.run_span(traceparent, span_attributes or {}) as span:
         try:
-            result = _run(entry, lm_entry, inputs, deadline_ms, cancel, programs, max_lm_calls, secrets, corpora)
+            result = _run(entry, lm_entry, inputs, deadline_ms, cancel, programs, max_lm_calls, secrets, corpora, stream)
         except BridgeError as error:
             otel.fail(span, error.code, error.message)
             raise
@@ -90,15 +93,21 @@ def _run(
     max_lm_calls: int | None,
     secrets: dict[str, str] | None,
     corpora: dict[str, str] | None,
+    stream: streaming.Send | None = None,
 ) -> dict[str, Any]:
     issues = input_issues(entry.inputs_schema, inputs)
     if issues:
         first = issues[0]
         raise BridgeError("INVALID_INPUTS", "validation", f"{first['path']}: {first['reason']}", False, {"issues": issues})
     module = entry.module  # this run keeps this module even if load_state swaps in another
-    tracer = RunTracer(ProgramBuilder.modules(module))
+    modules = ProgramBuilder.modules(module)
     lm = lm_entry.for_run(deadline_ms)
+    tracer = RunTracer(modules) if stream is None else streaming.StreamingTracer(modules, streaming.targets(module), stream, cancel, _timeout_of(lm))
     settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
+    # Deltas need DSPy's streaming (and a thread it can stream from); status events alone do not.
+    deltas = isinstance(tracer, streaming.StreamingTracer) and streaming.streams(tracer, lm_entry.dummy)
+    if deltas:
+        settings.update(streaming.context_settings(tracer, lm_entry.adapter))
     budget = Budget(max_lm_calls=max_lm_calls or DEFAULT_MAX_LM_CALLS)
     # The guard runs first, so a cancelled or over-budget call is never traced as started; the span
     # callback (tracing on) before the tracer, whose LM call record it reads when the call ends.
@@ -108,7 +117,7 @@ def _run(
     # MCP tools are async (DSPy's convert_mcp_tool); ReAct calls tools synchronously on this thread.
     with dspy.context(lm=lm, callbacks=callbacks, usage_tracker=tracer, disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
         try:
-            prediction = module(**inputs)
+            prediction = streaming.call(tracer, lambda: module(**inputs)) if deltas else module(**inputs)
         except LimitExceeded as exc:
             exc.error.details.setdefault("trace", tracer.trace())
             raise exc.error from None
@@ -120,3 +129,9 @@ def _run(
             RUN_CONTEXT.reset(context)
     outputs = to_jsonable(dict(prediction.items()))
     return {"outputs": outputs, "trace": tracer.trace(), "usage": tracer.usage()}
+
+
+def _timeout_of(lm: Any) -> float | None:
+    """The LM's timeout in seconds, when it is a number (lm.py sets it from the deadline or the config)."""
+    value = (getattr(lm, "kwargs", None) or {}).get("timeout")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -26,7 +26,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import threading  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import dspy  # noqa: E402
 import zmq  # noqa: E402
@@ -65,7 +65,7 @@ LONG_JOBS = frozenset({"evaluate", "compile"})
 
 
 class _Progress:
-    """A progress frame on the results queue: sent like a reply, but it does not end a request."""
+    """A progress or stream frame on the results queue: sent like a reply, but it does not end a request."""
 
     __slots__ = ("frame",)
 
@@ -102,7 +102,7 @@ class Worker:
         # per request that nobody here needs. Daemon threads: exiting never waits on an LM call.
         self._jobs: queue.SimpleQueue[tuple[protocol.Request, float] | None] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._run_jobs, name=f"dspy-run-{i}", daemon=True) for i in range(concurrency)]
-        # Replies (bytes) and progress messages (_Progress), in the order the run threads made them.
+        # Replies (bytes) and progress / stream messages (_Progress), in the order the run threads made them.
         self._results: queue.SimpleQueue[bytes | _Progress] = queue.SimpleQueue()
         # Cancel flags of the evaluate/compile requests queued or running, by request id (set by the
         # I/O thread on `cancel`, read by the run thread; dict operations are atomic under the GIL).
@@ -409,8 +409,12 @@ class Worker:
             max_lm_calls = p.get("max_lm_calls")
             if max_lm_calls is not None and (isinstance(max_lm_calls, bool) or not isinstance(max_lm_calls, int) or max_lm_calls < 1):
                 raise bad_message("payload.max_lm_calls must be an integer >= 1", path="payload.max_lm_calls")
+            stream = p.get("stream")
+            if stream is not None and not isinstance(stream, bool):
+                raise bad_message("payload.stream must be a boolean", path="payload.stream")
             attributes = {"dspy.worker.id": self.worker_id, "dspy.program.version_id": version_id, "gen_ai.request.model": lm.model}
-            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p), _corpora(p), request.traceparent, attributes)
+            send = self._stream_sender(request.id) if stream else None
+            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p), _corpora(p), request.traceparent, attributes, send)
         if request.command == "dump_state":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             return {"state": self.registry.dump_state(version_id, hash_)}
@@ -445,6 +449,16 @@ class Worker:
         if request.command in corpus_commands.COMMANDS:
             return corpus_commands.handle(request.command, p)
         raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")
+
+    def _stream_sender(self, req_id: str) -> Callable[[dict[str, Any]], None]:
+        """A streaming run's `send`: each message goes out as soon as the I/O thread wakes, in order and
+        before the reply (it is queued before the reply is)."""
+
+        def send(payload: dict[str, Any]) -> None:
+            self._results.put(_Progress(protocol.stream(req_id, payload)))
+            self._wake()
+
+        return send
 
     def _long_job(self, request: protocol.Request) -> dict[str, Any]:
         """evaluate / compile: progress messages go out through the results queue before the reply."""

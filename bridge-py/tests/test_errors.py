@@ -32,6 +32,12 @@ def raised(exc: BaseException) -> BaseException:
         (dx.LMInvalidRequestError("bad request", model="m", status=400), "LM_ERROR", False),
         (dx.ContextWindowExceededError(model="m"), "LM_ERROR", False),
         (dx.LMBillingError("quota", model="m"), "LM_ERROR", False),
+        # An error reported inside a streamed answer: no status, the provider's code or type.
+        (dx.LMProviderError("overloaded", model="m", provider_code="500"), "LM_UNAVAILABLE", True),
+        (dx.LMProviderError("overloaded", model="m", provider_code="overloaded_error"), "LM_UNAVAILABLE", True),
+        (dx.LMProviderError("slow down", model="m", provider_code="rate_limit_exceeded"), "LM_RATE_LIMITED", True),
+        (dx.LMProviderError("bad", model="m", provider_code="invalid_request_error"), "LM_ERROR", False),
+        (dx.LMProviderError("bad", model="m", status=400, provider_code="500"), "LM_ERROR", False),
     ],
 )
 def test_dspy_lm_errors(exc, code, retriable):
@@ -97,7 +103,8 @@ def test_every_frame_that_leaves_the_worker_is_scrubbed_of_keys_in_any_field():
     progress = protocol.progress("r1", {"phase": "trial", "note": f"provider said: Incorrect API key provided: {key}"})
     reply = protocol.reply_ok("r2", {"outputs": {"answer": key}, "trace": [{"lm_calls": [{"response": f"echo {key}"}]}]}, 1.0)
     error = protocol.reply_error("r3", BridgeError("LM_ERROR", "lm", "denied", False, {"body": {"error": {"message": f"Incorrect API key provided: {key}"}}}), 1.0)
-    for frame in (progress, reply, error):
+    stream = protocol.stream("r4", {"kind": "delta", "step": "gen", "module": "generate", "field": "answer", "text": f"key: {key}"})
+    for frame in (progress, reply, error, stream):
         decoded = json.loads(frame)
         assert key not in json.dumps(decoded) and "[REDACTED]" in json.dumps(decoded), decoded
     assert json.loads(reply)["result"]["outputs"]["answer"] == "[REDACTED]"
