@@ -25,7 +25,9 @@ function script({ prompt }: { prompt: string }): ScriptedReply {
   if (prompt.includes("rate-limited")) return { status: 429, delayMs: 300 };
   if (prompt.includes("unparseable")) return { content: "no fields here at all", ...slow };
   if (prompt.includes("huge")) return { content: `[[ ## reasoning ## ]]\nok\n\n[[ ## answer ## ]]\n${"x".repeat(10 * 1024 * 1024)}\n\n[[ ## completed ## ]]`, pieceChars: 128 * 1024, pieceDelayMs: 2 };
-  return { content: `[[ ## reasoning ## ]]\n${REASONING}\n\n[[ ## answer ## ]]  ${ANSWER}[[ ## completed ## ]]\n`, ...slow };
+  const content = `[[ ## reasoning ## ]]\n${REASONING}\n\n[[ ## answer ## ]]  ${ANSWER}[[ ## completed ## ]]\n`;
+  if (prompt.includes("slowly")) return { content, delayMs: 300 };
+  return { content, ...slow };
 }
 
 type Item = Record<string, any>;
@@ -182,6 +184,17 @@ describeEachStack("executionOutput: an execution's output as it is written", { D
     const missing = await follow(server().url, "00000000-0000-7000-8000-000000000000").done;
     assert.equal(missing.items.length, 0);
     assert.equal(missing.errors[0]?.extensions?.code ?? missing.errors[0]?.[0]?.extensions?.code, "NOT_FOUND", JSON.stringify(missing.errors));
+  });
+
+  it("a model configured with stream: false answers whole (no DELTA), its module STATUS still sent; stream must be a boolean", async () => {
+    const { programId: whole } = await createProgram(server().url, "unstreamed", { model: "openai/unstreamed", apiBase: lm.url, cache: false, config: { stream: false } }, chainOfThought());
+    const queued = expectData(await graphql(server().url, EXECUTE, { input: { programId: whole, inputs: { question: "Capital of France, slowly?" } } })).executeProgram;
+    const { items } = await follow(server().url, queued.id).done;
+    assert.equal(items[items.length - 1]!.status, "COMPLETED");
+    assert.ok(!items.some((i) => i.kind === "DELTA"));
+    assert.ok(items.some((i) => i.kind === "STATUS" && i.event === "module_end"));
+    const bad = await graphql(server().url, `mutation { createLanguageModel(input: { name: "bad-stream", model: "openai/x", config: { stream: "yes" } }) { id } }`);
+    assert.equal(bad.errors?.[0]?.extensions?.path, "input.config.stream");
   });
 
   it("streams over Server-Sent Events too (graphql-sse), the same events", async () => {

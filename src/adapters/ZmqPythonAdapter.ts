@@ -84,7 +84,8 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const lm = this.wireLm(request.lm);
     const signal = request.signal;
     const traceparent = currentTraceparent();
-    const onOutput = request.onOutput;
+    // `config.stream: false`: this model's calls are not streamed (a server that reports no usage when it streams).
+    const onOutput = request.lm.config?.stream === false ? undefined : request.onOutput;
     // Only a run that can be cancelled (or is traced, or streamed) pays for request options.
     const options = signal || traceparent || onOutput ? { signal, traceparent, onStream: onOutput ? (payload: Record<string, unknown>) => forwardChunk(payload, onOutput) : undefined } : undefined;
     const context = this.runContext(request);

@@ -96,6 +96,8 @@ export function validateLanguageModelInput(input: LanguageModelFields, mode: "cr
       if (adapter !== undefined && !(LM_ADAPTERS as readonly unknown[]).includes(adapter)) {
         issues.add("input.config.adapter", `must be one of ${LM_ADAPTERS.join(", ")}, got ${describe(adapter)}`);
       }
+      const stream = input.config["stream"];
+      if (stream !== undefined && typeof stream !== "boolean") issues.add("input.config.stream", `must be true or false, got ${describe(stream)}`);
     }
   }
   if (!issues.empty) throw AppError.fromIssues(issues.issues);

@@ -189,7 +189,9 @@ export class NativeAdapter implements DspyAdapter {
     try {
       const { signature, demos } = this.prepared(request.program.program, request.program.compiledState, name);
       status("module_start", `${name} (${entry.type}) started`);
-      const stream = onOutput && new ChatFieldStream(new Set(signature.outputs.map((f) => f.name)), (field, text) => onOutput({ kind: "delta", step: entry.step, module: name, field, text }));
+      // The str outputs stream, as on the workers (other types' values come with module_end). `config.stream:
+      // false`: the model's answers come whole (a server that reports no usage when it streams).
+      const stream = !onOutput || request.lm.config?.stream === false ? undefined : new ChatFieldStream(new Set(signature.outputs.filter((f) => f.type === "str").map((f) => f.name)), (field, text) => onOutput({ kind: "delta", step: entry.step, module: name, field, text }));
       let parsed = await this.ask(lm, budget, signal, entry, "chat", signature, demos, inputs, { kind: "none" }, stream);
       if (!parsed.ok) {
         // DSPy's fallback asks again for JSON: what was streamed of the first answer does not stand.
