@@ -1,3 +1,4 @@
+import type { RunUsage } from "../src/adapters/DspyAdapter.js";
 import { GraphQLJSON, GraphQLJSONObject } from "../src/graphql/scalars.js";
 import { Directive, Field, Float, Int, ObjectType } from "type-graphql";
 import { Column, Entity, Index, JoinColumn, ManyToOne, type Relation } from "typeorm";
@@ -26,6 +27,7 @@ export interface EvaluationResultRecord {
 @Directive('@key(fields: "id")')
 @ObjectType({ description: "dspy.Evaluate of one program version on one split of a dataset with a declarative metric. Its status changes only through the evaluation state machine." })
 @Entity("evaluation")
+@Index("IDX_evaluation_tenant_finished", ["tenantId", "finishedAt"])
 @Index("IDX_evaluation_program", ["programId"])
 @Index("IDX_evaluation_tenant_status", ["tenantId", "status"])
 export class Evaluation extends TenantScoped {
@@ -103,4 +105,12 @@ export class Evaluation extends TenantScoped {
   /** While RUNNING: until when the attempt's instance holds it (src/state/lease.ts). */
   @Column({ type: "datetime", precision: 3, nullable: true })
   leaseExpiresAt!: Date | null;
+
+  @Field(() => GraphQLJSON, { nullable: true, description: "Its LM calls when COMPLETED: promptTokens, completionTokens, totalTokens, lmCalls, and byLanguageModel (by id)." })
+  @Column({ type: "json", nullable: true })
+  usage!: RunUsage | null;
+
+  @Field(() => Float, { nullable: true, description: "What its LM calls cost (USD), each at its model's price; null when no price is known." })
+  @Column({ type: "double", nullable: true })
+  cost!: number | null;
 }

@@ -1,4 +1,5 @@
-import { GraphQLJSONObject } from "../src/graphql/scalars.js";
+import type { RunUsage } from "../src/adapters/DspyAdapter.js";
+import { GraphQLJSON, GraphQLJSONObject } from "../src/graphql/scalars.js";
 import type { OptimizerName } from "../src/adapters/DspyAdapter.js";
 import { OPTIMIZER_ENTRIES } from "../src/catalog.js";
 import { Directive, Field, Float, ID, Int, ObjectType, registerEnumType } from "type-graphql";
@@ -26,6 +27,7 @@ export class OptimizationProgress {
 @Directive('@key(fields: "id")')
 @ObjectType({ description: "A DSPy optimizer run on a program version with a dataset's splits and a declarative metric. Its status changes only through the optimization state machine; COMPLETED creates a new (not current) program version." })
 @Entity("optimization")
+@Index("IDX_optimization_tenant_finished", ["tenantId", "finishedAt"])
 @Index("IDX_optimization_program", ["programId"])
 @Index("IDX_optimization_tenant_status", ["tenantId", "status"])
 export class Optimization extends TenantScoped {
@@ -126,4 +128,12 @@ export class Optimization extends TenantScoped {
   /** While RUNNING: until when the attempt's instance holds it (src/state/lease.ts). */
   @Column({ type: "datetime", precision: 3, nullable: true })
   leaseExpiresAt!: Date | null;
+
+  @Field(() => GraphQLJSON, { nullable: true, description: "Its LM calls when COMPLETED: promptTokens, completionTokens, totalTokens, lmCalls, and byLanguageModel (by id)." })
+  @Column({ type: "json", nullable: true })
+  usage!: RunUsage | null;
+
+  @Field(() => Float, { nullable: true, description: "What its LM calls cost (USD), each at its model's price; null when no price is known." })
+  @Column({ type: "double", nullable: true })
+  cost!: number | null;
 }

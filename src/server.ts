@@ -167,11 +167,11 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     jobStore = backend.name;
     const evaluationStates = new EvaluationStateMachine(database, events);
     observability.observeRuns(evaluationStates);
-    const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, { ...config.evaluations, leaseMs: config.jobs.lockLifetimeMs });
+    const evaluationRunner = new EvaluationRunner(database, evaluationStates, optimizationAdapter, events, { ...config.evaluations, leaseMs: config.jobs.lockLifetimeMs }, languageModels.prices, budgets);
     closers.push(() => evaluationRunner.close());
     const optimizationStates = new OptimizationStateMachine(database, events);
     observability.observeRuns(optimizationStates);
-    const optimizationRunner = new OptimizationRunner(database, optimizationStates, optimizationAdapter, events, { ...config.optimizations, leaseMs: config.jobs.lockLifetimeMs });
+    const optimizationRunner = new OptimizationRunner(database, optimizationStates, optimizationAdapter, events, { ...config.optimizations, leaseMs: config.jobs.lockLifetimeMs }, languageModels.prices, budgets);
     closers.push(() => optimizationRunner.close());
     const scheduled: ScheduledOptimizations = {};
     // Embedding is background work: on the evaluations' and optimizations' pool, one job at a time per instance.
@@ -195,7 +195,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     reconciler.start();
     closers.push(() => reconciler.stop());
     const datasets = new DatasetService(database);
-    const optimizations = new OptimizationService(database, programs, datasets, languageModels, optimizationStates, jobs);
+    const optimizations = new OptimizationService(database, programs, datasets, languageModels, optimizationStates, jobs, budgets);
     const optimizationSchedules = new OptimizationScheduleService(database, programs, optimizations, jobs, events);
     observability.observeSchedules(optimizationSchedules);
     scheduled.runScheduled = (scheduleId, tenantId) => optimizationSchedules.runScheduled(scheduleId, tenantId);
@@ -210,7 +210,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
       datasets,
       executions,
       batches: new BatchService(database, executions, stateMachine, events),
-      evaluations: new EvaluationService(database, programs, datasets, languageModels, evaluationStates, jobs),
+      evaluations: new EvaluationService(database, programs, datasets, languageModels, evaluationStates, jobs, budgets),
       optimizations,
       optimizationSchedules,
       corpora: new CorpusService(database, jobs, adapter),

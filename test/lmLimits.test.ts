@@ -88,3 +88,33 @@ describeEachStack("per-LM limits through GraphQL (native adapter)", { DSPY_ADAPT
     assert.equal(await server().countRows("language_model"), before);
   });
 });
+
+describeEachStack("per-LM limits through GraphQL (DSPy in the workers: each call granted by the server)", { DSPY_ADAPTER: "python", WORKERS: "1", EXECUTE_RATE_LIMIT: "off", EXECUTION_DEADLINE_MS: "3000", EXECUTION_MAX_ATTEMPTS: "1" }, (server) => {
+  const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
+  let lm: Awaited<ReturnType<typeof startFakeOpenAI>>;
+  before(async () => {
+    lm = await startFakeOpenAI(() => ({ fields: { answer: "Paris" } }));
+  });
+  after(async () => {
+    await lm?.close();
+  });
+
+  it("the worker asks before each call of a limited model: past its requests per minute the run fails with LM_RATE_LIMITED, the LM not called", async () => {
+    const { programId } = await createProgram(server().url, "limited-py", { model: "openai/limited-py", apiBase: lm.url, cache: false, requestsPerMinute: 1 });
+    const first = expectData(await run(EXECUTE, { input: { programId, inputs: { question: "q1", n: 1 }, wait: true } })).executeProgram;
+    assert.equal(first.status, "COMPLETED", JSON.stringify(first.error));
+    const calls = lm.requests;
+    const second = expectData(await run(EXECUTE, { input: { programId, inputs: { question: "q2", n: 1 }, wait: true } })).executeProgram;
+    assert.deepEqual([second.status, second.error?.code, second.error?.layer, second.error?.retriable], ["FAILED", "LM_RATE_LIMITED", "lm", true]);
+    assert.match(second.error.message, /language model 'limited-py-lm' allows 1 requests per minute/);
+    assert.equal(lm.requests, calls, "the LM was not called");
+  });
+
+  it("counts the tokens a worker's calls used: past the model's tokens per minute the next call is refused", async () => {
+    // 15 tokens a call (the fake LM's usage) against 20 a minute: the first call fits, the second drives the bucket below zero, the third waits past the deadline.
+    const { programId } = await createProgram(server().url, "token-limited-py", { model: "openai/token-limited-py", apiBase: lm.url, cache: false, tokensPerMinute: 20 });
+    for (const q of ["t1", "t2"]) assert.equal(expectData(await run(EXECUTE, { input: { programId, inputs: { question: q, n: 1 }, wait: true } })).executeProgram.status, "COMPLETED");
+    const third = expectData(await run(EXECUTE, { input: { programId, inputs: { question: "t3", n: 1 }, wait: true } })).executeProgram;
+    assert.deepEqual([third.status, third.error?.code], ["FAILED", "LM_RATE_LIMITED"]);
+  });
+});

@@ -213,10 +213,21 @@ export interface EvaluationExampleResult {
   error: string | null;
 }
 
+/** The LM usage of an evaluation or a compile: in all, and per language model (by id). */
+export interface RunUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  lmCalls: number;
+  byLanguageModel: Record<string, { promptTokens: number; completionTokens: number; totalTokens: number; lmCalls: number }>;
+}
+
 export interface EvaluateResult {
   /** 0–100, as dspy.Evaluate reports it (mean per-example score × 100, 2 decimals). */
   score: number;
   results: EvaluationExampleResult[];
+  /** Every LM call it made (the worker's report; absent from an adapter that does not count). */
+  usage?: RunUsage;
 }
 
 export type OptimizerName = "LABELED_FEW_SHOT" | "BOOTSTRAP_FEW_SHOT" | "BOOTSTRAP_FEW_SHOT_WITH_RANDOM_SEARCH" | "COPRO" | "MIPRO_V2" | "SIMBA" | "GEPA";
@@ -228,6 +239,8 @@ export interface CompileProgress {
   trials: number;
   bestScore: number | null;
   metricCalls: number;
+  /** The LM usage so far. */
+  usage?: RunUsage;
 }
 
 export interface CompileRequest {
@@ -265,6 +278,7 @@ export interface CompileResult {
   bestTrialScore: number | null;
   metricCalls: number;
   compileMs: number;
+  usage?: RunUsage;
 }
 
 export interface ImportStateResult {

@@ -2,7 +2,8 @@ import type { FieldType, NormalizedProgram } from "../programs/definition/index.
 import { inputsJsonSchema } from "../programs/validateProgramInputs.js";
 import { AppError } from "../errors.js";
 import { EMPTY_KEYRING, type SecretKeyring } from "../secrets/SecretBox.js";
-import type { WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
+import type { RequestOptions, WorkerLease, WorkerPool } from "../workers/WorkerPool.js";
+import { type LmLimits, LmRateLimiter } from "../limits/LmRateLimiter.js";
 import type {
   AdapterHealth,
   CorpusHit,
@@ -18,6 +19,7 @@ import type {
   ExecuteRequest,
   OutputChunk,
   OutputStatusEvent,
+  RunUsage,
   ExecuteResult,
   ImportStateResult,
   LanguageModelSpec,
@@ -50,6 +52,8 @@ interface RunContext {
 interface WireLm {
   key: string;
   config: LmWireConfig;
+  /** Its requests and tokens per minute, granted call by call (`acquire`) when it has any. */
+  limits: LmLimits;
 }
 
 /**
@@ -64,7 +68,32 @@ export class ZmqPythonAdapter implements DspyAdapter {
     private readonly pool: WorkerPool,
     private readonly keyring: SecretKeyring = EMPTY_KEYRING,
     private readonly policies?: LanguageModelPolicies,
+    /** Per-LM requests and tokens per minute: the worker asks before each call of a limited model (`acquire`). */
+    private readonly limiter: LmRateLimiter = new LmRateLimiter(),
   ) {}
+
+  /**
+   * The `limited_lms` of a request's payload and the handlers of its `acquire` / `spent` messages:
+   * nothing when none of its LMs has limits (the worker then asks nothing).
+   */
+  private limitGate(lms: WireLm[], deadlineMs: number | undefined, signal?: AbortSignal): { payload: { limited_lms?: string[] }; options: Pick<RequestOptions, "onAcquire" | "onSpent"> } {
+    const limited = new Map(lms.filter((lm) => lm.limits.requestsPerMinute !== null || lm.limits.tokensPerMinute !== null).map((lm) => [lm.key, lm.limits]));
+    if (limited.size === 0) return { payload: {}, options: {} };
+    const deadlineAt = Date.now() + (deadlineMs ?? DEFAULT_DEADLINE_MS);
+    return {
+      payload: { limited_lms: [...limited.keys()] },
+      options: {
+        onAcquire: async ({ lm_key }) => {
+          const limits = limited.get(lm_key);
+          if (limits) await this.limiter.acquire(limits, deadlineAt, signal);
+        },
+        onSpent: ({ lm_key, tokens }) => {
+          const limits = limited.get(lm_key);
+          if (limits && typeof tokens === "number") this.limiter.spend(limits, tokens);
+        },
+      },
+    };
+  }
 
   async configure(spec: LanguageModelSpec): Promise<void> {
     const lm = this.wireLm(spec);
@@ -86,10 +115,14 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const traceparent = currentTraceparent();
     // `config.stream: false`: this model's calls are not streamed (a server that reports no usage when it streams).
     const onOutput = request.lm.config?.stream === false ? undefined : request.onOutput;
-    // Only a run that can be cancelled (or is traced, or streamed) pays for request options.
-    const options = signal || traceparent || onOutput ? { signal, traceparent, onStream: onOutput ? (payload: Record<string, unknown>) => forwardChunk(payload, onOutput) : undefined } : undefined;
     const context = this.runContext(request);
-    const limits = { ...(request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {}), ...(onOutput ? { stream: true } : {}) };
+    const gate = this.limitGate([lm, ...context.lms], request.deadlineMs, signal);
+    // Only a run that can be cancelled (or is traced, streamed or limited) pays for request options.
+    const options =
+      signal || traceparent || onOutput || gate.payload.limited_lms
+        ? { signal, traceparent, onStream: onOutput ? (payload: Record<string, unknown>) => forwardChunk(payload, onOutput) : undefined, ...gate.options }
+        : undefined;
+    const limits = { ...(request.maxLmCalls ? { max_lm_calls: request.maxLmCalls } : {}), ...(onOutput ? { stream: true } : {}), ...gate.payload };
     return this.onRehydratedWorker(request.deadlineMs, context, [lm], (lease, hash) => {
       if (signal?.aborted) throw new AppError("CANCELLED", "the execution was cancelled before it started", { layer: "worker" });
       span?.setAttribute("dspy.worker.id", lease.workerId);
@@ -106,12 +139,15 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const judge = request.metric.judge ? this.wireLm(request.metric.judge.lm) : null;
     const metric = this.wireMetric(request.metric, judge);
     const onProgress = request.onProgress;
+    const context = this.runContext(request);
+    const own = judge ? [lm, judge] : [lm];
+    const gate = this.limitGate([...own, ...context.lms], request.deadlineMs, request.signal);
     const options = {
       signal: request.signal,
       onProgress: onProgress ? (p: { phase: string; done: number; total: number | null }) => onProgress({ phase: p.phase, done: p.done, total: p.total }) : undefined,
+      ...gate.options,
     };
-    const context = this.runContext(request);
-    const result = await this.onRehydratedWorker(request.deadlineMs, context, judge ? [lm, judge] : [lm], (lease, hash) => {
+    const result = await this.onRehydratedWorker(request.deadlineMs, context, own, (lease, hash) => {
       // Aborted before it was sent: a fast evaluation could finish before the worker reads a `cancel`.
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the evaluation was cancelled before it started", { layer: "worker" });
       const payload = {
@@ -122,10 +158,12 @@ export class ZmqPythonAdapter implements DspyAdapter {
         examples: request.examples,
         metric,
         ...(request.numThreads != null ? { num_threads: request.numThreads } : {}),
+        ...gate.payload,
       };
       return lease.request<EvaluateResult>("evaluate", payload, options);
     });
-    return { score: result.score, results: result.results };
+    const usage = usageOf((result as { usage?: unknown }).usage, [...own, ...context.lms]);
+    return { score: result.score, results: result.results, ...(usage ? { usage } : {}) };
   }
 
   /**
@@ -138,11 +176,15 @@ export class ZmqPythonAdapter implements DspyAdapter {
     const judge = request.metric.judge ? this.wireLm(request.metric.judge.lm) : null;
     const metric = this.wireMetric(request.metric, judge);
     const onProgress = request.onProgress;
+    // Every LM of the compile, by the key the worker reports usage under.
+    let everyLm: WireLm[] = [];
     const options = {
       signal: request.signal,
       onProgress: onProgress
-        ? (p: { phase: string; done: number; trials?: number; best_score?: number | null; metric_calls?: number }) =>
-            onProgress({ phase: p.phase, done: p.done, trials: p.trials ?? 0, bestScore: p.best_score ?? null, metricCalls: p.metric_calls ?? p.done })
+        ? (p: { phase: string; done: number; trials?: number; best_score?: number | null; metric_calls?: number; usage?: unknown }) => {
+            const usage = usageOf(p.usage, everyLm);
+            onProgress({ phase: p.phase, done: p.done, trials: p.trials ?? 0, bestScore: p.best_score ?? null, metricCalls: p.metric_calls ?? p.done, ...(usage ? { usage } : {}) });
+          }
         : undefined,
     };
     interface Wire {
@@ -157,6 +199,9 @@ export class ZmqPythonAdapter implements DspyAdapter {
     }
     const lms = [lm, reflection, judge].filter((entry): entry is WireLm => entry !== null);
     const context = this.runContext(request);
+    everyLm = [...lms, ...context.lms];
+    const gate = this.limitGate(everyLm, request.deadlineMs, request.signal);
+    Object.assign(options, gate.options);
     const result = await this.onRehydratedWorker(request.deadlineMs, context, lms, (lease, hash) => {
       if (request.signal?.aborted) throw new AppError("CANCELLED", "the optimization was cancelled before it started", { layer: "worker" });
       const payload = {
@@ -171,9 +216,11 @@ export class ZmqPythonAdapter implements DspyAdapter {
         metric,
         ...(reflection ? { reflection_lm_key: reflection.key } : {}),
         ...(request.seed != null ? { seed: request.seed } : {}),
+        ...gate.payload,
       };
       return lease.request<Wire>("compile", payload, options);
     });
+    const compiledUsage = usageOf((result as { usage?: unknown }).usage, everyLm);
     return {
       compiledState: result.compiled_state,
       dspyState: result.dspy_state,
@@ -183,13 +230,14 @@ export class ZmqPythonAdapter implements DspyAdapter {
       bestTrialScore: result.best_trial_score,
       metricCalls: result.metric_calls,
       compileMs: result.compile_ms,
+      ...(compiledUsage ? { usage: compiledUsage } : {}),
     };
   }
 
   /** An LM as the worker knows it: its key and its `configure_lm` config (the API key decrypted here). */
   private wireLm(spec: LanguageModelSpec): WireLm {
     const config = lmWireConfig(spec, process.env, this.keyring, this.policies);
-    return { key: lmKey(spec, config), config };
+    return { key: lmKey(spec, config), config, limits: { id: spec.id, name: spec.name, requestsPerMinute: spec.requestsPerMinute ?? null, tokensPerMinute: spec.tokensPerMinute ?? null } };
   }
 
   /**
@@ -365,4 +413,25 @@ function forwardChunk(p: Record<string, unknown>, onOutput: (chunk: OutputChunk)
     const outputs = p.outputs !== null && typeof p.outputs === "object" && !Array.isArray(p.outputs) ? { outputs: p.outputs as Record<string, unknown> } : {};
     onOutput({ kind: "status", event: p.event as OutputStatusEvent, step: p.step, module: p.module, message: p.message, ...outputs });
   }
+}
+
+/** A worker's `usage` report (PROTOCOL.md) with its LMs named by id instead of key; undefined when there is none. */
+function usageOf(wire: unknown, lms: WireLm[]): RunUsage | undefined {
+  if (wire === null || typeof wire !== "object") return undefined;
+  const w = wire as Record<string, unknown>;
+  const n = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0);
+  const ids = new Map(lms.map((lm) => [lm.key, lm.limits.id]));
+  const byLanguageModel: RunUsage["byLanguageModel"] = {};
+  for (const [key, entry] of Object.entries((w.by_lm ?? {}) as Record<string, Record<string, unknown>>)) {
+    const id = ids.get(key);
+    if (!id || entry === null || typeof entry !== "object") continue;
+    const before = byLanguageModel[id] ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0, lmCalls: 0 };
+    byLanguageModel[id] = {
+      promptTokens: before.promptTokens + n(entry.prompt_tokens),
+      completionTokens: before.completionTokens + n(entry.completion_tokens),
+      totalTokens: before.totalTokens + n(entry.total_tokens),
+      lmCalls: before.lmCalls + n(entry.lm_calls),
+    };
+  }
+  return { promptTokens: n(w.prompt_tokens), completionTokens: n(w.completion_tokens), totalTokens: n(w.total_tokens), lmCalls: n(w.lm_calls), byLanguageModel };
 }

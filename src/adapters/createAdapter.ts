@@ -37,6 +37,6 @@ export async function createAdapter(
   observePool?.(pool);
   await pool.start();
   const policies = config.secretEnv && config.egress ? { secretEnv: config.secretEnv, egress: config.egress } : undefined;
-  const python = new ZmqPythonAdapter(pool, config.secrets, policies);
+  const python = new ZmqPythonAdapter(pool, config.secrets, policies, limiter);
   return config.adapter === "python" ? python : new NativeAdapter(python, config.adapter, config.secrets, policies, limiter);
 }

@@ -1,4 +1,4 @@
-import { Budget, BudgetPeriod, Execution, LanguageModel } from "../../entities/index.js";
+import { Budget, BudgetPeriod, Evaluation, Execution, LanguageModel, Optimization } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
@@ -29,7 +29,8 @@ const BUDGETS_FRESH_MS = 2_000;
 
 /**
  * Spending limits (README "Release management", "Budgets"): per UTC day or month, for a tenant or
- * one language model. Spend is what the executions finished in the period cost (their `cost`). A run
+ * one language model. Spend is what the executions, evaluations and optimizations finished in the
+ * period cost (their `cost`; an optimization running counts what it spent so far). A run
  * is refused with BUDGET_EXCEEDED, before any LM call, once the spend has reached a limit that
  * applies to it: when it is requested, and again when an attempt starts (it may have waited in the
  * queue meanwhile). The run that crosses a limit finishes: what it will cost is not known before.
@@ -93,14 +94,17 @@ export class BudgetService {
     return removed;
   }
 
-  /** Throws BUDGET_EXCEEDED when a budget of the tenant (or of `languageModelId`) has been spent this period. */
-  async check(tenantId: string, languageModelId: string, path?: string): Promise<void> {
+  /**
+   * Throws BUDGET_EXCEEDED when a budget of the tenant (or of `languageModelId`) has been spent this
+   * period, counting `running` (USD a run in progress has spent so far) too.
+   */
+  async check(tenantId: string, languageModelId: string, path?: string, running = 0): Promise<void> {
     const budgets = (await this.budgetsOf(tenantId)).filter((b) => b.languageModelId === null || b.languageModelId === languageModelId);
     if (budgets.length === 0) return;
     const now = new Date();
     for (const budget of budgets) {
       const { start, end } = periodOf(budget.period, now);
-      const spent = await this.spent(tenantId, budget.languageModelId, start);
+      const spent = (await this.spent(tenantId, budget.languageModelId, start)) + running;
       if (spent >= budget.limitUsd) {
         const whose = budget.languageModelId ? `language model '${budget.languageModelId}'` : "the tenant";
         throw new AppError("BUDGET_EXCEEDED", `${path ? `${path}: ` : ""}the ${budget.period === BudgetPeriod.DAY ? "daily" : "monthly"} budget of ${whose} is spent (${round(spent)} of ${round(budget.limitUsd)} USD); it resets at ${end.toISOString()}`, {
@@ -121,14 +125,20 @@ export class BudgetService {
     return budgets;
   }
 
+  /** What executions, evaluations and optimizations finished since `since` cost (of one language model's runs, when given). */
   private async spent(tenantId: string, languageModelId: string | null, since: Date): Promise<number> {
-    const query = this.database.manager
-      .createQueryBuilder(Execution, "e")
-      .select("SUM(e.cost)", "cost")
-      .where("e.tenantId = :tenantId AND e.finishedAt >= :since", { tenantId, since });
-    if (languageModelId) query.andWhere("e.languageModelId = :lm", { lm: languageModelId });
-    const row: { cost: unknown } | undefined = await query.getRawOne();
-    return Number(row?.cost ?? 0);
+    const sums = await Promise.all(
+      [Execution, Evaluation, Optimization].map(async (entity) => {
+        const query = this.database.manager
+          .createQueryBuilder(entity, "r")
+          .select("SUM(r.cost)", "cost")
+          .where("r.tenantId = :tenantId AND r.finishedAt >= :since", { tenantId, since });
+        if (languageModelId) query.andWhere("r.languageModelId = :lm", { lm: languageModelId });
+        const row: { cost: unknown } | undefined = await query.getRawOne();
+        return Number(row?.cost ?? 0);
+      }),
+    );
+    return sums.reduce((a, b) => a + b, 0);
   }
 }
 

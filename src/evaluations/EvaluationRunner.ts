@@ -8,6 +8,9 @@ import { DONE, keepLease, later, leaseLeft, type RunOutcome, settled } from "../
 import { recordedError } from "../state/recordedError.js";
 import { metricSpecFor } from "./judge.js";
 import type { EventBus } from "../pubsub.js";
+import { languageModelsOf, priceRunUsage } from "../executions/executionCost.js";
+import { ModelPrices } from "../languageModels/ModelPrices.js";
+import type { BudgetService } from "../budgets/BudgetService.js";
 import { CancelWatch } from "../state/CancelWatch.js";
 import { EVALUATION_UPDATED, type EvaluationUpdate } from "./EvaluationEvents.js";
 import { EVALUATION_TERMINAL, type EvaluationStateMachine } from "./EvaluationStateMachine.js";
@@ -37,6 +40,9 @@ export class EvaluationRunner {
     private readonly adapter: DspyAdapter,
     events: EventBus,
     private readonly settings: EvaluationRunnerSettings,
+    private readonly prices: ModelPrices = new ModelPrices(),
+    /** Checked as it starts: an evaluation queued while under budget may find it spent. */
+    private readonly budgets?: Pick<BudgetService, "check">,
   ) {
     this.cancels = new CancelWatch(events, EVALUATION_UPDATED, (u) => (u.evaluation.status === CANCELLED ? u.evaluation.id : null));
   }
@@ -76,6 +82,7 @@ export class EvaluationRunner {
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
       if (examples.length === 0) throw new AppError("NO_EXAMPLES", `the ${running.split} split no longer has examples`, { layer: "storage" });
+      await this.budgets?.check(tenantId, running.languageModelId);
       const result = await this.adapter.evaluate({
         program: { versionId: version.id, program: programOf(version), compiledState: version.compiledState },
         ...(await loadRunContext(this.database.manager, tenantId, programOf(version))),
@@ -95,11 +102,12 @@ export class EvaluationRunner {
         },
       });
       await progress.catch(() => undefined);
+      const cost = priceRunUsage(result.usage, await languageModelsOf(this.database.manager, tenantId, result.usage), this.prices);
       // Null when it was cancelled (or taken over) meanwhile: the result is discarded.
       const completed = await this.stateMachine.transition({
         from: running,
         to: COMPLETED,
-        changes: { score: result.score, results: result.results, progressDone: examples.length, progressTotal: examples.length, error: null, finishedAt: new Date(), leaseExpiresAt: null },
+        changes: { score: result.score, results: result.results, usage: result.usage ?? null, cost, progressDone: examples.length, progressTotal: examples.length, error: null, finishedAt: new Date(), leaseExpiresAt: null },
       });
       return completed ? DONE : this.settle(running);
     } catch (cause) {

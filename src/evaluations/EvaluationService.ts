@@ -1,3 +1,4 @@
+import type { BudgetService } from "../budgets/BudgetService.js";
 import { programOf } from "../programs/programOf.js";
 import type { EntityManager } from "typeorm";
 import { Evaluation, Example, ExampleSplit, ExecutionStatus } from "../../entities/index.js";
@@ -53,6 +54,7 @@ export class EvaluationService {
     private readonly languageModels: LanguageModelService,
     private readonly stateMachine: EvaluationStateMachine,
     private readonly queue: EvaluationQueue,
+    private readonly budgets?: Pick<BudgetService, "check">,
   ) {}
 
   get(scope: Scope, id: string): Promise<Evaluation | null> {
@@ -85,6 +87,8 @@ export class EvaluationService {
     if (!version) throw new AppError("NOT_FOUND", `input.versionId: program version '${input.versionId}' not found`, { path: "input.versionId" });
     const program = await this.programs.require(scope, version.programId, "input.versionId");
     if (!program.languageModelId) throw AppError.badInput("input.versionId", "the program has no language model; set one with updateProgram(languageModelId)");
+    // A spent budget refuses it before anything is written (BUDGET_EXCEEDED).
+    await this.budgets?.check(scope.tenantId, program.languageModelId, "input.programId");
     const dataset = await this.datasets.get(scope, input.datasetId);
     if (!dataset) throw new AppError("NOT_FOUND", `input.datasetId: dataset '${input.datasetId}' not found`, { path: "input.datasetId" });
     const examples = await examplesOf(this.database.manager, scope.tenantId, dataset.id, input.split);
@@ -136,6 +140,8 @@ export class EvaluationService {
       startedAt: null,
       leaseExpiresAt: null,
       finishedAt: null,
+      usage: null,
+      cost: null,
     } satisfies NewEvaluation;
     const created = await this.database.transaction(async (manager) => {
       const evaluation = await this.stateMachine.create(fields, manager);

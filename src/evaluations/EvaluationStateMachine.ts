@@ -6,7 +6,7 @@ import { publishEvaluationUpdate } from "./EvaluationEvents.js";
 
 export const EVALUATION_TERMINAL = RUN_TERMINAL;
 
-export type EvaluationChanges = Partial<Pick<Evaluation, "score" | "results" | "error" | "progressDone" | "progressTotal" | "startedAt" | "finishedAt" | "leaseExpiresAt">>;
+export type EvaluationChanges = Partial<Pick<Evaluation, "score" | "results" | "usage" | "cost" | "error" | "progressDone" | "progressTotal" | "startedAt" | "finishedAt" | "leaseExpiresAt">>;
 
 export type NewEvaluation = Omit<Evaluation, "createdAt" | "updatedAt" | "version" | "status" | "assignId">;
 

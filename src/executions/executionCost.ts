@@ -1,3 +1,6 @@
+import { type EntityManager, In } from "typeorm";
+import { LanguageModel } from "../../entities/index.js";
+import type { RunUsage } from "../adapters/DspyAdapter.js";
 import type { ModelPrices } from "../languageModels/ModelPrices.js";
 
 interface PricedLm {
@@ -52,4 +55,27 @@ function lmCallsOf(trace: unknown): LmCallRecord[] {
 
 function tokens(value: unknown): number {
   return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+/**
+ * What an evaluation's or a compile's usage cost (USD): each language model's tokens at its price
+ * (`lms`: the rows, by id); null when none of them is priced.
+ */
+export function priceRunUsage(usage: RunUsage | undefined, lms: Map<string, PricedLm>, prices: ModelPrices): number | null {
+  if (!usage) return null;
+  let total: number | null = null;
+  for (const [id, used] of Object.entries(usage.byLanguageModel)) {
+    const lm = lms.get(id);
+    const known = lm ? prices.priceOf(lm) : null;
+    if (!known) continue;
+    total = (total ?? 0) + used.promptTokens * known.price.input + used.completionTokens * known.price.output;
+  }
+  return total;
+}
+
+/** The language models a usage names, read once: what priceRunUsage prices with. */
+export async function languageModelsOf(manager: EntityManager, tenantId: string, usage: RunUsage | undefined): Promise<Map<string, LanguageModel>> {
+  const ids = Object.keys(usage?.byLanguageModel ?? {});
+  if (ids.length === 0) return new Map();
+  return new Map((await manager.find(LanguageModel, { where: { tenantId, id: In(ids) } })).map((lm) => [lm.id, lm]));
 }

@@ -13,6 +13,9 @@ import { metricSpecFor } from "../evaluations/judge.js";
 import { examplesOf, type MetricInput } from "../evaluations/EvaluationService.js";
 import { newId } from "../ids.js";
 import type { EventBus } from "../pubsub.js";
+import { languageModelsOf, priceRunUsage } from "../executions/executionCost.js";
+import { ModelPrices } from "../languageModels/ModelPrices.js";
+import type { BudgetService } from "../budgets/BudgetService.js";
 import { CancelWatch } from "../state/CancelWatch.js";
 import { OPTIMIZATION_UPDATED, type OptimizationUpdate, isLater } from "./OptimizationEvents.js";
 import { OPTIMIZATION_TERMINAL, type OptimizationProgressUpdate, type OptimizationStateMachine } from "./OptimizationStateMachine.js";
@@ -41,6 +44,9 @@ export class OptimizationRunner {
     private readonly adapter: DspyAdapter,
     events: EventBus,
     private readonly settings: OptimizationRunnerSettings,
+    private readonly prices: ModelPrices = new ModelPrices(),
+    /** Checked as it starts, and as its spend grows (progress): it stops once a budget it falls under is spent. */
+    private readonly budgets?: Pick<BudgetService, "check">,
   ) {
     this.cancels = new CancelWatch(events, OPTIMIZATION_UPDATED, (u) => (u.optimization.status === CANCELLED ? u.optimization.id : null));
   }
@@ -70,6 +76,9 @@ export class OptimizationRunner {
     const stopLease = keepLease(() => this.stateMachine.renewLease(running, this.leaseFromNow()), this.settings.leaseMs / 3, controller);
     let progress = Promise.resolve();
     let reported = running;
+    // Set when its spend reached a budget mid-run: it is then stopped (cancel) and fails with this.
+    let overBudget: AppError | null = null;
+    let checking = false;
     try {
       const [version, lm, reflectionLm] = await Promise.all([
         this.database.manager.findOneBy(ProgramVersion, { id: running.programVersionId, tenantId }),
@@ -83,6 +92,7 @@ export class OptimizationRunner {
       const trainset = examples(await examplesOf(this.database.manager, tenantId, running.datasetId, running.trainSplit));
       const devset = running.devSplit ? examples(await examplesOf(this.database.manager, tenantId, running.datasetId, running.devSplit)) : null;
       if (trainset.length === 0) throw new AppError("NO_EXAMPLES", `the ${running.trainSplit} split no longer has examples`, { layer: "storage" });
+      await this.budgets?.check(tenantId, running.languageModelId);
       const result = await this.adapter.compile({
         program: { versionId: version.id, program: programOf(version), compiledState: version.compiledState },
         ...(await loadRunContext(this.database.manager, tenantId, programOf(version))),
@@ -97,6 +107,17 @@ export class OptimizationRunner {
         deadlineMs: this.settings.deadlineMs,
         signal: controller.signal,
         onProgress: (p) => {
+          // Its spend so far counts against its budgets: past one, it is stopped (one check at a time).
+          if (this.budgets && p.usage && !checking && !overBudget) {
+            checking = true;
+            const usage = p.usage;
+            void languageModelsOf(this.database.manager, tenantId, usage)
+              .then((lms) => this.budgets!.check(tenantId, running.languageModelId, undefined, priceRunUsage(usage, lms, this.prices) ?? 0))
+              .catch((error: unknown) => {
+                if (error instanceof AppError && error.code === "BUDGET_EXCEEDED") (overBudget = error), controller.abort();
+              })
+              .finally(() => (checking = false));
+          }
           const update: OptimizationProgressUpdate = { phase: p.phase, metricCalls: p.metricCalls, trials: p.trials, bestScore: p.bestScore };
           if (!isLater({ ...update, version: running.version }, reported)) return;
           reported = Object.assign(new Optimization(), reported, update);
@@ -107,10 +128,11 @@ export class OptimizationRunner {
         },
       });
       await progress.catch(() => undefined);
-      return (await this.complete(running, version, result)) ? DONE : this.settle(running);
+      return (await this.complete(running, version, result, priceRunUsage(result.usage, await languageModelsOf(this.database.manager, tenantId, result.usage), this.prices))) ? DONE : this.settle(running);
     } catch (cause) {
       await progress.catch(() => undefined);
-      if (controller.signal.aborted) return this.settle(running); // cancelled or taken over: the row says which
+      if (controller.signal.aborted && !overBudget) return this.settle(running); // cancelled or taken over: the row says which
+      if (overBudget) cause = overBudget;
       const failed = await this.stateMachine.transition({ from: running, to: FAILED, changes: { error: recordedError(cause, "optimization"), finishedAt: new Date(), leaseExpiresAt: null } });
       return failed ? DONE : this.settle(running);
     } finally {
@@ -131,14 +153,14 @@ export class OptimizationRunner {
    * COMPLETED and the new version, in one transaction (a number taken concurrently: the next one).
    * False when the optimization changed meanwhile (cancelled, or taken over): nothing is written.
    */
-  private async complete(running: Optimization, source: ProgramVersion, result: CompileResult): Promise<boolean> {
+  private async complete(running: Optimization, source: ProgramVersion, result: CompileResult, cost: number | null): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       const versionId = newId();
       try {
         const completed = await this.stateMachine.transition({
           from: running,
           to: COMPLETED,
-          changes: { score: result.score, resultVersionId: versionId, phase: "done", metricCalls: Math.max(result.metricCalls, running.metricCalls), trials: result.trials, bestScore: result.bestTrialScore, error: null, finishedAt: new Date(), leaseExpiresAt: null },
+          changes: { score: result.score, resultVersionId: versionId, usage: result.usage ?? null, cost, phase: "done", metricCalls: Math.max(result.metricCalls, running.metricCalls), trials: result.trials, bestScore: result.bestTrialScore, error: null, finishedAt: new Date(), leaseExpiresAt: null },
           also: async (manager) => {
             const last = await manager.maximum(ProgramVersion, "number", { programId: running.programId });
             await manager.insert(

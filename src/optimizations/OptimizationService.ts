@@ -1,3 +1,4 @@
+import type { BudgetService } from "../budgets/BudgetService.js";
 import { programOf } from "../programs/programOf.js";
 import { ExampleSplit, ExecutionStatus, Optimization, type Optimizer } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
@@ -49,6 +50,7 @@ export class OptimizationService {
     private readonly languageModels: LanguageModelService,
     private readonly stateMachine: OptimizationStateMachine,
     private readonly queue: OptimizationQueue,
+    private readonly budgets?: Pick<BudgetService, "check">,
   ) {}
 
   get(scope: Scope, id: string): Promise<Optimization | null> {
@@ -92,6 +94,8 @@ export class OptimizationService {
 
     const program = await this.programs.require(scope, input.programId, "input.programId");
     if (!program.languageModelId) throw AppError.badInput("input.programId", "the program has no language model; set one with updateProgram(languageModelId)");
+    // A spent budget refuses it before anything is written (BUDGET_EXCEEDED).
+    await this.budgets?.check(scope.tenantId, program.languageModelId, "input.programId");
     const versionId = input.versionId ?? program.currentVersionId;
     const version = versionId ? await this.programs.getVersion(scope, versionId) : null;
     if (!version || version.programId !== program.id) throw new AppError("NOT_FOUND", `input.versionId: version '${versionId}' of program '${program.id}' not found`, { path: "input.versionId" });
@@ -152,6 +156,8 @@ export class OptimizationService {
       startedAt: null,
       leaseExpiresAt: null,
       finishedAt: null,
+      usage: null,
+      cost: null,
     } satisfies NewOptimization;
     return fields;
   }

@@ -6,7 +6,7 @@ import { publishOptimizationUpdate } from "./OptimizationEvents.js";
 
 export const OPTIMIZATION_TERMINAL = RUN_TERMINAL;
 
-export type OptimizationChanges = Partial<Pick<Optimization, "score" | "resultVersionId" | "error" | "phase" | "metricCalls" | "trials" | "bestScore" | "startedAt" | "finishedAt" | "leaseExpiresAt">>;
+export type OptimizationChanges = Partial<Pick<Optimization, "score" | "resultVersionId" | "usage" | "cost" | "error" | "phase" | "metricCalls" | "trials" | "bestScore" | "startedAt" | "finishedAt" | "leaseExpiresAt">>;
 
 export interface OptimizationProgressUpdate {
   phase: string;

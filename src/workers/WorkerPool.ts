@@ -1,11 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { Router } from "zeromq";
-import type { AppError } from "../errors.js";
+import { AppError } from "../errors.js";
 import { LocalWorkerProcess } from "./LocalWorkerProcess.js";
 import {
+  type AcquirePayload,
   type Command,
   type ProgressPayload,
+  type WireError,
+  encodeGrant,
   HEARTBEAT_FRAME,
   MAX_FRAME_BYTES,
   decodeWorkerMessage,
@@ -89,6 +92,10 @@ export interface RequestOptions {
   onProgress?: (progress: ProgressPayload) => void;
   /** Called with each `stream` message (a `run` with `stream: true`), before its reply. */
   onStream?: (payload: Record<string, unknown>) => void;
+  /** An `acquire` (an LM call of a limited model): resolves to let it go, rejects (an AppError) to fail it. */
+  onAcquire?: (payload: AcquirePayload) => Promise<void>;
+  /** A `spent`: the tokens an answered call of a limited model used. */
+  onSpent?: (payload: { lm_key: string; tokens: number }) => void;
   /** Aborting sends the worker `cancel` for this request (run / evaluate / compile); it then replies CANCELLED. */
   signal?: AbortSignal;
   /** W3C trace context the worker continues (src/observability/tracing.ts). */
@@ -99,6 +106,8 @@ interface Pending {
   workerId: string;
   onProgress?: (progress: ProgressPayload) => void;
   onStream?: (payload: Record<string, unknown>) => void;
+  onAcquire?: (payload: AcquirePayload) => Promise<void>;
+  onSpent?: (payload: { lm_key: string; tokens: number }) => void;
   /** Removes the abort listener of `RequestOptions.signal`. */
   detach?: () => void;
   resolve(result: unknown): void;
@@ -438,6 +447,21 @@ export class WorkerPool extends EventEmitter {
       } catch (error) {
         this.emit("progress-error", error);
       }
+    } else if (message.type === "acquire") {
+      const pending = this.pending.get(message.id);
+      if (!pending || pending.workerId !== workerId || pending.abandoned) return;
+      const { seq } = message.payload;
+      const grant = (error?: WireError) => this.workers.has(workerId) && this.writer.send(worker.idFrame, encodeGrant(message.id, seq, error), worker.onSendError);
+      // A request that asked for no limits has nothing to wait for.
+      if (!pending.onAcquire) return void grant();
+      pending.onAcquire(message.payload).then(
+        () => grant(),
+        (error: unknown) => grant(error instanceof AppError ? { code: error.code, layer: error.layer, message: error.message, retriable: error.retriable } : { code: "LM_RATE_LIMITED", layer: "lm", message: String(error), retriable: true }),
+      );
+    } else if (message.type === "spent") {
+      const pending = this.pending.get(message.id);
+      if (!pending || pending.workerId !== workerId) return;
+      pending.onSpent?.(message.payload);
     }
   }
 
@@ -536,6 +560,8 @@ export class WorkerPool extends EventEmitter {
   private attachOptions(worker: WorkerState, id: string, pending: Pending, options: RequestOptions): void {
     pending.onProgress = options.onProgress;
     pending.onStream = options.onStream;
+    pending.onAcquire = options.onAcquire;
+    pending.onSpent = options.onSpent;
     const signal = options.signal;
     if (!signal) return;
     const cancel = () => {

@@ -48,7 +48,21 @@ export type WorkerMessage =
   | { v: 1; type: "reply"; id: string; ok: true; result: unknown; elapsed_ms?: number }
   | { v: 1; type: "reply"; id: string; ok: false; error: WireError; elapsed_ms?: number }
   | { v: 1; type: "progress"; id: string; payload: ProgressPayload }
-  | { v: 1; type: "stream"; id: string; payload: Record<string, unknown> };
+  | { v: 1; type: "stream"; id: string; payload: Record<string, unknown> }
+  | { v: 1; type: "acquire"; id: string; payload: AcquirePayload }
+  | { v: 1; type: "spent"; id: string; payload: { lm_key: string; tokens: number } };
+
+/** A worker asking to make one LM call of a limited language model (PROTOCOL.md "Per-LM limits"). */
+export interface AcquirePayload {
+  seq: number;
+  lm_key: string;
+}
+
+/** The pool's answer to an `acquire`: go, or the error the call fails with. */
+export function encodeGrant(id: string, seq: number, error?: WireError): Buffer {
+  const payload = error ? { seq, ok: false, error } : { seq, ok: true };
+  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: "grant", id, payload }), "utf8");
+}
 
 /** `traceparent`: the W3C trace context the worker continues (PROTOCOL.md "Trace context"); left out when there is none. */
 export function encodeRequest(id: string, command: Command, payload: unknown, deadlineMs: number, traceparent?: string): Buffer {
@@ -72,8 +86,9 @@ export function decodeWorkerMessage(frame: Buffer): WorkerMessage | null {
   if (message === null || typeof message !== "object") return null;
   const m = message as Record<string, unknown>;
   if (m.v !== PROTOCOL_VERSION || typeof m.type !== "string") return null;
-  if ((m.type === "reply" || m.type === "progress" || m.type === "stream") && typeof m.id !== "string") return null;
-  if ((m.type === "progress" || m.type === "stream") && (m.payload === null || typeof m.payload !== "object")) return null;
+  if ((m.type === "reply" || m.type === "progress" || m.type === "stream" || m.type === "acquire" || m.type === "spent") && typeof m.id !== "string") return null;
+  if ((m.type === "progress" || m.type === "stream" || m.type === "acquire" || m.type === "spent") && (m.payload === null || typeof m.payload !== "object")) return null;
+  if (m.type === "acquire" && (typeof (m.payload as AcquirePayload).seq !== "number" || typeof (m.payload as AcquirePayload).lm_key !== "string")) return null;
   if (m.type === "ready" && typeof m.worker !== "string") return null;
   return m as unknown as WorkerMessage;
 }
