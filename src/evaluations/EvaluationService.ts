@@ -88,7 +88,7 @@ export class EvaluationService {
     const program = await this.programs.require(scope, version.programId, "input.versionId");
     if (!program.languageModelId) throw AppError.badInput("input.versionId", "the program has no language model; set one with updateProgram(languageModelId)");
     // A spent budget refuses it before anything is written (BUDGET_EXCEEDED).
-    await this.budgets?.check(scope.tenantId, program.languageModelId, "input.programId");
+    await this.budgets?.check(scope.tenantId, program.languageModelId, "input.versionId");
     const dataset = await this.datasets.get(scope, input.datasetId);
     if (!dataset) throw new AppError("NOT_FOUND", `input.datasetId: dataset '${input.datasetId}' not found`, { path: "input.datasetId" });
     const examples = await examplesOf(this.database.manager, scope.tenantId, dataset.id, input.split);
