@@ -18,6 +18,7 @@ import dspy
 from dspy.utils.dummies import DummyLM
 
 from . import egress
+from .lm_gate import tag
 from .adapters import ADAPTER_NAMES, build_adapter
 from .errors import bad_message, register_secret
 
@@ -38,8 +39,17 @@ class LMEntry:
     dummy_answers: Any = None  # set for model "dummy"
     explicit_timeout: bool = False
     adapter: dspy.Adapter | None = None  # None: DSPy's default (ChatAdapter)
+    # The lm_key it is held under (Registry.configure_lm): every LM for_run gives out carries it, so a
+    # request's LM calls are limited and counted per key (lm_gate.py).
+    key: str | None = None
     _by_timeout: dict[int, dspy.BaseLM] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def held_as(self, lm_key: str) -> LMEntry:
+        """Records the key it is held under, on itself and on its LM (copies made from it inherit the tag)."""
+        self.key = lm_key
+        tag(self.lm, lm_key)
+        return self
 
     @property
     def dummy(self) -> bool:
@@ -53,6 +63,12 @@ class LMEntry:
         - otherwise the configured dspy.LM, bounded by the request's deadline: a copy whose timeout
           is the deadline rounded up to a power of two seconds (unless the config set a timeout).
         """
+        return self._keyed(self._for_run(deadline_ms))
+
+    def _keyed(self, lm: dspy.BaseLM) -> dspy.BaseLM:
+        return tag(lm, self.key) if self.key is not None else lm
+
+    def _for_run(self, deadline_ms: float | None) -> dspy.BaseLM:
         if self.dummy:
             # DummyLM writes its answers in the format of the adapter the run uses.
             return DummyLM(copy.deepcopy(self.dummy_answers), follow_examples=False, adapter=self.adapter)

@@ -11,29 +11,37 @@ INVALID_EXAMPLES with `details.issues` `{path, reason}`).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import os
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import dspy
 import orjson
 from dspy.utils.callback import BaseCallback
 
+from . import callback_dispatch
 from .inputs import input_issues
 from .catalog import option_issues, option_stage
 from .errors import BridgeError, Cancelled, from_run_exception
 from .lm import LMEntry
+from .lm_gate import LmGate, LmMeter, LmRefused
 from .metrics import DeclarativeMetric, build_metric, raise_invalid_metric, validate_metric
 from .registry import ProgramEntry
+from .run_context import RUN_CONTEXT, current
 from .tracing import to_jsonable
 
 MAX_EXAMPLES = 10_000
 MAX_THREADS = 32
 PROGRESS_INTERVAL_S = 0.25
+
+# The meter is a callback of every evaluate / compile: DSPy's choice of its handlers is remembered.
+callback_dispatch.install()
 
 
 # --- progress ---------------------------------------------------------------------------------------
@@ -51,6 +59,8 @@ class Progress:
     trials: int = 0
     best_score: float | None = None
     metric_calls: int = 0
+    # The request's LM usage so far (LmMeter.usage); None: progress carries no `usage`.
+    usage: Callable[[], dict[str, Any]] | None = None
     _last_sent: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,8 +91,14 @@ class Progress:
                 self.best_score = score
         self.emit(force=True)
 
+    def lm_call_ended(self) -> None:
+        """After each LM call: spend shows up while no metric call happens (an optimizer proposing
+        instructions), at most every PROGRESS_INTERVAL_S, so a server can stop a job over its budget."""
+        if time.monotonic() - self._last_sent >= PROGRESS_INTERVAL_S:
+            self.emit()
+
     def snapshot(self) -> dict[str, Any]:
-        return {
+        payload = {
             "phase": self.phase,
             "done": self.done,
             "total": self.total,
@@ -90,6 +106,9 @@ class Progress:
             "best_score": self.best_score,
             "metric_calls": self.metric_calls,
         }
+        if self.usage is not None:
+            payload["usage"] = self.usage()
+        return payload
 
     def emit(self, force: bool = False) -> None:
         if self.send is None:
@@ -150,6 +169,9 @@ class _CountingMetric:
                 return self.metric(example, prediction, trace)
             except Exception as exc:
                 self.record(prediction, f"metric: {type(exc).__name__}: {exc}")
+                return 0.0
+            except LmRefused as refused:  # the server did not grant a judge's LM call: a failed metric
+                self.record(prediction, f"metric: {refused.error.code}: {refused.error.message}")
                 return 0.0
         finally:
             self.progress.step()
@@ -256,16 +278,38 @@ def evaluate_program(
     lm_of: Callable[[str], LMEntry],
     send_progress: Callable[[dict[str, Any]], None] | None = None,
     cancel: threading.Event | None = None,
+    gate: LmGate | None = None,
 ) -> dict[str, Any]:
+    """`gate`: the server's grants for calls of the request's `limited_lms` (lm_gate.py)."""
     examples = parse_examples(payload.get("examples"), "examples", entry)
     metric = _metric(payload, entry, lm_of, examples)
     threads = _threads(payload)
-    progress = Progress(send_progress, cancel)
+    progress, meter = _metered(send_progress, cancel, gate)
     settings: dict[str, Any] = {"adapter": lm_entry.adapter} if lm_entry.adapter is not None else {}
-    with dspy.context(lm=lm_entry.for_run(), disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
+    with _budget_per_program_call(), dspy.context(lm=lm_entry.for_run(), callbacks=[meter], usage_tracker=meter, disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
         score, results = _evaluate(entry.module, examples, metric, progress, threads, "evaluate")
     progress.finish()
-    return {"score": score, "results": results, "metric_calls": progress.metric_calls}
+    return {"score": score, "results": results, "metric_calls": progress.metric_calls, "usage": meter.usage()}
+
+
+@contextlib.contextmanager
+def _budget_per_program_call() -> Iterator[None]:
+    """Each program call of the job (an example, a trial, a judge) is bounded like a run of its own
+    (run_context.RunContext.budget_per_call), not the whole job by one run's budget."""
+    token = RUN_CONTEXT.set(dataclasses.replace(current(), budget_per_call=True))
+    try:
+        yield
+    finally:
+        RUN_CONTEXT.reset(token)
+
+
+def _metered(send_progress: Callable[[dict[str, Any]], None] | None, cancel: threading.Event | None, gate: LmGate | None) -> tuple[Progress, LmMeter]:
+    """A job's progress and the meter of every LM call it makes (program, judge, proposer, reflection):
+    the reply's `usage`, and each progress message's usage so far."""
+    progress = Progress(send_progress, cancel)
+    meter = LmMeter(gate, on_usage=progress.lm_call_ended)
+    progress.usage = meter.usage
+    return progress, meter
 
 
 def _evaluate(module: dspy.Module, examples: list[dspy.Example], metric: DeclarativeMetric, progress: Progress, threads: int, phase: str) -> tuple[float, list[dict[str, Any]]]:
@@ -278,10 +322,12 @@ def _evaluate(module: dspy.Module, examples: list[dspy.Example], metric: Declara
         try:
             return module(**inputs)
         except Exception as exc:
-            prediction = dspy.Prediction()
             error = from_run_exception(exc)
-            counting.record(prediction, f"{error.code}: {error.message}")
-            return prediction
+        except LmRefused as refused:  # the server did not grant one of its LM calls: this example failed
+            error = refused.error
+        prediction = dspy.Prediction()
+        counting.record(prediction, f"{error.code}: {error.message}")
+        return prediction
 
     evaluator = dspy.Evaluate(devset=examples, metric=counting, num_threads=threads, display_progress=False, max_errors=len(examples) + 1, provide_traceback=False)
     outcome = evaluator(program)
@@ -335,7 +381,9 @@ def compile_program(
     lm_of: Callable[[str], LMEntry],
     send_progress: Callable[[dict[str, Any]], None] | None = None,
     cancel: threading.Event | None = None,
+    gate: LmGate | None = None,
 ) -> dict[str, Any]:
+    """`gate`: the server's grants for calls of the request's `limited_lms` (lm_gate.py)."""
     optimizer = payload.get("optimizer")
     config = payload.get("config") or {}
     seed = payload.get("seed")
@@ -357,7 +405,7 @@ def compile_program(
     elif payload.get("reflection_lm_key") is not None:
         raise _invalid("INVALID_CONFIG", [{"path": "reflection_lm_key", "reason": "only GEPA takes a reflection language model"}])
 
-    progress = Progress(send_progress, cancel)
+    progress, meter = _metered(send_progress, cancel, gate)
     counting = _CountingMetric(metric, progress)
     watcher = _EvaluateWatcher(progress)
     prepared = _prepare(optimizer, config, trainset, devset, seed)
@@ -366,7 +414,7 @@ def compile_program(
     student = entry.module.deepcopy()
     started = time.perf_counter()
     # History off, as for runs: a long-lived worker keeps no prompts (the optimizers here don't read it).
-    with dspy.context(lm=lm, callbacks=[watcher], disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
+    with _budget_per_program_call(), dspy.context(lm=lm, callbacks=[meter, watcher], usage_tracker=meter, disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
         progress.start_phase("compile")
         try:
             compiled = _run_optimizer(optimizer, prepared, student, counting, trainset, devset, reflection, lm)
@@ -376,6 +424,10 @@ def compile_program(
             raise
         except Exception as exc:
             error = from_run_exception(exc)
+            error.message = f"{optimizer} failed: {error.message}"
+            raise error from None
+        except LmRefused as refused:  # a call of the program, proposer or reflection LM was not granted
+            error = refused.error
             error.message = f"{optimizer} failed: {error.message}"
             raise error from None
         compile_ms = (time.perf_counter() - started) * 1000
@@ -397,6 +449,7 @@ def compile_program(
         "best_trial_score": progress.best_score,
         "metric_calls": progress.metric_calls,
         "compile_ms": round(compile_ms, 3),
+        "usage": meter.usage(),
     }
 
 

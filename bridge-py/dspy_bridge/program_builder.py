@@ -15,7 +15,7 @@ import dspy
 from .errors import BridgeError
 from .forward import run_steps
 from .modules import build_module
-from .run_context import CURRENT_STEP
+from .run_context import CURRENT_STEP, RUN_CONTEXT, Budget, RunContext
 
 __all__ = ["CURRENT_STEP", "DefinedProgram", "ProgramBuilder"]
 
@@ -31,10 +31,21 @@ class DefinedProgram(dspy.Module):
             setattr(self, name, build_module(name, module))
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
-        prediction = run_steps(self._program["forward"], {"input": inputs}, lambda name: getattr(self, name))
+        ctx = RUN_CONTEXT.get()
+        token = RUN_CONTEXT.set(_own_run(ctx)) if ctx is not None and ctx.budget_per_call else None
+        try:
+            prediction = run_steps(self._program["forward"], {"input": inputs}, lambda name: getattr(self, name))
+        finally:
+            if token is not None:
+                RUN_CONTEXT.reset(token)
         if prediction is None:
             raise BridgeError("DSPY_ERROR", "dspy", "the program ended without a return step")
         return prediction
+
+
+def _own_run(job: RunContext) -> RunContext:
+    """A program call inside evaluate / compile: the job's context with a fresh budget (see budget_per_call)."""
+    return RunContext(budget=Budget(), programs=job.programs, depth=job.depth, secrets=job.secrets, corpora=job.corpora)
 
 
 class ProgramBuilder:

@@ -207,6 +207,13 @@ def stream(req_id: str, payload: dict[str, Any]) -> bytes:
     return frame
 
 
+def lm_gate_message(kind: str, req_id: str, payload: dict[str, Any]) -> bytes:
+    """An `acquire` (`{seq, lm_key}`) or `spent` (`{lm_key, tokens}`) of a request whose payload named
+    `limited_lms` (PROTOCOL.md "Per-LM limits"): the pool answers an acquire with a `grant`."""
+    assert kind in ("acquire", "spent"), kind
+    return dumps({"v": PROTOCOL_VERSION, "type": kind, "id": req_id, "payload": payload})
+
+
 def reply_ok(req_id: str, result: Any, elapsed_ms: float) -> bytes:
     """A success reply; a run result too large for one frame loses its trace detail first."""
     frame = dumps({"v": PROTOCOL_VERSION, "type": "reply", "id": req_id, "ok": True, "result": result, "elapsed_ms": round(elapsed_ms, 3)})

@@ -47,7 +47,7 @@ class Registry:
     # --- LMs -------------------------------------------------------------------------------------
 
     def configure_lm(self, lm_key: str, config: Any) -> LMEntry:
-        entry = build_lm(config)
+        entry = build_lm(config).held_as(lm_key)
         with self._lock:
             self._lms[lm_key] = entry
             self._lms.move_to_end(lm_key)

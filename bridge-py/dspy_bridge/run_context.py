@@ -70,6 +70,9 @@ class RunContext:
     secrets: dict[str, str] = field(default_factory=dict)
     # Corpus id → the hash of the version the run searches (Retrieve modules).
     corpora: dict[str, str] = field(default_factory=dict)
+    # evaluate / compile: each call of a program (an example, a candidate's trial, a judge) is a run of its
+    # own, with its own budget of steps; one budget for the whole job would end it after 1,000 calls.
+    budget_per_call: bool = False
 
 
 RUN_CONTEXT: ContextVar[RunContext | None] = ContextVar("dspy_bridge_run_context", default=None)

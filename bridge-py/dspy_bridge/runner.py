@@ -21,6 +21,7 @@ from .program_builder import ProgramBuilder
 from .registry import ProgramEntry
 from .run_context import DEFAULT_MAX_LM_CALLS, RUN_CONTEXT, Budget, LimitExceeded, RunContext
 from .lm import LMEntry
+from .lm_gate import LmGate, LmMeter, LmRefused
 from .tracing import RunTracer, to_jsonable
 
 # Every run has callbacks (the guard, the tracer): DSPy's choice of their handlers is remembered (callback_dispatch.py).
@@ -60,14 +61,16 @@ def run_program(
     traceparent: str | None = None,
     span_attributes: dict[str, Any] | None = None,
     stream: streaming.Send | None = None,
+    gate: LmGate | None = None,
 ) -> dict[str, Any]:
     """`programs(version_id)`: the module and LM of a program this one calls (tools, judges).
     `traceparent`: the trace the run's span continues (otel.py; nothing when tracing is off).
     `stream(payload)`: sends a stream message (a `run` with `"stream": true`, streaming.py); None: the
-    run is exactly what it was before streaming existed."""
+    run is exactly what it was before streaming existed. `gate`: the server's grants for calls of the
+    request's `limited_lms` (lm_gate.py); None: no LM call waits for anything."""
     with otel.run_span(traceparent, span_attributes or {}) as span:
         try:
-            result = _run(entry, lm_entry, inputs, deadline_ms, cancel, programs, max_lm_calls, secrets, corpora, stream)
+            result = _run(entry, lm_entry, inputs, deadline_ms, cancel, programs, max_lm_calls, secrets, corpora, stream, gate)
         except BridgeError as error:
             otel.fail(span, error.code, error.message)
             raise
@@ -94,6 +97,7 @@ def _run(
     secrets: dict[str, str] | None,
     corpora: dict[str, str] | None,
     stream: streaming.Send | None = None,
+    gate: LmGate | None = None,
 ) -> dict[str, Any]:
     issues = input_issues(entry.inputs_schema, inputs)
     if issues:
@@ -112,13 +116,17 @@ def _run(
     # The guard runs first, so a cancelled or over-budget call is never traced as started; the span
     # callback (tracing on) before the tracer, whose LM call record it reads when the call ends.
     spans = otel.callback(tracer)
-    callbacks: list[BaseCallback] = [RunGuard(cancel, budget), *([spans] if spans else []), tracer]
+    # With limited LMs, the meter waits for each call's grant after the guard (a cancelled or over-budget
+    # call asks for nothing) and before the span and the tracer (a refused call was never started), and
+    # reads each call's usage on its way to the tracer (for `spent`).
+    meter = LmMeter(gate, inner=tracer) if gate is not None else None
+    callbacks: list[BaseCallback] = [RunGuard(cancel, budget), *([meter] if meter else []), *([spans] if spans else []), tracer]
     context = RUN_CONTEXT.set(RunContext(budget=budget, programs=programs, secrets=secrets or {}, corpora=corpora or {}))
     # MCP tools are async (DSPy's convert_mcp_tool); ReAct calls tools synchronously on this thread.
-    with dspy.context(lm=lm, callbacks=callbacks, usage_tracker=tracer, disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
+    with dspy.context(lm=lm, callbacks=callbacks, usage_tracker=meter or tracer, disable_history=True, trace=[], allow_tool_async_sync_conversion=True, **settings):
         try:
             prediction = streaming.call(tracer, lambda: module(**inputs)) if deltas else module(**inputs)
-        except LimitExceeded as exc:
+        except (LimitExceeded, LmRefused) as exc:
             exc.error.details.setdefault("trace", tracer.trace())
             raise exc.error from None
         except Exception as exc:

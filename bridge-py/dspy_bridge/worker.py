@@ -36,6 +36,7 @@ from .errors import BridgeError, Cancelled, bad_message, cancelled_error, intern
 from .optimize import compile_program, evaluate_program, saved_state  # noqa: E402
 from .registry import Registry  # noqa: E402
 from .runner import run_program  # noqa: E402
+from .lm_gate import LmGate, parse_limited_lms  # noqa: E402
 from .jsonlog import LOG_CONTEXT, JsonFormatter, request_context  # noqa: E402
 from .state_io import import_state  # noqa: E402
 from .mcp_tool import list_tools as list_mcp_tools  # noqa: E402
@@ -107,6 +108,9 @@ class Worker:
         # Cancel flags of the evaluate/compile requests queued or running, by request id (set by the
         # I/O thread on `cancel`, read by the run thread; dict operations are atomic under the GIL).
         self._cancels: dict[str, threading.Event] = {}
+        # The LM-call gates of the requests that named `limited_lms`, by request id: the I/O thread
+        # hands each `grant` to its request's gate, which wakes the run thread waiting for it.
+        self._gates: dict[str, LmGate] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -163,6 +167,7 @@ class Worker:
         self._socket = sock
         self._poller.register(sock, zmq.POLLIN)
         self._reconnect_at = None
+        self._interrupt_gates()  # grants asked for while there was no connection never come
         now = time.monotonic()
         self._last_heard = now
         self._next_heartbeat = now + self.heartbeat_s
@@ -172,6 +177,7 @@ class Worker:
 
     def _disconnect(self) -> None:
         self._outbox.clear()  # a new connection starts with `ready`; replies to the old one are moot
+        self._interrupt_gates()  # nor will the old connection's grants come
         if self._socket is not None:
             self._poller.unregister(self._socket)
             self._socket.close(linger=0)
@@ -323,8 +329,11 @@ class Worker:
             kind = message.get("type")
             if kind == "heartbeat":
                 return
+            if kind == "grant":
+                self._grant(req_id, message.get("payload"))
+                return
             if kind != "request":
-                raise BridgeError("BAD_MESSAGE", "protocol", f"unexpected message type {str(kind)[:40]!r} (a worker takes request and heartbeat)")
+                raise BridgeError("BAD_MESSAGE", "protocol", f"unexpected message type {str(kind)[:40]!r} (a worker takes request, heartbeat and grant)")
             if req_id is None:
                 raise BridgeError("BAD_MESSAGE", "protocol", "a request needs a string 'id'")
             request = protocol.parse_request(message, req_id)
@@ -348,6 +357,9 @@ class Worker:
             event = self._cancels.get(target) if isinstance(target, str) else None
             if event is not None:
                 event.set()
+                gate = self._gates.get(target)  # type: ignore[arg-type]
+                if gate is not None:
+                    gate.interrupt()  # a call waiting for its grant stops now
             self._send(protocol.reply_ok(request.id, {"id": target, "cancelled": event is not None}, _ms_since(received)))
         elif request.command == "shutdown":
             self._send(protocol.reply_ok(request.id, {"draining": self._inflight}, _ms_since(received)))
@@ -372,6 +384,7 @@ class Worker:
         LOG_CONTEXT.set(request_context(request.id, request.command, getattr(request, "traceparent", None)))
         try:
             try:
+                self._open_gate(request, received)
                 result = self._dispatch(request)
                 frame = protocol.reply_ok(request.id, result, _ms_since(received))
             except BridgeError as error:
@@ -384,6 +397,7 @@ class Worker:
         except BaseException as exc:  # even encoding failed: still answer, minimally
             frame = protocol.reply_error(request.id, internal(exc), _ms_since(received))
         self._cancels.pop(request.id, None)
+        self._gates.pop(request.id, None)
         LOG_CONTEXT.set(None)
         self._results.put(frame)
         self._wake()
@@ -414,7 +428,10 @@ class Worker:
                 raise bad_message("payload.stream must be a boolean", path="payload.stream")
             attributes = {"dspy.worker.id": self.worker_id, "dspy.program.version_id": version_id, "gen_ai.request.model": lm.model}
             send = self._stream_sender(request.id) if stream else None
-            return run_program(entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p), _corpora(p), request.traceparent, attributes, send)
+            return run_program(
+                entry, lm, p.get("inputs"), request.deadline_ms, self._cancels.get(request.id), programs, max_lm_calls, _secrets(p), _corpora(p), request.traceparent, attributes, send,
+                gate=self._gates.get(request.id),
+            )
         if request.command == "dump_state":
             version_id, hash_ = protocol.require_str(p, "version_id"), protocol.require_str(p, "hash")
             return {"state": self.registry.dump_state(version_id, hash_)}
@@ -450,6 +467,41 @@ class Worker:
             return corpus_commands.handle(request.command, p)
         raise BridgeError("UNKNOWN_COMMAND", "protocol", f"unknown command '{request.command}'")
 
+    # --- per-LM limits (PROTOCOL.md "Per-LM limits") ------------------------------------------------------
+
+    def _open_gate(self, request: protocol.Request, received: float) -> None:
+        """A gate for a run / evaluate / compile whose payload names `limited_lms` (none otherwise: such a
+        request takes exactly the path it took before). Its waits end at the request's deadline."""
+        if request.command not in CANCELLABLE:
+            return
+        limited = parse_limited_lms(request.payload)
+        if not limited:
+            return
+        deadline_at = None
+        if request.deadline_ms is not None:
+            deadline_at = time.monotonic() + request.deadline_ms / 1000 - _ms_since(received) / 1000
+        req_id = request.id
+
+        def send(kind: str, payload: dict[str, Any]) -> None:
+            # The results queue: in order with the request's progress / stream messages, before its reply.
+            self._results.put(_Progress(protocol.lm_gate_message(kind, req_id, payload)))
+            self._wake()
+
+        self._gates[req_id] = LmGate(limited, send, self._cancels.get(req_id), deadline_at)
+
+    def _grant(self, req_id: str | None, payload: Any) -> None:
+        """The pool's answer to an `acquire`. One for a request or seq nobody waits for (it ended, was
+        cancelled, timed out) is ignored, and so is a malformed one: a grant is never answered (an error
+        reply with its id would read as the request's own reply)."""
+        gate = self._gates.get(req_id) if req_id is not None else None
+        if gate is None or not isinstance(payload, dict) or not gate.grant(payload):
+            log.debug("ignored a grant for %s", req_id)
+
+    def _interrupt_gates(self) -> None:
+        lost = BridgeError("LM_UNAVAILABLE", "lm", "the connection to the pool was lost while an LM call waited for its grant", True)
+        for gate in list(self._gates.values()):
+            gate.interrupt(lost)
+
     def _stream_sender(self, req_id: str) -> Callable[[dict[str, Any]], None]:
         """A streaming run's `send`: each message goes out as soon as the I/O thread wakes, in order and
         before the reply (it is queued before the reply is)."""
@@ -478,7 +530,7 @@ class Worker:
         job = evaluate_program if request.command == "evaluate" else compile_program
         token = RUN_CONTEXT.set(RunContext(programs=self.registry.dependencies(p.get("dependencies")), secrets=_secrets(p), corpora=_corpora(p)))
         try:
-            return job(entry, lm, p, self.registry.lm, send_progress, cancel)
+            return job(entry, lm, p, self.registry.lm, send_progress, cancel, self._gates.get(request.id))
         finally:
             RUN_CONTEXT.reset(token)
 

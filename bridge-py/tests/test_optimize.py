@@ -29,6 +29,8 @@ QA = {
 PAIRS = [("What is 1+1?", "2"), ("What is 2+2?", "4"), ("What is 3+3?", "6"), ("What is 4+4?", "8")]
 EXAMPLES = [{"inputs": {"question": q}, "labels": {"answer": a}} for q, a in PAIRS]
 EXACT = {"kind": "exact_match", "output": "answer", "label": "answer"}
+# The `usage` of a job before its first LM call (progress messages carry it, PROTOCOL.md).
+NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "lm_calls": 0, "by_lm": {}}
 # DummyLM answers by prompt substring: the question (the last message holds only the current one),
 # and the instruction-proposal signatures COPRO / MIPROv2 / GEPA ask their prompt model.
 ANSWERS = {
@@ -67,9 +69,18 @@ def test_evaluate_score_equals_the_hand_computed_one(reg):
     assert result["results"][2] == {"inputs": {"question": "What is 3+3?"}, "labels": {"answer": "6"}, "prediction": {"answer": "6 apples"}, "score": pytest.approx(2 / 3), "error": None}
     json.dumps(result)
     # progress: the phase starts at 0 of 4, counts go up, the last event is "done" with all 4
-    assert events[0] == {"phase": "evaluate", "done": 0, "total": 4, "trials": 0, "best_score": None, "metric_calls": 0}
+    assert events[0] == {"phase": "evaluate", "done": 0, "total": 4, "trials": 0, "best_score": None, "metric_calls": 0, "usage": NO_USAGE}
     assert [e["done"] for e in events] == sorted(e["done"] for e in events)
     assert events[-1]["phase"] == "done" and events[-1]["done"] == 4
+    # DummyLM reports no tokens; its calls are counted, under the LM's key, and the last progress has them all.
+    assert result["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "lm_calls": 4, "by_lm": {"mixed": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "lm_calls": 4}}}
+    assert events[-1]["usage"] == result["usage"]
+
+
+def test_each_evaluated_example_has_its_own_step_budget(reg):
+    # A run may take 1,000 steps; an evaluation of more examples than that is as many runs, not one.
+    result = evaluate_program(reg.program("v1", "h1"), reg.lm("lm"), {"examples": EXAMPLES * 251, "metric": EXACT}, reg.lm)
+    assert result["score"] == 100.0 and len(result["results"]) == 1004 and result["usage"]["lm_calls"] == 1004
 
 
 def test_evaluate_captures_each_examples_failure(reg):

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import wire
 
-from test_optimize import ANSWERS, EXACT, EXAMPLES, QA
+from test_optimize import ANSWERS, EXACT, EXAMPLES, NO_USAGE, QA
 from test_worker import Pool
 
 
@@ -63,7 +63,7 @@ def test_evaluate_streams_progress_in_order_then_replies(pool):
     progress, reply = job(pool, "evaluate", payload)
     assert reply["ok"], reply
     assert reply["result"]["score"] == 100.0 and len(reply["result"]["results"]) == 12
-    assert progress[0] == {"phase": "evaluate", "done": 0, "total": 12, "trials": 0, "best_score": None, "metric_calls": 0}
+    assert progress[0] == {"phase": "evaluate", "done": 0, "total": 12, "trials": 0, "best_score": None, "metric_calls": 0, "usage": NO_USAGE}
     assert progress[-1]["phase"] == "done" and progress[-1]["done"] == 12
     dones = [e["done"] for e in progress]
     assert dones == sorted(dones)
