@@ -1,8 +1,7 @@
 import { Budget, BudgetPeriod, Evaluation, Execution, LanguageModel, Optimization } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
-import { isUniqueViolation } from "../db/dialect.js";
-import { insertRow, updateAtVersion } from "../db/rows.js";
+import { insertRow, updateAtVersion, upsertOnce } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { Scope } from "../scope.js";
@@ -59,27 +58,23 @@ export class BudgetService {
       throw new AppError("NOT_FOUND", `input.languageModelId: language model '${lmId}' not found`, { path: "input.languageModelId" });
     }
     const scopeKey = lmId ?? TENANT;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const budget = await this.database.transaction(async (manager) => {
-          const existing = await manager.findOneBy(Budget, { tenantId: scope.tenantId, scopeKey, period: input.period });
-          if (existing) {
-            if (!(await updateAtVersion(manager, Budget, existing.id, existing.version, { limitUsd: input.limitUsd }))) throw AppError.conflict("this budget was changed concurrently; retry", "input.limitUsd");
-          } else {
-            await insertRow(manager, Budget, { id: newId(), tenantId: scope.tenantId, languageModelId: lmId, scopeKey, period: input.period, limitUsd: input.limitUsd, version: 1 });
-          }
-          const stored = await manager.findOneByOrFail(Budget, { tenantId: scope.tenantId, scopeKey, period: input.period });
-          const fields = ["languageModelId", "period", "limitUsd"];
-          await AuditLog.record(manager, scope, { action: existing ? "budget.update" : "budget.create", entityType: "Budget", entityId: stored.id, before: existing ? AuditLog.snapshot(existing, fields) : null, after: AuditLog.snapshot(stored, fields) });
-          return stored;
-        });
-        this.cached.delete(scope.tenantId);
-        return budget;
-      } catch (error) {
-        if (attempt === 0 && isUniqueViolation(error)) continue;
-        throw error;
-      }
-    }
+    // Two first settings of one budget at once: the second is set again over the first.
+    const budget = await upsertOnce(() =>
+      this.database.transaction(async (manager) => {
+        const existing = await manager.findOneBy(Budget, { tenantId: scope.tenantId, scopeKey, period: input.period });
+        if (existing) {
+          if (!(await updateAtVersion(manager, Budget, existing.id, existing.version, { limitUsd: input.limitUsd }))) throw AppError.conflict("this budget was changed concurrently; retry", "input.limitUsd");
+        } else {
+          await insertRow(manager, Budget, { id: newId(), tenantId: scope.tenantId, languageModelId: lmId, scopeKey, period: input.period, limitUsd: input.limitUsd, version: 1 });
+        }
+        const stored = await manager.findOneByOrFail(Budget, { tenantId: scope.tenantId, scopeKey, period: input.period });
+        const fields = ["languageModelId", "period", "limitUsd"];
+        await AuditLog.record(manager, scope, { action: existing ? "budget.update" : "budget.create", entityType: "Budget", entityId: stored.id, before: existing ? AuditLog.snapshot(existing, fields) : null, after: AuditLog.snapshot(stored, fields) });
+        return stored;
+      }),
+    );
+    this.cached.delete(scope.tenantId);
+    return budget;
   }
 
   async remove(scope: Scope, id: string): Promise<boolean> {

@@ -1,10 +1,25 @@
 import type { EntityManager, EntityTarget, ObjectLiteral, QueryDeepPartialEntity } from "typeorm";
 import type { ColumnMetadata } from "typeorm/metadata/ColumnMetadata.js";
 import type { EntityMetadata } from "typeorm/metadata/EntityMetadata.js";
+import { isUniqueViolation } from "./dialect.js";
 
 /** TypeORM's insert/update typings reject `unknown` JSON columns; the values are checked before they get here. */
 export function row<T>(values: Partial<T>): QueryDeepPartialEntity<T> {
   return values as QueryDeepPartialEntity<T>;
+}
+
+/**
+ * A write that updates a row by its unique key or inserts it when there is none (an upsert read
+ * first): when another writer inserted the same key between the read and the insert, the unique
+ * index refuses ours, and the write runs once more, now finding that row and updating it.
+ */
+export async function upsertOnce<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    return write();
+  }
 }
 
 /**

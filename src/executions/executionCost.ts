@@ -2,17 +2,12 @@ import { type EntityManager, In } from "typeorm";
 import { LanguageModel } from "../../entities/index.js";
 import type { RunUsage } from "../adapters/DspyAdapter.js";
 import type { ModelPrices } from "../languageModels/ModelPrices.js";
+import { lmCallsOf, tokenCount } from "./traceLmCalls.js";
 
 interface PricedLm {
   model: string;
   inputCostPerMTokens: number | null;
   outputCostPerMTokens: number | null;
-}
-
-interface LmCallRecord {
-  model?: unknown;
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
-  cost?: number | null;
 }
 
 /**
@@ -33,7 +28,7 @@ export function priceTrace(trace: unknown, lm: PricedLm, prices: ModelPrices): n
       call.cost = null;
       continue;
     }
-    const cost = tokens(call.usage?.prompt_tokens) * price.input + tokens(call.usage?.completion_tokens) * price.output;
+    const cost = tokenCount(call.usage?.prompt_tokens) * price.input + tokenCount(call.usage?.completion_tokens) * price.output;
     call.cost = cost;
     total = (total ?? 0) + cost;
   }
@@ -43,18 +38,6 @@ export function priceTrace(trace: unknown, lm: PricedLm, prices: ModelPrices): n
 /** An execution's cost after another attempt: what the earlier ones cost plus this one's. */
 export function addCost(before: number | null, attempt: number | null): number | null {
   return before === null && attempt === null ? null : (before ?? 0) + (attempt ?? 0);
-}
-
-function lmCallsOf(trace: unknown): LmCallRecord[] {
-  if (!Array.isArray(trace)) return [];
-  return trace.flatMap((entry: unknown) => {
-    const calls = (entry as { lm_calls?: unknown } | null)?.lm_calls;
-    return Array.isArray(calls) ? calls.filter((c): c is LmCallRecord => typeof c === "object" && c !== null) : [];
-  });
-}
-
-function tokens(value: unknown): number {
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 /**

@@ -3,8 +3,7 @@ import { In } from "typeorm";
 import { Dataset, Example, ExampleSplit, Execution, ExecutionStatus, Feedback, ProgramVersion } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
-import { isUniqueViolation } from "../db/dialect.js";
-import { insertRow, updateAtVersion } from "../db/rows.js";
+import { insertRow, updateAtVersion, upsertOnce } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import { programOf } from "../programs/programOf.js";
@@ -66,17 +65,10 @@ export class FeedbackService extends EventEmitter<{ feedback: [Pick<Feedback, "p
     }
     const subject = (scope.actor ?? SYSTEM_ACTOR).subject;
     const fields = { score: input.score, comment: input.comment ?? null, correctedOutputs: input.correctedOutputs ?? null };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const stored = await this.write(scope, execution, subject, fields);
-        this.emit("feedback", stored);
-        return stored;
-      } catch (error) {
-        // The same caller twice at once: the other one's row is there now; this one replaces it.
-        if (attempt === 0 && isUniqueViolation(error)) continue;
-        throw error;
-      }
-    }
+    // The same caller twice at once: the second replaces the first.
+    const stored = await upsertOnce(() => this.write(scope, execution, subject, fields));
+    this.emit("feedback", stored);
+    return stored;
   }
 
   /** The feedback on one execution, oldest first. */

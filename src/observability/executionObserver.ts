@@ -1,5 +1,6 @@
 import type { Execution, ExecutionError } from "../../entities/index.js";
 import type { ExecutionStateMachine, ExecutionTransition } from "../executions/ExecutionStateMachine.js";
+import { lmCallsOf, tokenCount } from "../executions/traceLmCalls.js";
 import { BoundedLabel } from "./boundedLabel.js";
 import type { Logger } from "./logger.js";
 import type { ProductMetrics } from "./metrics.js";
@@ -21,12 +22,6 @@ export class VersionLabels {
   }
 }
 
-interface LmCall {
-  model?: unknown;
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
-  latency_ms?: unknown;
-  error?: unknown;
-}
 
 /**
  * Turns the executions' state machine's transitions into one log line each and the execution and
@@ -84,8 +79,8 @@ export function observeExecutions(stateMachine: ExecutionStateMachine, logger: L
     if (status === "CANCELLED") return;
     metrics.versionLatency.observe({ ...ids, status }, seconds(execution.queuedAt, execution.finishedAt ?? new Date()));
     const usage = execution.usage;
-    metrics.versionTokens.inc({ ...ids, kind: "prompt" }, count(usage?.prompt_tokens));
-    metrics.versionTokens.inc({ ...ids, kind: "completion" }, count(usage?.completion_tokens));
+    metrics.versionTokens.inc({ ...ids, kind: "prompt" }, tokenCount(usage?.prompt_tokens));
+    metrics.versionTokens.inc({ ...ids, kind: "completion" }, tokenCount(usage?.completion_tokens));
   }
 
   function observeLmCalls(execution: Execution, error: ExecutionError | null): void {
@@ -95,8 +90,8 @@ export function observeExecutions(stateMachine: ExecutionStateMachine, logger: L
       const model = models.value(typeof call.model === "string" ? call.model : undefined);
       metrics.lmCalls.inc({ model });
       // Incremented even by 0 (DummyLM reports no tokens), so the series exists from a model's first call.
-      metrics.lmTokens.inc({ model, kind: "prompt" }, count(call.usage?.prompt_tokens));
-      metrics.lmTokens.inc({ model, kind: "completion" }, count(call.usage?.completion_tokens));
+      metrics.lmTokens.inc({ model, kind: "prompt" }, tokenCount(call.usage?.prompt_tokens));
+      metrics.lmTokens.inc({ model, kind: "completion" }, tokenCount(call.usage?.completion_tokens));
       if (typeof call.latency_ms === "number" && call.latency_ms >= 0) metrics.lmLatency.observe({ model }, call.latency_ms / 1000);
       if (call.error !== undefined && call.error !== null) {
         metrics.lmErrors.inc({ model });
@@ -105,19 +100,6 @@ export function observeExecutions(stateMachine: ExecutionStateMachine, logger: L
     }
     if (error?.layer === "lm" && erroredCalls === 0) metrics.lmErrors.inc({ model: "unknown" });
   }
-}
-
-/** Every LM call of a stored trace (module entries' `lm_calls`), whatever else is malformed in it. */
-function lmCallsOf(trace: unknown): LmCall[] {
-  if (!Array.isArray(trace)) return [];
-  return trace.flatMap((entry: unknown) => {
-    const calls = (entry as { lm_calls?: unknown } | null)?.lm_calls;
-    return Array.isArray(calls) ? calls.filter((call): call is LmCall => typeof call === "object" && call !== null) : [];
-  });
-}
-
-function count(value: unknown): number {
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 function seconds(from: Date | string, to: Date | string): number {

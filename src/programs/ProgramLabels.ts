@@ -2,8 +2,7 @@ import { createHash } from "node:crypto";
 import { type Program, ProgramLabel, ProgramVersion } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
-import { isUniqueViolation } from "../db/dialect.js";
-import { insertRow, updateAtVersion } from "../db/rows.js";
+import { insertRow, updateAtVersion, upsertOnce } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { EventBus } from "../pubsub.js";
@@ -70,15 +69,8 @@ export class ProgramLabelService {
       const program = await this.programs.promoteVersion(scope, routes[0]!.versionId, "input.versionId");
       return (await this.get(scope, program, CURRENT_LABEL))!;
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.write(scope, input.programId, input.name, routes);
-      } catch (error) {
-        // Two first settings of one name at once: the other one's row is there now; set it again over it.
-        if (attempt === 0 && isUniqueViolation(error)) continue;
-        throw error;
-      }
-    }
+    // Two first settings of one name at once: the second is set again over the first.
+    return upsertOnce(() => this.write(scope, input.programId, input.name, routes));
   }
 
   async remove(scope: Scope, programId: string, name: string): Promise<boolean> {
