@@ -2,6 +2,7 @@ import type { EntityManager, EntityTarget, ObjectLiteral, QueryDeepPartialEntity
 import type { ColumnMetadata } from "typeorm/metadata/ColumnMetadata.js";
 import type { EntityMetadata } from "typeorm/metadata/EntityMetadata.js";
 import { isUniqueViolation } from "./dialect.js";
+import { StatementBatch } from "./StatementBatch.js";
 
 /** TypeORM's insert/update typings reject `unknown` JSON columns; the values are checked before they get here. */
 export function row<T>(values: Partial<T>): QueryDeepPartialEntity<T> {
@@ -52,7 +53,7 @@ export async function insertRows<T extends ObjectLiteral>(manager: EntityManager
     return `INSERT INTO ${driver.escape(metadata.tableName)} (${names}) VALUES ${Array(rows.length).fill(placeholders).join(", ")}`;
   });
   const parameters = filled.flatMap((values) => columns.map((column, i) => driver.preparePersistentValue(values[keys[i]], column)));
-  await manager.query(sql, parameters);
+  await writeUnread(manager, sql, parameters);
 }
 
 /**
@@ -93,14 +94,23 @@ export async function updateAtVersion<T extends ObjectLiteral>(manager: EntityMa
   return (await updateRows(manager, entity, changes, { id, version })) === 1;
 }
 
-/** DELETE of the rows where each `where` column equals its value; resolves with how many went. */
-export async function deleteRows<T extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<T>, where: Record<string, string | number>): Promise<number> {
+/**
+ * DELETE of the rows where each `where` column equals its value (how many went is not read).
+ */
+export async function removeRows<T extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<T>, where: Record<string, string | number>): Promise<void> {
   const metadata = manager.connection.getMetadata(entity);
   const driver = manager.connection.driver;
   const keys = Object.keys(where);
   const conditions = columnsOf(metadata, keys);
   const sql = cached(deletes, metadata, keys.join(), () => `DELETE FROM ${driver.escape(metadata.tableName)} WHERE ${conditions.map((column) => `${driver.escape(column.databaseName)} = ?`).join(" AND ")}`);
-  return affected(manager, sql, conditions.map((column, i) => driver.preparePersistentValue(where[keys[i]], column)));
+  await writeUnread(manager, sql, conditions.map((column, i) => driver.preparePersistentValue(where[keys[i]], column)));
+}
+
+/** A write whose result nobody reads: in a MySQL transaction it goes with the next statement that is read (StatementBatch). */
+async function writeUnread(manager: EntityManager, sql: string, parameters: unknown[]): Promise<void> {
+  const batch = StatementBatch.of(manager.queryRunner);
+  if (batch) await batch.defer(sql, parameters);
+  else await manager.query(sql, parameters);
 }
 
 const inserts = new WeakMap<EntityMetadata, Map<string, string>>();

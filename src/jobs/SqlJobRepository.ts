@@ -19,7 +19,7 @@ import { canonicalJson } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { findRow } from "../db/findRow.js";
-import { deleteRows, insertRow, row, updateRows } from "../db/rows.js";
+import { insertRow, removeRows, row, updateRows } from "../db/rows.js";
 import { lostJob } from "./holder.js";
 import { newId } from "../ids.js";
 
@@ -274,7 +274,7 @@ export class SqlJobRepository implements JobRepository {
    */
   async finishIn(m: EntityManager, id: string, holder: string, keepHistory: boolean): Promise<void> {
     if (keepHistory) await updateRows(m, AgendaJob, { lockedAt: null, nextRunAt: null, lastFinishedAt: new Date() }, { id, lastModifiedBy: holder });
-    else await deleteRows(m, AgendaJob, { id, lastModifiedBy: holder });
+    else await removeRows(m, AgendaJob, { id, lastModifiedBy: holder });
   }
 
   private select(m: EntityManager): SelectQueryBuilder<AgendaJob> {

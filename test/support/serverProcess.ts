@@ -15,9 +15,14 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-/** `node dist/src/main.js` with `env`, in a process group of its own; resolves once it listens. */
+/**
+ * `node dist/src/main.js` with `env`, in a process group of its own; resolves once it listens.
+ * SERVER_NODE_ARGS (space-separated) go to that node, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to
+ * profile the server of a bench (NODE_OPTIONS does not take --cpu-prof).
+ */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN], {
+  const nodeArgs = process.env.SERVER_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, MAIN], {
     // Development mode unless the caller configures authentication: these callers (executionRecovery,
     // bench/*) drive the API without credentials.
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...LOOPBACK_EGRESS, ...(Object.keys(env).some((name) => name.startsWith("AUTH_")) ? {} : { AUTH_DEV_MODE: "1" }), ...env },
