@@ -15,10 +15,12 @@ from test_worker import Pool
 
 
 # Two workers, started together: the test pool heartbeats a worker only while it waits on that one,
-# so each gets a 3 s silence allowance (1000 ms x 3) instead of test_worker's 0.6 s.
+# so each gets a 10 s silence allowance (1000 ms x 10) instead of test_worker's 0.6 s: a test that
+# works with one for a few seconds on a busy machine must not make the other reconnect (it drops
+# what it was sending when it does).
 @pytest.fixture(scope="module")
 def pools():
-    p, fresh = Pool(heartbeat_ms=1000, concurrency=2), Pool(heartbeat_ms=1000)
+    p, fresh = Pool(heartbeat_ms=1000, concurrency=2, liveness=10), Pool(heartbeat_ms=1000, liveness=10)
     try:
         p.wait_ready()
         fresh.wait_ready()
@@ -44,10 +46,14 @@ def job(p: Pool, command: str, payload: dict, req_id: str | None = None, timeout
 
 
 def collect(p: Pool, req_id: str, timeout: float = 30) -> tuple[list[dict], dict]:
+    """Progress and reply of `req_id`, those already in the inbox first; others' messages stay there."""
+    mine = [m for m in p.inbox if m.get("id") == req_id]
+    p.inbox[:] = [m for m in p.inbox if m.get("id") != req_id]
     progress = []
     deadline = time.monotonic() + timeout
     while True:
-        message = p.next_message(max(0.1, deadline - time.monotonic()))
+        message = mine.pop(0) if mine else p.pump(max(0.0, deadline - time.monotonic()))
+        assert message is not None, f"no reply to {req_id} within {timeout} s; worker stderr:\n{p.log()}"
         if message.get("id") != req_id:
             p.inbox.append(message)
             continue
