@@ -1,5 +1,4 @@
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
-import { createPubSub } from "@graphql-yoga/subscription";
 import type { PubSub } from "type-graphql";
 import { jsonWithDates, type RedisConnections } from "./redis.js";
 
@@ -10,13 +9,132 @@ import { jsonWithDates, type RedisConnections } from "./redis.js";
  */
 export type EventBus = PubSub;
 
-export function createInProcessEventBus(): EventBus {
-  return createPubSub();
+/** `target`: where events go between publishers and topics (tests pass one that counts listeners). */
+export function createInProcessEventBus(target: EventTarget = new EventTarget()): EventBus {
+  return fanOutBus(target);
 }
 
 /** The bus on Redis pub/sub: one channel per topic (and per id for `publish(topic, id, …)`). */
 export function createRedisEventBus(redis: RedisConnections): EventBus {
-  return createPubSub({ eventTarget: createRedisEventTarget({ publishClient: redis.commands, subscribeClient: redis.subscriber, serializer: jsonWithDates }) });
+  return fanOutBus(createRedisEventTarget({ publishClient: redis.commands, subscribeClient: redis.subscriber, serializer: jsonWithDates }));
+}
+
+/** Events a subscriber may fall behind by before its subscription fails (as a Repeater's push queue). */
+export const MAX_BEHIND = 1024;
+
+/**
+ * A bus on an event target (in memory, or Redis) with one listener on the target per topic, however
+ * many subscribe to it: an event is handed to each subscriber's queue by one loop, with the same
+ * payload object for all (sharedSubscribe relies on it). graphql-yoga's createPubSub, with the same
+ * topic names, gave each subscriber a listener of its own and a Repeater: with 10,000 subscribers to
+ * one program, Node's EventTarget then walked 10,000 listeners to add one, and a delivery cost a
+ * Repeater's promises. As there, a subscription starts listening on its first `next()`.
+ */
+function fanOutBus(target: EventTarget): EventBus {
+  const topics = new Map<string, Topic>();
+  return {
+    publish(routingKey: string, ...args: unknown[]) {
+      const payload = args[1] ?? args[0] ?? null;
+      const topic = args[1] === undefined ? routingKey : `${routingKey}:${String(args[0])}`;
+      target.dispatchEvent(new CustomEvent(topic, { detail: payload }));
+    },
+    subscribe(routingKey: string, id?: unknown) {
+      const name = id === undefined ? routingKey : `${routingKey}:${String(id)}`;
+      return new Subscription(() => {
+        let topic = topics.get(name);
+        if (!topic) topics.set(name, (topic = new Topic(target, name, () => topics.delete(name))));
+        return topic;
+      });
+    },
+  } as EventBus;
+}
+
+/** The subscribers of one topic, and the one listener on the target that feeds them. */
+class Topic {
+  private readonly subscribers = new Set<Subscription<unknown>>();
+  private readonly listener = (event: Event) => {
+    const payload = (event as CustomEvent).detail;
+    for (const subscriber of this.subscribers) subscriber.push(payload);
+  };
+
+  constructor(
+    private readonly target: EventTarget,
+    private readonly name: string,
+    private readonly onEmpty: () => void,
+  ) {}
+
+  add(subscriber: Subscription<unknown>): void {
+    if (this.subscribers.size === 0) this.target.addEventListener(this.name, this.listener);
+    this.subscribers.add(subscriber);
+  }
+
+  delete(subscriber: Subscription<unknown>): void {
+    if (!this.subscribers.delete(subscriber) || this.subscribers.size > 0) return;
+    this.target.removeEventListener(this.name, this.listener);
+    this.onEmpty();
+  }
+}
+
+/** One subscriber's events, queued until read. */
+class Subscription<T> implements AsyncIterableIterator<T> {
+  private queue: T[] = [];
+  private waiting?: { resolve(result: IteratorResult<T>): void; reject(error: Error): void };
+  private topic?: Topic;
+  private state: "new" | "open" | "failed" | "done" = "new";
+
+  constructor(private readonly join: () => Topic) {}
+
+  push(value: T): void {
+    if (this.state !== "open") return;
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = undefined;
+      waiting.resolve({ done: false, value });
+    } else if (this.queue.length >= MAX_BEHIND) {
+      this.leave("failed");
+    } else this.queue.push(value);
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.state === "new") {
+      this.state = "open";
+      this.topic = this.join();
+      this.topic.add(this as Subscription<unknown>);
+    }
+    if (this.queue.length > 0) return Promise.resolve({ done: false, value: this.queue.shift() as T });
+    if (this.state === "failed") {
+      this.state = "done";
+      return Promise.reject(new Error(`the subscriber fell more than ${MAX_BEHIND} events behind`));
+    }
+    if (this.state === "done") return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.queue = [];
+    this.leave("done");
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.return();
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private leave(state: "failed" | "done"): void {
+    if (this.state === "done" || this.state === "failed") return;
+    const joined = this.state === "open";
+    this.state = state;
+    if (joined) this.topic?.delete(this as Subscription<unknown>);
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    // A failed subscriber is behind by definition, so nobody waits; a returned one's pending next ends.
+    waiting?.resolve({ done: true, value: undefined });
+  }
 }
 
 /**
