@@ -18,6 +18,7 @@ import { MemoryOutputReplay, OutputPublisher, type OutputReplay } from "./Execut
 import { addCost, priceTrace } from "./executionCost.js";
 import { ModelPrices } from "../languageModels/ModelPrices.js";
 import type { BudgetService } from "../budgets/BudgetService.js";
+import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import { type ExecutionStateMachine, TERMINAL } from "./ExecutionStateMachine.js";
 
 export interface RunnerSettings {
@@ -68,7 +69,9 @@ export class ExecutionRunner {
     private readonly output: OutputReplay = new MemoryOutputReplay(),
     private readonly prices: ModelPrices = new ModelPrices(),
     /** Checked as each attempt starts: a run queued while under budget may find it spent. */
-    private readonly budgets?: Pick<BudgetService, "check">,
+    private readonly budgets: Pick<BudgetService, "check"> | undefined,
+    /** The run's language model, read at most every LM_FRESH_MS. */
+    private readonly languageModels: Pick<LanguageModelService, "forRun">,
   ) {
     this.cancels = new CancelWatch(events, EXECUTION_UPDATED, (u) => (u.event.to === CANCELLED ? u.execution.id : null));
   }
@@ -202,7 +205,7 @@ export class ExecutionRunner {
     try {
       const [version, lm] = await Promise.all([
         this.version(running),
-        findRow(this.database.manager, LanguageModel, { id: running.languageModelId, tenantId: running.tenantId }),
+        this.languageModels.forRun(running.tenantId, running.languageModelId),
       ]);
       if (!version) throw new AppError("NOT_FOUND", `program version '${running.programVersionId}' no longer exists`, { layer: "storage" });
       if (!lm) throw new AppError("NOT_FOUND", `language model '${running.languageModelId}' no longer exists`, { layer: "storage" });
