@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { collect, expectData, graphql, wsClient } from "./support/graphql.js";
 import { ChaosCluster, chaosStacks } from "./support/chaos.js";
 import { startRedis } from "./support/redis.js";
+import { predictDefinition } from "./support/stacks.js";
 import { ExecuteRateLimit } from "../src/limits/RateLimiter.js";
 import { connectRedis } from "../src/redis.js";
 
@@ -114,6 +115,23 @@ describe(`several instances on Redis [${stack.name}]`, function () {
     lags.sort((x, y) => x - y);
     console.log(`      cancel on one instance → CANCELLED seen on the running instance: ${lags.map((ms) => ms.toFixed(1)).join(", ")} ms (cancel mutation included)`);
     assert.ok(lags[0]! < 50, `the fastest cancel took ${lags[0]!.toFixed(1)} ms`);
+  });
+
+  it("a program changed on A runs its new version on B at once (B forgets its read of the program on the event)", async () => {
+    const [a, b] = cluster.instances;
+    const execute = async () =>
+      expectData(await graphql(b!.url, `mutation($p: ID!) { executeProgram(input: { programId: $p, inputs: { question: "which version?", n: 1 }, wait: true }) { status programVersion { id } } }`, { p: cluster.programId })).executeProgram;
+    const before = await execute();
+    assert.equal(before.status, "COMPLETED");
+    const definition = { ...predictDefinition(), modules: { answerer: { type: "Predict", signature: { instructions: "Answer in one word.", inputs: { question: { type: "str" } }, outputs: { answer: { type: "str" } } } } } };
+    const updated = expectData(await graphql(a!.url, `mutation($input: UpdateProgramInput!) { updateProgram(input: $input) { currentVersion { id } } }`, { input: { id: cluster.programId, definition } })).updateProgram;
+    const changedAt = Date.now();
+    let ran = (await execute()).programVersion.id;
+    while (ran !== updated.currentVersion.id && Date.now() - changedAt < 1_000) ran = (await execute()).programVersion.id;
+    const lag = Date.now() - changedAt;
+    assert.equal(ran, updated.currentVersion.id, "B still ran the old version 1 s after the change (its read is kept for 2 s without the event)");
+    assert.notEqual(before.programVersion.id, ran);
+    console.log(`      B ran the new version ${lag} ms after A's updateProgram returned`);
   });
 
   it("a subscriber on B follows the output of an execution running on A from mid-run: what was written (kept in Redis), then the rest", async () => {

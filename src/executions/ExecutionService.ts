@@ -242,7 +242,7 @@ export class ExecutionService {
     versionId: string | null | undefined,
     routing: { label: string | null; routingKey: string | null } = { label: null, routingKey: null },
   ): Promise<{ program: { id: string; languageModelId: string }; version: ProgramVersion }> {
-    const program = await this.programs.require(scope, programId, "input.programId");
+    const program = await this.programs.forExecution(scope, programId, "input.programId");
     if (program.languageModelId) await this.budgets?.check(scope.tenantId, program.languageModelId, "input.programId");
     const chosen = routing.label !== null ? await this.programs.labels.route(scope, program, routing.label, routing.routingKey) : null;
     const version = await this.versionToRun(scope, program.id, chosen ?? versionId ?? program.currentVersionId);

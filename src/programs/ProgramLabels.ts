@@ -5,10 +5,8 @@ import type { Database } from "../db/Database.js";
 import { insertRow, updateAtVersion, upsertOnce } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
-import type { EventBus } from "../pubsub.js";
 import type { Scope } from "../scope.js";
 import { IssueList } from "../validation.js";
-import { publishProgramChanged } from "./ProgramEvents.js";
 import type { ProgramService } from "./ProgramService.js";
 
 /** The label every program has: its current version (promoteProgramVersion moves it). */
@@ -49,7 +47,6 @@ export class ProgramLabelService {
   constructor(
     private readonly database: Database,
     private readonly programs: ProgramService,
-    private readonly events: EventBus,
   ) {}
 
   async list(scope: Scope, program: Program): Promise<LabelView[]> {
@@ -84,7 +81,7 @@ export class ProgramLabelService {
       return true;
     });
     if (!removed) throw AppError.badInput("name", `program '${program.id}' has no label '${name}'`);
-    publishProgramChanged(this.events, { kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
+    this.programs.changed({ kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
     return true;
   }
 
@@ -128,7 +125,7 @@ export class ProgramLabelService {
       const label = await manager.findOneByOrFail(ProgramLabel, { tenantId: scope.tenantId, programId: program.id, name });
       return { program, label };
     });
-    publishProgramChanged(this.events, { kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
+    this.programs.changed({ kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
     return view(label);
   }
 

@@ -12,14 +12,14 @@ import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";
 import type { LanguageModelService } from "../languageModels/LanguageModelService.js";
 import { type Page, type PageArgs, paginate } from "../pagination.js";
-import type { EventBus } from "../pubsub.js";
+import { type EventBus, listen } from "../pubsub.js";
 import type { Scope } from "../scope.js";
 import { IssueList } from "../validation.js";
 import { validateProgramDefinition, type NormalizedProgram } from "./definition/index.js";
 import { programOf } from "./programOf.js";
 import { pinProgramRefs, type VersionLookup } from "./programRefs.js";
 import { httpToolIssues } from "./httpToolPolicy.js";
-import { publishProgramChanged } from "./ProgramEvents.js";
+import { PROGRAM_CHANGED, type ProgramChangedEvent, publishProgramChanged } from "./ProgramEvents.js";
 import { ProgramLabelService } from "./ProgramLabels.js";
 
 export interface CreateProgram {
@@ -46,7 +46,17 @@ export interface ProgramFilter {
 
 const MAX_DESCRIPTION = 10_000;
 
+/**
+ * How long executeProgram may use a program read before (its current version and language model):
+ * reading it for every execution was a round trip each. A change is seen at once on the instance that
+ * made it, on the others at its programChanged event (at once with Redis), and within this time at
+ * the latest.
+ */
+export const PROGRAM_FRESH_MS = 2_000;
+
 export class ProgramService {
+  private readonly forExecutions = new Map<string, { at: number; program: Promise<Program> }>();
+
   constructor(
     private readonly database: Database,
     private readonly languageModels: LanguageModelService,
@@ -54,7 +64,30 @@ export class ProgramService {
     /** Checks imported DSPy state files (the worker's import_state, or its in-process mirror). */
     private readonly adapter?: DspyAdapter,
   ) {
-    this.labels = new ProgramLabelService(database, this, events);
+    this.labels = new ProgramLabelService(database, this);
+    void this.forgetChanged(events);
+  }
+
+  private async forgetChanged(events: EventBus): Promise<void> {
+    for await (const change of listen<ProgramChangedEvent>(events, PROGRAM_CHANGED)) this.forExecutions.delete(`${change.tenantId}/${change.programId}`);
+  }
+
+  /** Announces a committed change of a program: forgotten here at once, then published (the other instances forget it on the event). */
+  changed(event: Omit<ProgramChangedEvent, "at">): void {
+    this.forExecutions.delete(`${event.tenantId}/${event.programId}`);
+    publishProgramChanged(this.events, event);
+  }
+
+  /** The program as an execution starts from: `require`, read at most once per PROGRAM_FRESH_MS. Not to be changed by the caller. */
+  forExecution(scope: Scope, id: string, path: string): Promise<Program> {
+    const key = `${scope.tenantId}/${id}`;
+    const hit = this.forExecutions.get(key);
+    if (hit && Date.now() - hit.at < PROGRAM_FRESH_MS) return hit.program;
+    const program = this.require(scope, id, path);
+    this.forExecutions.set(key, { at: Date.now(), program });
+    // Not found (or a failed read) is not kept: the next execution reads again.
+    program.catch(() => this.forExecutions.delete(key));
+    return program;
   }
 
   /** The programs' labels (production, staging…), and the version a labelled execution runs. */
@@ -116,7 +149,7 @@ export class ProgramService {
       await AuditLog.record(manager, scope, { action: "program.create", entityType: "Program", entityId: stored.id, after: AuditLog.snapshot(stored) });
       return stored;
     });
-    publishProgramChanged(this.events, { kind: "CREATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: program.currentVersionId });
+    this.changed({ kind: "CREATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: program.currentVersionId });
     return program;
   }
 
@@ -149,7 +182,7 @@ export class ProgramService {
       await AuditLog.record(manager, scope, { action: "program.update", entityType: "Program", entityId: stored.id, before: AuditLog.snapshot(current), after: AuditLog.snapshot(stored) });
       return { program: stored, newVersionId };
     });
-    publishProgramChanged(this.events, { kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId });
+    this.changed({ kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId });
     return program;
   }
 
@@ -170,7 +203,7 @@ export class ProgramService {
       await AuditLog.record(manager, scope, { action: "program.promote_version", entityType: "Program", entityId: stored.id, before: AuditLog.snapshot(current, fields), after: AuditLog.snapshot(stored, fields) });
       return { program: stored, changed: true };
     });
-    if (changed) publishProgramChanged(this.events, { kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
+    if (changed) this.changed({ kind: "UPDATED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
     return program;
   }
 
@@ -299,7 +332,7 @@ export class ProgramService {
       await AuditLog.record(manager, scope, { action: "program.delete", entityType: "Program", entityId: current.id, before: AuditLog.snapshot(current) });
       return current;
     });
-    publishProgramChanged(this.events, { kind: "DELETED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
+    this.changed({ kind: "DELETED", tenantId: scope.tenantId, programId: program.id, version: program.version, newVersionId: null });
     return program;
   }
 }
