@@ -10,8 +10,8 @@ const batches = new WeakMap<QueryRunner, StatementBatch>();
 
 /**
  * The statements of one MySQL transaction whose results nobody reads (its START TRANSACTION, the
- * INSERTs and DELETEs of rows.ts), held back and sent with the next statement whose result is read, or with the
- * COMMIT, as one multi-statement query: one round trip instead of one each. An execution's two
+ * INSERTs and DELETEs of rows.ts), held back and sent with the next statement whose result is read,
+ * or with the COMMIT, as one multi-statement query: one round trip instead of one each. An execution's two
  * transactions took 11 round trips; now 3. Every statement still runs, in order, in the transaction;
  * one that fails fails the query it went with, and so the transaction (whose caller sees the error,
  * as it would have at the COMMIT at the latest). A ROLLBACK before anything was sent sends nothing.
