@@ -1,6 +1,5 @@
 import "reflect-metadata";
 import { type ChildProcess, spawn } from "node:child_process";
-import fs from "node:fs";
 import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,7 +7,7 @@ import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
 import { createScratchDatabase } from "../test/support/harness.js";
 import { startServerProcess } from "../test/support/serverProcess.js";
 import { table } from "./stats.js";
-import { createPredictProgram, freePort, graphql, ms, PREDICT_DEFINITION, sleep, type Summary, summarize, tempDir } from "./support.js";
+import { cpuSecondsOf, createPredictProgram, freePort, graphql, ms, PREDICT_DEFINITION, sleep, type Summary, summarize, tempDir } from "./support.js";
 
 /**
  * bench:executions — `executeProgram(wait: true)` over HTTP, Predict with DummyLM, real Python workers
@@ -221,13 +220,6 @@ async function startFakeOpenAI(): Promise<{ apiBase: string; stop(): Promise<voi
   }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSecondsOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  // utime and stime: fields 14 and 15 of stat, 12 and 13 after "pid (comm) ".
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = 100;
 
 /**
  * Node's CPU per execution: the server process alone (its own process, DSPY_ADAPTER=in-process, so no
@@ -241,9 +233,9 @@ async function serverCpuPerExecution(): Promise<{ cpuMsPerExecution: number; exe
     const target = executeTarget("in-process", server.url, programId);
     await closedLoop(target, 8, WARMUP_SECONDS, false);
     const pid = server.child.pid!;
-    const before = cpuSecondsOf(pid);
+    const before = cpuSecondsOf(pid).total;
     const level = await closedLoop(target, 8, SECONDS, true);
-    const used = cpuSecondsOf(pid) - before;
+    const used = cpuSecondsOf(pid).total - before;
     return { cpuMsPerExecution: (used * 1000) / level.latency.n, executions: level.latency.n };
   } finally {
     await server.stop();

@@ -2,7 +2,7 @@ import "reflect-metadata";
 import type { Client } from "graphql-ws";
 import { startServerProcess } from "../test/support/serverProcess.js";
 import { table } from "./stats.js";
-import { createPredictProgram, graphql, ms, sleep, summarize, tempDir } from "./support.js";
+import { cpuSecondsOf, createPredictProgram, graphql, ms, sleep, summarize, tempDir } from "./support.js";
 import { allReceived, connect, Subscriber, TRANSITIONS } from "./wsSubscribers.js";
 
 /**
@@ -34,6 +34,8 @@ async function main(): Promise<void> {
   const measured: string[] = [];
   let connectSeconds = 0;
   let sendSeconds = 0;
+  // CPU while the measured executions are sent and delivered: which side (server, or these clients) is busy.
+  const cpu = { server: { user: 0, system: 0 }, clients: { user: 0, system: 0 }, seconds: 0 };
   let drained = false;
   try {
     const programId = await createPredictProgram(server.url, "bench-subscribers");
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
     connectSeconds = (performance.now() - connectStart) / 1000;
 
     const sendStart = performance.now();
+    const serverCpuStart = cpuSecondsOf(server.child.pid!);
+    const clientCpuStart = process.cpuUsage();
     for (let i = 0; i < EXECUTIONS; i++) {
       const { executeProgram } = await graphql<{ executeProgram: { id: string; status: string } }>(server.url, EXECUTE, { p: programId, q: `Capital of France? (${i})` });
       if (executeProgram.status !== "COMPLETED") throw new Error(`execution ${executeProgram.id} ended ${executeProgram.status}`);
@@ -60,6 +64,11 @@ async function main(): Promise<void> {
     }
     sendSeconds = (performance.now() - sendStart) / 1000;
     drained = await allReceived(subscribers, measured, 30_000);
+    const serverCpu = cpuSecondsOf(server.child.pid!);
+    const clientCpu = process.cpuUsage(clientCpuStart);
+    cpu.seconds = (performance.now() - sendStart) / 1000;
+    cpu.server = { user: serverCpu.user - serverCpuStart.user, system: serverCpu.system - serverCpuStart.system };
+    cpu.clients = { user: clientCpu.user / 1e6, system: clientCpu.system / 1e6 };
   } finally {
     await Promise.all(clients.map((client) => client.dispose()));
     await server.stop();
@@ -67,6 +76,7 @@ async function main(): Promise<void> {
   }
 
   const delays: number[] = [];
+  const byState = new Map<string, number[]>(TRANSITIONS.map((to) => [to, []]));
   let missing = 0;
   let complete = 0;
   let errors = 0;
@@ -77,7 +87,10 @@ async function main(): Promise<void> {
       const got = subscriber.count(id);
       missing += Math.max(0, TRANSITIONS.length - got);
       if (got < TRANSITIONS.length) all = false;
-      delays.push(...(subscriber.delays.get(id) ?? []));
+      for (const { to, ms: delay } of subscriber.delays.get(id) ?? []) {
+        delays.push(delay);
+        byState.get(to)?.push(delay);
+      }
     }
     if (all) complete += 1;
   }
@@ -96,9 +109,13 @@ async function main(): Promise<void> {
     delivery_p99_ms: ms(delay.p99),
     delivery_max_ms: ms(delay.max),
     delivery_mean_ms: ms(delay.mean),
+    // Which transition waits: all three of an execution come within a few ms, so they queue behind each other.
+    delivery_p99_ms_by_state: Object.fromEntries([...byState].map(([to, samples]) => [to, ms(summarize(samples).p99)])),
     transitions_per_s: ms((measured.length * TRANSITIONS.length) / sendSeconds),
     deliveries_per_s: ms(delays.length / sendSeconds, 0),
     connect_and_warm_up_s: ms(connectSeconds),
+    // Percent of one core, user + system, from the first measured execution until every delivery arrived.
+    cpu_pct: Object.fromEntries(Object.entries({ server: cpu.server, clients: cpu.clients }).map(([side, { user, system }]) => [side, { user: ms((100 * user) / cpu.seconds, 0), system: ms((100 * system) / cpu.seconds, 0) }])),
     drained_in_30s: drained,
     seconds: ms((Date.now() - startedAt) / 1000, 0),
   };

@@ -114,3 +114,13 @@ export async function startBenchServer(env: Record<string, string>, mongoServerU
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export const ms = (value: number, digits = 1) => Number(value.toFixed(digits));
+
+/** CPU seconds a process has used so far (user, system and both), from /proc (Linux). */
+export function cpuSecondsOf(pid: number): { user: number; system: number; total: number } {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  // utime and stime: fields 14 and 15 of stat, 12 and 13 after "pid (comm) ".
+  const user = Number(fields[11]) / CLOCK_TICKS;
+  const system = Number(fields[12]) / CLOCK_TICKS;
+  return { user, system, total: user + system };
+}
+const CLOCK_TICKS = 100;

@@ -10,10 +10,10 @@ interface Update {
   executionEvents: { id: string; status: string; lastEvent: { seq: number; to: string; at: string } };
 }
 
-/** What one subscriber received: per execution id, the set of transitions ("seq:to"), and delays. */
+/** What one subscriber received: per execution id, the set of transitions ("seq:to"), and each one's delay. */
 export class Subscriber {
   readonly seen = new Map<string, Set<string>>();
-  readonly delays = new Map<string, number[]>();
+  readonly delays = new Map<string, { to: string; ms: number }[]>();
   errors = 0;
 
   receive(update: Update, receivedAt: number): void {
@@ -23,7 +23,7 @@ export class Subscriber {
     set.add(`${lastEvent.seq}:${lastEvent.to}`);
     let delays = this.delays.get(id);
     if (!delays) this.delays.set(id, (delays = []));
-    delays.push(receivedAt - Date.parse(lastEvent.at));
+    delays.push({ to: lastEvent.to, ms: receivedAt - Date.parse(lastEvent.at) });
   }
 
   count(id: string): number {

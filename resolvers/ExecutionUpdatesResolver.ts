@@ -4,6 +4,7 @@ import { type ExecutionUpdate, listenToExecution, listenToProgram } from "../src
 import { Role } from "../src/auth/roles.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { filtered } from "../src/pubsub.js";
+import { broadcast } from "../src/graphql/broadcast.js";
 import type { ExecutionOutputEvent } from "../src/executions/ExecutionOutput.js";
 import type { OutputStreamItem } from "../src/executions/ExecutionOutputStream.js";
 import { ExecutionOutput, type ExecutionOutputKind } from "./types/executionOutput.js";
@@ -45,7 +46,8 @@ export class ExecutionUpdatesResolver {
       const program = await ctx.services.programs.require(ctx.scope, args.programId as string, "programId");
       const statuses = (args.statuses as ExecutionStatus[] | null | undefined) ?? [];
       const updates = listenToProgram(ctx.services.events, program.id);
-      return filtered(updates, (u) => u.tenantId === ctx.scope.tenantId && u.programId === program.id && (statuses.length === 0 || statuses.includes(u.event.to)));
+      // The same events for every caller with the same tenant and arguments: one group shares them.
+      return broadcast(filtered(updates, (u) => u.tenantId === ctx.scope.tenantId && u.programId === program.id && (statuses.length === 0 || statuses.includes(u.event.to))));
     },
   })
   executionEvents(

@@ -3,6 +3,7 @@ import { GraphQLDateTimeISO } from "graphql-scalars";
 import { Arg, Authorized, Ctx, Field, FieldResolver, ID, Int, ObjectType, Resolver, Root, Subscription, registerEnumType } from "type-graphql";
 import { Program, ProgramVersion } from "../entities/index.js";
 import { Role } from "../src/auth/roles.js";
+import { broadcast } from "../src/graphql/broadcast.js";
 import type { GraphQLContext } from "../src/graphql/context.js";
 import { PROGRAM_CHANGED, type ProgramChangedEvent } from "../src/programs/ProgramEvents.js";
 
@@ -32,9 +33,12 @@ export class ProgramChangedResolver {
       const ctx = context as GraphQLContext;
       const program = await ctx.services.programs.require(ctx.scope, args.id as string, "id");
       const tenantId = ctx.scope.tenantId;
-      return pipe(
-        ctx.services.events.subscribe(PROGRAM_CHANGED) as AsyncIterable<ProgramChangedEvent>,
-        filter((event: ProgramChangedEvent) => event.programId === program.id && event.tenantId === tenantId),
+      // The same events for every caller with the same tenant and arguments: one group shares them.
+      return broadcast(
+        pipe(
+          ctx.services.events.subscribe(PROGRAM_CHANGED) as AsyncIterable<ProgramChangedEvent>,
+          filter((event: ProgramChangedEvent) => event.programId === program.id && event.tenantId === tenantId),
+        ),
       );
     },
   })

@@ -1,3 +1,4 @@
+import type { ExecutionResult, FormattedExecutionResult } from "graphql";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -106,6 +107,12 @@ function wsCredentials(ctx: { connectionParams?: Readonly<Record<string, unknown
   if (fromParams.authorization !== undefined || fromParams.apiKey !== undefined) return fromParams;
   const request = (ctx.extra as { request?: http.IncomingMessage }).request;
   return request ? credentialsFromHeaders(request.headers) : fromParams;
+}
+
+/** A subscription's result as graphql-ws sends it: the same error shaping as HTTP (codes kept, internals never sent). */
+function formatResult(result: ExecutionResult): FormattedExecutionResult {
+  const { errors, ...rest } = result;
+  return errors ? { ...rest, errors: errors.map((error) => formatGraphQLError(error.toJSON(), error)) } : rest;
 }
 
 /** Composes the subgraph: database, services, schema, HTTP and graphql-ws on one port. */
@@ -259,8 +266,9 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
   const wsCleanup = useServer(
     {
       schema,
-      // One execution per event for every subscriber with the same operation and rights.
-      subscribe: sharedSubscribe,
+      // One execution per event for every subscriber with the same operation and rights; for a
+      // broadcast field, also one source and one serialization, written to each socket directly.
+      subscribe: sharedSubscribe({ formatResult, slowSubscriberBytes: limits.subscriberBufferBytes }),
       // connection_init must carry credentials ({ authorization } or { "x-api-key" }); without valid
       // ones the socket is closed with 4401 and the reason, before any operation runs.
       onConnect: async (ctx) => {
@@ -278,13 +286,27 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
           ? [tooManySubscriptions(limits.maxSubscriptionsPerConnection)]
           : checkSubscribe(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, payload),
       // Authenticated again for every subscription, so a key revoked or a token expired since is refused.
-      context: async (ctx) => ({ ...(await contextFor(wsCredentials(ctx), requestIdOf(undefined))), unsent: () => ctx.extra.socket.bufferedAmount }),
+      context: async (ctx, id) => {
+        const { socket, request } = ctx.extra;
+        const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+        return {
+          ...(await contextFor(wsCredentials(ctx), requestIdOf(undefined))),
+          unsent: () => socket.bufferedAmount,
+          // The messages graphql-ws would send, around payloads serialized once for many subscribers;
+          // corked, so that several go out in one write (request.socket is the connection's TCP socket).
+          sendNext: (payloadsJson: readonly string[]) => {
+            if (socket.readyState !== socket.OPEN) return;
+            request.socket.cork();
+            for (const payload of payloadsJson) socket.send(`${prefix}${payload}}`);
+            request.socket.uncork();
+          },
+        };
+      },
       // Counted in dspy_graphql_subscriptions_open until it ends, however it ends.
       onOperation: (_ctx, _id, _payload, _args, result) => countSubscription(result),
       // The same error shaping as HTTP: codes kept, internals never sent.
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatGraphQLError(error.toJSON(), error)),
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((error) => formatGraphQLError(error.toJSON(), error)) } : result,
+      onNext: (_ctx, _id, _payload, _args, result) => formatResult(result),
     },
     wsServer,
   );

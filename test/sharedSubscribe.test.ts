@@ -1,10 +1,18 @@
 import assert from "node:assert/strict";
 import { EventEmitter, on } from "node:events";
-import { GraphQLObjectType, GraphQLSchema, GraphQLString, type ExecutionResult, parse } from "graphql";
+import { GraphQLObjectType, GraphQLSchema, GraphQLString, type ExecutionResult, type FormattedExecutionResult, parse } from "graphql";
+import { broadcast } from "../src/graphql/broadcast.js";
 import { sharedSubscribe } from "../src/graphql/sharedSubscribe.js";
+import { AppError } from "../src/errors.js";
 
-/** A schema whose subscription yields the bus's events and whose field counts how often it is resolved. */
-function counting() {
+const SLOW_BYTES = 1000;
+const sharedSubscribeWith = () => sharedSubscribe({ formatResult: (result) => result as FormattedExecutionResult, slowSubscriberBytes: SLOW_BYTES });
+
+/**
+ * A schema whose subscription yields the bus's events and whose field counts how often it is resolved;
+ * `broadcasts`: its source is marked broadcast.
+ */
+function counting(broadcasts = false) {
   const bus = new EventEmitter();
   let resolved = 0;
   const Event = new GraphQLObjectType({
@@ -18,8 +26,23 @@ function counting() {
       fields: {
         events: {
           type: Event,
-          subscribe: async function* () {
-            for await (const [event] of on(bus, "event")) yield event;
+          subscribe: () => {
+            // A plain iterator, not a generator: returned while waiting, it lets go of the bus at once.
+            const events = on(bus, "event");
+            const source: AsyncIterableIterator<unknown> = {
+              async next() {
+                const item = await events.next();
+                const event = item.value?.[0] as { end?: boolean; fail?: boolean } | undefined;
+                if (item.done || event?.end) return { done: true, value: undefined };
+                if (event?.fail) throw new AppError("INTERNAL", "the source failed");
+                return { done: false, value: event };
+              },
+              return: () => events.return?.() ?? Promise.resolve({ done: true, value: undefined }),
+              [Symbol.asyncIterator]() {
+                return this;
+              },
+            };
+            return broadcasts ? broadcast(source) : source;
           },
           resolve: (event: unknown) => event,
         },
@@ -31,8 +54,8 @@ function counting() {
 
 const context = (tenantId: string, role: string) => ({ scope: { tenantId }, principal: { role } });
 
-async function subscribe(schema: GraphQLSchema, contextValue: unknown) {
-  const stream = await sharedSubscribe({ schema, document: parse("subscription { events { text } }"), contextValue });
+async function subscribe(schema: GraphQLSchema, contextValue: unknown, shared = sharedSubscribeWith()) {
+  const stream = await shared({ schema, document: parse("subscription { events { text } }"), contextValue });
   assert.ok(Symbol.asyncIterator in (stream as object), JSON.stringify(stream));
   return stream as AsyncGenerator<ExecutionResult>;
 }
@@ -62,5 +85,118 @@ describe("sharedSubscribe: one execution per event for subscribers with the same
     await Promise.all(next);
     assert.equal(resolved(), 2);
     await Promise.all(anonymous.map((s) => s.return(undefined)));
+  });
+});
+
+/** A subscriber's transport as graphql-ws gives it to the context: what it was sent, and how much it holds unsent. */
+function sink(tenantId: string, role = "VIEWER") {
+  const sent: string[] = [];
+  const transport = { sent, writes: 0, unsent: 0 };
+  const sendNext = (payloads: readonly string[]) => {
+    transport.writes += 1;
+    sent.push(...payloads);
+  };
+  const contextValue = { ...context(tenantId, role), sendNext, unsent: () => transport.unsent };
+  return { transport, contextValue };
+}
+
+/** Past the turn in which a group writes what its source gave (it writes on the next turn). */
+const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+describe("sharedSubscribe: broadcast sources share one source, execution and JSON text per group", () => {
+  it("writes each event once to every member of a group, with one execution and one open source per group", async () => {
+    const { bus, schema, resolved } = counting(true);
+    const shared = sharedSubscribeWith();
+    const members = [sink("t1"), sink("t1"), sink("t1")];
+    const other = sink("t2");
+    const streams = await Promise.all([...members, other].map((m) => subscribe(schema, m.contextValue, shared)));
+    const parked = streams.map((s) => s.next());
+    await tick();
+    assert.equal(bus.listenerCount("event"), 2, "one source for t1's three members, one for t2");
+    bus.emit("event", { text: "hello" });
+    bus.emit("event", { text: "again" });
+    await tick();
+    for (const m of [...members, other]) {
+      assert.deepEqual(m.transport.sent, ['{"data":{"events":{"text":"hello"}}}', '{"data":{"events":{"text":"again"}}}']);
+      assert.equal(m.transport.writes, 1, "two events of one turn go out in one write");
+    }
+    assert.equal(resolved(), 4, "each event once per group");
+    await Promise.all(streams.map((s) => s.return(undefined)));
+    assert.deepEqual(await Promise.all(parked), streams.map(() => ({ done: true, value: undefined })), "a returned member's iterator ends");
+    await tick();
+    assert.equal(bus.listenerCount("event"), 0, "the last member to leave closes its group's source");
+  });
+
+  it("keeps a group for the members that stay, and starts a new one after the last left", async () => {
+    const { bus, schema } = counting(true);
+    const shared = sharedSubscribeWith();
+    const [a, b] = [sink("t1"), sink("t1")];
+    const [streamA, streamB] = await Promise.all([a, b].map((m) => subscribe(schema, m.contextValue, shared)));
+    void streamA.next();
+    void streamB.next();
+    await tick();
+    await streamA.return(undefined);
+    bus.emit("event", { text: "one" });
+    await tick();
+    assert.deepEqual(a.transport.sent, []);
+    assert.deepEqual(b.transport.sent, ['{"data":{"events":{"text":"one"}}}']);
+    await streamB.return(undefined);
+    await tick();
+    const c = sink("t1");
+    const streamC = await subscribe(schema, c.contextValue, shared);
+    void streamC.next();
+    await tick();
+    bus.emit("event", { text: "two" });
+    await tick();
+    assert.deepEqual(c.transport.sent, ['{"data":{"events":{"text":"two"}}}']);
+    assert.deepEqual(b.transport.sent, ['{"data":{"events":{"text":"one"}}}'], "nothing after it left");
+    await streamC.return(undefined);
+  });
+
+  it("drops a member whose transport holds more than the limit unsent with SLOW_SUBSCRIBER, and only that one", async () => {
+    const { bus, schema } = counting(true);
+    const shared = sharedSubscribeWith();
+    const [slow, fast] = [sink("t1"), sink("t1")];
+    const [slowStream, fastStream] = await Promise.all([slow, fast].map((m) => subscribe(schema, m.contextValue, shared)));
+    const slowNext = slowStream.next();
+    void fastStream.next();
+    await tick();
+    slow.transport.unsent = SLOW_BYTES + 1;
+    bus.emit("event", { text: "x" });
+    await assert.rejects(slowNext, (error: unknown) => error instanceof AppError && error.code === "SLOW_SUBSCRIBER" && /more than 1000 bytes/.test(error.message));
+    assert.deepEqual(slow.transport.sent, []);
+    assert.deepEqual(fast.transport.sent, ['{"data":{"events":{"text":"x"}}}']);
+    bus.emit("event", { text: "y" });
+    await tick();
+    assert.equal(fast.transport.sent.length, 2);
+    assert.equal(slow.transport.sent.length, 0);
+    await fastStream.return(undefined);
+  });
+
+  it("ends every member when the source ends, and rejects every member when it fails", async () => {
+    for (const [event, expect] of [[{ end: true }, "done"], [{ fail: true }, "failed"]] as const) {
+      const { bus, schema } = counting(true);
+      const shared = sharedSubscribeWith();
+      const streams = await Promise.all([sink("t1"), sink("t1")].map((m) => subscribe(schema, m.contextValue, shared)));
+      const parked = streams.map((s) => s.next());
+      await tick();
+      bus.emit("event", event);
+      const outcomes = await Promise.allSettled(parked);
+      for (const outcome of outcomes) {
+        if (expect === "done") assert.deepEqual(outcome, { status: "fulfilled", value: { done: true, value: undefined } });
+        else assert.ok(outcome.status === "rejected" && /the source failed/.test(String(outcome.reason)), JSON.stringify(outcome));
+      }
+    }
+  });
+
+  it("without a transport to write to (SSE), each subscriber keeps its own loop", async () => {
+    const { bus, schema } = counting(true);
+    const shared = sharedSubscribeWith();
+    const streams = await Promise.all([1, 2].map(() => subscribe(schema, context("t1", "VIEWER"), shared)));
+    const next = streams.map((s) => s.next());
+    await tick();
+    bus.emit("event", { text: "own" });
+    for (const item of await Promise.all(next)) assert.equal(JSON.stringify(item.value?.data), JSON.stringify({ events: { text: "own" } }));
+    await Promise.all(streams.map((s) => s.return(undefined)));
   });
 });

@@ -54,6 +54,8 @@ export interface GraphQLContext {
   authError?: AppError;
   /** Bytes written to this subscriber's transport and not yet sent (a socket's buffer): how slow it reads. */
   unsent?: () => number;
+  /** graphql-ws: sends this subscription a `next` message per payload (JSON text), now (broadcast.ts). */
+  sendNext?: (payloadsJson: readonly string[]) => void;
 }
 
 /** The longest `x-request-id` kept; a longer or malformed one is replaced by a generated id. */

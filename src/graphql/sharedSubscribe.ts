@@ -1,4 +1,5 @@
 import { createSourceEventStream, type ExecutionArgs, type ExecutionResult, execute, print } from "graphql";
+import { BroadcastGroups, type BroadcastOptions, isBroadcast } from "./broadcast.js";
 import type { GraphQLContext } from "./context.js";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
@@ -6,17 +7,30 @@ type Result = ExecutionResult | Promise<ExecutionResult>;
 const results = new WeakMap<object, Map<string, Result>>();
 
 /**
- * graphql-js's `subscribe`, with the execution of each event shared between subscribers: those with
- * the same operation (its text, name and variables) and the same rights (tenant and role: what every
- * read depends on) get, for one event, the result of one execution. 1,000 subscribers to a program's
- * transitions cost one execution of the selection set per transition, not 1,000. An event is shared
- * when the bus hands every listener the same object (in-process and Redis alike); the first state a
- * subscription sends (executionUpdated) is its own.
+ * graphql-js's `subscribe`, with the work of each event shared between subscribers: those with the
+ * same operation (its text, name and variables) and the same rights (tenant and role: what every
+ * read depends on) get, for one event, the result of one execution.
+ * - A `broadcast` source, subscribed over a transport that can be written to directly (the
+ *   context's `sink`: graphql-ws), joins a BroadcastGroup: one source, execution and JSON text per
+ *   event for the whole group.
+ * - Otherwise each subscriber keeps its own source and loop, and the execution is shared when the bus
+ *   hands every listener the same object (in-process and Redis alike); the first state a subscription
+ *   sends (executionUpdated) is its own.
  */
-export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
-  const stream = await createSourceEventStream(args);
-  if (!isAsyncIterable(stream)) return stream; // the errors of subscribing
-  const key = shareKey(args);
+export function sharedSubscribe(options: BroadcastOptions): (args: ExecutionArgs) => Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
+  const groups = new BroadcastGroups(options);
+  return async (args) => {
+    const stream = await createSourceEventStream(args);
+    if (!isAsyncIterable(stream)) return stream; // the errors of subscribing
+    const key = shareKey(args);
+    const { sendNext, unsent = () => 0 } = (args.contextValue ?? {}) as Partial<GraphQLContext>;
+    if (key !== null && sendNext && isBroadcast(stream)) return groups.join(key, stream, args, { sendNext, unsent });
+    return eachOwn(stream, args, key);
+  };
+}
+
+/** A subscriber's own loop over its own source, the execution shared through `results`. */
+function eachOwn(stream: AsyncIterable<unknown>, args: ExecutionArgs, key: string | null): AsyncGenerator<ExecutionResult> {
   const run = (payload: unknown): Result => {
     if (key === null || typeof payload !== "object" || payload === null) return execute({ ...args, rootValue: payload });
     let byKey = results.get(payload);

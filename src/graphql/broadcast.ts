@@ -1,0 +1,194 @@
+import { type ExecutionArgs, type ExecutionResult, execute, type FormattedExecutionResult } from "graphql";
+import { AppError } from "../errors.js";
+
+const BROADCAST = Symbol("broadcast");
+
+/**
+ * Marks a subscription's source whose events depend only on the caller's tenant, role and the
+ * operation's arguments (no state of its own, such as a first snapshot or a read position): the
+ * subscribers with the same operation and rights can then share one source, one execution and one
+ * serialization per event (BroadcastGroups). The resolver's `subscribe` returns `broadcast(source)`.
+ */
+export function broadcast<T extends object>(source: T): T {
+  return Object.assign(source, { [BROADCAST]: true });
+}
+
+export function isBroadcast(source: unknown): boolean {
+  return typeof source === "object" && source !== null && (source as Record<symbol, unknown>)[BROADCAST] === true;
+}
+
+/** A subscriber's transport, written to directly by a group (graphql-ws: its socket and operation id). */
+export interface SubscriberSink {
+  /** Sends one `next` message per payload (JSON text of a formatted result), in order, now. */
+  sendNext(payloadsJson: readonly string[]): void;
+  /** Bytes written to the transport and not yet sent: how far behind the subscriber reads. */
+  unsent(): number;
+}
+
+export interface BroadcastOptions {
+  /** What a transport sends of a result (errors shaped like every other response). */
+  formatResult(result: ExecutionResult): FormattedExecutionResult;
+  /** Unsent bytes past which a subscriber is dropped with SLOW_SUBSCRIBER (SUBSCRIBER_BUFFER_BYTES). */
+  slowSubscriberBytes: number;
+}
+
+/**
+ * The fan-out of broadcast subscriptions: one group per share key (operation and rights), one
+ * source per group, and per event one execution, one JSON text, and one synchronous write to each
+ * member's transport. A member is a parked iterator for the transport's own loop: it yields nothing
+ * and ends (done, or with the group's error) when the group ends, so `complete` and `error` still
+ * come from the transport, after the last `next` written here. With 10,000 subscribers to one program,
+ * a transition costs 10,000 writes, not 10,000 chains of promises, executions and serializations.
+ */
+export class BroadcastGroups {
+  private readonly groups = new Map<string, BroadcastGroup>();
+
+  constructor(private readonly options: BroadcastOptions) {}
+
+  /**
+   * Joins `sink` to the group of `key`, started on `source` when there is none; otherwise `source`
+   * (opened by this subscriber's own subscribe, which checked its rights) is closed unused.
+   */
+  join(key: string, source: AsyncIterable<unknown>, args: ExecutionArgs, sink: SubscriberSink): AsyncGenerator<never> {
+    let group = this.groups.get(key);
+    if (group) void source[Symbol.asyncIterator]().return?.();
+    else {
+      group = new BroadcastGroup(source[Symbol.asyncIterator](), args, this.options, () => this.groups.delete(key));
+      this.groups.set(key, group);
+    }
+    return group.add(sink);
+  }
+
+  /** Open groups (tests). */
+  get size(): number {
+    return this.groups.size;
+  }
+}
+
+class BroadcastGroup {
+  private readonly members = new Set<Member>();
+  private closed = false;
+  /** Results read from the source and not yet written; written together on the next turn. */
+  private batch: string[] = [];
+  private flushScheduled = false;
+
+  constructor(
+    private readonly source: AsyncIterator<unknown>,
+    private readonly args: ExecutionArgs,
+    private readonly options: BroadcastOptions,
+    private readonly onClose: () => void,
+  ) {
+    void this.pump();
+  }
+
+  add(sink: SubscriberSink): AsyncGenerator<never> {
+    const member = new Member(sink, () => this.remove(member));
+    this.members.add(member);
+    return member.iterator();
+  }
+
+  private remove(member: Member): void {
+    if (this.members.delete(member) && this.members.size === 0) this.close();
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    void this.source.return?.();
+  }
+
+  private async pump(): Promise<void> {
+    let failure: unknown;
+    try {
+      for (;;) {
+        const item = await this.source.next();
+        if (item.done || this.closed) break;
+        const result = await execute({ ...this.args, rootValue: item.value });
+        this.batch.push(JSON.stringify(this.options.formatResult(result)));
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(() => this.flush());
+        }
+      }
+    } catch (error) {
+      failure = error;
+    }
+    this.flush();
+    this.close();
+    for (const member of [...this.members]) member.end(failure);
+  }
+
+  /**
+   * Writes what the source gave since the last flush to every member. Events that came while the
+   * previous fan-out ran (an execution's RUNNING and COMPLETED behind its PENDING) go out together:
+   * one write per member instead of one per event, for the server and for each subscriber.
+   */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    this.batch = [];
+    for (const member of this.members) member.deliver(batch, this.options.slowSubscriberBytes);
+  }
+}
+
+/** One subscriber of a group. */
+class Member {
+  private ended = false;
+  private settle?: { resolve(result: IteratorResult<never>): void; reject(error: unknown): void };
+  private outcome?: { error: unknown };
+
+  constructor(
+    private readonly sink: SubscriberSink,
+    private readonly leave: () => void,
+  ) {}
+
+  deliver(batch: readonly string[], slowBytes: number): void {
+    if (this.ended) return;
+    if (this.sink.unsent() > slowBytes) {
+      this.end(new AppError("SLOW_SUBSCRIBER", `the subscriber read too slowly: more than ${slowBytes} bytes were waiting for it; subscribe again`, { layer: "transport" }));
+      return;
+    }
+    this.sink.sendNext(batch);
+  }
+
+  /** Ends the member: its iterator finishes (done, or rejected with `error`), and it leaves the group. */
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.leave();
+    this.outcome = { error };
+    const settle = this.settle;
+    this.settle = undefined;
+    if (!settle) return;
+    if (error === undefined) settle.resolve({ done: true, value: undefined });
+    else settle.reject(error);
+  }
+
+  iterator(): AsyncGenerator<never> {
+    const member = this;
+    const finished = (): Promise<IteratorResult<never>> => {
+      const error = member.outcome?.error;
+      member.outcome = { error: undefined };
+      return error === undefined ? Promise.resolve({ done: true, value: undefined }) : Promise.reject(error);
+    };
+    return {
+      next(): Promise<IteratorResult<never>> {
+        if (member.ended) return finished();
+        return new Promise((resolve, reject) => (member.settle = { resolve, reject }));
+      },
+      return(): Promise<IteratorResult<never>> {
+        member.end();
+        return Promise.resolve({ done: true, value: undefined });
+      },
+      throw(error: unknown): Promise<IteratorResult<never>> {
+        member.end();
+        return Promise.reject(error);
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    } as AsyncGenerator<never>;
+  }
+}
