@@ -1,25 +1,15 @@
 import assert from "node:assert/strict";
 import { assertNoInternals, expectData, expectError, graphql } from "./support/graphql.js";
-import { startFakeOpenAI } from "./support/fakeOpenAI.js";
+import { PRICED_CALL_USD as CALL_USD, usePricedFakeOpenAI } from "./support/fakeOpenAI.js";
 import { createProgram, describeEachStack, pollExecution } from "./support/stacks.js";
 
 const SET = `mutation($input: SetBudgetInput!) { setBudget(input: $input) { id languageModelId period limitUsd spentUsd resetsAt } }`;
 const EXECUTE = `mutation($input: ExecuteProgramInput!) { executeProgram(input: $input) { id status cost error { code layer message retriable details } } }`;
-/** 10 prompt + 5 completion tokens at 2 and 10 USD per million: what each call of the fake LM costs. */
-const CALL_USD = 10 * 2e-6 + 5 * 10e-6;
 
 describeEachStack("budgets: BUDGET_EXCEEDED before any LM call", { DSPY_ADAPTER: "auto", EXECUTE_RATE_LIMIT: "off", JOB_CONCURRENCY: "1" }, (server) => {
   const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
-  let lm: Awaited<ReturnType<typeof startFakeOpenAI>>;
-  const priced = { apiBase: "", cache: false, inputCostPerMTokens: 2, outputCostPerMTokens: 10 };
+  const { priced, lm } = usePricedFakeOpenAI(300);
 
-  before(async () => {
-    lm = await startFakeOpenAI(({ prompt }) => ({ fields: { answer: "Paris" }, delayMs: prompt.includes("slow") ? 300 : 0 }));
-    priced.apiBase = lm.url;
-  });
-  after(async () => {
-    await lm?.close();
-  });
 
   it("a language model's daily budget: runs until it is spent, then executeProgram is refused with BUDGET_EXCEEDED, writing nothing", async () => {
     const { programId, languageModelId } = await createProgram(server().url, "budgeted", { model: "openai/budgeted", ...priced });
@@ -47,7 +37,7 @@ describeEachStack("budgets: BUDGET_EXCEEDED before any LM call", { DSPY_ADAPTER:
   it("a queued execution whose budget was spent while it waited fails with BUDGET_EXCEEDED when its attempt starts, without calling the LM", async () => {
     const { programId, languageModelId } = await createProgram(server().url, "queued-budget", { model: "openai/queued-budget", ...priced });
     expectData(await run(SET, { input: { languageModelId, period: "MONTH", limitUsd: CALL_USD / 2 } }));
-    const calls = lm.requests;
+    const calls = lm().requests;
     // One slot (JOB_CONCURRENCY 1): the first runs (slowly) while the other two wait in the queue.
     const ids = [];
     for (const q of ["slow one", "two", "three"]) ids.push(expectData(await run(EXECUTE, { input: { programId, inputs: { question: q, n: 1 } } })).executeProgram.id);
@@ -57,7 +47,7 @@ describeEachStack("budgets: BUDGET_EXCEEDED before any LM call", { DSPY_ADAPTER:
       const failed = await pollExecution(server().url, id, (e) => e.status === "FAILED" || e.status === "COMPLETED");
       assert.deepEqual([failed.status, failed.error.code, failed.error.retriable], ["FAILED", "BUDGET_EXCEEDED", false]);
     }
-    assert.equal(lm.requests - calls, 1, "only the first called the LM");
+    assert.equal(lm().requests - calls, 1, "only the first called the LM");
   });
 
   it("a tenant budget applies to every language model", async () => {

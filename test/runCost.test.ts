@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
 import { expectData, expectError, graphql } from "./support/graphql.js";
-import { startFakeOpenAI } from "./support/fakeOpenAI.js";
+import { PRICED_CALL_USD as CALL_USD, usePricedFakeOpenAI } from "./support/fakeOpenAI.js";
 import { createProgram, describeEachStack } from "./support/stacks.js";
 
-/** 10 prompt + 5 completion tokens at 2 and 10 USD per million: what each call of the fake LM costs. */
-const CALL_USD = 10 * 2e-6 + 5 * 10e-6;
 const METRIC = { kind: "exact_match", output: "answer", label: "answer" };
 
 /** Evaluations and optimizations on the workers: their LM usage priced, and budgets counting and stopping them. */
 describeEachStack("cost of evaluations and optimizations; budgets stop them", { DSPY_ADAPTER: "python", WORKERS: "1", OPTIMIZATION_CONCURRENCY: "1", EXECUTE_RATE_LIMIT: "off" }, (server) => {
   const run = (query: string, variables: Record<string, unknown> = {}) => graphql(server().url, query, variables);
-  let lm: Awaited<ReturnType<typeof startFakeOpenAI>>;
-  const priced = { apiBase: "", cache: false, inputCostPerMTokens: 2, outputCostPerMTokens: 10 };
+  const { priced, lm } = usePricedFakeOpenAI(150);
   const dataset = async (name: string, count: number, slow = false) =>
     expectData(
       await run(`mutation($n: String!, $e: [ExampleInput!]) { createDataset(input: { name: $n, examples: $e }) { id } }`, {
@@ -28,13 +25,6 @@ describeEachStack("cost of evaluations and optimizations; budgets stop them", { 
     }
   };
 
-  before(async () => {
-    lm = await startFakeOpenAI(({ prompt }) => ({ fields: { answer: "Paris" }, delayMs: prompt.includes("slow") ? 150 : 0 }));
-    priced.apiBase = lm.url;
-  });
-  after(async () => {
-    await lm?.close();
-  });
 
   it("an evaluation's usage and cost: every LM call it made, at the model's price", async () => {
     const { versionId } = await createProgram(server().url, "eval-cost", { model: "openai/eval-cost", ...priced });
@@ -61,7 +51,7 @@ describeEachStack("cost of evaluations and optimizations; budgets stop them", { 
     const { programId, languageModelId } = await createProgram(server().url, "opt-budget", { model: "openai/opt-budget", ...priced });
     const datasetId = await dataset("opt-budget", 30, true);
     expectData(await run(`mutation($input: SetBudgetInput!) { setBudget(input: $input) { id } }`, { input: { languageModelId, period: "DAY", limitUsd: 2.5 * CALL_USD } }));
-    const calls = lm.requests;
+    const calls = lm().requests;
     const queued = expectData(
       await run(`mutation($input: OptimizeProgramInput!) { optimizeProgram(input: $input) { id } }`, {
         input: { programId, optimizer: "BOOTSTRAP_FEW_SHOT", config: { max_bootstrapped_demos: 30, max_labeled_demos: 0, max_rounds: 1 }, datasetId, trainSplit: "TRAIN", metric: METRIC },
@@ -70,6 +60,6 @@ describeEachStack("cost of evaluations and optimizations; budgets stop them", { 
     const done = await poll(`query($id: ID!) { optimization(id: $id) { status error { code layer message } } }`, queued.id, (o) => ["COMPLETED", "FAILED", "CANCELLED"].includes(o.status));
     assert.deepEqual([done.status, done.error?.code], ["FAILED", "BUDGET_EXCEEDED"], JSON.stringify(done));
     assert.match(done.error.message, /daily budget of language model/);
-    assert.ok(lm.requests - calls < 30, `stopped after ${lm.requests - calls} of at least 30 LM calls`);
+    assert.ok(lm().requests - calls < 30, `stopped after ${lm().requests - calls} of at least 30 LM calls`);
   });
 });

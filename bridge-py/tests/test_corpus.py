@@ -7,8 +7,7 @@ against vectors an independent implementation computed (fixtures/minilm_referenc
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from dspy_bridge.corpora import CorpusRegistry, encode_vector
 from dspy_bridge.corpus_commands import handle
 from dspy_bridge.embeddings import DEFAULT_MODEL, embed
 from dspy_bridge.errors import BridgeError
-from conftest import reply_json
+from conftest import reply_json, serving
 from test_worker import Pool
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -240,16 +239,11 @@ def test_worker_defines_searches_and_answers_unknown_corpus(worker: Pool) -> Non
 
 
 def test_worker_hosted_embeddings_follow_the_egress_policy(worker: Pool) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEmbeddings)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        model = {"model": "openai/text-embedding-3-small", "api_base": f"http://127.0.0.1:{server.server_port}/v1", "api_key": "sk-embed-test-9d8c7b"}
+    with serving(FakeEmbeddings) as url:
+        model = {"model": "openai/text-embedding-3-small", "api_base": f"{url}/v1", "api_key": "sk-embed-test-9d8c7b"}
         refused = worker.error("embed", {"model": {**model, "egress_allow": []}, "texts": ["abc"]}, timeout=30)
         assert (refused["code"], refused["layer"], refused["retriable"]) == ("LM_EGRESS_REFUSED", "lm", False)
         allowed = worker.result("embed", {"model": {**model, "egress_allow": ["127.0.0.1"]}, "texts": ["abc", "abcd"]}, timeout=30)
         assert allowed["dims"] == 3
         assert np.allclose(np.linalg.norm(np.asarray(allowed["vectors"]), axis=1), 1.0, atol=1e-5)
         assert "sk-embed-test-9d8c7b" not in json.dumps(allowed) + json.dumps(refused)
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -13,12 +13,12 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
 import pytest
 
-from conftest import QA_DEFINITION, QA_INPUTS, define, program_of, reply_json, wire
+from conftest import QA_DEFINITION, QA_INPUTS, define, program_of, reply_json, serving, wire
 from dspy_bridge.errors import BridgeError, Cancelled
 from dspy_bridge.lm_gate import LmGate, LmMeter, LmRefused, key_of, parse_limited_lms
 from dspy_bridge.optimize import compile_program, evaluate_program
@@ -50,12 +50,8 @@ class FixedUsageLM(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def api_base():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FixedUsageLM)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(FixedUsageLM) as url:
+        yield f"{url}/v1"
 
 
 class AutoGrant:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import dspy
 import pytest
 
-from conftest import define, program_of, reply_json
+from conftest import define, program_of, reply_json, serving
 from dspy_bridge.errors import BridgeError
 from dspy_bridge.runner import run_program
 
@@ -119,14 +118,12 @@ class _Weather(BaseHTTPRequestHandler):
 
 
 def test_react_with_an_http_tool_fills_the_url_sends_the_secret_header_and_reads_the_response_path(registry, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Weather)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("WEATHER_API_KEY", "from-the-environment")  # never read: secrets come with the request
-    try:
+    with serving(_Weather) as url:
         agent = program(
             {"agent": {"type": "ReAct", "signature": "question -> answer", "tools": [{
                 "name": "temperature", "description": "Current temperature of a city.", "args": {"city": "str"},
-                "http": {"method": "GET", "url": f"http://127.0.0.1:{server.server_port}/now?q={{city}}", "headers": {"Authorization": "Bearer ${WEATHER_API_KEY}"}, "response": "current.temp"},
+                "http": {"method": "GET", "url": f"{url}/now?q={{city}}", "headers": {"Authorization": "Bearer ${WEATHER_API_KEY}"}, "response": "current.temp"},
             }]}},
             ask("agent"),
         )
@@ -135,8 +132,6 @@ def test_react_with_an_http_tool_fills_the_url_sends_the_secret_header_and_reads
             {"next_thought": "t", "next_tool_name": "finish", "next_tool_args": "{}"},
             {"reasoning": "r", "answer": "21"},
         ], {"question": "How warm?"}, secrets={"WEATHER_API_KEY": "k-123"})
-    finally:
-        server.shutdown()
     assert result["outputs"]["answer"] == "21"
     assert _Weather.seen[-1] == {"path": "/now?q=S%C3%A3o%20Paulo", "auth": "Bearer k-123"}
     assert result["trace"][0]["tool_calls"][0]["result"] == 21
@@ -242,17 +237,13 @@ class _ColBERT(BaseHTTPRequestHandler):
 
 
 def test_colbertv2_reads_passages_from_its_server(registry):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ColBERT)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(_ColBERT) as url:
         definition = {
             "inputs": {"question": "str"},
-            "modules": {"c": {"type": "ColBERTv2", "url": f"http://127.0.0.1:{server.server_port}/api/search", "config": {"k": 2}}},
+            "modules": {"c": {"type": "ColBERTv2", "url": f"{url}/api/search", "config": {"k": 2}}},
             "forward": [{"call": "c", "with": {"query": "$input.question"}, "as": "r"}, {"return": {"passages": "$r.passages"}}],
         }
         _, result = run(registry, definition, [{"unused": "x"}], {"question": "colbert question"})
-    finally:
-        server.shutdown()
     assert result["outputs"] == {"passages": ["passage 0 about colbert question", "passage 1 about colbert question"]}
     assert result["trace"][0]["type"] == "ColBERTv2" and result["usage"]["lm_calls"] == 0
 

@@ -5,14 +5,13 @@ egress policy that refuses the same address to LMs."""
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from conftest import QA_INPUTS, define
+from conftest import QA_INPUTS, define, serving
 from dspy_bridge import egress, otel
 from dspy_bridge.protocol import decode, parse_request
 from dspy_bridge.runner import run_program
@@ -54,15 +53,11 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", spans
-    finally:
-        otel.shutdown()
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        try:
+            yield url, spans
+        finally:
+            otel.shutdown()
 
 
 def test_a_request_carries_its_traceparent_and_a_malformed_one_is_ignored() -> None:

@@ -15,13 +15,13 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import QA_DEFINITION, QA_INPUTS, define, program_of, reply_json, wire
+from conftest import QA_DEFINITION, QA_INPUTS, define, program_of, reply_json, serving, wire
 from dspy_bridge import otel, streaming
 from dspy_bridge.errors import BridgeError, register_secret
 from dspy_bridge.runner import run_program
@@ -146,12 +146,8 @@ class FakeLM(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def lm_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeLM)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(FakeLM) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
 
-from conftest import BRIDGE_DIR, QA_DEFINITION, QA_INPUTS, reply_json, wire
+from conftest import BRIDGE_DIR, QA_DEFINITION, QA_INPUTS, reply_json, serving, wire
 
 HEARTBEAT_MS = 200
 LIVENESS = 3
@@ -192,13 +191,8 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def lm_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(FakeOpenAI) as url:
+        yield f"{url}/v1"
 
 
 @pytest.fixture(scope="module")

@@ -87,3 +87,30 @@ export async function startFakeOpenAI(
       }),
   };
 }
+
+/** 10 prompt + 5 completion tokens at 2 and 10 USD per million: what each call of `usePricedFakeOpenAI`'s LM costs. */
+export const PRICED_CALL_USD = 10 * 2e-6 + 5 * 10e-6;
+
+/**
+ * In a describe block: a fake OpenAI server for its tests (started before them, closed after) that
+ * answers "Paris", `slowMs` late for a prompt containing "slow". Returns the language model input on it,
+ * priced at 2 / 10 USD per million tokens (`apiBase` is set once the server listens), and the server.
+ */
+export function usePricedFakeOpenAI(slowMs: number): { priced: { apiBase: string; cache: boolean; inputCostPerMTokens: number; outputCostPerMTokens: number }; lm(): Awaited<ReturnType<typeof startFakeOpenAI>> } {
+  const priced = { apiBase: "", cache: false, inputCostPerMTokens: 2, outputCostPerMTokens: 10 };
+  let server: Awaited<ReturnType<typeof startFakeOpenAI>> | undefined;
+  before(async () => {
+    server = await startFakeOpenAI(({ prompt }) => ({ fields: { answer: "Paris" }, delayMs: prompt.includes("slow") ? slowMs : 0 }));
+    priced.apiBase = server.url;
+  });
+  after(async () => {
+    await server?.close();
+  });
+  return {
+    priced,
+    lm() {
+      if (!server) throw new Error("the fake OpenAI server is not started");
+      return server;
+    },
+  };
+}
