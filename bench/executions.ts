@@ -6,8 +6,9 @@ import { fileURLToPath } from "node:url";
 import { BRIDGE_DIR, BRIDGE_PYTHON } from "../src/workers/bridgePaths.js";
 import { createScratchDatabase } from "../test/support/harness.js";
 import { startServerProcess } from "../test/support/serverProcess.js";
+import { closedLoop, executeTarget, type Level, type Target } from "./closedLoop.js";
 import { table } from "./stats.js";
-import { cpuSecondsOf, createPredictProgram, freePort, graphql, ms, PREDICT_DEFINITION, sleep, type Summary, summarize, tempDir } from "./support.js";
+import { cpuSecondsOf, createPredictProgram, freePort, graphql, ms, PREDICT_DEFINITION, sleep, tempDir } from "./support.js";
 
 /**
  * bench:executions — `executeProgram(wait: true)` over HTTP, Predict with DummyLM, real Python workers
@@ -39,52 +40,10 @@ const WORKERS = process.env.WORKERS ?? "2";
 const OPENAI_SECONDS = Number(process.env.BENCH_OPENAI_SECONDS ?? Math.min(SECONDS, 6));
 const FAKE_OPENAI_SERVER = new URL("./fakeOpenAIServer.js", import.meta.url);
 
-const EXECUTE = `mutation($p: ID!, $q: String!) {
-  executeProgram(input: { programId: $p, inputs: { question: $q }, wait: true }) { status outputs }
-}`;
-
 /** The same, with the adapter that ran it (the "1 ms OpenAI-compatible LM" comparison). */
 const EXECUTE_WITH_ADAPTER = `mutation($p: ID!, $q: String!) {
   executeProgram(input: { programId: $p, inputs: { question: $q }, wait: true }) { status outputs adapter error { code message } }
 }`;
-
-interface Target {
-  name: string;
-  /** One request; resolves true when the answer is right. */
-  call(question: string): Promise<boolean>;
-}
-
-interface Level {
-  rps: number;
-  latency: Summary;
-  errors: number;
-}
-
-async function closedLoop(target: Target, clients: number, seconds: number, record: boolean): Promise<Level> {
-  const samples: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const started = performance.now();
-  const until = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < until) {
-        const question = `What is the capital of France? (request ${next++})`;
-        const sent = performance.now();
-        let ok = false;
-        try {
-          ok = await target.call(question);
-        } catch {
-          ok = false;
-        }
-        if (ok) samples.push(performance.now() - sent);
-        else errors += 1;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  return { rps: record ? samples.length / elapsed : 0, latency: summarize(samples), errors };
-}
 
 /** `env`: PEER_LM_API_BASE puts the peer on dspy.LM against that server instead of DummyLM. */
 async function startPeer(env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
@@ -125,20 +84,6 @@ async function startPeer(env: Record<string, string> = {}): Promise<{ url: strin
   };
 }
 
-/** `executeProgram(wait: true)` of the bench's program on a server: right when it COMPLETED with "Paris". */
-function executeTarget(name: string, url: string, programId: string): Target {
-  return {
-    name,
-    async call(question) {
-      const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: EXECUTE, variables: { p: programId, q: question } }) });
-      const body = (await response.json()) as { data?: { executeProgram?: { status: string; outputs?: { answer?: string } } } };
-      const execution = body.data?.executeProgram;
-      return execution?.status === "COMPLETED" && execution.outputs?.answer === "Paris";
-    },
-  };
-}
-
-/** The FastAPI peer's /predict as a target: right when it answered "Paris". */
 function peerTarget(name: string, peerUrl: string): Target {
   return {
     name,

@@ -16,7 +16,9 @@ import { allReceived, connect, Subscriber } from "./wsSubscribers.js";
  * (BENCH_SOAK_SECONDS, default 600) keeps the load on and, every BENCH_SAMPLE_SECONDS (30), runs one
  * watched execution (which every subscriber must receive whole) and samples RSS. Growth is the last
  * sample against the first one after warm-up (BENCH_WARMUP_SECONDS, 60); the least-squares slope of the
- * samples after warm-up is printed in MB per 10 minutes.
+ * samples after warm-up is printed in MB per 10 minutes. Next to each RSS figure, V8's heap in use (from the
+ * server's /metrics): RSS swings by a hundred MB with V8's collections under load, the heap in use says
+ * whether what is live grows.
  */
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const FINISHED = Number(process.env.BENCH_EXECUTIONS ?? 10_000);
@@ -31,6 +33,16 @@ const EXECUTE = `mutation($p: ID!, $q: String!) { executeProgram(input: { progra
 function rssMb(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
   return kb / 1024;
+}
+
+/**
+ * V8's heap in use and its size (MB), from the server's /metrics (prom-client's default series): the part
+ * of RSS that is JavaScript objects, live or not yet collected, against what V8 holds for them.
+ */
+async function heapMb(graphqlUrl: string): Promise<{ used: number; total: number }> {
+  const text = await (await fetch(new URL("/metrics", graphqlUrl))).text();
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN) / 1024 / 1024;
+  return { used: read("nodejs_heap_size_used_bytes"), total: read("nodejs_heap_size_total_bytes") };
 }
 
 /** Least-squares slope of y over x. */
@@ -59,8 +71,9 @@ async function main(): Promise<void> {
   let finished = 0;
   let failed = 0;
   let loading = true;
-  const samples: { second: number; rssMb: number; finished: number; delivered: boolean }[] = [];
+  const samples: { second: number; rssMb: number; heapUsedMb: number; finished: number; delivered: boolean }[] = [];
   let rssAt10k = Number.NaN;
+  let heapAt10k = { used: Number.NaN, total: Number.NaN };
   let rssIdle = Number.NaN;
   try {
     const load = await createPredictProgram(server.url, "bench-memory-load");
@@ -87,15 +100,16 @@ async function main(): Promise<void> {
     );
     while (finished < FINISHED) await sleep(100);
     rssAt10k = rssMb(pid);
-    console.error(`${finished} finished executions, ${SUBSCRIBERS} open subscriptions: RSS ${rssAt10k.toFixed(1)} MB`);
+    heapAt10k = await heapMb(server.url);
+    console.error(`${finished} finished executions, ${SUBSCRIBERS} open subscriptions: RSS ${rssAt10k.toFixed(1)} MB (V8 heap ${heapAt10k.used.toFixed(1)} MB used of ${heapAt10k.total.toFixed(1)} MB)`);
 
     const soakStart = Date.now();
     while (Date.now() - soakStart < SOAK_SECONDS * 1000) {
       await sleep(SAMPLE_SECONDS * 1000);
       const delivered = await watch(`soak ${samples.length}`);
-      const sample = { second: Math.round((Date.now() - soakStart) / 1000), rssMb: rssMb(pid), finished, delivered };
+      const sample = { second: Math.round((Date.now() - soakStart) / 1000), rssMb: rssMb(pid), heapUsedMb: (await heapMb(server.url)).used, finished, delivered };
       samples.push(sample);
-      console.error(`soak ${sample.second} s: RSS ${sample.rssMb.toFixed(1)} MB, ${finished} finished, watched execution delivered to all: ${delivered}`);
+      console.error(`soak ${sample.second} s: RSS ${sample.rssMb.toFixed(1)} MB (V8 heap used ${sample.heapUsedMb.toFixed(1)} MB), ${finished} finished, watched execution delivered to all: ${delivered}`);
     }
     loading = false;
     await loadDone;
@@ -110,10 +124,13 @@ async function main(): Promise<void> {
   const first = after[0];
   const last = after[after.length - 1];
   const perTenMinutes = slope(after.map((s) => [s.second, s.rssMb])) * 600;
+  const heapPerTenMinutes = slope(after.map((s) => [s.second, s.heapUsedMb])) * 600;
   const figures = {
     subscribers: SUBSCRIBERS,
     rss_idle_mb: ms(rssIdle),
     rss_at_10k_finished_mb: ms(rssAt10k),
+    heap_used_at_10k_finished_mb: ms(heapAt10k.used),
+    heap_total_at_10k_finished_mb: ms(heapAt10k.total),
     finished_executions: finished,
     failed_executions: failed,
     soak_seconds: SOAK_SECONDS,
@@ -121,15 +138,17 @@ async function main(): Promise<void> {
     rss_last_mb: last ? ms(last.rssMb) : null,
     rss_growth_after_warmup_mb: first && last ? ms(last.rssMb - first.rssMb) : null,
     rss_slope_mb_per_10min: Number.isFinite(perTenMinutes) ? ms(perTenMinutes) : null,
+    heap_used_range_after_warmup_mb: after.length > 0 ? [ms(Math.min(...after.map((s) => s.heapUsedMb))), ms(Math.max(...after.map((s) => s.heapUsedMb)))] : null,
+    heap_used_slope_mb_per_10min: Number.isFinite(heapPerTenMinutes) ? ms(heapPerTenMinutes) : null,
     watched_deliveries_complete: samples.every((s) => s.delivered),
     seconds: ms((Date.now() - startedAt) / 1000, 0),
   };
-  console.log(table([["second", "RSS MB", "finished executions", "watched delivered to all"], ...samples.map((s) => [String(s.second), s.rssMb.toFixed(1), String(s.finished), String(s.delivered)])]));
+  console.log(table([["second", "RSS MB", "V8 heap used MB", "finished executions", "watched delivered to all"], ...samples.map((s) => [String(s.second), s.rssMb.toFixed(1), s.heapUsedMb.toFixed(1), String(s.finished), String(s.delivered)])]));
   console.log(
     table([
       ["measure", "value"],
       ["RSS, idle (programs created)", `${figures.rss_idle_mb} MB`],
-      [`RSS, ${FINISHED} finished executions and ${SUBSCRIBERS} open subscriptions`, `${figures.rss_at_10k_finished_mb} MB`],
+      [`RSS, ${FINISHED} finished executions and ${SUBSCRIBERS} open subscriptions`, `${figures.rss_at_10k_finished_mb} MB (V8 heap ${figures.heap_used_at_10k_finished_mb} MB used of ${figures.heap_total_at_10k_finished_mb} MB)`],
       [`RSS growth after ${WARMUP_SECONDS} s of soak, to its end`, `${figures.rss_growth_after_warmup_mb} MB (slope ${figures.rss_slope_mb_per_10min} MB / 10 min)`],
     ]),
   );

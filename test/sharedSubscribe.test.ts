@@ -173,6 +173,25 @@ describe("sharedSubscribe: broadcast sources share one source, execution and JSO
     await fastStream.return(undefined);
   });
 
+  it("ends a member whose transport throws, and still writes to the others", async () => {
+    const { bus, schema } = counting(true);
+    const shared = sharedSubscribeWith();
+    const broken = sink("t1");
+    broken.contextValue.sendNext = () => {
+      throw new Error("socket gone");
+    };
+    const fine = sink("t1");
+    const [brokenStream, fineStream] = await Promise.all([broken, fine].map((m) => subscribe(schema, m.contextValue, shared)));
+    const brokenNext = brokenStream.next();
+    void fineStream.next();
+    await tick();
+    bus.emit("event", { text: "z" });
+    await assert.rejects(brokenNext, /socket gone/);
+    await tick();
+    assert.deepEqual(fine.transport.sent, ['{"data":{"events":{"text":"z"}}}']);
+    await fineStream.return(undefined);
+  });
+
   it("ends every member when the source ends, and rejects every member when it fails", async () => {
     for (const [event, expect] of [[{ end: true }, "done"], [{ fail: true }, "failed"]] as const) {
       const { bus, schema } = counting(true);

@@ -51,17 +51,12 @@ export class BroadcastGroups {
    */
   join(key: string, source: AsyncIterable<unknown>, args: ExecutionArgs, sink: SubscriberSink): AsyncGenerator<never> {
     let group = this.groups.get(key);
-    if (group) void source[Symbol.asyncIterator]().return?.();
+    if (group) closeQuietly(source[Symbol.asyncIterator]());
     else {
       group = new BroadcastGroup(source[Symbol.asyncIterator](), args, this.options, () => this.groups.delete(key));
       this.groups.set(key, group);
     }
     return group.add(sink);
-  }
-
-  /** Open groups (tests). */
-  get size(): number {
-    return this.groups.size;
   }
 }
 
@@ -95,7 +90,7 @@ class BroadcastGroup {
     if (this.closed) return;
     this.closed = true;
     this.onClose();
-    void this.source.return?.();
+    closeQuietly(this.source);
   }
 
   private async pump(): Promise<void> {
@@ -150,7 +145,12 @@ class Member {
       this.end(new AppError("SLOW_SUBSCRIBER", `the subscriber read too slowly: more than ${slowBytes} bytes were waiting for it; subscribe again`, { layer: "transport" }));
       return;
     }
-    this.sink.sendNext(batch);
+    try {
+      this.sink.sendNext(batch);
+    } catch (error) {
+      // This member's transport failed: it ends, the others still get the batch.
+      this.end(error);
+    }
   }
 
   /** Ends the member: its iterator finishes (done, or rejected with `error`), and it leaves the group. */
@@ -191,4 +191,9 @@ class Member {
       },
     } as AsyncGenerator<never>;
   }
+}
+
+/** Returns an iterator nobody reads any more; how its return ends concerns nobody either. */
+function closeQuietly(iterator: AsyncIterator<unknown>): void {
+  Promise.resolve(iterator.return?.()).catch(() => undefined);
 }
