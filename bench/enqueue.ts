@@ -1,6 +1,5 @@
 import "reflect-metadata";
-import { EXECUTION_UPDATED, type ExecutionUpdate } from "../src/executions/ExecutionEvents.js";
-import { listen } from "../src/pubsub.js";
+import { listenToProgram } from "../src/executions/ExecutionEvents.js";
 import type { RunningServer } from "../src/server.js";
 import { table } from "./stats.js";
 import { createPredictProgram, graphql, ms, nowMs, sleep, startBenchServer, type Summary, summarize } from "./support.js";
@@ -66,7 +65,7 @@ async function measure(server: RunningServer, name: string, n: number, spreadMs:
   // And when it ended, so a sample knows when to read its events.
   const ended = new Map<string, () => void>();
   const endedIds = new Set<string>();
-  const updates = listen<ExecutionUpdate>(server.services.events, EXECUTION_UPDATED);
+  const updates = listenToProgram(server.services.events, programId);
   void (async () => {
     for await (const update of updates) {
       const id = update.execution.id;

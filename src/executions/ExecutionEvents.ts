@@ -1,4 +1,4 @@
-import type { Execution, ExecutionEvent } from "../../entities/index.js";
+import { type Execution, type ExecutionEvent, ExecutionStatus } from "../../entities/index.js";
 import { type EventBus, filtered, listen } from "../pubsub.js";
 import { type ExecutionOutputMessage, isOutputMessage } from "./ExecutionOutput.js";
 
@@ -18,13 +18,15 @@ export interface ExecutionUpdate {
 
 export function publishExecutionUpdate(bus: EventBus, execution: Execution, event: ExecutionEvent): void {
   const update: ExecutionUpdate = { tenantId: execution.tenantId, programId: execution.programId, execution, event };
-  bus.publish(EXECUTION_UPDATED, update);
-  // Again on the execution's own topic, so that whoever follows one execution (`wait`,
-  // executionUpdated) is not woken by every other execution's transitions: with N of them waiting,
-  // a transition would otherwise cost N wake-ups, and N executions N².
+  // On the execution's own topic, so that whoever follows one execution (`wait`, executionUpdated) is
+  // not woken by every other execution's transitions: with N of them waiting, a transition would
+  // otherwise cost N wake-ups, and N executions N².
   bus.publish(EXECUTION_UPDATED, execution.id, update);
-  // And on its program's, for executionEvents(programId): filtered once here, not once per subscriber.
+  // On its program's, for executionEvents(programId): filtered once here, not once per subscriber.
   bus.publish(EXECUTION_UPDATED, programTopic(execution.programId), update);
+  // On the topic of all executions, cancellations only: every instance's runner watches it for the
+  // attempts it runs. With every transition there, each instance read every transition of the cluster.
+  if (event.to === ExecutionStatus.CANCELLED) bus.publish(EXECUTION_UPDATED, update);
 }
 
 /** The topic id of one program's executions (ids are UUIDs either way; the prefix keeps them apart from executions'). */
