@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Execution, ExecutionEvent, ExecutionStatus } from "../entities/index.js";
+import { EXECUTION_UPDATED, type ExecutionUpdate, listenToExecution, listenToProgram, publishExecutionUpdate } from "../src/executions/ExecutionEvents.js";
 import { createInProcessEventBus, listen, MAX_BEHIND } from "../src/pubsub.js";
 
 /** An EventTarget that counts the listeners on it. */
@@ -80,5 +82,23 @@ describe("event bus (one listener per topic)", () => {
     assert.equal(target.listeners, 1, "only the fast subscriber still listens");
     await fast.return?.();
     assert.equal(target.listeners, 0);
+  });
+});
+
+describe("execution transitions on the bus", () => {
+  it("go to the execution's and the program's topics; the topic of all executions carries cancellations only", async () => {
+    const bus = createInProcessEventBus();
+    const all = listen<ExecutionUpdate>(bus, EXECUTION_UPDATED);
+    const own = listenToExecution(bus, "e1");
+    const program = listenToProgram(bus, "p1");
+    const execution = Object.assign(new Execution(), { id: "e1", tenantId: "t1", programId: "p1" });
+    const transition = (seq: number, to: ExecutionStatus) => Object.assign(new ExecutionEvent(), { seq, to });
+    publishExecutionUpdate(bus, execution, transition(1, ExecutionStatus.PENDING));
+    publishExecutionUpdate(bus, execution, transition(2, ExecutionStatus.RUNNING));
+    publishExecutionUpdate(bus, execution, transition(3, ExecutionStatus.CANCELLED));
+    assert.deepEqual((await take(own, 3)).map((u) => u.event.seq), [1, 2, 3]);
+    assert.deepEqual((await take(program, 3)).map((u) => u.event.seq), [1, 2, 3]);
+    assert.deepEqual((await take(all, 1)).map((u) => u.event.to), [ExecutionStatus.CANCELLED]);
+    await Promise.all([all, own, program].map((iterator) => iterator.return?.()));
   });
 });
