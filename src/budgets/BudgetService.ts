@@ -1,3 +1,4 @@
+import { FreshReads } from "../db/FreshReads.js";
 import { Budget, BudgetPeriod, Evaluation, Execution, LanguageModel, Optimization } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
@@ -35,7 +36,7 @@ const BUDGETS_FRESH_MS = 2_000;
  * queue meanwhile). The run that crosses a limit finishes: what it will cost is not known before.
  */
 export class BudgetService {
-  private readonly cached = new Map<string, { at: number; budgets: Promise<Budget[]> }>();
+  private readonly cached = new FreshReads<Budget[]>(BUDGETS_FRESH_MS);
 
   constructor(private readonly database: Database) {}
 
@@ -73,7 +74,7 @@ export class BudgetService {
         return stored;
       }),
     );
-    this.cached.delete(scope.tenantId);
+    this.cached.forget(scope.tenantId);
     return budget;
   }
 
@@ -85,7 +86,7 @@ export class BudgetService {
       await AuditLog.record(manager, scope, { action: "budget.delete", entityType: "Budget", entityId: budget.id, before: AuditLog.snapshot(budget, ["languageModelId", "period", "limitUsd"]), after: null });
       return true;
     });
-    this.cached.delete(scope.tenantId);
+    this.cached.forget(scope.tenantId);
     return removed;
   }
 
@@ -112,12 +113,7 @@ export class BudgetService {
   }
 
   private budgetsOf(tenantId: string): Promise<Budget[]> {
-    const hit = this.cached.get(tenantId);
-    if (hit && Date.now() - hit.at < BUDGETS_FRESH_MS) return hit.budgets;
-    const budgets = this.database.manager.find(Budget, { where: { tenantId } });
-    this.cached.set(tenantId, { at: Date.now(), budgets });
-    budgets.catch(() => this.cached.delete(tenantId));
-    return budgets;
+    return this.cached.get(tenantId, () => this.database.manager.find(Budget, { where: { tenantId } }));
   }
 
   /** What executions, evaluations and optimizations finished since `since` cost (of one language model's runs, when given). */

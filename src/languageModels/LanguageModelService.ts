@@ -1,3 +1,4 @@
+import { FreshReads } from "../db/FreshReads.js";
 import type { EntityManager } from "typeorm";
 import { LanguageModel } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
@@ -53,18 +54,11 @@ export class LanguageModelService {
     readonly prices: ModelPrices = new ModelPrices(),
   ) {}
 
-  private readonly forRuns = new Map<string, { at: number; lm: Promise<LanguageModel | null> }>();
+  private readonly forRuns = new FreshReads<LanguageModel | null>(LM_FRESH_MS);
 
   /** The language model a run uses: read at most once per LM_FRESH_MS (and after each update here). Not to be changed by the caller. */
   forRun(tenantId: string, id: string): Promise<LanguageModel | null> {
-    const key = `${tenantId}/${id}`;
-    const hit = this.forRuns.get(key);
-    if (hit && Date.now() - hit.at < LM_FRESH_MS) return hit.lm;
-    const lm = findRow(this.database.manager, LanguageModel, { id, tenantId });
-    this.forRuns.set(key, { at: Date.now(), lm });
-    // A failed read is not kept; the next run reads again.
-    lm.catch(() => this.forRuns.delete(key));
-    return lm;
+    return this.forRuns.get(`${tenantId}/${id}`, () => findRow(this.database.manager, LanguageModel, { id, tenantId }));
   }
 
   /** The stored form of an `apiKey` input, bound to its row; the plaintext goes no further than here. */
@@ -124,7 +118,7 @@ export class LanguageModelService {
       return await this.updateIn(scope, input);
     } finally {
       // Runs here use the update from now on (a read begun before the commit is dropped with it).
-      this.forRuns.delete(`${scope.tenantId}/${input.id}`);
+      this.forRuns.forget(`${scope.tenantId}/${input.id}`);
     }
   }
 

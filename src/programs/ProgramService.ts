@@ -1,3 +1,4 @@
+import { FreshReads } from "../db/FreshReads.js";
 import type { EntityManager } from "typeorm";
 import { In } from "typeorm";
 import { Corpus, Evaluation, Execution, ExecutionStatus, Optimization, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
@@ -55,7 +56,7 @@ const MAX_DESCRIPTION = 10_000;
 export const PROGRAM_FRESH_MS = 2_000;
 
 export class ProgramService {
-  private readonly forExecutions = new Map<string, { at: number; program: Promise<Program> }>();
+  private readonly forExecutions = new FreshReads<Program>(PROGRAM_FRESH_MS);
 
   constructor(
     private readonly database: Database,
@@ -69,25 +70,19 @@ export class ProgramService {
   }
 
   private async forgetChanged(events: EventBus): Promise<void> {
-    for await (const change of listen<ProgramChangedEvent>(events, PROGRAM_CHANGED)) this.forExecutions.delete(`${change.tenantId}/${change.programId}`);
+    for await (const change of listen<ProgramChangedEvent>(events, PROGRAM_CHANGED)) this.forExecutions.forget(`${change.tenantId}/${change.programId}`);
   }
 
   /** Announces a committed change of a program: forgotten here at once, then published (the other instances forget it on the event). */
   changed(event: Omit<ProgramChangedEvent, "at">): void {
-    this.forExecutions.delete(`${event.tenantId}/${event.programId}`);
+    this.forExecutions.forget(`${event.tenantId}/${event.programId}`);
     publishProgramChanged(this.events, event);
   }
 
   /** The program as an execution starts from: `require`, read at most once per PROGRAM_FRESH_MS. Not to be changed by the caller. */
   forExecution(scope: Scope, id: string, path: string): Promise<Program> {
-    const key = `${scope.tenantId}/${id}`;
-    const hit = this.forExecutions.get(key);
-    if (hit && Date.now() - hit.at < PROGRAM_FRESH_MS) return hit.program;
-    const program = this.require(scope, id, path);
-    this.forExecutions.set(key, { at: Date.now(), program });
     // Not found (or a failed read) is not kept: the next execution reads again.
-    program.catch(() => this.forExecutions.delete(key));
-    return program;
+    return this.forExecutions.get(`${scope.tenantId}/${id}`, () => this.require(scope, id, path));
   }
 
   /** The programs' labels (production, staging…), and the version a labelled execution runs. */
