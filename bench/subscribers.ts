@@ -1,9 +1,10 @@
 import "reflect-metadata";
-import type { Client } from "graphql-ws";
+import { Worker } from "node:worker_threads";
 import { startServerProcess } from "../test/support/serverProcess.js";
 import { table } from "./stats.js";
 import { cpuSecondsOf, createPredictProgram, graphql, ms, sleep, summarize, tempDir } from "./support.js";
-import { allReceived, connect, Subscriber, TRANSITIONS } from "./wsSubscribers.js";
+import type { ThreadReport, ThreadRequest } from "./subscriberThread.js";
+import { TRANSITIONS } from "./wsSubscribers.js";
 
 /**
  * bench:subscribers — 1,000 graphql-ws subscribers, each subscribed to `executionEvents(programId)`,
@@ -12,7 +13,9 @@ import { allReceived, connect, Subscriber, TRANSITIONS } from "./wsSubscribers.j
  *
  * The server is its own process (`node dist/src/main.js`, embedded SQLite file, DSPY_ADAPTER=in-process:
  * an execution costs no worker time, so its three transitions come within a few ms and the fan-out is
- * what is measured). The subscribers are graphql-ws clients (ws) in this process, one WebSocket each.
+ * what is measured). The subscribers are graphql-ws clients (ws) in this process, one WebSocket each, in
+ * BENCH_CLIENT_THREADS worker threads (default 1; subscriberThread.ts): at 10,000 subscribers one thread
+ * of clients is busier than the server, where subscribers on many machines would not share one.
  * Delay = receipt at the subscriber (wall clock, sub-ms) − the transition's `at` (set by the server when
  * it writes the transition, ms precision, so a delay is up to 1 ms longer than it was); same machine,
  * same clock. Executions are sent one after another with `wait: true`, BENCH_GAP_MS apart.
@@ -21,34 +24,72 @@ import { allReceived, connect, Subscriber, TRANSITIONS } from "./wsSubscribers.j
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const EXECUTIONS = Number(process.env.BENCH_N ?? 30);
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 50);
+const THREADS = Number(process.env.BENCH_CLIENT_THREADS ?? 1);
 const CONNECT_BATCH = 100;
 
 const EXECUTE = `mutation($p: ID!, $q: String!) { executeProgram(input: { programId: $p, inputs: { question: $q }, wait: true }) { id status } }`;
+
+/** One worker thread of subscribers (subscriberThread.ts), asked one question at a time. */
+class SubscriberThread {
+  private readonly worker: Worker;
+  readonly connected: Promise<void>;
+
+  constructor(wsUrl: string, programId: string, count: number) {
+    this.worker = new Worker(new URL("./subscriberThread.js", import.meta.url), { workerData: { wsUrl, programId, count, connectBatch: CONNECT_BATCH } });
+    this.connected = new Promise((resolve, reject) => {
+      this.worker.once("error", reject);
+      this.worker.once("message", () => resolve());
+    });
+  }
+
+  private ask<T>(request: ThreadRequest, pick: (message: { ok?: boolean; report?: ThreadReport }) => T): Promise<T> {
+    return new Promise((resolve) => {
+      this.worker.once("message", (message) => resolve(pick(message)));
+      this.worker.postMessage(request);
+    });
+  }
+
+  received(ids: string[], timeoutMs: number): Promise<boolean> {
+    return this.ask({ type: "received", ids, timeoutMs }, (m) => m.ok === true);
+  }
+
+  report(ids: string[]): Promise<ThreadReport> {
+    return this.ask({ type: "report", ids }, (m) => m.report as ThreadReport);
+  }
+
+  async close(): Promise<void> {
+    await this.ask({ type: "close" }, () => undefined);
+    await this.worker.terminate();
+  }
+}
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const data = tempDir("dspy-subgraph-bench-");
   const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off" });
-  const clients: Client[] = [];
-  const subscribers = Array.from({ length: SUBSCRIBERS }, () => new Subscriber());
+  const threads: SubscriberThread[] = [];
   const measured: string[] = [];
+  const reports: ThreadReport[] = [];
   let connectSeconds = 0;
   let sendSeconds = 0;
   // CPU while the measured executions are sent and delivered: which side (server, or these clients) is busy.
   const cpu = { server: { user: 0, system: 0 }, clients: { user: 0, system: 0 }, seconds: 0 };
   let drained = false;
+  const allReceived = async (ids: string[], timeoutMs: number) => (await Promise.all(threads.map((t) => t.received(ids, timeoutMs)))).every(Boolean);
   try {
     const programId = await createPredictProgram(server.url, "bench-subscribers");
     const wsUrl = server.url.replace(/^http/, "ws");
     const connectStart = performance.now();
-    for (let i = 0; i < SUBSCRIBERS; i += CONNECT_BATCH) {
-      clients.push(...(await Promise.all(subscribers.slice(i, i + CONNECT_BATCH).map((s) => connect(wsUrl, programId, s)))));
+    for (let i = 0; i < THREADS; i++) {
+      const count = Math.floor(SUBSCRIBERS / THREADS) + (i < SUBSCRIBERS % THREADS ? 1 : 0);
+      threads.push(new SubscriberThread(wsUrl, programId, count));
     }
+    await Promise.all(threads.map((t) => t.connected));
     // Subscriptions are set up asynchronously after "subscribe": warm up until every one delivers.
     let ready = false;
     for (let attempt = 0; attempt < 20 && !ready; attempt++) {
       const { executeProgram } = await graphql<{ executeProgram: { id: string } }>(server.url, EXECUTE, { p: programId, q: `France? warm-up ${attempt}` });
-      ready = await allReceived(subscribers, [executeProgram.id], 3000);
+      ready = await allReceived([executeProgram.id], 3000);
     }
     if (!ready) throw new Error("not every subscriber received the warm-up executions");
     connectSeconds = (performance.now() - connectStart) / 1000;
@@ -63,41 +104,29 @@ async function main(): Promise<void> {
       if (GAP_MS > 0) await sleep(GAP_MS);
     }
     sendSeconds = (performance.now() - sendStart) / 1000;
-    drained = await allReceived(subscribers, measured, 30_000);
+    drained = await allReceived(measured, 30_000);
     const serverCpu = cpuSecondsOf(server.child.pid!);
     const clientCpu = process.cpuUsage(clientCpuStart);
     cpu.seconds = (performance.now() - sendStart) / 1000;
     cpu.server = { user: serverCpu.user - serverCpuStart.user, system: serverCpu.system - serverCpuStart.system };
     cpu.clients = { user: clientCpu.user / 1e6, system: clientCpu.system / 1e6 };
+    reports.push(...(await Promise.all(threads.map((t) => t.report(measured)))));
   } finally {
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(threads.map((t) => t.close()));
     await server.stop();
     data.remove();
   }
 
-  const delays: number[] = [];
-  const byState = new Map<string, number[]>(TRANSITIONS.map((to) => [to, []]));
-  let missing = 0;
-  let complete = 0;
-  let errors = 0;
-  for (const subscriber of subscribers) {
-    errors += subscriber.errors;
-    let all = true;
-    for (const id of measured) {
-      const got = subscriber.count(id);
-      missing += Math.max(0, TRANSITIONS.length - got);
-      if (got < TRANSITIONS.length) all = false;
-      for (const { to, ms: delay } of subscriber.delays.get(id) ?? []) {
-        delays.push(delay);
-        byState.get(to)?.push(delay);
-      }
-    }
-    if (all) complete += 1;
-  }
+  const byState = new Map<string, number[]>(TRANSITIONS.map((to) => [to, reports.flatMap((r) => r.delays[to] ?? [])]));
+  const delays = [...byState.values()].flat();
+  const missing = reports.reduce((sum, r) => sum + r.missing, 0);
+  const complete = reports.reduce((sum, r) => sum + r.complete, 0);
+  const errors = reports.reduce((sum, r) => sum + r.errors, 0);
   const expected = SUBSCRIBERS * measured.length * TRANSITIONS.length;
   const delay = summarize(delays);
   const figures = {
     subscribers: SUBSCRIBERS,
+    client_threads: THREADS,
     executions: measured.length,
     transitions: measured.length * TRANSITIONS.length,
     deliveries_expected: expected,

@@ -1,7 +1,7 @@
-import type { ExecutionResult, FormattedExecutionResult } from "graphql";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import type { ExecutionResult, FormattedExecutionResult } from "graphql";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginInlineTrace } from "@apollo/server/plugin/inlineTrace";

@@ -11,8 +11,8 @@ const results = new WeakMap<object, Map<string, Result>>();
  * same operation (its text, name and variables) and the same rights (tenant and role: what every
  * read depends on) get, for one event, the result of one execution.
  * - A `broadcast` source, subscribed over a transport that can be written to directly (the
- *   context's `sink`: graphql-ws), joins a BroadcastGroup: one source, execution and JSON text per
- *   event for the whole group.
+ *   context's `sendNext`: graphql-ws), joins a BroadcastGroup: one source, execution and JSON text
+ *   per event for the whole group.
  * - Otherwise each subscriber keeps its own source and loop, and the execution is shared when the bus
  *   hands every listener the same object (in-process and Redis alike); the first state a subscription
  *   sends (executionUpdated) is its own.
