@@ -22,8 +22,8 @@ export function createRedisEventBus(redis: RedisConnections): EventBus {
 /**
  * An execution's transition is published on two or three topics in a row (ExecutionEvents.ts), and
  * arrives on each of them that this instance listens to: it is written and read once, not once per
- * topic (with its trace, ~10 µs each way). Safe because a payload is never changed once published: in process,
- * every subscriber gets the very object, later.
+ * topic (with its trace, ~10 µs each way). Safe because a payload is never changed once published:
+ * in process, every subscriber gets the very object, later.
  */
 function sameAsLast(serializer: typeof jsonWithDates): typeof jsonWithDates {
   // Each kept for the current turn only: what is published, or arrives, in one go.

@@ -1,7 +1,7 @@
-import { FreshReads } from "../db/FreshReads.js";
 import { Budget, BudgetPeriod, Evaluation, Execution, LanguageModel, Optimization } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
+import { FreshReads } from "../db/FreshReads.js";
 import { insertRow, updateAtVersion, upsertOnce } from "../db/rows.js";
 import { AppError } from "../errors.js";
 import { isId, newId } from "../ids.js";

@@ -1,8 +1,8 @@
-import { FreshReads } from "../db/FreshReads.js";
 import type { EntityManager } from "typeorm";
 import { LanguageModel } from "../../entities/index.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import type { Database } from "../db/Database.js";
+import { FreshReads } from "../db/FreshReads.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { updateAtVersion } from "../db/rows.js";
 import { findInScope, requireInScope } from "../db/scoped.js";

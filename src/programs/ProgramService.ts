@@ -1,4 +1,3 @@
-import { FreshReads } from "../db/FreshReads.js";
 import type { EntityManager } from "typeorm";
 import { In } from "typeorm";
 import { Corpus, Evaluation, Execution, ExecutionStatus, Optimization, Program, ProgramVersion, VersionSource } from "../../entities/index.js";
@@ -6,6 +5,7 @@ import type { DspyAdapter } from "../adapters/DspyAdapter.js";
 import { AuditLog } from "../audit/AuditLog.js";
 import { contentHash } from "../canonicalJson.js";
 import type { Database } from "../db/Database.js";
+import { FreshReads } from "../db/FreshReads.js";
 import { isUniqueViolation } from "../db/dialect.js";
 import { row, updateAtVersion } from "../db/rows.js";
 import { findInScope, requireInScope } from "../db/scoped.js";
