@@ -100,6 +100,7 @@ describeEachDatabase("executionEvents broadcast to many graphql-ws subscribers",
       assert.match(errors[0].payload[0].message, /read too slowly: more than 1024 bytes/);
       const nexts = messages.filter((m) => m.type === "next").length;
       assert.ok(nexts > 0 && nexts < count * 3, `dropped part way: ${nexts} of ${count * 3} transitions`);
+      console.log(`      the paused subscriber got ${nexts} of ${count * 3} transitions before SLOW_SUBSCRIBER`);
     } finally {
       socket.close();
       await client.dispose();
