@@ -206,6 +206,10 @@ function mysqlDataSource(url: string, flavor: "mysql" | "mariadb", logging = fal
     timezone: "Z",
     // For StatementBatch (one round trip for a transaction's unread statements); every statement is parameterised.
     multipleStatements: true,
+    // mysql2 captures a stack trace at every query's call, to put the caller in a failed query's error:
+    // ~13 µs a query in a profile (MariaDB, 8 clients: 1.9-2.0 -> 1.88 ms of CPU per execution). Our
+    // errors carry their own context (the operation, its path, the request id in the log) instead.
+    trace: false,
     logging,
   });
 }
