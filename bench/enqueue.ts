@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { listenToProgram } from "../src/executions/ExecutionEvents.js";
 import type { RunningServer } from "../src/server.js";
 import { table } from "./stats.js";
-import { createPredictProgram, graphql, ms, nowMs, sleep, startBenchServer, type Summary, summarize } from "./support.js";
+import { createPredictProgram, graphql, ms, nowMs, runBench, sleep, startBenchServer, summarize, type Summary } from "./support.js";
 
 /**
  * bench:enqueue — Enqueue → RUNNING latency on both job stores (issue "Executions": target p50 ≤ 20 ms),
@@ -166,10 +166,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(figures));
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

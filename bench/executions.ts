@@ -8,7 +8,7 @@ import { createScratchDatabase } from "../test/support/harness.js";
 import { startServerProcess } from "../test/support/serverProcess.js";
 import { closedLoop, executeTarget, type Level, type Target } from "./closedLoop.js";
 import { table } from "./stats.js";
-import { cpuSecondsOf, createPredictProgram, freePort, graphql, ms, PREDICT_DEFINITION, sleep, tempDir } from "./support.js";
+import { cpuSecondsOf, createPredictProgram, freePort, graphql, ms, PREDICT_DEFINITION, runBench, sleep, tempDir } from "./support.js";
 
 /**
  * bench:executions — `executeProgram(wait: true)` over HTTP, Predict with DummyLM, real Python workers
@@ -379,10 +379,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(figures));
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import type { Client } from "graphql-ws";
 import { startServerProcess } from "../test/support/serverProcess.js";
 import { table } from "./stats.js";
-import { createPredictProgram, graphql, ms, sleep, tempDir } from "./support.js";
+import { createPredictProgram, graphql, ms, runBench, sleep, tempDir } from "./support.js";
 import { allReceived, connect, Subscriber } from "./wsSubscribers.js";
 
 /**
@@ -156,10 +156,4 @@ async function main(): Promise<void> {
   if (failed > 0 || !figures.watched_deliveries_complete) process.exitCode = 1;
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

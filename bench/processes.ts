@@ -4,7 +4,7 @@ import { startRedis } from "../test/support/redis.js";
 import { type ServerProcess, startServerProcess } from "../test/support/serverProcess.js";
 import { closedLoop, executeTarget, type Level, type Target } from "./closedLoop.js";
 import { table } from "./stats.js";
-import { cpuSecondsOf, createPredictProgram, ms, tempDir } from "./support.js";
+import { cpuSecondsOf, createPredictProgram, ms, runBench, tempDir } from "./support.js";
 
 /**
  * bench:processes — does a second server process on the same machine add throughput? The scale-out
@@ -89,10 +89,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(figures));
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { Worker } from "node:worker_threads";
 import { startServerProcess } from "../test/support/serverProcess.js";
 import { table } from "./stats.js";
-import { cpuSecondsOf, createPredictProgram, graphql, ms, sleep, summarize, tempDir } from "./support.js";
+import { cpuSecondsOf, createPredictProgram, graphql, ms, runBench, sleep, summarize, tempDir } from "./support.js";
 import type { ThreadReport, ThreadRequest } from "./subscriberThread.js";
 import { TRANSITIONS } from "./wsSubscribers.js";
 
@@ -158,10 +158,4 @@ async function main(): Promise<void> {
   if (missing > 0 || errors > 0) process.exitCode = 1;
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

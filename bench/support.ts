@@ -124,3 +124,14 @@ export function cpuSecondsOf(pid: number): { user: number; system: number; total
   return { user, system, total: user + system };
 }
 const CLOCK_TICKS = 100;
+
+/** Runs a bench's `main`, then exits: with `process.exitCode` (0 unless the bench set one), or 1 after printing what it threw. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(process.exitCode ?? 0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
