@@ -44,12 +44,18 @@ describeEachStack("feedback: submitFeedback and addExamplesFromFeedback", { EXEC
 
   it("refuses bad feedback with a path and a reason, writing nothing", async () => {
     // An execution that did not finish: cancelled before it ran. One that ran first cannot be, so 20 are
-    // queued at once and all cancelled: those behind the runner's few slots are still waiting.
+    // queued at once, each cancelled as soon as it is created: those behind the runner's few slots are
+    // still waiting. (Cancelling only once all 20 were created let a slow stack run them all first.)
     let queued: { id: string } | undefined;
     for (let round = 0; round < 5 && !queued; round++) {
-      const created = await Promise.all(Array.from({ length: 20 }, async () => expectData(await run(EXECUTE, { input: { programId, inputs: { question: "capital of Chile?" } } })).executeProgram));
-      const cancels = await Promise.all(created.map((c) => run(`mutation($id: ID!) { cancelExecution(id: $id) { id } }`, { id: c.id })));
-      queued = created.find((_, i) => !cancels[i].errors);
+      const attempts = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const created = expectData(await run(EXECUTE, { input: { programId, inputs: { question: "capital of Chile?" } } })).executeProgram;
+          const cancel = await run(`mutation($id: ID!) { cancelExecution(id: $id) { id } }`, { id: created.id });
+          return cancel.errors ? undefined : (created as { id: string });
+        }),
+      );
+      queued = attempts.find((attempt) => attempt !== undefined);
     }
     assert.ok(queued, "an execution was cancelled before it finished");
     const before = await counts();
