@@ -3,11 +3,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LOOPBACK_EGRESS } from "./harness.js";
 
+/** What output() keeps of the server's stdout and stderr, at least: their last 4 MB. */
+const OUTPUT_KEPT = 4 * 1024 * 1024;
 const MAIN = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../src/main.js");
 
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
+  /** What the server wrote to stdout and stderr (the last 4 MB at least). */
   output(): string;
   /** SIGKILL to the server and everything it started (its process group), as when its machine dies. */
   kill(): Promise<void>;
@@ -30,8 +33,13 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  child.stdout?.on("data", (chunk) => (output += chunk));
-  child.stderr?.on("data", (chunk) => (output += chunk));
+  // The last OUTPUT_KEPT characters at least: a bench's server logs every execution for minutes.
+  const keep = (chunk: Buffer) => {
+    output += chunk;
+    if (output.length > 2 * OUTPUT_KEPT) output = output.slice(-OUTPUT_KEPT);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   // "close", not "exit": by then everything it wrote has been read.
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
@@ -40,6 +48,8 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
       const match = /listening on (http:\/\/\S+)/.exec(output);
       if (match) {
         clearTimeout(timer);
+        // Found once: matching the whole output again for every later chunk costs the caller (a bench's client) CPU that grows with the log.
+        child.stdout?.off("data", check);
         resolve(match[1]);
       }
     };
