@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
+
+import pytest
 
 import dspy
 import dspy.utils.callback as dspy_callback
@@ -64,3 +67,43 @@ def test_install_is_idempotent_and_keeps_dspys_chooser() -> None:
     callback_dispatch.install()
     assert dspy_callback._get_on_start_handler is first
     assert not hasattr(first.original, "original")  # type: ignore[attr-defined]
+
+
+class Shapes:
+    def plain(self, a: int, b: int = 2) -> None: ...
+
+    def star(self, a: int, *rest: int, key: str = "k", **extra: Any) -> None: ...
+
+    def keyword_only(self, *, prompt: str | None = None, messages: list | None = None, **kwargs: Any) -> None: ...
+
+    @dspy_callback.with_callbacks
+    def wrapped(self, question: str) -> None: ...
+
+
+def test_remembered_signatures_map_arguments_as_getcallargs_does() -> None:
+    instance = Shapes()
+    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
+        (Shapes.plain, (1,), {}),
+        (Shapes.plain, (1, 3), {}),
+        (Shapes.plain, (), {"b": 5, "a": 4}),
+        (Shapes.star, (1, 2, 3), {"key": "x", "z": 9}),
+        (Shapes.star, (1,), {}),
+        (Shapes.keyword_only, (), {"prompt": "p", "temperature": 0.5}),
+        # with_callbacks' wrapper: getcallargs reads the wrapper's own (instance, *args, **kwargs), not __wrapped__.
+        (Shapes.wrapped, ("q",), {"extra": 1}),
+    ]
+    for fn, args, kwargs in calls:
+        assert callback_dispatch.getcallargs(fn, instance, *args, **kwargs) == inspect.getcallargs(fn, instance, *args, **kwargs), fn.__name__
+        # Twice: the second call reads the remembered signature.
+        assert callback_dispatch.getcallargs(fn, instance, *args, **kwargs) == inspect.getcallargs(fn, instance, *args, **kwargs), fn.__name__
+    for fn, args, kwargs in [(Shapes.plain, (), {}), (Shapes.plain, (1, 2, 3), {}), (Shapes.plain, (1,), {"c": 1})]:
+        with pytest.raises(TypeError):
+            inspect.getcallargs(fn, instance, *args, **kwargs)
+        with pytest.raises(TypeError):
+            callback_dispatch.getcallargs(fn, instance, *args, **kwargs)
+
+
+def test_install_gives_dspy_the_remembering_getcallargs_and_the_rest_of_inspect() -> None:
+    callback_dispatch.install()
+    assert dspy_callback.inspect.getcallargs is callback_dispatch.getcallargs
+    assert dspy_callback.inspect.iscoroutinefunction is inspect.iscoroutinefunction
