@@ -257,6 +257,9 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
   };
 
   const app = express();
+  // No ETag on res.send's answers (GraphQL, health, metrics): a SHA-1 of every response body for a
+  // conditional GET nobody makes here; the console's static files keep theirs (express.static's own).
+  app.set("etag", false);
   const httpServer = http.createServer(app);
   const { limits } = config;
   // MAX_REQUEST_BYTES (default above the 1 MiB limit on execution inputs, so that limit answers with

@@ -25,6 +25,16 @@ describe("hardening of the API surface [sqlite]", function () {
   });
   after(async () => server?.stop());
 
+  it("answers GraphQL and /healthz without an ETag: no hash of every response body for a conditional GET nobody makes", async () => {
+    const answer = await fetch(url(), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ __typename }" }) });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(await answer.json(), { data: { __typename: "Query" } });
+    assert.equal(answer.headers.get("etag"), null);
+    const health = await fetch(new URL("/healthz", url()));
+    assert.equal(health.status, 200);
+    assert.equal(health.headers.get("etag"), null);
+  });
+
   it("answers a fragment-spread bomb at once with QUERY_TOO_COMPLEX, on HTTP and graphql-ws (item 4)", async () => {
     for (const levels of [21, 30, 60]) {
       const { status, body, ms } = await post(url(), { query: fragmentBomb(levels) });
