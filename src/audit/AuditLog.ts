@@ -17,8 +17,22 @@ const SECRET_WORDS = new Set(["secret", "secrets", "password", "passwd", "passph
 /** Bookkeeping columns: they change on every write and say nothing a reader needs. */
 const BOOKKEEPING = new Set(["id", "tenantId", "createdAt", "updatedAt", "version", "transitions"]);
 
+/** Names already judged (most are the same few column and input names); emptied when it holds this many. */
+const JUDGED_MAX = 4096;
+const judged = new Map<string, boolean>();
+
 /** Whether a field with this name holds (or may hold) a secret: `secretEnv`, `api_key`, `encryptedSecret`, `accessToken`… */
 export function isSecretField(name: string): boolean {
+  let secret = judged.get(name);
+  if (secret === undefined) {
+    // Splitting a name costs a few regular expressions; an execution's audit event judges every field of its snapshot.
+    if (judged.size >= JUDGED_MAX) judged.clear();
+    judged.set(name, (secret = looksSecret(name)));
+  }
+  return secret;
+}
+
+function looksSecret(name: string): boolean {
   if (REDACTED_FIELDS.has(name)) return true;
   const words = name
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
