@@ -54,6 +54,11 @@ export class AppError extends Error {
     return new AppError("BAD_USER_INPUT", `${path}: ${reason}`, { path, issues: issues ?? [{ path, reason }] });
   }
 
+  /** A subscriber dropped for reading too slowly: `waiting` says what piled up for it, `kept` what it can still find. */
+  static slowSubscriber(waiting: string, kept?: string): AppError {
+    return new AppError("SLOW_SUBSCRIBER", `the subscriber read too slowly: more than ${waiting} were waiting for it; subscribe again${kept ? ` (${kept})` : ""}`, { layer: "transport" });
+  }
+
   /** Several issues: the message names the first, `issues` lists them all. */
   static fromIssues(issues: IssueDetail[]): AppError {
     const [first] = issues;

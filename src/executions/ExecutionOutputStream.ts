@@ -38,7 +38,7 @@ export class ExecutionOutputService {
 
   /** What a subscriber dropped for reading too slowly is told. */
   slowSubscriber(): AppError {
-    return new AppError("SLOW_SUBSCRIBER", `the subscriber read too slowly: more than ${this.bufferBytes} bytes (or ${MAX_UNREAD_EVENTS} events) of output were waiting for it; subscribe again (the execution and its outputs are kept)`, { layer: "transport" });
+    return AppError.slowSubscriber(`${this.bufferBytes} bytes (or ${MAX_UNREAD_EVENTS} events) of output`, "the execution and its outputs are kept");
   }
 }
 

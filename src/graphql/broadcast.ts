@@ -142,7 +142,7 @@ class Member {
   deliver(batch: readonly string[], slowBytes: number): void {
     if (this.ended) return;
     if (this.sink.unsent() > slowBytes) {
-      this.end(new AppError("SLOW_SUBSCRIBER", `the subscriber read too slowly: more than ${slowBytes} bytes were waiting for it; subscribe again`, { layer: "transport" }));
+      this.end(AppError.slowSubscriber(`${slowBytes} bytes`));
       return;
     }
     try {
