@@ -32,6 +32,9 @@ import { cpuSecondsOf, createPredictProgram, freePort, graphql, ms, PREDICT_DEFI
  * (PEER_LM_API_BASE). The first execution of each subgraph must report the adapter it is there for, else
  * the bench fails. Same levels and warm-up; BENCH_OPENAI_SECONDS measured per level and system, by
  * default min(BENCH_SECONDS, 6), which keeps the whole bench under about 6 minutes at defaults with MariaDB.
+ *
+ * Last, Node's CPU per execution (serverCpu), next to the CPU per request of an empty query and of a one-row
+ * read on the same server: the floors an execution's own cost sits on.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
@@ -166,22 +169,49 @@ async function startFakeOpenAI(): Promise<{ apiBase: string; stop(): Promise<voi
 }
 
 
+/** What one kind of request costs the server, in CPU per request. */
+interface CpuPerRequest {
+  cpuMs: number;
+  requests: number;
+}
+
+/** CPU of the server process `pid` per answered request of `target`, 8 closed-loop clients for BENCH_SECONDS after a warm-up. */
+async function cpuPerRequest(pid: number, target: Target): Promise<CpuPerRequest> {
+  await closedLoop(target, 8, WARMUP_SECONDS, false);
+  const before = cpuSecondsOf(pid).total;
+  const level = await closedLoop(target, 8, SECONDS, true);
+  if (level.errors > 0) throw new Error(`${target.name}: ${level.errors} wrong answers`);
+  return { cpuMs: ((cpuSecondsOf(pid).total - before) * 1000) / level.latency.n, requests: level.latency.n };
+}
+
+/** A GraphQL request whose answer must be `expected` (JSON), as a target. */
+function queryTarget(name: string, url: string, query: string, variables: Record<string, unknown>, expected: string): Target {
+  return {
+    name,
+    async call() {
+      const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+      return (await response.text()) === expected;
+    },
+  };
+}
+
 /**
  * Node's CPU per execution: the server process alone (its own process, DSPY_ADAPTER=in-process, so no
- * worker shares the count), 8 closed-loop clients for BENCH_SECONDS after a warm-up; CPU time from /proc.
+ * worker shares the count); CPU time from /proc. On the same server, the floors it stands on: an empty
+ * query (`{ __typename }`: HTTP, express, Apollo, the request's log line and metrics) and a read of one
+ * row (`program(id)`).
  */
-async function serverCpuPerExecution(): Promise<{ cpuMsPerExecution: number; executions: number }> {
+async function serverCpu(): Promise<{ execution: CpuPerRequest; emptyQuery: CpuPerRequest; oneRowRead: CpuPerRequest }> {
   const data = tempDir("dspy-subgraph-bench-cpu-");
   const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off" });
   try {
     const programId = await createPredictProgram(server.url, "bench-cpu");
-    const target = executeTarget("in-process", server.url, programId);
-    await closedLoop(target, 8, WARMUP_SECONDS, false);
     const pid = server.child.pid!;
-    const before = cpuSecondsOf(pid).total;
-    const level = await closedLoop(target, 8, SECONDS, true);
-    const used = cpuSecondsOf(pid).total - before;
-    return { cpuMsPerExecution: (used * 1000) / level.latency.n, executions: level.latency.n };
+    const emptyQuery = await cpuPerRequest(pid, queryTarget("typename", server.url, "{ __typename }", {}, `{"data":{"__typename":"Query"}}`));
+    const read = `query($p: ID!) { program(id: $p) { id name } }`;
+    const oneRowRead = await cpuPerRequest(pid, queryTarget("program", server.url, read, { p: programId }, JSON.stringify({ data: { program: { id: programId, name: "bench-cpu" } } })));
+    const execution = await cpuPerRequest(pid, executeTarget("in-process", server.url, programId));
+    return { execution, emptyQuery, oneRowRead };
   } finally {
     await server.stop();
     data.remove();
@@ -368,14 +398,23 @@ async function main(): Promise<void> {
   figures.workers = Number(WORKERS);
   figures.seconds_per_level = SECONDS;
   figures.openai_seconds_per_level = OPENAI_SECONDS;
-  const cpu = await serverCpuPerExecution();
-  console.error(`node CPU per execution (in-process adapter, 8 clients): ${cpu.cpuMsPerExecution.toFixed(2)} ms over ${cpu.executions} executions`);
-  figures.node_cpu_ms_per_execution = ms(cpu.cpuMsPerExecution, 2);
-  figures.node_cpu_executions = cpu.executions;
+  const cpu = await serverCpu();
+  console.error(`node CPU per execution (in-process adapter, 8 clients): ${cpu.execution.cpuMs.toFixed(2)} ms over ${cpu.execution.requests} executions`);
+  figures.node_cpu_ms_per_execution = ms(cpu.execution.cpuMs, 2);
+  figures.node_cpu_ms_per_empty_query = ms(cpu.emptyQuery.cpuMs, 2);
+  figures.node_cpu_ms_per_one_row_read = ms(cpu.oneRowRead.cpuMs, 2);
+  figures.node_cpu_executions = cpu.execution.requests;
   figures.seconds = ms((Date.now() - startedAt) / 1000, 0);
   console.log(table(rows));
   console.log(table(openaiRows));
-  console.log(table([["measure", "value"], ["Node CPU per execution (server process, in-process adapter, 8 clients)", `${ms(cpu.cpuMsPerExecution, 2)} ms (${cpu.executions} executions)`]]));
+  console.log(
+    table([
+      ["Node CPU per request (server process, in-process adapter, 8 clients)", "ms", "requests"],
+      ["executeProgram(wait: true)", String(ms(cpu.execution.cpuMs, 2)), String(cpu.execution.requests)],
+      ["floor: { __typename } (HTTP, express, Apollo, log line, metrics)", String(ms(cpu.emptyQuery.cpuMs, 2)), String(cpu.emptyQuery.requests)],
+      ["floor: program(id) { id name } (one row read)", String(ms(cpu.oneRowRead.cpuMs, 2)), String(cpu.oneRowRead.requests)],
+    ]),
+  );
   console.log(JSON.stringify(figures));
 }
 
