@@ -190,7 +190,7 @@ function queryTarget(name: string, url: string, query: string, variables: Record
     name,
     async call() {
       const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
-      return (await response.text()) === expected;
+      return JSON.stringify(await response.json()) === expected;
     },
   };
 }
