@@ -25,7 +25,7 @@ import dspy
 import orjson
 from dspy.utils.callback import BaseCallback
 
-from . import callback_dispatch, serialize_cache
+from . import callback_dispatch, dspy_memos
 from .inputs import input_issues
 from .catalog import option_issues, option_stage
 from .errors import BridgeError, Cancelled, from_run_exception
@@ -42,7 +42,7 @@ PROGRESS_INTERVAL_S = 0.25
 
 # The meter is a callback of every evaluate / compile: DSPy's choice of its handlers is remembered.
 callback_dispatch.install()
-serialize_cache.install()
+dspy_memos.install()
 
 
 # --- progress ---------------------------------------------------------------------------------------

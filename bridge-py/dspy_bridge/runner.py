@@ -14,7 +14,7 @@ from typing import Any, Callable
 import dspy
 from dspy.utils.callback import BaseCallback
 
-from . import callback_dispatch, otel, serialize_cache, streaming
+from . import callback_dispatch, dspy_memos, otel, streaming
 from .inputs import input_issues
 from .errors import BridgeError, Cancelled, from_run_exception
 from .program_builder import ProgramBuilder
@@ -26,8 +26,8 @@ from .tracing import RunTracer, to_jsonable
 
 # Every run has callbacks (the guard, the tracer): DSPy's choice of their handlers is remembered (callback_dispatch.py).
 callback_dispatch.install()
-# And every LM call formats its fields: the JSON form of plain values is made without a new TypeAdapter each time.
-serialize_cache.install()
+# And what DSPy works out again on every LM call although it cannot change (dspy_memos.py).
+dspy_memos.install()
 
 
 class RunGuard(BaseCallback):

@@ -8,8 +8,8 @@ What a streaming run sends, besides its reply:
   `settings.send_stream` while it streams the answer.
 
 DSPy (3.4.1) sends a chunk with `anyio.from_thread.run(stream.send, chunk)` on the thread that calls the
-LM, which works only on an anyio worker thread: `call` runs the program on one, under an event loop on
-the request's thread, and a parallel `map` runs its elements on more of them (RUN_PARALLEL). `send` is
+LM, which works only on an anyio worker thread: `call` runs the program on one, under the event loop the
+request's thread keeps (stream_loop.py), and a parallel `map` runs its elements on more of them (RUN_PARALLEL). `send` is
 handled at once, on the loop, in a copy of the calling thread's context: CURRENT_STEP names the step.
 
 Which predictor streams: per module type, the one whose outputs are the module call's outputs
@@ -37,6 +37,7 @@ from dspy.adapters.base import Adapter
 from dspy.streaming import StreamListener
 from dspy.utils.exceptions import AdapterParseError, LMTransportError
 
+from . import stream_loop
 from .catalog import MODULE_TYPES
 from .errors import Cancelled, redact, registered_secrets
 from .run_context import CURRENT_STEP, RUN_PARALLEL
@@ -621,20 +622,16 @@ def streams(tracer: StreamingTracer, dummy: bool) -> bool:
 
 
 def call(tracer: StreamingTracer, fn: Callable[[], T]) -> T:
-    """fn() on an anyio worker thread, under an event loop on this thread, and parallel maps inside it on
-    more of them. Contexts are copied down (anyio copies them: the run's LM, callbacks, RunContext, span,
-    log context). What fn raises is raised here, BaseExceptions (Cancelled, LimitExceeded) included:
-    no task group stands in between."""
+    """fn() on an anyio worker thread, below the event loop this thread keeps (stream_loop.py), and
+    parallel maps inside it on more of them. Contexts are copied down (the run's LM, callbacks,
+    RunContext, span, log context). What fn raises is raised here, BaseExceptions (Cancelled,
+    LimitExceeded) included."""
     tokens = (_TRACER.set(tracer), RUN_PARALLEL.set(_parallel))
     try:
-        return anyio.run(_on_worker_thread, fn)
+        return stream_loop.run_on_worker_thread(fn)
     finally:
         RUN_PARALLEL.reset(tokens[1])
         _TRACER.reset(tokens[0])
-
-
-async def _on_worker_thread(fn: Callable[[], T]) -> T:
-    return await anyio.to_thread.run_sync(fn)
 
 
 def _parallel(calls: list[Callable[[], Any]], workers: int) -> list[Any]:
