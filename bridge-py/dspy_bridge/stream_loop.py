@@ -56,7 +56,7 @@ def _portal() -> BlockingPortal:
 def _start_loop(name: str) -> BlockingPortal:
     """A loop on a daemon thread (the process never waits for it at exit), and its portal."""
     started = threading.Event()
-    box: dict[str, BlockingPortal] = {}
+    box: dict[str, Any] = {}
 
     async def serve() -> None:
         async with BlockingPortal() as portal:
@@ -64,6 +64,16 @@ def _start_loop(name: str) -> BlockingPortal:
             started.set()
             await portal.sleep_until_stopped()
 
-    threading.Thread(target=anyio.run, args=(serve,), name=name, daemon=True).start()
+    def loop() -> None:
+        try:
+            anyio.run(serve)
+        except BaseException as exc:  # noqa: BLE001 (the caller waiting for the portal raises it)
+            box["error"] = exc
+        finally:
+            started.set()  # also when the loop could not start: the caller must not wait forever
+
+    threading.Thread(target=loop, name=name, daemon=True).start()
     started.wait()
+    if "portal" not in box:
+        raise RuntimeError(f"the streaming event loop did not start: {box.get('error')!r}")
     return box["portal"]

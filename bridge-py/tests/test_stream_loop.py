@@ -68,3 +68,13 @@ def test_each_calling_thread_has_a_loop_of_its_own() -> None:
         thread.join()
     stream_loop.run_on_worker_thread(lambda: None)
     assert len(set(portals + [id(stream_loop._portal())])) == 3
+
+
+def test_a_loop_that_cannot_start_is_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        def __init__(self) -> None:
+            raise OSError("no self-pipe")
+
+    monkeypatch.setattr(stream_loop, "BlockingPortal", Broken)
+    with pytest.raises(RuntimeError, match="did not start.*no self-pipe"):
+        stream_loop._start_loop("broken-loop")
