@@ -28,6 +28,8 @@ from .tracing import RunTracer, to_jsonable
 callback_dispatch.install()
 # And what DSPy works out again on every LM call although it cannot change (dspy_memos.py).
 dspy_memos.install()
+# A streamed answer's chunks reach the run's tracer on the LM call's own thread (streaming.py).
+streaming.install()
 
 
 class RunGuard(BaseCallback):

@@ -9,8 +9,9 @@ What a streaming run sends, besides its reply:
 
 DSPy (3.4.1) sends a chunk with `anyio.from_thread.run(stream.send, chunk)` on the thread that calls the
 LM, which works only on an anyio worker thread: `call` runs the program on one, under the event loop the
-request's thread keeps (stream_loop.py), and a parallel `map` runs its elements on more of them (RUN_PARALLEL). `send` is
-handled at once, on the loop, in a copy of the calling thread's context: CURRENT_STEP names the step.
+request's thread keeps (stream_loop.py), and a parallel `map` runs its elements on more of them (RUN_PARALLEL). A chunk
+of DSPy's LM client is received at once on the thread of the LM call (install(), no hop to the loop and back); DSPy's
+other sends are handled on the loop, in a copy of the calling thread's context. Either way CURRENT_STEP names the step.
 
 Which predictor streams: per module type, the one whose outputs are the module call's outputs
 (STREAMED_PREDICTOR), and of it the `str` output fields. Listeners are per run and, below them, per LM
@@ -431,8 +432,8 @@ class StreamingTracer(RunTracer):
     # --- deltas -------------------------------------------------------------------------------------
 
     def receive(self, chunk: Any) -> None:
-        """A chunk of an LM's streamed answer (DSPy's send_stream). Runs on the event loop's thread, in a
-        copy of the context of the thread whose LM call sent it."""
+        """A chunk of an LM's streamed answer (DSPy's send_stream). Runs on the thread whose LM call read it
+        (_InlineSinkAnyio), or on the event loop's thread in a copy of that thread's context."""
         if self._cancel is not None and self._cancel.is_set():
             raise Cancelled()  # a streaming LM call stops at its next chunk; DSPy closes the connection
         target = self._targets.get(getattr(chunk, "predict_id", None))  # type: ignore[arg-type]
@@ -598,13 +599,54 @@ def streaming_adapter(adapter: dspy.Adapter | None) -> dspy.Adapter | None:
 
 
 class _Sink:
-    """DSPy's settings.send_stream: DSPy awaits `send(chunk)` on the event loop."""
+    """DSPy's settings.send_stream: DSPy awaits `send(chunk)` on the event loop, or (its LM client, the
+    path of every chunk) calls it through `anyio.from_thread.run`, which here calls `receive_now` on the
+    calling thread instead (_InlineSinkAnyio)."""
 
     def __init__(self, tracer: StreamingTracer) -> None:
         self._tracer = tracer
 
     async def send(self, chunk: Any) -> None:
         self._tracer.receive(chunk)
+
+    def receive_now(self, chunk: Any) -> None:
+        self._tracer.receive(chunk)
+
+
+class _InlineSinkFromThread:
+    """`anyio.from_thread` for DSPy's LM client: a chunk for a _Sink is received at once on the calling
+    thread; anything else goes to anyio."""
+
+    def run(self, func: Callable[..., Any], *args: Any) -> Any:
+        sink = getattr(func, "__self__", None)
+        if isinstance(sink, _Sink) and getattr(func, "__func__", None) is _Sink.send:
+            return sink.receive_now(*args)
+        return anyio.from_thread.run(func, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(anyio.from_thread, name)
+
+
+class _InlineSinkAnyio:
+    """What DSPy's LM client module sees as `anyio`. It sends each chunk of a streamed answer with
+    `anyio.from_thread.run(stream.send, chunk)`: a hop to the event loop's thread and back per chunk (a
+    token, with most servers), ~80 µs of the worker's CPU each. The tracer's `receive` needs no loop (it
+    takes its own lock, as chunks of a parallel map's calls come from several threads), so a chunk for our
+    sink is handled on the thread of the LM call that read it, in that thread's context, and what it raises
+    (Cancelled, the LM timeout) is raised in that call as before."""
+
+    from_thread = _InlineSinkFromThread()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(anyio, name)
+
+
+def install() -> None:
+    """Gives DSPy's LM client module the `anyio` above; idempotent."""
+    import dspy.clients.execution as dspy_execution
+
+    if not isinstance(dspy_execution.anyio, _InlineSinkAnyio):
+        dspy_execution.anyio = _InlineSinkAnyio()  # type: ignore[assignment]
 
 
 def context_settings(tracer: StreamingTracer, adapter: dspy.Adapter | None) -> dict[str, Any]:

@@ -694,3 +694,22 @@ def test_a_definition_without_streamable_fields_streams_status_only(registry, lm
     assert [e["event"] for e in events] == ["module_start", "module_end"]
     assert "stream" not in FakeLM.requests[before]  # nothing to listen to: DSPy is not asked to stream at all
     assert program_of(definition)["modules"]["write"]["type"] == "Predict"
+
+
+def test_chunks_reach_the_tracer_on_the_lm_calls_own_thread_not_through_the_event_loop(registry, lm_server, monkeypatch):
+    """DSPy's LM client sends each chunk with anyio.from_thread.run: streaming.install() has it received at
+    once on the LM call's thread (no hop to the loop's thread and back per chunk), with the same deltas."""
+    threads: list[str] = []
+    receive = StreamingTracer.receive
+
+    def watching(self, chunk):
+        threads.append(threading.current_thread().name)
+        receive(self, chunk)
+
+    monkeypatch.setattr(StreamingTracer, "receive", watching)
+    entry = define(registry, "v-inline", "h", PREDICT_FIELDS)
+    events: list[dict[str, Any]] = []
+    result = run_program(entry, local_lm(registry, lm_server), {"question": "Write it up."}, stream=events.append)
+    assert len(threads) > 3, threads
+    assert not any(name.endswith("-loop") for name in threads), set(threads)
+    check_module_calls(events, result["trace"], {"write": ("title", "summary")})
