@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import dspy.utils.callback as dspy_callback
 
+from .module_with import ModuleWith
+
 
 class _HandlerName:
     """Stands in for a callback: the attribute DSPy asks for is the handler's name."""
@@ -59,15 +61,6 @@ def getcallargs(fn: Callable, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return dict(bound.arguments)
 
 
-class _InspectWithRememberedSignatures:
-    """What DSPy's callback module sees as `inspect`: the module itself, but for getcallargs."""
-
-    getcallargs = staticmethod(getcallargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(inspect, name)
-
-
 def install() -> None:
     """Replaces DSPy's two choosers (looked up by name at each call) with remembering ones, and its
     `inspect` (read at each call) with one that remembers signatures; idempotent."""
@@ -75,4 +68,5 @@ def install() -> None:
         return
     dspy_callback._get_on_start_handler = remembered(dspy_callback._get_on_start_handler)
     dspy_callback._get_on_end_handler = remembered(dspy_callback._get_on_end_handler)
-    dspy_callback.inspect = _InspectWithRememberedSignatures()  # type: ignore[assignment]
+    # What DSPy's callback module sees as `inspect`: the module itself, but for getcallargs.
+    dspy_callback.inspect = ModuleWith(inspect, getcallargs=getcallargs)  # type: ignore[assignment]

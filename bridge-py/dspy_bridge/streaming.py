@@ -41,6 +41,7 @@ from dspy.utils.exceptions import AdapterParseError, LMTransportError
 from . import stream_loop
 from .catalog import MODULE_TYPES
 from .errors import Cancelled, redact, registered_secrets
+from .module_with import ModuleWith
 from .run_context import CURRENT_STEP, RUN_PARALLEL
 from .tracing import RunTracer
 
@@ -433,7 +434,7 @@ class StreamingTracer(RunTracer):
 
     def receive(self, chunk: Any) -> None:
         """A chunk of an LM's streamed answer (DSPy's send_stream). Runs on the thread whose LM call read it
-        (_InlineSinkAnyio), or on the event loop's thread in a copy of that thread's context."""
+        (_receive_inline), or on the event loop's thread in a copy of that thread's context."""
         if self._cancel is not None and self._cancel.is_set():
             raise Cancelled()  # a streaming LM call stops at its next chunk; DSPy closes the connection
         target = self._targets.get(getattr(chunk, "predict_id", None))  # type: ignore[arg-type]
@@ -600,53 +601,35 @@ def streaming_adapter(adapter: dspy.Adapter | None) -> dspy.Adapter | None:
 
 class _Sink:
     """DSPy's settings.send_stream: DSPy awaits `send(chunk)` on the event loop, or (its LM client, the
-    path of every chunk) calls it through `anyio.from_thread.run`, which here calls `receive_now` on the
-    calling thread instead (_InlineSinkAnyio)."""
+    path of every chunk) calls it through `anyio.from_thread.run`, which here receives the chunk on the
+    calling thread instead (_receive_inline)."""
 
     def __init__(self, tracer: StreamingTracer) -> None:
-        self._tracer = tracer
+        self.tracer = tracer
 
     async def send(self, chunk: Any) -> None:
-        self._tracer.receive(chunk)
-
-    def receive_now(self, chunk: Any) -> None:
-        self._tracer.receive(chunk)
+        self.tracer.receive(chunk)
 
 
-class _InlineSinkFromThread:
-    """`anyio.from_thread` for DSPy's LM client: a chunk for a _Sink is received at once on the calling
-    thread; anything else goes to anyio."""
-
-    def run(self, func: Callable[..., Any], *args: Any) -> Any:
-        sink = getattr(func, "__self__", None)
-        if isinstance(sink, _Sink) and getattr(func, "__func__", None) is _Sink.send:
-            return sink.receive_now(*args)
-        return anyio.from_thread.run(func, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(anyio.from_thread, name)
-
-
-class _InlineSinkAnyio:
-    """What DSPy's LM client module sees as `anyio`. It sends each chunk of a streamed answer with
+def _receive_inline(func: Callable[..., Any], *args: Any) -> Any:
+    """`anyio.from_thread.run` for DSPy's LM client, which sends each chunk of a streamed answer with
     `anyio.from_thread.run(stream.send, chunk)`: a hop to the event loop's thread and back per chunk (a
     token, with most servers), ~80 µs of the worker's CPU each. The tracer's `receive` needs no loop (it
     takes its own lock, as chunks of a parallel map's calls come from several threads), so a chunk for our
     sink is handled on the thread of the LM call that read it, in that thread's context, and what it raises
-    (Cancelled, the LM timeout) is raised in that call as before."""
-
-    from_thread = _InlineSinkFromThread()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(anyio, name)
+    (Cancelled, the LM timeout) is raised in that call as before. Anything else goes to anyio."""
+    sink = getattr(func, "__self__", None)
+    if isinstance(sink, _Sink) and getattr(func, "__func__", None) is _Sink.send:
+        return sink.tracer.receive(*args)
+    return anyio.from_thread.run(func, *args)
 
 
 def install() -> None:
-    """Gives DSPy's LM client module the `anyio` above; idempotent."""
+    """Gives DSPy's LM client module an `anyio` whose `from_thread.run` is _receive_inline; idempotent."""
     import dspy.clients.execution as dspy_execution
 
-    if not isinstance(dspy_execution.anyio, _InlineSinkAnyio):
-        dspy_execution.anyio = _InlineSinkAnyio()  # type: ignore[assignment]
+    if not isinstance(dspy_execution.anyio, ModuleWith):
+        dspy_execution.anyio = ModuleWith(anyio, from_thread=ModuleWith(anyio.from_thread, run=_receive_inline))  # type: ignore[assignment]
 
 
 def context_settings(tracer: StreamingTracer, adapter: dspy.Adapter | None) -> dict[str, Any]:
