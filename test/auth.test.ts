@@ -326,6 +326,50 @@ describeEachDatabase(
           await client.dispose();
         }
       });
+
+      it("ends only the revoked key's subscription when keys of the same role share one (whichever key subscribed first)", async () => {
+        // programChanged is a broadcast subscription: same operation, tenant and role share one group.
+        const keys = [];
+        for (const name of ["shared first", "shared second", "shared third"]) keys.push(expectData(await run(CREATE_KEY, { name, role: "VIEWER" }, admin)).createApiKey);
+        const subscribers = keys.map((key) => {
+          const client = createClient({ url: server().wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { "x-api-key": key.secret } });
+          const received: any[] = [];
+          let arrived = () => {};
+          client.subscribe(
+            { query: `subscription($id: ID!) { programChanged(id: $id) { kind } }`, variables: { id: programA.id } },
+            { next: (value) => (received.push(value), arrived()), error: (error) => (received.push({ error }), arrived()), complete: () => undefined },
+          );
+          return { client, received, next: () => new Promise<void>((resolve) => (arrived = resolve)) };
+        });
+        const change = async (description: string) => {
+          const waiting = subscribers.map((s) => (s.received.at(-1)?.error ? Promise.resolve() : s.next()));
+          expectData(await run(`mutation($id: ID!, $d: String!) { updateProgram(input: { id: $id, description: $d }) { id } }`, { id: programA.id, d: description }, admin));
+          await Promise.all(waiting);
+        };
+        const shape = (entry: any) => (entry.error ? entry.error[0]?.extensions?.code : (entry.errors?.[0]?.extensions?.code ?? entry.data?.programChanged?.kind));
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 500)); // subscribed
+          await change("all three");
+          // The first subscriber's key (the one whose context the shared group was started with) is revoked first.
+          expectData(await run(REVOKE_KEY, { id: keys[0].apiKey.id }, admin));
+          await change("without the first");
+          expectData(await run(REVOKE_KEY, { id: keys[2].apiKey.id }, admin));
+          await change("second only");
+          await new Promise((resolve) => setTimeout(resolve, 200)); // nothing more arrives for the ended ones
+          assert.deepEqual(
+            subscribers.map((s) => s.received.map(shape)),
+            [
+              ["UPDATED", "UNAUTHENTICATED"],
+              ["UPDATED", "UPDATED", "UPDATED"],
+              ["UPDATED", "UPDATED", "UNAUTHENTICATED"],
+            ],
+            JSON.stringify(subscribers.map((s) => s.received)),
+          );
+          assert.match(subscribers[0].received[1].error[0].message, /API key revoked/);
+        } finally {
+          await Promise.all(subscribers.map((s) => s.client.dispose()));
+        }
+      });
     });
 
     describe("tenancy", () => {

@@ -3,6 +3,8 @@ import { EventEmitter, on } from "node:events";
 import { GraphQLObjectType, GraphQLSchema, GraphQLString, type ExecutionResult, type FormattedExecutionResult, parse } from "graphql";
 import { broadcast } from "../src/graphql/broadcast.js";
 import { sharedSubscribe } from "../src/graphql/sharedSubscribe.js";
+import { credentialLapse } from "../src/auth/authChecker.js";
+import type { Principal } from "../src/auth/roles.js";
 import { AppError } from "../src/errors.js";
 
 const SLOW_BYTES = 1000;
@@ -17,7 +19,18 @@ function counting(broadcasts = false) {
   let resolved = 0;
   const Event = new GraphQLObjectType({
     name: "Event",
-    fields: { text: { type: GraphQLString, resolve: (event: { text: string }) => ((resolved += 1), event.text) } },
+    fields: {
+      text: {
+        type: GraphQLString,
+        // As authChecker does on every field: refused once the executing context's credentials lapsed.
+        resolve: async (event: { text: string }, _args: unknown, ctx: { principal?: Principal; services?: { apiKeys: RevokedKeys } }) => {
+          resolved += 1;
+          const lapse = ctx.principal ? await credentialLapse(ctx.principal, ctx.services?.apiKeys) : null;
+          if (lapse) throw lapse;
+          return event.text;
+        },
+      },
+    },
   });
   const schema = new GraphQLSchema({
     query: new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLString } } }),
@@ -53,6 +66,14 @@ function counting(broadcasts = false) {
 }
 
 const context = (tenantId: string, role: string) => ({ scope: { tenantId }, principal: { role } });
+
+/** The revocations ApiKeyService would know of. */
+class RevokedKeys {
+  readonly ids = new Set<string>();
+  async isRevoked(id: string): Promise<boolean> {
+    return this.ids.has(id);
+  }
+}
 
 async function subscribe(schema: GraphQLSchema, contextValue: unknown, shared = sharedSubscribeWith()) {
   const stream = await shared({ schema, document: parse("subscription { events { text } }"), contextValue });
@@ -218,4 +239,62 @@ describe("sharedSubscribe: broadcast sources share one source, execution and JSO
     for (const item of await Promise.all(next)) assert.equal(JSON.stringify(item.value?.data), JSON.stringify({ events: { text: "own" } }));
     await Promise.all(streams.map((s) => s.return(undefined)));
   });
+});
+
+describe("sharedSubscribe: each subscriber's own credentials, checked before every event", () => {
+  const principal = (extra: Partial<Principal>) => ({ subject: "s", tenantId: "t1", role: "viewer", via: "api_key", ...extra }) as Principal;
+  const keyed = (apiKeys: RevokedKeys, extra: Partial<Principal>) => ({ scope: { tenantId: "t1" }, principal: principal(extra), services: { apiKeys } });
+  const data = (item: IteratorResult<ExecutionResult>) => JSON.stringify(item.value?.data);
+
+  for (const broadcasts of [false, true]) {
+    it(`${broadcasts ? "broadcast group" : "own loops"}: ends only the subscriber whose key was revoked or whose token expired, the first one to subscribe included; the others still share one execution`, async () => {
+      const { bus, schema, resolved } = counting(broadcasts);
+      const shared = sharedSubscribeWith();
+      const apiKeys = new RevokedKeys();
+      const contexts = [
+        keyed(apiKeys, { apiKeyId: "k1" }),
+        keyed(apiKeys, { apiKeyId: "k2" }),
+        keyed(apiKeys, { via: "jwt", expiresAt: new Date(Date.now() + 150) }),
+        keyed(apiKeys, { via: "jwt", expiresAt: new Date(Date.now() + 60_000) }),
+      ];
+      // A broadcast group writes to the transport; own loops are read through their iterators.
+      const sinks = contexts.map((c) => {
+        const sent: string[] = [];
+        return { sent, contextValue: broadcasts ? { ...c, sendNext: (p: readonly string[]) => void sent.push(...p), unsent: () => 0 } : c };
+      });
+      const streams = await Promise.all(sinks.map((s) => subscribe(schema, s.contextValue, shared)));
+      const received = async (index: number) => (broadcasts ? sinks[index]!.sent.at(-1) : data(await streams[index]!.next()));
+      let parked = broadcasts ? streams.map((s) => s.next()) : [];
+      await tick();
+
+      bus.emit("event", { text: "one" });
+      await tick();
+      for (let i = 0; i < 4; i++) assert.equal(await received(i), broadcasts ? '{"data":{"events":{"text":"one"}}}' : '{"events":{"text":"one"}}');
+      assert.equal(resolved(), 1);
+
+      apiKeys.ids.add("k1");
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the first token expired
+      const ended = broadcasts ? parked.slice(0, 3) : [streams[0]!.next(), streams[2]!.next()];
+      const goesOn = broadcasts ? null : [streams[1]!.next(), streams[3]!.next()];
+      bus.emit("event", { text: "two" });
+      const outcomes = await Promise.allSettled(broadcasts ? [ended[0]!, ended[2]!] : ended);
+      assert.deepEqual(
+        outcomes.map((o) => (o.status === "rejected" && o.reason instanceof AppError ? `${o.reason.code}: ${o.reason.message}` : JSON.stringify(o))),
+        ["UNAUTHENTICATED: not authenticated: API key revoked", "UNAUTHENTICATED: not authenticated: token expired"],
+      );
+      if (broadcasts) {
+        await tick();
+        assert.deepEqual(sinks.map((s) => s.sent.length), [1, 2, 1, 2], "the ended members got nothing of the event that found them lapsed");
+        assert.equal(sinks[1]!.sent[1], '{"data":{"events":{"text":"two"}}}');
+        assert.equal(sinks[3]!.sent[1], '{"data":{"events":{"text":"two"}}}');
+      } else {
+        for (const item of await Promise.all(goesOn!)) assert.equal(data(item), '{"events":{"text":"two"}}');
+      }
+      assert.equal(resolved(), 2, "one execution for those who remain, with nobody's lapsed credentials");
+      parked = [];
+      await Promise.all([streams[1]!.return(undefined), streams[3]!.return(undefined)]);
+      await tick();
+      assert.equal(bus.listenerCount("event"), 0, "the ended subscribers' sources are closed too");
+    });
+  }
 });

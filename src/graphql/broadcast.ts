@@ -25,6 +25,9 @@ export interface SubscriberSink {
   unsent(): number;
 }
 
+/** A member's own credentials, checked before each event: the error it is ended with once they lapsed, else null. */
+export type CredentialCheck = () => Promise<AppError | null>;
+
 export interface BroadcastOptions {
   /** What a transport sends of a result (errors shaped like every other response). */
   formatResult(result: ExecutionResult): FormattedExecutionResult;
@@ -47,16 +50,17 @@ export class BroadcastGroups {
 
   /**
    * Joins `sink` to the group of `key`, started on `source` when there is none; otherwise `source`
-   * (opened by this subscriber's own subscribe, which checked its rights) is closed unused.
+   * (opened by this subscriber's own subscribe, which checked its rights) is closed unused. `check`:
+   * the member's credentials, when they can lapse while it is a member.
    */
-  join(key: string, source: AsyncIterable<unknown>, args: ExecutionArgs, sink: SubscriberSink): AsyncGenerator<never> {
+  join(key: string, source: AsyncIterable<unknown>, args: ExecutionArgs, sink: SubscriberSink, check?: CredentialCheck): AsyncGenerator<never> {
     let group = this.groups.get(key);
     if (group) closeQuietly(source[Symbol.asyncIterator]());
     else {
       group = new BroadcastGroup(source[Symbol.asyncIterator](), args, this.options, () => this.groups.delete(key));
       this.groups.set(key, group);
     }
-    return group.add(sink);
+    return group.add(sink, check);
   }
 }
 
@@ -76,8 +80,8 @@ class BroadcastGroup {
     void this.pump();
   }
 
-  add(sink: SubscriberSink): AsyncGenerator<never> {
-    const member = new Member(sink, () => this.remove(member));
+  add(sink: SubscriberSink, check?: CredentialCheck): AsyncGenerator<never> {
+    const member = new Member(sink, () => this.remove(member), check);
     this.members.add(member);
     return member.iterator();
   }
@@ -99,6 +103,7 @@ class BroadcastGroup {
       for (;;) {
         const item = await this.source.next();
         if (item.done || this.closed) break;
+        await this.endLapsed();
         const result = await execute({ ...this.args, rootValue: item.value });
         this.batch.push(JSON.stringify(this.options.formatResult(result)));
         if (!this.flushScheduled) {
@@ -112,6 +117,23 @@ class BroadcastGroup {
     this.flush();
     this.close();
     for (const member of [...this.members]) member.end(failure);
+  }
+
+  /**
+   * Ends the members whose credentials lapsed (UNAUTHENTICATED), after writing them what came before:
+   * the group's execution holds no one's credentials, so each member's are checked before each event.
+   */
+  private async endLapsed(): Promise<void> {
+    const lapsed: [Member, AppError][] = [];
+    const checks: Promise<void>[] = [];
+    for (const member of this.members) {
+      const check = member.check?.();
+      if (check) checks.push(check.then((error) => void (error && lapsed.push([member, error]))));
+    }
+    if (checks.length > 0) await Promise.all(checks);
+    if (lapsed.length === 0) return;
+    this.flush();
+    for (const [member, error] of lapsed) member.end(error);
   }
 
   /**
@@ -137,6 +159,7 @@ class Member {
   constructor(
     private readonly sink: SubscriberSink,
     private readonly leave: () => void,
+    readonly check?: CredentialCheck,
   ) {}
 
   deliver(batch: readonly string[], slowBytes: number): void {

@@ -1,5 +1,7 @@
 import { createSourceEventStream, type ExecutionArgs, type ExecutionResult, execute, print } from "graphql";
-import { BroadcastGroups, type BroadcastOptions, isBroadcast } from "./broadcast.js";
+import { canLapse, credentialLapse } from "../auth/authChecker.js";
+import type { AppError } from "../errors.js";
+import { BroadcastGroups, type BroadcastOptions, type CredentialCheck, isBroadcast } from "./broadcast.js";
 import type { GraphQLContext } from "./context.js";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
@@ -23,27 +25,36 @@ export function sharedSubscribe(options: BroadcastOptions): (args: ExecutionArgs
     const stream = await createSourceEventStream(args);
     if (!isAsyncIterable(stream)) return stream; // the errors of subscribing
     const key = shareKey(args);
-    const { sendNext, unsent = () => 0 } = (args.contextValue ?? {}) as Partial<GraphQLContext>;
-    if (key !== null && sendNext && isBroadcast(stream)) return groups.join(key, stream, args, { sendNext, unsent });
-    return eachOwn(stream, args, key);
+    const context = (args.contextValue ?? {}) as Partial<GraphQLContext>;
+    const { sendNext, unsent = () => 0 } = context;
+    const check = credentialCheck(context);
+    if (key !== null && sendNext && isBroadcast(stream)) return groups.join(key, stream, sharedArgs(args), { sendNext, unsent }, check);
+    return eachOwn(stream, args, key, check);
   };
 }
 
 /** A subscriber's own loop over its own source, the execution shared through `results`. */
-function eachOwn(stream: AsyncIterable<unknown>, args: ExecutionArgs, key: string | null): AsyncGenerator<ExecutionResult> {
+function eachOwn(stream: AsyncIterable<unknown>, args: ExecutionArgs, key: string | null, check: CredentialCheck | undefined): AsyncGenerator<ExecutionResult> {
+  const shared = key === null ? args : sharedArgs(args);
   const run = (payload: unknown): Result => {
     if (key === null || typeof payload !== "object" || payload === null) return execute({ ...args, rootValue: payload });
     let byKey = results.get(payload);
     if (!byKey) results.set(payload, (byKey = new Map()));
     let result = byKey.get(key);
-    if (!result) byKey.set(key, (result = execute({ ...args, rootValue: payload })));
+    if (!result) byKey.set(key, (result = execute({ ...shared, rootValue: payload })));
     return result;
   };
   const source = stream[Symbol.asyncIterator]();
   const mapped: AsyncGenerator<ExecutionResult> = {
     async next() {
       const item = await source.next();
-      return item.done ? { done: true, value: undefined } : { done: false, value: await run(item.value) };
+      if (item.done) return { done: true, value: undefined };
+      const lapse = await check?.();
+      if (lapse) {
+        await source.return?.();
+        throw lapse;
+      }
+      return { done: false, value: await run(item.value) };
     },
     async return() {
       await source.return?.();
@@ -58,6 +69,24 @@ function eachOwn(stream: AsyncIterable<unknown>, args: ExecutionArgs, key: strin
     },
   };
   return mapped;
+}
+
+/** The subscriber's own credential check, for credentials that can lapse while it is subscribed. */
+function credentialCheck(context: Partial<GraphQLContext>): CredentialCheck | undefined {
+  const principal = context.principal;
+  if (!principal || !canLapse(principal)) return undefined;
+  return (): Promise<AppError | null> => credentialLapse(principal, context.services?.apiKeys);
+}
+
+/**
+ * The arguments a shared execution runs with: the rights every sharer has (tenant and role, the share
+ * key), without the credentials of whoever subscribed first, which may lapse while the others' hold.
+ */
+function sharedArgs(args: ExecutionArgs): ExecutionArgs {
+  const context = args.contextValue as GraphQLContext;
+  if (!context.principal) return args;
+  const { expiresAt: _expiresAt, apiKeyId: _apiKeyId, ...rights } = context.principal;
+  return { ...args, contextValue: { ...context, principal: rights } };
 }
 
 /** What makes two subscribers' results the same; null: not shared (no principal). */
