@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { parseRateLimit } from "../src/config.js";
-import { TokenBucketLimiter, rateLimitKey } from "../src/limits/RateLimiter.js";
+import { rateLimitKey } from "../src/limits/RateLimiter.js";
+import { MemoryTokenBuckets } from "../src/limits/TokenBuckets.js";
 import { Role } from "../src/auth/roles.js";
 import { assertNoInternals, expectData, expectError, graphql, wsClient } from "./support/graphql.js";
 import { type TestServer, databaseTargets, startTestServer } from "./support/harness.js";
@@ -175,26 +176,53 @@ describe("limits [sqlite]", function () {
 describe("token bucket", () => {
   it("allows a burst, then one call per refill interval, per key", () => {
     let now = 0;
-    const limiter = new TokenBucketLimiter(parseRateLimit("60/minute", "2")!, () => now);
-    assert.equal(limiter.take("a"), 0);
-    assert.equal(limiter.take("a"), 0);
-    assert.equal(limiter.take("a"), 1000);
-    assert.equal(limiter.take("b"), 0, "another key has its own bucket");
+    const buckets = new MemoryTokenBuckets(() => now);
+    const rate = parseRateLimit("60/minute", "2")!;
+    assert.equal(buckets.take("a", rate, 1), 0);
+    assert.equal(buckets.take("a", rate, 1), 0);
+    assert.equal(buckets.take("a", rate, 1), 1000);
+    assert.equal(buckets.take("b", rate, 1), 0, "another key has its own bucket");
     now = 999;
-    assert.equal(limiter.take("a"), 1);
+    assert.equal(buckets.take("a", rate, 1), 1);
     now = 1000;
-    assert.equal(limiter.take("a"), 0);
+    assert.equal(buckets.take("a", rate, 1), 0);
   });
 
-  it("takes several tokens at once, at most the burst", () => {
+  it("takes several tokens at once, or none", () => {
     let now = 0;
-    const limiter = new TokenBucketLimiter(parseRateLimit("60/minute", "5")!, () => now);
-    assert.equal(limiter.take("a", 3), 0);
-    assert.equal(limiter.take("a", 3), 1000, "one token short: a second");
-    assert.equal(limiter.take("a", 2), 0);
+    const buckets = new MemoryTokenBuckets(() => now);
+    const rate = parseRateLimit("60/minute", "5")!;
+    assert.equal(buckets.take("a", rate, 3), 0);
+    assert.equal(buckets.take("a", rate, 3), 1000, "one token short: a second");
+    assert.equal(buckets.take("a", rate, 2), 0, "the refused take took nothing");
     now = 5000;
-    assert.equal(limiter.take("a", 100), 0, "capped at the burst (5), which a full bucket has");
-    assert.equal(limiter.take("a", 1), 1000);
+    assert.equal(buckets.take("a", rate, 6), 1000, "more than the burst waits for what a full bucket lacks");
+    assert.equal(buckets.take("a", rate, 5), 0);
+    assert.equal(buckets.take("a", rate, 1), 1000);
+  });
+
+  it("debits below zero, and takes wait until the debt is paid back", () => {
+    let now = 0;
+    const buckets = new MemoryTokenBuckets(() => now);
+    const rate = { burst: 10, perMs: 0.01 }; // 10 tokens a second
+    buckets.debit("lm", rate, 15); // 5 in debt
+    assert.equal(buckets.take("lm", rate, 0), 500, "half a second to be back at zero");
+    now = 500;
+    assert.equal(buckets.take("lm", rate, 0), 0);
+    assert.equal(buckets.take("lm", rate, 1), 100);
+  });
+
+  it("forgets full buckets once it holds 10,000, and keeps those still filling", () => {
+    let now = 0;
+    const buckets = new MemoryTokenBuckets(() => now);
+    const rate = { burst: 1, perMs: 0.001 }; // one token a second
+    assert.equal(buckets.take("slow", { burst: 1, perMs: 0.00001 }, 1), 0); // full again in 100 s
+    for (let i = 0; i < 9_999; i++) assert.equal(buckets.take(`k${i}`, rate, 1), 0);
+    now = 2_000; // every k bucket is full again, "slow" is not
+    assert.equal(buckets.take("newcomer", rate, 1), 0);
+    assert.equal(buckets.take("slow", { burst: 1, perMs: 0.00001 }, 1), 98_000, "kept: still empty");
+    assert.equal(buckets.take("k0", rate, 1), 0, "dropped when full: the same as a full bucket");
+    assert.equal((buckets as unknown as { buckets: Map<string, unknown> }).buckets.size, 3);
   });
 
   it("keys API keys by id, tokens by subject and tenant, development mode by tenant", () => {
