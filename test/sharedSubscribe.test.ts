@@ -70,7 +70,9 @@ const context = (tenantId: string, role: string) => ({ scope: { tenantId }, prin
 /** The revocations ApiKeyService would know of. */
 class RevokedKeys {
   readonly ids = new Set<string>();
+  asked = 0;
   async isRevoked(id: string): Promise<boolean> {
+    this.asked += 1;
     return this.ids.has(id);
   }
 }
@@ -297,4 +299,30 @@ describe("sharedSubscribe: each subscriber's own credentials, checked before eve
       assert.equal(bus.listenerCount("event"), 0, "the ended subscribers' sources are closed too");
     });
   }
+
+  it("asks once per event for the members of a group on one API key", async () => {
+    const { bus, schema } = counting(true);
+    bus.setMaxListeners(200); // each subscribe opens its own source before joining the group, which closes it
+    const shared = sharedSubscribeWith();
+    const apiKeys = new RevokedKeys();
+    const sinks = Array.from({ length: 100 }, () => {
+      const sent: string[] = [];
+      return { sent, contextValue: { ...keyed(apiKeys, { apiKeyId: "k9" }), sendNext: (p: readonly string[]) => void sent.push(...p), unsent: () => 0 } };
+    });
+    const streams = await Promise.all(sinks.map((s) => subscribe(schema, s.contextValue, shared)));
+    const parked = streams.map((s) => s.next());
+    await tick();
+    apiKeys.asked = 0;
+    bus.emit("event", { text: "one" });
+    await tick();
+    assert.equal(apiKeys.asked, 1);
+    assert.ok(sinks.every((s) => s.sent.length === 1));
+    apiKeys.ids.add("k9");
+    bus.emit("event", { text: "two" });
+    const ended = await Promise.allSettled(parked);
+    assert.ok(ended.every((o) => o.status === "rejected" && /API key revoked/.test(String(o.reason))), "every member on the revoked key ended");
+    assert.equal(apiKeys.asked, 2);
+    await tick();
+    assert.equal(bus.listenerCount("event"), 0, "the group closed with its last member");
+  });
 });

@@ -25,8 +25,15 @@ export interface SubscriberSink {
   unsent(): number;
 }
 
-/** A member's own credentials, checked before each event: the error it is ended with once they lapsed, else null. */
-export type CredentialCheck = () => Promise<AppError | null>;
+/**
+ * A subscriber's own credentials, checked before each event: `lapse` answers the error to end it with
+ * once they lapsed, else null. Members with the same `key` (the same API key and expiry) share one
+ * answer per event, so 10,000 members on one key cost one check.
+ */
+export interface CredentialCheck {
+  key: string;
+  lapse(): Promise<AppError | null>;
+}
 
 export interface BroadcastOptions {
   /** What a transport sends of a result (errors shaped like every other response). */
@@ -124,16 +131,22 @@ class BroadcastGroup {
    * the group's execution holds no one's credentials, so each member's are checked before each event.
    */
   private async endLapsed(): Promise<void> {
-    const lapsed: [Member, AppError][] = [];
-    const checks: Promise<void>[] = [];
-    for (const member of this.members) {
-      const check = member.check?.();
-      if (check) checks.push(check.then((error) => void (error && lapsed.push([member, error]))));
-    }
-    if (checks.length > 0) await Promise.all(checks);
-    if (lapsed.length === 0) return;
+    const asked = new Map<string, Promise<AppError | null>>();
+    for (const { check } of this.members) if (check && !asked.has(check.key)) asked.set(check.key, check.lapse());
+    if (asked.size === 0) return;
+    const lapses = new Map<string, AppError>();
+    await Promise.all(
+      [...asked].map(async ([key, answer]) => {
+        const error = await answer;
+        if (error) lapses.set(key, error);
+      }),
+    );
+    if (lapses.size === 0) return;
     this.flush();
-    for (const [member, error] of lapsed) member.end(error);
+    for (const member of [...this.members]) {
+      const error = member.check && lapses.get(member.check.key);
+      if (error) member.end(error);
+    }
   }
 
   /**

@@ -1,6 +1,5 @@
 import { createSourceEventStream, type ExecutionArgs, type ExecutionResult, execute, print } from "graphql";
 import { canLapse, credentialLapse } from "../auth/authChecker.js";
-import type { AppError } from "../errors.js";
 import { BroadcastGroups, type BroadcastOptions, type CredentialCheck, isBroadcast } from "./broadcast.js";
 import type { GraphQLContext } from "./context.js";
 
@@ -49,7 +48,7 @@ function eachOwn(stream: AsyncIterable<unknown>, args: ExecutionArgs, key: strin
     async next() {
       const item = await source.next();
       if (item.done) return { done: true, value: undefined };
-      const lapse = await check?.();
+      const lapse = await check?.lapse();
       if (lapse) {
         await source.return?.();
         throw lapse;
@@ -75,7 +74,7 @@ function eachOwn(stream: AsyncIterable<unknown>, args: ExecutionArgs, key: strin
 function credentialCheck(context: Partial<GraphQLContext>): CredentialCheck | undefined {
   const principal = context.principal;
   if (!principal || !canLapse(principal)) return undefined;
-  return (): Promise<AppError | null> => credentialLapse(principal, context.services?.apiKeys);
+  return { key: `${principal.apiKeyId ?? ""}|${principal.expiresAt?.getTime() ?? ""}`, lapse: () => credentialLapse(principal, context.services?.apiKeys) };
 }
 
 /**
