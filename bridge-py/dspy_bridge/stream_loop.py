@@ -48,12 +48,15 @@ async def _run(context: contextvars.Context, fn: Callable[[], Any]) -> tuple[boo
 
 def _portal() -> BlockingPortal:
     portal: BlockingPortal | None = getattr(_local, "portal", None)
-    if portal is None:
-        portal = _local.portal = _start_loop(f"{threading.current_thread().name}-loop")
+    # A loop that ended (it should not: nothing raises into it) is replaced, rather than failing every
+    # later run on this thread with "portal is not running".
+    if portal is None or not _local.thread.is_alive():
+        portal, _local.thread = _start_loop(f"{threading.current_thread().name}-loop")
+        _local.portal = portal
     return portal
 
 
-def _start_loop(name: str) -> BlockingPortal:
+def _start_loop(name: str) -> tuple[BlockingPortal, threading.Thread]:
     """A loop on a daemon thread (the process never waits for it at exit), and its portal."""
     started = threading.Event()
     box: dict[str, Any] = {}
@@ -72,8 +75,9 @@ def _start_loop(name: str) -> BlockingPortal:
         finally:
             started.set()  # also when the loop could not start: the caller must not wait forever
 
-    threading.Thread(target=loop, name=name, daemon=True).start()
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
     started.wait()
     if "portal" not in box:
         raise RuntimeError(f"the streaming event loop did not start: {box.get('error')!r}")
-    return box["portal"]
+    return box["portal"], thread

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+from typing import Callable
 import threading
 
 import anyio
@@ -78,3 +79,29 @@ def test_a_loop_that_cannot_start_is_an_error_not_a_wait(monkeypatch: pytest.Mon
     monkeypatch.setattr(stream_loop, "BlockingPortal", Broken)
     with pytest.raises(RuntimeError, match="did not start.*no self-pipe"):
         stream_loop._start_loop("broken-loop")
+
+
+def test_a_loop_that_ended_is_replaced_for_the_next_run() -> None:
+    def ended_loop() -> None:
+        assert stream_loop.run_on_worker_thread(lambda: 1) == 1
+        portal = stream_loop._portal()
+        loop_thread = next(t for t in threading.enumerate() if t.name == "run-ended-loop")
+        portal.call(portal.stop)  # as if the loop had died
+        loop_thread.join(timeout=5)
+        assert not loop_thread.is_alive()
+        assert stream_loop.run_on_worker_thread(lambda: 2) == 2
+        assert stream_loop._portal() is not portal
+
+    caller = threading.Thread(target=ended_loop, name="run-ended")
+    errors: list[BaseException] = []
+    caller.run = lambda: _capture(ended_loop, errors)  # type: ignore[method-assign]
+    caller.start()
+    caller.join()
+    assert errors == []
+
+
+def _capture(fn: Callable[[], None], errors: list[BaseException]) -> None:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 (reported by the test's own thread)
+        errors.append(exc)
