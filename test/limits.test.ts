@@ -227,8 +227,10 @@ describe("token bucket", () => {
 
   it("keys API keys by id, tokens by subject and tenant, development mode by tenant", () => {
     assert.equal(rateLimitKey({ subject: "api_key:k1", tenantId: "t", role: Role.RUNNER, via: "api_key", apiKeyId: "k1" }), "api_key:k1");
-    assert.equal(rateLimitKey({ subject: "alice", tenantId: "t", role: Role.RUNNER, via: "jwt" }), "jwt:t:alice");
-    assert.equal(rateLimitKey({ subject: "dev", tenantId: "t", role: Role.ADMIN, via: "dev" }), "tenant:t");
+    assert.equal(rateLimitKey({ subject: "alice", tenantId: "t", role: Role.RUNNER, via: "jwt" }), 'jwt:["t","alice"]');
+    assert.equal(rateLimitKey({ subject: "dev", tenantId: "t", role: Role.ADMIN, via: "dev" }), 'tenant:"t"');
+    // A ':' in a tenant or subject cannot make another caller's key.
+    assert.notEqual(rateLimitKey({ subject: "c", tenantId: "a:b", role: Role.RUNNER, via: "jwt" }), rateLimitKey({ subject: "b:c", tenantId: "a", role: Role.RUNNER, via: "jwt" }));
   });
 
   it("reads EXECUTE_RATE_LIMIT", () => {

@@ -7,8 +7,9 @@ import { type TokenBuckets, tokenBuckets } from "./TokenBuckets.js";
 /** Who a rate limit counts against: the API key, the token's subject in its tenant, or (dev mode) the tenant. */
 export function rateLimitKey(principal: Principal): string {
   if (principal.via === "api_key" && principal.apiKeyId) return `api_key:${principal.apiKeyId}`;
-  if (principal.via === "jwt") return `jwt:${principal.tenantId}:${principal.subject}`;
-  return `tenant:${principal.tenantId}`;
+  // JSON, so that no tenant and subject containing ':' can make another pair's key.
+  if (principal.via === "jwt") return `jwt:${JSON.stringify([principal.tenantId, principal.subject])}`;
+  return `tenant:${JSON.stringify(principal.tenantId)}`;
 }
 
 /** The executeProgram limit; `undefined` rate: off. Throws RATE_LIMITED (with retryAfterMs) when exceeded. */
