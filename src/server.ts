@@ -265,13 +265,14 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
   // MAX_REQUEST_BYTES (default above the 1 MiB limit on execution inputs, so that limit answers with
   // its own clear error) bounds HTTP bodies and graphql-ws messages alike.
   const countSubscription = observability.subscriptionCounter("ws");
+  // One execution per event for every subscriber with the same operation and rights (graphql-ws and SSE);
+  // for a broadcast field over graphql-ws, also one source and one serialization, written to each socket directly.
+  const subscribe = sharedSubscribe({ formatResult, slowSubscriberBytes: limits.subscriberBufferBytes });
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: limits.maxRequestBytes });
   const wsCleanup = useServer(
     {
       schema,
-      // One execution per event for every subscriber with the same operation and rights; for a
-      // broadcast field, also one source and one serialization, written to each socket directly.
-      subscribe: sharedSubscribe({ formatResult, slowSubscriberBytes: limits.subscriberBufferBytes }),
+      subscribe,
       // connection_init must carry credentials ({ authorization } or { "x-api-key" }); without valid
       // ones the socket is closed with 4401 and the reason, before any operation runs.
       onConnect: async (ctx) => {
@@ -355,7 +356,7 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     requestIdMiddleware(),
     express.json({ limit: limits.maxRequestBytes }),
     graphqlTraceScope(),
-    sseHandler(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, requestContext, observability.subscriptionCounter("sse")),
+    sseHandler(schema, { maxDepth: limits.maxQueryDepth, maxComplexity: limits.maxQueryComplexity }, requestContext, subscribe, observability.subscriptionCounter("sse")),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => contextFor(credentialsFromHeaders(req.headers), requestIdOfResponse(res)),
     }),

@@ -304,7 +304,7 @@ describeEachDatabase(
         let arrived = () => {};
         client.subscribe(
           { query: `subscription($id: ID!) { programChanged(id: $id) { kind version } }`, variables: { id: programA.id } },
-          { next: (value) => (received.push(value), arrived()), error: (error) => (received.push({ error }), arrived()), complete: () => undefined },
+          { next: (value) => (received.push(value), arrived()), error: (error) => (received.push({ error }), arrived()), complete: () => (received.push({ complete: true }), arrived()) },
         );
         const next = () => new Promise<void>((resolve) => (arrived = resolve));
         try {
@@ -318,13 +318,67 @@ describeEachDatabase(
           expectData(await run(`mutation($id: ID!) { updateProgram(input: { id: $id, description: "not seen" }) { id } }`, { id: programA.id }, admin));
           await waiting;
           const refused = received[1];
-          assert.equal(refused.data?.programChanged ?? null, null, JSON.stringify(refused));
-          const errors = refused.errors ?? refused.error;
-          assert.equal(errors?.[0]?.extensions?.code, "UNAUTHENTICATED", JSON.stringify(refused));
-          assert.match(errors[0].message, /revoked/);
+          assert.equal(refused.data, null, JSON.stringify(refused));
+          assert.equal(refused.errors?.[0]?.extensions?.code, "UNAUTHENTICATED", JSON.stringify(refused));
+          assert.match(refused.errors[0].message, /revoked/);
+          // Its last event: the subscription completes, and a later change reaches it no more.
+          for (let i = 0; i < 100 && received.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+          assert.deepEqual(received.slice(2), [{ complete: true }]);
+          expectData(await run(`mutation($id: ID!) { updateProgram(input: { id: $id, description: "after" }) { id } }`, { id: programA.id }, admin));
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          assert.equal(received.length, 3, JSON.stringify(received));
         } finally {
           await client.dispose();
         }
+      });
+
+      it("over SSE too: the revoked key's subscription gets UNAUTHENTICATED as its last event, then completes", async () => {
+        const viewerKey = expectData(await run(CREATE_KEY, { name: "sse revoked", role: "VIEWER" }, admin)).createApiKey;
+        const response = await fetch(server().url, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "text/event-stream", "x-api-key": viewerKey.secret },
+          body: JSON.stringify({ query: `subscription($id: ID!) { programChanged(id: $id) { kind } }`, variables: { id: programA.id } }),
+        });
+        assert.equal(response.status, 200);
+        const events: [string, any][] = [];
+        let arrived = () => {};
+        const read = (async () => {
+          const decoder = new TextDecoder();
+          let buffered = "";
+          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+            buffered += decoder.decode(chunk, { stream: true });
+            let end: number;
+            while ((end = buffered.indexOf("\n\n")) >= 0) {
+              const block = buffered.slice(0, end);
+              buffered = buffered.slice(end + 2);
+              const event = /event: (\w+)/.exec(block)?.[1];
+              if (!event) continue;
+              const data = /data: (.*)/.exec(block)?.[1] ?? "";
+              events.push([event, data ? JSON.parse(data) : null]);
+              arrived();
+            }
+          }
+        })();
+        const next = () => new Promise<void>((resolve) => (arrived = resolve));
+        await new Promise((resolve) => setTimeout(resolve, 500)); // subscribed
+        let waiting = next();
+        expectData(await run(`mutation($id: ID!) { updateProgram(input: { id: $id, description: "sse seen" }) { id } }`, { id: programA.id }, admin));
+        await waiting;
+        expectData(await run(REVOKE_KEY, { id: viewerKey.apiKey.id }, admin));
+        waiting = next();
+        expectData(await run(`mutation($id: ID!) { updateProgram(input: { id: $id, description: "sse not seen" }) { id } }`, { id: programA.id }, admin));
+        await waiting;
+        await read; // the stream ends after its complete event
+        assert.deepEqual(
+          events.map(([event, data]) => [event, data?.data?.programChanged?.kind ?? data?.errors?.[0]?.extensions?.code ?? null]),
+          [
+            ["next", "UPDATED"],
+            ["next", "UNAUTHENTICATED"],
+            ["complete", null],
+          ],
+          JSON.stringify(events),
+        );
+        assert.match(events[1]![1].errors[0].message, /API key revoked/);
       });
 
       it("ends only the revoked key's subscription when keys of the same role share one (whichever key subscribed first)", async () => {
@@ -337,16 +391,17 @@ describeEachDatabase(
           let arrived = () => {};
           client.subscribe(
             { query: `subscription($id: ID!) { programChanged(id: $id) { kind } }`, variables: { id: programA.id } },
-            { next: (value) => (received.push(value), arrived()), error: (error) => (received.push({ error }), arrived()), complete: () => undefined },
+            { next: (value) => (received.push(value), arrived()), error: (error) => (received.push({ error }), arrived()), complete: () => (received.push({ complete: true }), arrived()) },
           );
           return { client, received, next: () => new Promise<void>((resolve) => (arrived = resolve)) };
         });
+        const ended = (s: (typeof subscribers)[number]) => s.received.some((entry) => entry.complete || entry.error);
         const change = async (description: string) => {
-          const waiting = subscribers.map((s) => (s.received.at(-1)?.error ? Promise.resolve() : s.next()));
+          const waiting = subscribers.map((s) => (ended(s) ? Promise.resolve() : s.next()));
           expectData(await run(`mutation($id: ID!, $d: String!) { updateProgram(input: { id: $id, description: $d }) { id } }`, { id: programA.id, d: description }, admin));
           await Promise.all(waiting);
         };
-        const shape = (entry: any) => (entry.error ? entry.error[0]?.extensions?.code : (entry.errors?.[0]?.extensions?.code ?? entry.data?.programChanged?.kind));
+        const shape = (entry: any) => (entry.complete ? "complete" : entry.error ? `error ${entry.error[0]?.extensions?.code}` : (entry.errors?.[0]?.extensions?.code ?? entry.data?.programChanged?.kind));
         try {
           await new Promise((resolve) => setTimeout(resolve, 500)); // subscribed
           await change("all three");
@@ -359,13 +414,14 @@ describeEachDatabase(
           assert.deepEqual(
             subscribers.map((s) => s.received.map(shape)),
             [
-              ["UPDATED", "UNAUTHENTICATED"],
+              ["UPDATED", "UNAUTHENTICATED", "complete"],
               ["UPDATED", "UPDATED", "UPDATED"],
-              ["UPDATED", "UPDATED", "UNAUTHENTICATED"],
+              ["UPDATED", "UPDATED", "UNAUTHENTICATED", "complete"],
             ],
             JSON.stringify(subscribers.map((s) => s.received)),
           );
-          assert.match(subscribers[0].received[1].error[0].message, /API key revoked/);
+          assert.equal(subscribers[0].received[1].data, null);
+          assert.match(subscribers[0].received[1].errors[0].message, /API key revoked/);
         } finally {
           await Promise.all(subscribers.map((s) => s.client.dispose()));
         }

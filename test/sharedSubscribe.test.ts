@@ -249,7 +249,7 @@ describe("sharedSubscribe: each subscriber's own credentials, checked before eve
   const data = (item: IteratorResult<ExecutionResult>) => JSON.stringify(item.value?.data);
 
   for (const broadcasts of [false, true]) {
-    it(`${broadcasts ? "broadcast group" : "own loops"}: ends only the subscriber whose key was revoked or whose token expired, the first one to subscribe included; the others still share one execution`, async () => {
+    it(`${broadcasts ? "broadcast group" : "own loops"}: ends only the subscriber whose key was revoked or whose token expired (UNAUTHENTICATED as its last event), the first one to subscribe included; the others still share one execution`, async () => {
       const { bus, schema, resolved } = counting(broadcasts);
       const shared = sharedSubscribeWith();
       const apiKeys = new RevokedKeys();
@@ -266,7 +266,7 @@ describe("sharedSubscribe: each subscriber's own credentials, checked before eve
       });
       const streams = await Promise.all(sinks.map((s) => subscribe(schema, s.contextValue, shared)));
       const received = async (index: number) => (broadcasts ? sinks[index]!.sent.at(-1) : data(await streams[index]!.next()));
-      let parked = broadcasts ? streams.map((s) => s.next()) : [];
+      const parked = broadcasts ? streams.map((s) => s.next()) : [];
       await tick();
 
       bus.emit("event", { text: "one" });
@@ -276,24 +276,26 @@ describe("sharedSubscribe: each subscriber's own credentials, checked before eve
 
       apiKeys.ids.add("k1");
       await new Promise((resolve) => setTimeout(resolve, 200)); // the first token expired
-      const ended = broadcasts ? parked.slice(0, 3) : [streams[0]!.next(), streams[2]!.next()];
-      const goesOn = broadcasts ? null : [streams[1]!.next(), streams[3]!.next()];
+      const nexts = broadcasts ? parked : streams.map((s) => s.next());
       bus.emit("event", { text: "two" });
-      const outcomes = await Promise.allSettled(broadcasts ? [ended[0]!, ended[2]!] : ended);
-      assert.deepEqual(
-        outcomes.map((o) => (o.status === "rejected" && o.reason instanceof AppError ? `${o.reason.code}: ${o.reason.message}` : JSON.stringify(o))),
-        ["UNAUTHENTICATED: not authenticated: API key revoked", "UNAUTHENTICATED: not authenticated: token expired"],
-      );
+      const lapseMessage = (payload: any) => (payload?.data === null ? String(payload.errors?.[0]?.message) : `not a lapse: ${JSON.stringify(payload)}`);
       if (broadcasts) {
+        // The lapsed members' iterators end (the transport completes), after their last event was written.
+        assert.deepEqual(await Promise.all([nexts[0]!, nexts[2]!]), [{ done: true, value: undefined }, { done: true, value: undefined }]);
         await tick();
-        assert.deepEqual(sinks.map((s) => s.sent.length), [1, 2, 1, 2], "the ended members got nothing of the event that found them lapsed");
+        assert.deepEqual(sinks.map((s) => s.sent.length), [2, 2, 2, 2]);
+        assert.deepEqual([sinks[0]!, sinks[2]!].map((s) => lapseMessage(JSON.parse(s.sent[1]!))), ["not authenticated: API key revoked", "not authenticated: token expired"]);
         assert.equal(sinks[1]!.sent[1], '{"data":{"events":{"text":"two"}}}');
         assert.equal(sinks[3]!.sent[1], '{"data":{"events":{"text":"two"}}}');
       } else {
-        for (const item of await Promise.all(goesOn!)) assert.equal(data(item), '{"events":{"text":"two"}}');
+        const items = await Promise.all(nexts);
+        assert.deepEqual([items[0]!, items[2]!].map((item) => lapseMessage(item.value)), ["not authenticated: API key revoked", "not authenticated: token expired"]);
+        const original = (items[0]!.value as ExecutionResult).errors![0]!.originalError;
+        assert.ok(original instanceof AppError && original.code === "UNAUTHENTICATED");
+        assert.deepEqual(await Promise.all([streams[0]!.next(), streams[2]!.next()]), [{ done: true, value: undefined }, { done: true, value: undefined }], "then it completes");
+        for (const item of [items[1]!, items[3]!]) assert.equal(data(item), '{"events":{"text":"two"}}');
       }
       assert.equal(resolved(), 2, "one execution for those who remain, with nobody's lapsed credentials");
-      parked = [];
       await Promise.all([streams[1]!.return(undefined), streams[3]!.return(undefined)]);
       await tick();
       assert.equal(bus.listenerCount("event"), 0, "the ended subscribers' sources are closed too");
@@ -319,8 +321,9 @@ describe("sharedSubscribe: each subscriber's own credentials, checked before eve
     assert.ok(sinks.every((s) => s.sent.length === 1));
     apiKeys.ids.add("k9");
     bus.emit("event", { text: "two" });
-    const ended = await Promise.allSettled(parked);
-    assert.ok(ended.every((o) => o.status === "rejected" && /API key revoked/.test(String(o.reason))), "every member on the revoked key ended");
+    const ended = await Promise.all(parked);
+    assert.ok(ended.every((item) => item.done), "every member on the revoked key ended");
+    assert.ok(sinks.every((s) => s.sent.length === 2 && /API key revoked/.test(s.sent[1]!)), "after the UNAUTHENTICATED error as its last event");
     assert.equal(apiKeys.asked, 2);
     await tick();
     assert.equal(bus.listenerCount("event"), 0, "the group closed with its last member");

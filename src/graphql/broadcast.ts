@@ -1,4 +1,4 @@
-import { type ExecutionArgs, type ExecutionResult, execute, type FormattedExecutionResult } from "graphql";
+import { type ExecutionArgs, type ExecutionResult, execute, type FormattedExecutionResult, GraphQLError } from "graphql";
 import { AppError } from "../errors.js";
 
 const BROADCAST = Symbol("broadcast");
@@ -33,6 +33,11 @@ export interface SubscriberSink {
 export interface CredentialCheck {
   key: string;
   lapse(): Promise<AppError | null>;
+}
+
+/** A lapsed subscriber's last event (then it completes): its data null and the UNAUTHENTICATED error, as a field refused. */
+export function lapsedResult(error: AppError): ExecutionResult {
+  return { data: null, errors: [new GraphQLError(error.message, { originalError: error })] };
 }
 
 export interface BroadcastOptions {
@@ -127,25 +132,26 @@ class BroadcastGroup {
   }
 
   /**
-   * Ends the members whose credentials lapsed (UNAUTHENTICATED), after writing them what came before:
-   * the group's execution holds no one's credentials, so each member's are checked before each event.
+   * Ends the members whose credentials lapsed, after writing them what came before: each gets the
+   * UNAUTHENTICATED error as its last event, then completes. The group's execution holds no one's
+   * credentials, so each member's are checked before each event.
    */
   private async endLapsed(): Promise<void> {
     const asked = new Map<string, Promise<AppError | null>>();
     for (const { check } of this.members) if (check && !asked.has(check.key)) asked.set(check.key, check.lapse());
     if (asked.size === 0) return;
-    const lapses = new Map<string, AppError>();
+    const lastEvents = new Map<string, string>();
     await Promise.all(
       [...asked].map(async ([key, answer]) => {
         const error = await answer;
-        if (error) lapses.set(key, error);
+        if (error) lastEvents.set(key, JSON.stringify(this.options.formatResult(lapsedResult(error))));
       }),
     );
-    if (lapses.size === 0) return;
+    if (lastEvents.size === 0) return;
     this.flush();
     for (const member of [...this.members]) {
-      const error = member.check && lapses.get(member.check.key);
-      if (error) member.end(error);
+      const lastEvent = member.check && lastEvents.get(member.check.key);
+      if (lastEvent) member.finish(lastEvent);
     }
   }
 
@@ -187,6 +193,17 @@ class Member {
       // This member's transport failed: it ends, the others still get the batch.
       this.end(error);
     }
+  }
+
+  /** Writes the member its last event, then ends it (done: the transport completes the subscription). */
+  finish(payloadJson: string): void {
+    if (this.ended) return;
+    try {
+      this.sink.sendNext([payloadJson]);
+    } catch {
+      // Its transport failed: it ends all the same.
+    }
+    this.end();
   }
 
   /** Ends the member: its iterator finishes (done, or rejected with `error`), and it leaves the group. */

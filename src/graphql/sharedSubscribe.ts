@@ -1,6 +1,6 @@
 import { createSourceEventStream, type ExecutionArgs, type ExecutionResult, execute, print } from "graphql";
 import { canLapse, credentialLapse } from "../auth/authChecker.js";
-import { BroadcastGroups, type BroadcastOptions, type CredentialCheck, isBroadcast } from "./broadcast.js";
+import { BroadcastGroups, type BroadcastOptions, type CredentialCheck, isBroadcast, lapsedResult } from "./broadcast.js";
 import type { GraphQLContext } from "./context.js";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
@@ -44,14 +44,18 @@ function eachOwn(stream: AsyncIterable<unknown>, args: ExecutionArgs, key: strin
     return result;
   };
   const source = stream[Symbol.asyncIterator]();
+  let lapsed = false;
   const mapped: AsyncGenerator<ExecutionResult> = {
     async next() {
+      if (lapsed) return { done: true, value: undefined };
       const item = await source.next();
       if (item.done) return { done: true, value: undefined };
       const lapse = await check?.lapse();
       if (lapse) {
+        // The UNAUTHENTICATED error is its last event; then it completes.
+        lapsed = true;
         await source.return?.();
-        throw lapse;
+        return { done: false, value: lapsedResult(lapse) };
       }
       return { done: false, value: await run(item.value) };
     },

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import { GraphQLError, type GraphQLSchema } from "graphql";
+import { type ExecutionArgs, type ExecutionResult, GraphQLError, type GraphQLSchema } from "graphql";
 import { createHandler } from "graphql-sse/lib/use/express";
 import { formatGraphQLError } from "../errors.js";
 import { checkSubscribe, type QueryLimits } from "../limits/queryLimits.js";
@@ -11,11 +11,19 @@ import type { GraphQLContext } from "./context.js";
  * how Hive Gateway and Hive Router reach subgraph subscriptions by default. The same credentials
  * (headers), limits and error shaping as the other two transports.
  */
-export function sseHandler(schema: GraphQLSchema, limits: QueryLimits, context: (req: Request) => Promise<GraphQLContext>, countSubscription: <T>(result: T) => T = (r) => r) {
+export function sseHandler(
+  schema: GraphQLSchema,
+  limits: QueryLimits,
+  context: (req: Request) => Promise<GraphQLContext>,
+  /** The same subscribe as graphql-ws's (sharedSubscribe): shared executions, each subscriber's credentials checked per event. */
+  subscribe: (args: ExecutionArgs) => Promise<AsyncGenerator<ExecutionResult> | ExecutionResult>,
+  countSubscription: <T>(result: T) => T = (r) => r,
+) {
   // graphql-sse types its context as a plain record; ours is the resolvers' GraphQLContext.
   type SseContext = GraphQLContext & Record<PropertyKey, unknown>;
   const handler = createHandler<SseContext>({
     schema,
+    subscribe,
     // How much of the event stream its response still holds unsent: how slowly the client reads.
     context: async (req) => ({ ...(await context(req.raw)), unsent: () => req.raw.res?.writableLength ?? 0 }) as SseContext,
     onSubscribe: (_req, params) => {
