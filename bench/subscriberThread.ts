@@ -20,14 +20,21 @@ export interface ThreadReport {
   errors: number;
 }
 
-const { wsUrl, programId, count, connectBatch } = workerData as { wsUrl: string; programId: string; count: number; connectBatch: number };
+const { wsUrl, programId, count, connectBatch, credentials } = workerData as {
+  wsUrl: string;
+  programId: string;
+  count: number;
+  connectBatch: number;
+  /** Per subscriber, its connection_init payload; absent in development mode. */
+  credentials?: Record<string, unknown>[];
+};
 const subscribers = Array.from({ length: count }, () => new Subscriber());
 const clients: Client[] = [];
 const port = parentPort;
 if (!port) throw new Error("subscriberThread runs in a worker thread");
 
 for (let i = 0; i < count; i += connectBatch) {
-  clients.push(...(await Promise.all(subscribers.slice(i, i + connectBatch).map((s) => connect(wsUrl, programId, s)))));
+  clients.push(...(await Promise.all(subscribers.slice(i, i + connectBatch).map((s, j) => connect(wsUrl, programId, s, credentials?.[i + j])))));
 }
 port.postMessage({ type: "connected" });
 

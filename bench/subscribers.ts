@@ -1,5 +1,6 @@
 import "reflect-metadata";
 import { Worker } from "node:worker_threads";
+import { SignJWT } from "jose";
 import { startServerProcess } from "../test/support/serverProcess.js";
 import { table } from "./stats.js";
 import { cpuSecondsOf, createPredictProgram, graphql, ms, runBench, sleep, summarize, tempDir } from "./support.js";
@@ -20,12 +21,47 @@ import { TRANSITIONS } from "./wsSubscribers.js";
  * it writes the transition, ms precision, so a delay is up to 1 ms longer than it was); same machine,
  * same clock. Executions are sent one after another with `wait: true`, BENCH_GAP_MS apart.
  * Before measuring, warm-up executions run until every subscriber has seen all of one.
+ *
+ * BENCH_CREDENTIALS says how the subscribers authenticate, which decides what each event costs the server
+ * in credential checks (every subscriber's are checked before each event it is sent):
+ * - `dev` (default): development mode, no credentials; nothing can lapse, nothing is checked;
+ * - `api-key`: one viewer API key for all of them: one check per event for the whole group;
+ * - `jwt`: a token of its own per subscriber, each with its own expiry: one check per subscriber per event.
  */
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const EXECUTIONS = Number(process.env.BENCH_N ?? 30);
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 50);
 const THREADS = Number(process.env.BENCH_CLIENT_THREADS ?? 1);
 const CONNECT_BATCH = 100;
+const CREDENTIALS = process.env.BENCH_CREDENTIALS ?? "dev";
+if (!["dev", "api-key", "jwt"].includes(CREDENTIALS)) throw new Error(`BENCH_CREDENTIALS must be dev, api-key or jwt, got '${CREDENTIALS}'`);
+const JWT = { secret: new TextEncoder().encode("bench-subscribers-secret-0123456789abcdef"), issuer: "https://bench.invalid/", audience: "dspy-subgraph" };
+
+function token(subject: string, role: string, expiresInSeconds: number): Promise<string> {
+  return new SignJWT({ tenant_id: "bench", role })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer(JWT.issuer)
+    .setAudience(JWT.audience)
+    .setSubject(subject)
+    .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
+    .sign(JWT.secret);
+}
+
+/** The server's auth settings, the headers of the bench's own requests, and each subscriber's connection_init. */
+async function credentials(): Promise<{ env: Record<string, string>; headers: Record<string, string>; forSubscribers?: (url: string) => Promise<Record<string, unknown>[]> }> {
+  if (CREDENTIALS === "dev") return { env: {}, headers: {} };
+  const env = { AUTH_JWT_SECRET: new TextDecoder().decode(JWT.secret), AUTH_ISSUER: JWT.issuer, AUTH_AUDIENCE: JWT.audience };
+  const headers = { authorization: `Bearer ${await token("bench-admin", "admin", 3600)}` };
+  const forSubscribers = async (url: string): Promise<Record<string, unknown>[]> => {
+    if (CREDENTIALS === "api-key") {
+      const { createApiKey } = await graphql<{ createApiKey: { secret: string } }>(url, `mutation { createApiKey(input: { name: "bench subscribers", role: VIEWER }) { secret } }`, {}, headers);
+      return Array.from({ length: SUBSCRIBERS }, () => ({ "x-api-key": createApiKey.secret }));
+    }
+    // A second apart: no two subscribers share an expiry, so none shares a credential check.
+    return Promise.all(Array.from({ length: SUBSCRIBERS }, async (_, i) => ({ authorization: `Bearer ${await token(`viewer-${i}`, "viewer", 3600 + i)}` })));
+  };
+  return { env, headers, forSubscribers };
+}
 
 const EXECUTE = `mutation($p: ID!, $q: String!) { executeProgram(input: { programId: $p, inputs: { question: $q }, wait: true }) { id status } }`;
 
@@ -34,8 +70,8 @@ class SubscriberThread {
   private readonly worker: Worker;
   readonly connected: Promise<void>;
 
-  constructor(wsUrl: string, programId: string, count: number) {
-    this.worker = new Worker(new URL("./subscriberThread.js", import.meta.url), { workerData: { wsUrl, programId, count, connectBatch: CONNECT_BATCH } });
+  constructor(wsUrl: string, programId: string, count: number, credentials?: Record<string, unknown>[]) {
+    this.worker = new Worker(new URL("./subscriberThread.js", import.meta.url), { workerData: { wsUrl, programId, count, connectBatch: CONNECT_BATCH, credentials } });
     this.connected = new Promise((resolve, reject) => {
       this.worker.once("error", reject);
       this.worker.once("message", () => resolve());
@@ -66,7 +102,8 @@ class SubscriberThread {
 async function main(): Promise<void> {
   const startedAt = Date.now();
   const data = tempDir("dspy-subgraph-bench-");
-  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off" });
+  const auth = await credentials();
+  const server = await startServerProcess({ DATA_DIR: data.dir, DSPY_ADAPTER: "in-process", EXECUTE_RATE_LIMIT: "off", ...auth.env });
   const threads: SubscriberThread[] = [];
   const measured: string[] = [];
   const reports: ThreadReport[] = [];
@@ -77,18 +114,20 @@ async function main(): Promise<void> {
   let drained = false;
   const allReceived = async (ids: string[], timeoutMs: number) => (await Promise.all(threads.map((t) => t.received(ids, timeoutMs)))).every(Boolean);
   try {
-    const programId = await createPredictProgram(server.url, "bench-subscribers");
+    const programId = await createPredictProgram(server.url, "bench-subscribers", auth.headers);
     const wsUrl = server.url.replace(/^http/, "ws");
+    const subscriberCredentials = await auth.forSubscribers?.(server.url);
     const connectStart = performance.now();
-    for (let i = 0; i < THREADS; i++) {
+    for (let i = 0, first = 0; i < THREADS; i++) {
       const count = Math.floor(SUBSCRIBERS / THREADS) + (i < SUBSCRIBERS % THREADS ? 1 : 0);
-      threads.push(new SubscriberThread(wsUrl, programId, count));
+      threads.push(new SubscriberThread(wsUrl, programId, count, subscriberCredentials?.slice(first, first + count)));
+      first += count;
     }
     await Promise.all(threads.map((t) => t.connected));
     // Subscriptions are set up asynchronously after "subscribe": warm up until every one delivers.
     let ready = false;
     for (let attempt = 0; attempt < 20 && !ready; attempt++) {
-      const { executeProgram } = await graphql<{ executeProgram: { id: string } }>(server.url, EXECUTE, { p: programId, q: `France? warm-up ${attempt}` });
+      const { executeProgram } = await graphql<{ executeProgram: { id: string } }>(server.url, EXECUTE, { p: programId, q: `France? warm-up ${attempt}` }, auth.headers);
       ready = await allReceived([executeProgram.id], 3000);
     }
     if (!ready) throw new Error("not every subscriber received the warm-up executions");
@@ -98,7 +137,7 @@ async function main(): Promise<void> {
     const serverCpuStart = cpuSecondsOf(server.child.pid!);
     const clientCpuStart = process.cpuUsage();
     for (let i = 0; i < EXECUTIONS; i++) {
-      const { executeProgram } = await graphql<{ executeProgram: { id: string; status: string } }>(server.url, EXECUTE, { p: programId, q: `Capital of France? (${i})` });
+      const { executeProgram } = await graphql<{ executeProgram: { id: string; status: string } }>(server.url, EXECUTE, { p: programId, q: `Capital of France? (${i})` }, auth.headers);
       if (executeProgram.status !== "COMPLETED") throw new Error(`execution ${executeProgram.id} ended ${executeProgram.status}`);
       measured.push(executeProgram.id);
       if (GAP_MS > 0) await sleep(GAP_MS);
@@ -126,6 +165,7 @@ async function main(): Promise<void> {
   const delay = summarize(delays);
   const figures = {
     subscribers: SUBSCRIBERS,
+    credentials: CREDENTIALS,
     client_threads: THREADS,
     executions: measured.length,
     transitions: measured.length * TRANSITIONS.length,

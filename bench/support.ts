@@ -33,8 +33,8 @@ export interface GraphQLResult<T> {
 }
 
 /** One POST, as any HTTP client would send it (Node's fetch: undici, keep-alive). */
-export async function graphql<T = Record<string, any>>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+export async function graphql<T = Record<string, any>>(url: string, query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<T> {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
   const body = (await response.json()) as GraphQLResult<T>;
   if (body.errors?.length || !body.data) throw new Error(`GraphQL error: ${JSON.stringify(body.errors ?? body)}`);
   return body.data;
@@ -51,15 +51,15 @@ export const PREDICT_DEFINITION = {
 export const DUMMY_ANSWERS = { France: { answer: "Paris" } };
 
 /** Creates the dummy LM and the Predict program; returns the program's id. */
-export async function createPredictProgram(url: string, name: string): Promise<string> {
+export async function createPredictProgram(url: string, name: string, headers: Record<string, string> = {}): Promise<string> {
   const lm = await graphql<{ createLanguageModel: { id: string } }>(url, `mutation($lm: CreateLanguageModelInput!) { createLanguageModel(input: $lm) { id } }`, {
     lm: { name: `${name}-lm`, model: "dummy", config: { answers: DUMMY_ANSWERS } },
-  });
+  }, headers);
   const program = await graphql<{ createProgram: { id: string } }>(url, `mutation($n: String!, $d: JSON!, $lm: ID!) { createProgram(input: { name: $n, definition: $d, languageModelId: $lm }) { id } }`, {
     n: name,
     d: PREDICT_DEFINITION,
     lm: lm.createLanguageModel.id,
-  });
+  }, headers);
   return program.createProgram.id;
 }
 

@@ -31,8 +31,9 @@ export class Subscriber {
   }
 }
 
-export async function connect(wsUrl: string, programId: string, subscriber: Subscriber): Promise<Client> {
-  const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
+/** `connectionParams`: the subscriber's credentials (connection_init), none in development mode. */
+export async function connect(wsUrl: string, programId: string, subscriber: Subscriber, connectionParams?: Record<string, unknown>): Promise<Client> {
+  const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams });
   await new Promise<void>((resolve, reject) => {
     const offConnected = client.on("connected", () => {
       offConnected();

@@ -32,7 +32,7 @@ export interface SubscriberSink {
  */
 export interface CredentialCheck {
   key: string;
-  lapse(): Promise<AppError | null>;
+  lapse(): AppError | null | Promise<AppError | null>;
 }
 
 /** A lapsed subscriber's last event (then it completes): its data null and the UNAUTHENTICATED error, as a field refused. */
@@ -137,16 +137,18 @@ class BroadcastGroup {
    * credentials, so each member's are checked before each event.
    */
   private async endLapsed(): Promise<void> {
-    const asked = new Map<string, Promise<AppError | null>>();
-    for (const { check } of this.members) if (check && !asked.has(check.key)) asked.set(check.key, check.lapse());
-    if (asked.size === 0) return;
+    const asked = new Map<string, AppError | null | Promise<AppError | null>>();
+    const waiting: Promise<unknown>[] = [];
+    for (const { check } of this.members) {
+      if (!check || asked.has(check.key)) continue;
+      const answer = check.lapse();
+      asked.set(check.key, answer);
+      if (answer instanceof Promise) waiting.push(answer.then((error) => asked.set(check.key, error)));
+    }
+    if (waiting.length > 0) await Promise.all(waiting);
     const lastEvents = new Map<string, string>();
-    await Promise.all(
-      [...asked].map(async ([key, answer]) => {
-        const error = await answer;
-        if (error) lastEvents.set(key, JSON.stringify(this.options.formatResult(lapsedResult(error))));
-      }),
-    );
+    // Every promise was replaced by its answer above.
+    for (const [key, error] of asked) if (error) lastEvents.set(key, JSON.stringify(this.options.formatResult(lapsedResult(error as AppError))));
     if (lastEvents.size === 0) return;
     this.flush();
     for (const member of [...this.members]) {
