@@ -15,8 +15,9 @@ import { TRANSITIONS } from "./wsSubscribers.js";
  * The server is its own process (`node dist/src/main.js`, embedded SQLite file, DSPY_ADAPTER=in-process:
  * an execution costs no worker time, so its three transitions come within a few ms and the fan-out is
  * what is measured). The subscribers are graphql-ws clients (ws) in this process, one WebSocket each, in
- * BENCH_CLIENT_THREADS worker threads (default 1; subscriberThread.ts): at 10,000 subscribers one thread
- * of clients is busier than the server, where subscribers on many machines would not share one.
+ * BENCH_CLIENT_THREADS worker threads (default 1, 2 past 2,000 subscribers; subscriberThread.ts): at 10,000
+ * subscribers one thread of clients is busier than the server, where subscribers on many machines would
+ * not share one.
  * Delay = receipt at the subscriber (wall clock, sub-ms) − the transition's `at` (set by the server when
  * it writes the transition, ms precision, so a delay is up to 1 ms longer than it was); same machine,
  * same clock. Executions are sent one after another with `wait: true`, BENCH_GAP_MS apart.
@@ -31,7 +32,8 @@ import { TRANSITIONS } from "./wsSubscribers.js";
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const EXECUTIONS = Number(process.env.BENCH_N ?? 30);
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 50);
-const THREADS = Number(process.env.BENCH_CLIENT_THREADS ?? 1);
+// Past a few thousand, one thread of clients is busier than the server and is what gets measured.
+const THREADS = Number(process.env.BENCH_CLIENT_THREADS ?? (SUBSCRIBERS > 2_000 ? 2 : 1));
 const CONNECT_BATCH = 100;
 const CREDENTIALS = process.env.BENCH_CREDENTIALS ?? "dev";
 if (!["dev", "api-key", "jwt"].includes(CREDENTIALS)) throw new Error(`BENCH_CREDENTIALS must be dev, api-key or jwt, got '${CREDENTIALS}'`);
