@@ -70,9 +70,12 @@ const context = (tenantId: string, role: string) => ({ scope: { tenantId }, prin
 /** The revocations ApiKeyService would know of. */
 class RevokedKeys {
   readonly ids = new Set<string>();
+  /** Keys whose lookup fails, as with the database unreachable. */
+  readonly failing = new Set<string>();
   asked = 0;
   async isRevoked(id: string): Promise<boolean> {
     this.asked += 1;
+    if (this.failing.has(id)) throw new Error("the database went away");
     return this.ids.has(id);
   }
 }
@@ -328,4 +331,36 @@ describe("sharedSubscribe: each subscriber's own credentials, checked before eve
     await tick();
     assert.equal(bus.listenerCount("event"), 0, "the group closed with its last member");
   });
+
+  for (const broadcasts of [false, true]) {
+    it(`${broadcasts ? "broadcast group" : "own loops"}: a credential check that fails ends that subscriber with the failure as its last event, and no other`, async () => {
+      const { bus, schema } = counting(broadcasts);
+      const shared = sharedSubscribeWith();
+      const apiKeys = new RevokedKeys();
+      const sinks = ["k1", "k2"].map((apiKeyId) => {
+        const sent: string[] = [];
+        const c = keyed(apiKeys, { apiKeyId });
+        return { sent, contextValue: broadcasts ? { ...c, sendNext: (p: readonly string[]) => void sent.push(...p), unsent: () => 0 } : c };
+      });
+      const streams = await Promise.all(sinks.map((s) => subscribe(schema, s.contextValue, shared)));
+      const nexts = streams.map((s) => s.next());
+      await tick();
+      apiKeys.failing.add("k1");
+      bus.emit("event", { text: "one" });
+      if (broadcasts) {
+        assert.deepEqual(await nexts[0], { done: true, value: undefined });
+        await tick();
+        assert.equal(JSON.parse(sinks[0]!.sent[0]!).errors[0].message, "the database went away");
+        assert.deepEqual(sinks[1]!.sent, ['{"data":{"events":{"text":"one"}}}']);
+      } else {
+        const [failed, fine] = await Promise.all(nexts);
+        assert.equal((failed!.value as ExecutionResult).errors?.[0]?.message, "the database went away");
+        assert.deepEqual(await streams[0]!.next(), { done: true, value: undefined });
+        assert.equal(data(fine!), '{"events":{"text":"one"}}');
+      }
+      await streams[1]!.return(undefined);
+      await tick();
+      assert.equal(bus.listenerCount("event"), 0);
+    });
+  }
 });

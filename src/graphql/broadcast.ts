@@ -32,11 +32,14 @@ export interface SubscriberSink {
  */
 export interface CredentialCheck {
   key: string;
-  lapse(): AppError | null | Promise<AppError | null>;
+  lapse(): Error | null | Promise<Error | null>;
 }
 
-/** A lapsed subscriber's last event (then it completes): its data null and the UNAUTHENTICATED error, as a field refused. */
-export function lapsedResult(error: AppError): ExecutionResult {
+/**
+ * A lapsed subscriber's last event (then it completes): its data null and the error, as a field refused:
+ * UNAUTHENTICATED, or why its credentials could not be checked (the database unreachable).
+ */
+export function lapsedResult(error: Error): ExecutionResult {
   return { data: null, errors: [new GraphQLError(error.message, { originalError: error })] };
 }
 
@@ -137,7 +140,7 @@ class BroadcastGroup {
    * credentials, so each member's are checked before each event.
    */
   private async endLapsed(): Promise<void> {
-    const asked = new Map<string, AppError | null | Promise<AppError | null>>();
+    const asked = new Map<string, Error | null | Promise<Error | null>>();
     const waiting: Promise<unknown>[] = [];
     for (const { check } of this.members) {
       if (!check || asked.has(check.key)) continue;
@@ -148,7 +151,7 @@ class BroadcastGroup {
     if (waiting.length > 0) await Promise.all(waiting);
     const lastEvents = new Map<string, string>();
     // Every promise was replaced by its answer above.
-    for (const [key, error] of asked) if (error) lastEvents.set(key, JSON.stringify(this.options.formatResult(lapsedResult(error as AppError))));
+    for (const [key, error] of asked) if (error) lastEvents.set(key, JSON.stringify(this.options.formatResult(lapsedResult(error as Error))));
     if (lastEvents.size === 0) return;
     this.flush();
     for (const member of [...this.members]) {

@@ -78,7 +78,12 @@ function eachOwn(stream: AsyncIterable<unknown>, args: ExecutionArgs, key: strin
 function credentialCheck(context: Partial<GraphQLContext>): CredentialCheck | undefined {
   const principal = context.principal;
   if (!principal || !canLapse(principal)) return undefined;
-  return { key: `${principal.apiKeyId ?? ""}|${principal.expiresAt?.getTime() ?? ""}`, lapse: () => credentialLapse(principal, context.services?.apiKeys) };
+  const lapse = (): Error | null | Promise<Error | null> => {
+    const answer = credentialLapse(principal, context.services?.apiKeys);
+    // A check that cannot be made (the database unreachable) ends this subscriber, saying why, not its group.
+    return answer instanceof Promise ? answer.catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))) : answer;
+  };
+  return { key: `${principal.apiKeyId ?? ""}|${principal.expiresAt?.getTime() ?? ""}`, lapse };
 }
 
 /**
