@@ -146,11 +146,22 @@ export class ApiKeyService {
    * Whether a key has been revoked since it was authenticated: asked on every authorized field, so an
    * open subscription stops with its next event. Read from the database at most once per
    * REVOCATION_RECHECK_MS per key; a revocation made by this instance counts at once.
+   *
+   * With the database unreachable, what this instance last knew holds until it can read again: no key
+   * can be revoked meanwhile (a revocation is a write to it), and one revoked just before on another
+   * instance arrives as an event. So a database outage does not end every open subscription of every
+   * API key. A key this instance never knew is an error then.
    */
   async isRevoked(id: string): Promise<boolean> {
     const known = this.revocations.get(id);
     if (known && (known.revoked || Date.now() - known.at < REVOCATION_RECHECK_MS)) return known.revoked;
-    const key = await this.database.manager.findOne(ApiKey, { select: { id: true, revokedAt: true }, where: { id } });
+    let key: ApiKey | null;
+    try {
+      key = await this.database.manager.findOne(ApiKey, { select: { id: true, revokedAt: true }, where: { id } });
+    } catch (error) {
+      if (known) return known.revoked;
+      throw error;
+    }
     const revoked = !key || key.revokedAt !== null;
     this.revocations.set(id, { revoked, at: Date.now() });
     return revoked;
