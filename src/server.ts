@@ -168,7 +168,10 @@ export async function startServer(config: Config & ServerOptions): Promise<Runni
     // Next to the bus: a late subscriber reads the output of an attempt running on any instance.
     const outputReplay = redis ? new RedisOutputReplay(redis.commands, (error) => observability.logger.warn({ err: error }, "could not keep an execution's output for late subscribers")) : new MemoryOutputReplay();
     const budgets = new BudgetService(database);
-    const runner = new ExecutionRunner(database, stateMachine, adapter, events, { ...config.executions, leaseMs: config.jobs.lockLifetimeMs }, outputReplay, languageModels.prices, budgets, languageModels);
+    const runner = new ExecutionRunner(
+      { database, stateMachine, adapter, events, output: outputReplay, prices: languageModels.prices, budgets, languageModels },
+      { ...config.executions, leaseMs: config.jobs.lockLifetimeMs },
+    );
     closers.push(() => runner.close());
     const backend = await createJobBackend({ mongoUrl: config.mongoUrl, database, notifications: config.jobs.notifications, ...(redis ? { redis } : {}) });
     jobStore = backend.name;

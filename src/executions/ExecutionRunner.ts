@@ -38,6 +38,21 @@ export interface RunnerSettings {
   leaseMs: number;
 }
 
+/** What the runner works with (server.ts composes them). */
+export interface ExecutionRunnerParts {
+  database: Database;
+  stateMachine: ExecutionStateMachine;
+  adapter: DspyAdapter;
+  events: EventBus;
+  /** Where a running execution's output is kept for late subscribers (default: this process's memory). */
+  output?: OutputReplay;
+  prices?: ModelPrices;
+  /** Checked as each attempt starts: a run queued while under budget may find it spent. */
+  budgets?: Pick<BudgetService, "check">;
+  /** The run's language model, read at most every LM_FRESH_MS. */
+  languageModels: Pick<LanguageModelService, "forRun">;
+}
+
 const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
 
 /**
@@ -60,20 +75,28 @@ const { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED } = ExecutionStatus;
 export class ExecutionRunner {
   private readonly cancels: CancelWatch<ExecutionUpdate>;
 
+  private readonly database: Database;
+  private readonly stateMachine: ExecutionStateMachine;
+  private readonly adapter: DspyAdapter;
+  private readonly events: EventBus;
+  private readonly output: OutputReplay;
+  private readonly prices: ModelPrices;
+  private readonly budgets: Pick<BudgetService, "check"> | undefined;
+  private readonly languageModels: Pick<LanguageModelService, "forRun">;
+
   constructor(
-    private readonly database: Database,
-    private readonly stateMachine: ExecutionStateMachine,
-    private readonly adapter: DspyAdapter,
-    private readonly events: EventBus,
+    parts: ExecutionRunnerParts,
     private readonly settings: RunnerSettings,
-    private readonly output: OutputReplay = new MemoryOutputReplay(),
-    private readonly prices: ModelPrices = new ModelPrices(),
-    /** Checked as each attempt starts: a run queued while under budget may find it spent. */
-    private readonly budgets: Pick<BudgetService, "check"> | undefined,
-    /** The run's language model, read at most every LM_FRESH_MS. */
-    private readonly languageModels: Pick<LanguageModelService, "forRun">,
   ) {
-    this.cancels = new CancelWatch(events, EXECUTION_UPDATED, (u) => (u.event.to === CANCELLED ? u.execution.id : null));
+    this.database = parts.database;
+    this.stateMachine = parts.stateMachine;
+    this.adapter = parts.adapter;
+    this.events = parts.events;
+    this.output = parts.output ?? new MemoryOutputReplay();
+    this.prices = parts.prices ?? new ModelPrices();
+    this.budgets = parts.budgets;
+    this.languageModels = parts.languageModels;
+    this.cancels = new CancelWatch(parts.events, EXECUTION_UPDATED, (u) => (u.event.to === CANCELLED ? u.execution.id : null));
   }
 
   /** Stops watching the bus (the server's shutdown; running attempts drain with the worker pool). */
