@@ -135,25 +135,25 @@ class BroadcastGroup {
   }
 
   /**
-   * Ends the members whose credentials lapsed, after writing them what came before: each gets the
-   * UNAUTHENTICATED error as its last event, then completes. The group's execution holds no one's
-   * credentials, so each member's are checked before each event.
+   * Ends the members whose credentials lapsed, after writing them what came before: each gets its error
+   * (UNAUTHENTICATED, or why the check could not be made) as its last event, then completes. The group's
+   * execution holds no one's credentials, so each member's are checked before each event.
    */
   private async endLapsed(): Promise<void> {
-    const asked = new Map<string, Error | null | Promise<Error | null>>();
-    const waiting: Promise<unknown>[] = [];
+    const asked = new Set<string>();
+    const lapses = new Map<string, Error>();
+    const waiting: Promise<void>[] = [];
     for (const { check } of this.members) {
       if (!check || asked.has(check.key)) continue;
+      asked.add(check.key);
       const answer = check.lapse();
-      asked.set(check.key, answer);
-      if (answer instanceof Promise) waiting.push(answer.then((error) => asked.set(check.key, error)));
+      if (answer instanceof Promise) waiting.push(answer.then((error) => void (error && lapses.set(check.key, error))));
+      else if (answer) lapses.set(check.key, answer);
     }
     if (waiting.length > 0) await Promise.all(waiting);
-    const lastEvents = new Map<string, string>();
-    // Every promise was replaced by its answer above.
-    for (const [key, error] of asked) if (error) lastEvents.set(key, JSON.stringify(this.options.formatResult(lapsedResult(error as Error))));
-    if (lastEvents.size === 0) return;
+    if (lapses.size === 0) return;
     this.flush();
+    const lastEvents = new Map([...lapses].map(([key, error]) => [key, JSON.stringify(this.options.formatResult(lapsedResult(error)))]));
     for (const member of [...this.members]) {
       const lastEvent = member.check && lastEvents.get(member.check.key);
       if (lastEvent) member.finish(lastEvent);

@@ -1,9 +1,10 @@
 import type { NextFunction, Request, Response } from "express";
-import { type ExecutionArgs, type ExecutionResult, GraphQLError, type GraphQLSchema } from "graphql";
+import { GraphQLError, type GraphQLSchema } from "graphql";
 import { createHandler } from "graphql-sse/lib/use/express";
 import { formatGraphQLError } from "../errors.js";
 import { checkSubscribe, type QueryLimits } from "../limits/queryLimits.js";
 import type { GraphQLContext } from "./context.js";
+import type { sharedSubscribe } from "./sharedSubscribe.js";
 
 /**
  * GraphQL over Server-Sent Events (graphql-sse, "distinct connections" mode) on the same path as
@@ -16,7 +17,7 @@ export function sseHandler(
   limits: QueryLimits,
   context: (req: Request) => Promise<GraphQLContext>,
   /** The same subscribe as graphql-ws's (sharedSubscribe): shared executions, each subscriber's credentials checked per event. */
-  subscribe: (args: ExecutionArgs) => Promise<AsyncGenerator<ExecutionResult> | ExecutionResult>,
+  subscribe: ReturnType<typeof sharedSubscribe>,
   countSubscription: <T>(result: T) => T = (r) => r,
 ) {
   // graphql-sse types its context as a plain record; ours is the resolvers' GraphQLContext.
